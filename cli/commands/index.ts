@@ -1,0 +1,8 @@
+// Every command group of the `dman` CLI. One module per group, each exporting register().
+import type { Command } from 'commander';
+import { register as version } from './version.js';
+
+/** Registers every command on the root program. */
+export function registerAll(program: Command): void {
+  for (const register of [version]) register(program);
+}

@@ -1,0 +1,42 @@
+// The `dman` command: the composition root of the CLI (and of `dman serve` / `dman agent`).
+import { Command, CommanderError } from 'commander';
+import { registerAll } from './commands/index.js';
+import { EXIT } from './exit.js';
+import { buildInfo } from './version.js';
+
+/** Builds the root program with every command registered. */
+export function createProgram(): Command {
+  const program = new Command('dman')
+    .description('dman keeps your dotfiles identical across machines through a self-hosted sync server')
+    .version(buildInfo().version, '-V, --version-short', 'print the version number')
+    .option('-c, --config <file>', 'config file (default: $DMAN_CONFIG, ./dman.yaml, $XDG_CONFIG_HOME/dman/dman.yaml, ~/dman.yaml)')
+    .option('--json', 'print one JSON document instead of text')
+    .option('-v, --verbose', 'show the cause chain of errors')
+    .option('-q, --quiet', 'print only errors; no progress bars')
+    .option('--log-level <level>', 'log level: fatal, error, warn, info, debug, trace', 'warn')
+    .option('--log-format <format>', 'log format: json or pretty', 'pretty')
+    .showHelpAfterError('(run `dman help` for the list of commands)')
+    .exitOverride();
+  registerAll(program);
+  return program;
+}
+
+/** Runs the CLI on argv and resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = createProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.OK;
+      return EXIT.USAGE;
+    }
+    throw err;
+  }
+  return typeof process.exitCode === 'number' ? process.exitCode : EXIT.OK;
+}
+
+const isEntry = process.argv[1] && /(?:^|[/\\])(?:dman(?:\.js)?|cli\.js|main\.ts)$/.test(process.argv[1]);
+if (isEntry) {
+  main(process.argv).then((code) => { process.exitCode = code; });
+}

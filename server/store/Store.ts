@@ -1,0 +1,123 @@
+// The Store port: everything the server keeps, behind one interface that the disk, Redis,
+// MariaDB and memory drivers implement and one contract suite (contract.ts) checks.
+import type { Readable } from 'node:stream';
+import type { CommitConflict, CommitOp, Entry, TokenInfo } from '../../shared/protocol.js';
+
+export type DriverName = 'memory' | 'disk' | 'redis' | 'mariadb';
+
+export interface StoreHealth {
+  ok: boolean;
+  latencyMs: number;
+  error?: string;
+  /** Driver-specific facts shown in /status and `dman doctor` (e.g. redis persistence, schema version). */
+  details?: Record<string, unknown>;
+  /** Things an operator should fix (e.g. "Redis persistence is off"). */
+  warnings?: string[];
+}
+
+export interface CommitInput {
+  user: string;
+  device: string;
+  ops: CommitOp[];
+  /** A retried commit with the same key returns the first result and writes nothing. */
+  idempotencyKey?: string;
+  /** Server time to stamp on the entries (ms). */
+  now: number;
+}
+
+export type CommitOutcome =
+  | { ok: true; rev: number; entries: Entry[]; replayed: boolean }
+  | { ok: false; conflicts: CommitConflict[] };
+
+export interface ChangesPage { entries: Entry[]; headRev: number; more: boolean }
+
+export interface TokenRecord extends TokenInfo {
+  /** SHA-256 hex of the token; the token itself is never stored. */
+  hash: string;
+}
+
+export interface AuditRecord {
+  /** ms since the epoch */
+  time: number;
+  action: string;
+  outcome: 'ok' | 'denied' | 'failed';
+  source: string | null;
+  user: string | null;
+  tokenId: string | null;
+  opId: string | null;
+  /** Small, content-free details (paths, counts); never tokens or file contents. */
+  details?: Record<string, unknown>;
+}
+
+export interface AuditQuery { since?: number; user?: string; limit?: number }
+
+export interface RetentionPolicy {
+  /** Versions kept per path beyond the current one. */
+  versions: number;
+  /** Versions younger than this many days are always kept. */
+  days: number;
+}
+
+export interface UserStats { files: number; bytes: number; headRev: number; lastCommitAt: number | null }
+
+/** Stops a subscription. */
+export type Unsubscribe = () => void;
+
+/**
+ * Where the server keeps manifests, blobs, history, tokens and audit records.
+ * Every method may throw DmanError('STORE_UNAVAILABLE') when the backing database is down.
+ */
+export interface Store {
+  readonly driver: DriverName;
+  /** Connects, migrates, recovers (e.g. replays or discards a half-written commit). */
+  open(): Promise<void>;
+  close(): Promise<void>;
+  health(): Promise<StoreHealth>;
+
+  // ---- blobs: content-addressed by SHA-256, shared by all users, access checked per user
+  /** Stores a blob, verifying its hash while streaming; throws DmanError('HASH_MISMATCH') and stores nothing on a mismatch. Records that `user` owns it. */
+  putBlob(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number): Promise<{ size: number; created: boolean }>;
+  /** True when the blob exists and `user` uploaded or references it. */
+  hasBlob(user: string, hash: string): Promise<boolean>;
+  /** Streams a blob `user` may read, or null. Never holds a large blob whole in memory. */
+  getBlob(user: string, hash: string): Promise<{ size: number; stream: Readable } | null>;
+
+  // ---- manifest and change feed
+  headRev(user: string): Promise<number>;
+  getEntry(user: string, path: string): Promise<Entry | null>;
+  /** The current entries (tombstones included unless `live` is set), sorted by path. */
+  listEntries(user: string, opts?: { live?: boolean }): Promise<Entry[]>;
+  /** Entries with rev > since, ascending by rev, at most `limit`. */
+  changes(user: string, since: number, limit: number): Promise<ChangesPage>;
+  /**
+   * Applies all ops or none. Each op with a non-null baseRev must match the path's current rev
+   * (0 = no entry); otherwise nothing is written and every mismatch is reported. Each written
+   * entry gets the next rev (head+1, head+2, … in op order). Blobs named by ops must exist.
+   */
+  commit(input: CommitInput): Promise<CommitOutcome>;
+  /** Past and current versions of one path, newest first. */
+  history(user: string, path: string, limit?: number): Promise<Entry[]>;
+  /** Drops versions beyond the retention policy; returns how many were removed. */
+  applyRetention(user: string, policy: RetentionPolicy, now: number): Promise<{ versionsRemoved: number }>;
+  /** Deletes blobs no version of any user references. */
+  gcBlobs(): Promise<{ blobsRemoved: number; bytesFreed: number }>;
+  /** Users that have any data. */
+  listUsers(): Promise<string[]>;
+  stats(user: string): Promise<UserStats>;
+
+  // ---- change notifications (across server processes for shared databases)
+  /** Calls `onRev` after each commit of `user` ('*' for all users), from any server process sharing this store. */
+  subscribe(user: string, onRev: (user: string, rev: number) => void): Unsubscribe;
+
+  // ---- tokens
+  putToken(rec: TokenRecord): Promise<void>;
+  getTokenByHash(hash: string): Promise<TokenRecord | null>;
+  listTokens(): Promise<TokenRecord[]>;
+  /** Marks a token revoked; false when no such id. */
+  revokeToken(id: string, now: number): Promise<boolean>;
+  touchToken(id: string, now: number): Promise<void>;
+
+  // ---- audit trail (append-only)
+  appendAudit(rec: AuditRecord): Promise<void>;
+  listAudit(q: AuditQuery): Promise<AuditRecord[]>;
+}

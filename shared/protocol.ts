@@ -1,0 +1,162 @@
+// The server protocol (`/v1`): one zod schema per wire shape. The server validates requests
+// with these and the engine's HTTP client parses every response with them.
+import { z } from 'zod';
+
+/** Version of the /v1 protocol; bumped on incompatible changes. */
+export const PROTOCOL_VERSION = 1;
+
+/** Header carrying the client's operation id; the server logs under it. */
+export const OP_HEADER = 'x-dman-op';
+/** Header carrying an idempotency key for a commit. */
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+
+export const USER_RE = /^[a-z_][a-z0-9_.-]{0,63}$/i;
+export const userName = z.string().regex(USER_RE, 'a user name is 1-64 letters, digits, "_", "." or "-", not starting with a digit, "." or "-"');
+export const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a lowercase hex SHA-256');
+
+/** Largest path accepted anywhere, in bytes of UTF-8. */
+export const MAX_PATH_BYTES = 4096;
+
+/**
+ * A tracked path: relative to the user's home, `/`-separated, no `.`/`..` segments, no NUL,
+ * no leading `/`, no backslash, at most MAX_PATH_BYTES bytes.
+ */
+export const relPath = z.string().min(1).superRefine((p, ctx) => {
+  const problem = pathProblem(p);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** Says what is wrong with a relative path, or null when it is acceptable. */
+export function pathProblem(p: string): string | null {
+  if (p.length === 0) return 'the path is empty';
+  if (new TextEncoder().encode(p).length > MAX_PATH_BYTES) return `the path is longer than ${MAX_PATH_BYTES} bytes`;
+  if (p.includes('\0')) return 'the path contains a NUL byte';
+  if (p.includes('\\')) return 'the path contains a backslash; use "/" as the separator';
+  if (p.startsWith('/') || /^[a-zA-Z]:/.test(p)) return 'the path is absolute; paths are relative to the home directory';
+  for (const seg of p.split('/')) {
+    if (seg === '') return 'the path has an empty segment ("//" or a trailing "/")';
+    if (seg === '.' || seg === '..') return `the path has a "${seg}" segment`;
+  }
+  return null;
+}
+
+export const entryKind = z.enum(['file', 'symlink']);
+export type EntryKind = z.infer<typeof entryKind>;
+
+/** One path's current state on the server (a tombstone when deleted). */
+export const entrySchema = z.object({
+  path: relPath,
+  kind: entryKind,
+  /** SHA-256 of the content (file) or of the target string (symlink); null for a tombstone. */
+  hash: sha256Hex.nullable(),
+  size: z.number().int().nonnegative(),
+  /** Permission bits (e.g. 0o644); 0 for symlinks and tombstones. */
+  mode: z.number().int().min(0).max(0o7777),
+  /** Modification time in ms since the epoch, as the publishing device saw it. */
+  mtime: z.number(),
+  /** Symlink target, only for kind=symlink. */
+  target: z.string().optional(),
+  /** Server-assigned, per-user, strictly increasing. */
+  rev: z.number().int().positive(),
+  deleted: z.boolean(),
+  device: z.string(),
+  /** Server time of the write, ms since the epoch. */
+  updatedAt: z.number(),
+});
+export type Entry = z.infer<typeof entrySchema>;
+
+/** One change in a commit. */
+export const commitOpSchema = z.object({
+  path: relPath,
+  /**
+   * The rev the change is based on: the entry's rev the client last saw, 0 when it saw no
+   * entry. null means "no precondition" (only the seed endpoints and admin tools use it).
+   */
+  baseRev: z.number().int().nonnegative().nullable(),
+  deleted: z.boolean().default(false),
+  kind: entryKind.default('file'),
+  hash: sha256Hex.nullable().default(null),
+  size: z.number().int().nonnegative().default(0),
+  mode: z.number().int().min(0).max(0o7777).default(0o644),
+  mtime: z.number().default(0),
+  target: z.string().optional(),
+});
+export type CommitOp = z.infer<typeof commitOpSchema>;
+export type CommitOpInput = z.input<typeof commitOpSchema>;
+
+export const MAX_COMMIT_OPS = 20_000;
+
+export const commitRequestSchema = z.object({
+  ops: z.array(commitOpSchema).min(1).max(MAX_COMMIT_OPS),
+  device: z.string().min(1).max(128).optional(),
+  idempotencyKey: z.string().min(8).max(128).optional(),
+});
+export type CommitRequest = z.infer<typeof commitRequestSchema>;
+
+export const commitConflictSchema = z.object({
+  path: relPath,
+  expected: z.number().int().nonnegative().nullable(),
+  current: entrySchema.nullable(),
+});
+export type CommitConflict = z.infer<typeof commitConflictSchema>;
+
+/** 200 reply to a commit. */
+export const commitOkSchema = z.object({ rev: z.number().int().nonnegative(), entries: z.array(entrySchema), replayed: z.boolean() });
+/** 409 reply to a commit: nothing was written. */
+export const commitConflictReplySchema = z.object({ error: z.object({ code: z.literal('CONFLICT'), message: z.string() }), conflicts: z.array(commitConflictSchema) });
+
+/** GET /v1/users/:user/changes?since=REV&limit=N */
+export const changesQuerySchema = z.object({
+  since: z.coerce.number().int().nonnegative().default(0),
+  limit: z.coerce.number().int().min(1).max(10_000).default(1000),
+});
+export const changesReplySchema = z.object({
+  entries: z.array(entrySchema),
+  headRev: z.number().int().nonnegative(),
+  /** When true, ask again with since = the last entry's rev. */
+  more: z.boolean(),
+});
+export type ChangesReply = z.infer<typeof changesReplySchema>;
+
+/** A push-stream event (SSE `data:` of GET /v1/users/:user/events). */
+export const pushEventSchema = z.object({ user: z.string(), rev: z.number().int().nonnegative() });
+export type PushEvent = z.infer<typeof pushEventSchema>;
+
+/** A past version of one path (GET /v1/users/:user/history?path=P). */
+export const versionSchema = entrySchema;
+export const historyReplySchema = z.object({ path: relPath, versions: z.array(versionSchema) });
+
+/** POST /v1/users/:user/restore */
+export const restoreRequestSchema = z.object({ path: relPath, rev: z.number().int().positive(), baseRev: z.number().int().nonnegative().nullable().default(null), device: z.string().optional() });
+
+/** GET /v1/whoami */
+export const whoamiSchema = z.object({ user: z.string().nullable(), device: z.string().nullable(), admin: z.boolean(), tokenId: z.string().nullable(), serverVersion: z.string(), protocol: z.number().int() });
+export type Whoami = z.infer<typeof whoamiSchema>;
+
+/** Token metadata (never the token itself, except once in the create reply). */
+export const tokenInfoSchema = z.object({
+  id: z.string(),
+  user: z.string().nullable(),
+  device: z.string(),
+  admin: z.boolean(),
+  createdAt: z.number(),
+  lastUsedAt: z.number().nullable(),
+  revokedAt: z.number().nullable(),
+});
+export type TokenInfo = z.infer<typeof tokenInfoSchema>;
+export const tokenCreateRequestSchema = z.object({ user: userName.nullable().default(null), device: z.string().min(1).max(128), admin: z.boolean().default(false) });
+export const tokenCreateReplySchema = z.object({ token: z.string(), info: tokenInfoSchema });
+
+/** Every error reply of the server. */
+export const errorReplySchema = z.object({ error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional() }) });
+export type ErrorReply = z.infer<typeof errorReplySchema>;
+
+/** GET /health (no token). */
+export const healthReplySchema = z.object({
+  ok: z.boolean(),
+  version: z.string(),
+  protocol: z.number().int(),
+  driver: z.string(),
+  storage: z.object({ ok: z.boolean(), latencyMs: z.number(), error: z.string().optional() }),
+});
+export type HealthReply = z.infer<typeof healthReplySchema>;

@@ -1,0 +1,65 @@
+// Crash-safe writes (STYLE.md rule 6): temp file in the same directory, fsync, rename over the
+// target, fsync of the directory. A reader sees the old content or the new one, never a torn file.
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+
+export interface AtomicWriteOptions {
+  /** Permission bits of the new file (default 0o644; 0o600 for secrets). */
+  mode?: number;
+  /** Create missing parent directories (default true). */
+  mkdirs?: boolean;
+  /** Skip the fsyncs (tests of speed only; never for data we own). */
+  noSync?: boolean;
+}
+
+/** Returns a temp path beside `target` that cleanup code can recognise. */
+export function tempPathFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}.dman-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** Returns true when `name` is one of our temp files (left behind by a crash). */
+export function isTempName(name: string): boolean {
+  return /\.dman-tmp-\d+-[0-9a-f]{8}$/.test(name);
+}
+
+/** Fsyncs a directory so a rename inside it survives a power cut. */
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(dir, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
+    await fh.sync();
+  } catch (err) {
+    // Some filesystems (and Windows) refuse fsync on a directory; the rename is still atomic there.
+    if (!['EISDIR', 'EINVAL', 'EPERM', 'EBADF'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** Writes `data` to `target` atomically: temp + fsync + rename + directory fsync. */
+export async function writeFileAtomic(target: string, data: string | Uint8Array | Readable, opts: AtomicWriteOptions = {}): Promise<void> {
+  const dir = dirname(target);
+  if (opts.mkdirs !== false) await mkdir(dir, { recursive: true });
+  const tmp = tempPathFor(target);
+  const fh = await open(tmp, 'wx', opts.mode ?? 0o644);
+  try {
+    if (typeof data === 'string' || data instanceof Uint8Array) {
+      await fh.writeFile(data);
+    } else {
+      await pipeline(data, fh.createWriteStream({ autoClose: false }));
+    }
+    if (opts.mode !== undefined) await fh.chmod(opts.mode); // umask may have narrowed the create mode
+    if (!opts.noSync) await fh.sync();
+    await fh.close();
+    await rename(tmp, target);
+    if (!opts.noSync) await fsyncDir(dir);
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await rm(tmp, { force: true }).catch(() => {});
+    throw err;
+  }
+}

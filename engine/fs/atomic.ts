@@ -4,7 +4,6 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 
 export interface AtomicWriteOptions {
@@ -50,7 +49,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array 
     if (typeof data === 'string' || data instanceof Uint8Array) {
       await fh.writeFile(data);
     } else {
-      await pipeline(data, fh.createWriteStream({ autoClose: false }));
+      for await (const chunk of data) await fh.write(chunk as Uint8Array);
     }
     if (opts.mode !== undefined) await fh.chmod(opts.mode); // umask may have narrowed the create mode
     if (!opts.noSync) await fh.sync();

@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+// `npm run bench [-- NAME…] [--quick]`: runs each bench/*.bench.ts (or the named ones) in its own
+// Node process, one after another so they do not disturb each other, and prints their figures.
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+
+const here = new URL('.', import.meta.url).pathname;
+const args = process.argv.slice(2);
+const flags = args.filter((a) => a.startsWith('--'));
+const names = args.filter((a) => !a.startsWith('--'));
+const all = readdirSync(here).filter((f) => f.endsWith('.bench.ts')).sort();
+const chosen = names.length ? all.filter((f) => names.some((n) => f.startsWith(n))) : all;
+if (chosen.length === 0) {
+  console.error(`bench: nothing matches ${names.join(', ')}; available: ${all.map((f) => f.replace('.bench.ts', '')).join(', ')}`);
+  process.exit(2);
+}
+let failed = 0;
+for (const f of chosen) {
+  console.log(`\n=== ${f.replace('.bench.ts', '')} ===`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', `${here}${f}`, ...flags], { stdio: 'inherit', cwd: `${here}..` });
+  if (r.status !== 0) { failed++; console.error(`bench: ${f} exited with ${r.status}`); }
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,198 @@
+// The three-tree planner (ARCHITECTURE.md, "The sync model"): a pure function from what is on
+// disk (local), what both sides last agreed on (base) and what the server holds (remote) to
+// one action per path. Nothing here touches disk or network.
+import type { Entry, EntryKind } from '../../shared/protocol.js';
+
+/** How a conflict is settled (config `conflict_policy`). */
+export type ConflictPolicy = 'ask' | 'server-wins' | 'local-wins' | 'keep-both' | 'merge';
+
+/** What is on disk at a path now (scan result); absent paths are simply missing. */
+export interface LocalFile {
+  kind: EntryKind;
+  /** SHA-256 of the content (file) or of the target string (symlink). */
+  hash: string;
+  size: number;
+  /** Permission bits; 0 for symlinks. */
+  mode: number;
+  mtime: number;
+  target?: string;
+}
+
+/** What both sides last agreed on for a path (the engine's local state). */
+export interface BaseRecord {
+  rev: number;
+  kind: EntryKind;
+  hash: string | null;
+  size: number;
+  mode: number;
+  deleted: boolean;
+  target?: string;
+}
+
+export type PlanActionType = 'nothing' | 'install' | 'publish' | 'converged' | 'merge' | 'conflict' | 'skip';
+
+interface ActionBase {
+  path: string;
+  /** Set when both sides changed; says which policy settled it. Exactly one per double edit. */
+  conflict?: ConflictPolicy;
+}
+
+/** One step of a plan. */
+export type PlanAction =
+  | (ActionBase & { type: 'nothing' })
+  /** Download `remote` (or delete the local file when it is a tombstone). `keepLocalAs` keeps the loser first. */
+  | (ActionBase & { type: 'install'; remote: Entry; keepLocalAs?: string })
+  /** Upload `local` (null = publish a tombstone) with `baseRev` as the precondition. */
+  | (ActionBase & { type: 'publish'; local: LocalFile | null; baseRev: number })
+  /** Both sides already agree; record `remote` as the new base (null: forget the base, the server holds nothing). */
+  | (ActionBase & { type: 'converged'; remote: Entry | null })
+  /** Try a 3-way text merge of base, local and remote; fall back to `conflict` on overlap or binaries. */
+  | (ActionBase & { type: 'merge'; local: LocalFile; remote: Entry; base: BaseRecord })
+  /** Leave the local file untouched and record the conflict for review. */
+  | (ActionBase & { type: 'conflict'; local: LocalFile | null; remote: Entry | null; base: BaseRecord | null; reason: string })
+  /** Left alone because of the run's direction or options. */
+  | (ActionBase & { type: 'skip'; reason: string; wanted: 'install' | 'publish' });
+
+export interface PlanInput {
+  local: ReadonlyMap<string, LocalFile>;
+  base: ReadonlyMap<string, BaseRecord>;
+  remote: ReadonlyMap<string, Entry>;
+}
+
+export interface PlanOptions {
+  policy: ConflictPolicy;
+  /** This machine's name, used in keep-both copy names. */
+  device: string;
+  /** ms since the epoch, used in keep-both copy names. */
+  now: number;
+  direction?: 'both' | 'publish' | 'install';
+  /** Publish-only: delete server entries that never existed here. */
+  prune?: boolean;
+}
+
+const CONFLICT_COPY_RE = /\.dman-conflict-[^/]*$/;
+
+/** Returns true when `path` is a keep-both conflict copy (never tracked, never conflicts again). */
+export function isConflictCopy(path: string): boolean {
+  return CONFLICT_COPY_RE.test(path);
+}
+
+/** Builds the keep-both copy name `NAME.dman-conflict-<device>-<time>` for `path`. */
+export function conflictCopyName(path: string, device: string, now: number): string {
+  const safeDevice = device.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 64) || 'device';
+  const time = new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${path}.dman-conflict-${safeDevice}-${time}`;
+}
+
+type Shape = { kind: EntryKind; hash: string; mode: number } | null;
+
+function shapeOfLocal(l: LocalFile | undefined): Shape {
+  return l ? { kind: l.kind, hash: l.hash, mode: l.kind === 'symlink' ? 0 : l.mode } : null;
+}
+function shapeOfBase(b: BaseRecord | undefined): Shape {
+  return b && !b.deleted && b.hash !== null ? { kind: b.kind, hash: b.hash, mode: b.kind === 'symlink' ? 0 : b.mode } : null;
+}
+function shapeOfRemote(r: Entry | undefined): Shape {
+  return r && !r.deleted && r.hash !== null ? { kind: r.kind, hash: r.hash, mode: r.kind === 'symlink' ? 0 : r.mode } : null;
+}
+function same(a: Shape, b: Shape): boolean {
+  if (a === null || b === null) return a === b;
+  return a.kind === b.kind && a.hash === b.hash && a.mode === b.mode;
+}
+
+/** Decides the action for one path from its three versions. */
+export function planPath(path: string, local: LocalFile | undefined, base: BaseRecord | undefined, remote: Entry | undefined, opts: PlanOptions): PlanAction {
+  if (isConflictCopy(path)) return { path, type: 'nothing' };
+  const L = shapeOfLocal(local);
+  const B = shapeOfBase(base);
+  const R = shapeOfRemote(remote);
+  const remoteRev = remote?.rev ?? 0;
+  const baseRev = base?.rev ?? 0;
+  const action = decide();
+  return applyDirection(action, local, opts);
+
+  function decide(): PlanAction {
+    if (base && !remote) {
+      // The server holds nothing where we agreed on something (a reset or another server):
+      // never delete locally for that; publish what we have again.
+      return local ? { path, type: 'publish', local, baseRev: 0 } : { path, type: 'converged', remote: null };
+    }
+    const localChanged = !same(L, B);
+    const remoteChanged = !same(R, B);
+    if (!localChanged && !remoteChanged) {
+      // Same content, but the server moved the rev (or holds a tombstone we never recorded).
+      if (remote && remoteRev !== baseRev) return { path, type: 'converged', remote };
+      return { path, type: 'nothing' };
+    }
+    if (!localChanged) return { path, type: 'install', remote: remote! };
+    if (!remoteChanged) return { path, type: 'publish', local: local ?? null, baseRev: remoteRev };
+    if (same(L, R)) return remote ? { path, type: 'converged', remote } : { path, type: 'nothing' };
+    // Both changed, differently. An edit beats a concurrent delete, silently: nothing is lost.
+    if (L === null) return { path, type: 'install', remote: remote! };
+    if (R === null) return { path, type: 'publish', local: local!, baseRev: remoteRev };
+    const policy = opts.policy;
+    switch (policy) {
+      case 'server-wins':
+        return { path, type: 'install', remote: remote!, conflict: policy };
+      case 'local-wins':
+        return { path, type: 'publish', local: local!, baseRev: remoteRev, conflict: policy };
+      case 'keep-both':
+        return { path, type: 'install', remote: remote!, keepLocalAs: conflictCopyName(path, opts.device, opts.now), conflict: policy };
+      case 'merge':
+        if (B && B.kind === 'file' && L.kind === 'file' && R.kind === 'file' && base) return { path, type: 'merge', local: local!, remote: remote!, base, conflict: policy };
+        return { path, type: 'conflict', local: local ?? null, remote: remote ?? null, base: base ?? null, reason: B ? 'both sides changed and one is not a regular file, so it cannot be merged' : 'both sides added different content (no common base to merge against)', conflict: 'ask' };
+      default:
+        return { path, type: 'conflict', local: local ?? null, remote: remote ?? null, base: base ?? null, reason: 'both sides changed since the last sync', conflict: 'ask' };
+    }
+  }
+}
+
+function applyDirection(a: PlanAction, local: LocalFile | undefined, opts: PlanOptions): PlanAction {
+  const dir = opts.direction ?? 'both';
+  if (dir === 'both') return a;
+  if (a.type === 'merge') {
+    return { path: a.path, type: 'skip', wanted: dir === 'publish' ? 'install' : 'publish', reason: 'merge skipped: it needs a two-way run (dman sync)', conflict: a.conflict };
+  }
+  if (dir === 'publish' && a.type === 'install') {
+    // Publish-only with prune: remove from the server what this machine does not hold.
+    if (opts.prune && !a.remote.deleted && local === undefined) return { path: a.path, type: 'publish', local: null, baseRev: a.remote.rev, conflict: a.conflict };
+    return { path: a.path, type: 'skip', wanted: 'install', reason: 'install skipped: this run only publishes', conflict: a.conflict };
+  }
+  if (dir === 'install' && a.type === 'publish') return { path: a.path, type: 'skip', wanted: 'publish', reason: 'publish skipped: this run only installs', conflict: a.conflict };
+  return a;
+}
+
+/**
+ * Plans every path seen in any of the three trees, sorted by path. Also turns an install that
+ * would put a file where a directory of live paths stays (or the reverse) into a conflict.
+ */
+export function planSync(input: PlanInput, opts: PlanOptions): PlanAction[] {
+  const paths = new Set<string>([...input.local.keys(), ...input.base.keys(), ...input.remote.keys()]);
+  const sorted = [...paths].sort();
+  const actions = sorted.map((p) => planPath(p, input.local.get(p), input.base.get(p), input.remote.get(p), opts));
+  // Which paths exist on disk after the plan, and every directory they need.
+  const liveAfter = new Set<string>();
+  const dirsNeeded = new Set<string>();
+  actions.forEach((a, i) => {
+    const p = sorted[i]!;
+    const exists = a.type === 'install' ? !a.remote.deleted : input.local.has(p);
+    if (!exists) return;
+    liveAfter.add(p);
+    for (let j = p.indexOf('/'); j !== -1; j = p.indexOf('/', j + 1)) dirsNeeded.add(p.slice(0, j));
+  });
+  return actions.map((a, i) => {
+    const p = sorted[i]!;
+    if (a.type !== 'install' || a.remote.deleted) return a;
+    let clash = dirsNeeded.has(p);
+    for (let j = p.indexOf('/'); !clash && j !== -1; j = p.indexOf('/', j + 1)) clash = liveAfter.has(p.slice(0, j));
+    if (!clash) return a;
+    return { path: p, type: 'conflict', local: input.local.get(p) ?? null, remote: a.remote, base: input.base.get(p) ?? null, reason: 'the server holds a file where this machine has a directory (or the reverse)', conflict: 'ask' };
+  });
+}
+
+/** Counts actions by type (for reports and the mass-change guard). */
+export function countActions(actions: readonly PlanAction[]): Record<PlanActionType, number> {
+  const c: Record<PlanActionType, number> = { nothing: 0, install: 0, publish: 0, converged: 0, merge: 0, conflict: 0, skip: 0 };
+  for (const a of actions) c[a.type]++;
+  return c;
+}

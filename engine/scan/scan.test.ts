@@ -1,0 +1,98 @@
+import { lstat, mkdir, mkdtemp, readdir, rm, symlink, unlink, utimes, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative, sep } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { scan, type StatCache, type WalkedFile } from './scan.js';
+
+// A plain walker for these tests (the real one, walkTracked, applies track patterns).
+async function* walkAll(home: string, dir = home): AsyncGenerator<WalkedFile> {
+  for (const d of await readdir(dir, { withFileTypes: true })) {
+    const abs = join(dir, d.name);
+    if (d.isDirectory()) yield* walkAll(home, abs);
+    else yield { path: relative(home, abs).split(sep).join('/'), stats: await lstat(abs) };
+  }
+}
+const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
+const past = new Date(Date.now() - 60_000);
+
+let home: string;
+beforeEach(async () => { home = await mkdtemp(join(tmpdir(), 'dman-scan-')); });
+afterEach(async () => { await rm(home, { recursive: true, force: true }); });
+
+describe('scan', () => {
+  it('hashes files and symlinks, keeps modes, and hashes nothing on a no-op rescan', async () => {
+    await mkdir(join(home, '.config/nvim'), { recursive: true });
+    await writeFile(join(home, '.zshrc'), 'export A=1\n');
+    await writeFile(join(home, '.config/nvim/init.lua'), 'print(1)\n');
+    await chmod(join(home, '.config/nvim/init.lua'), 0o755);
+    await symlink('.zshrc', join(home, '.zshrc.link'));
+    for (const p of ['.zshrc', '.config/nvim/init.lua']) await utimes(join(home, p), past, past);
+    const cache: StatCache = new Map();
+    const first = await scan({ home, files: walkAll(home), cache });
+    expect(first.hashed).toBe(3);
+    expect(first.files.get('.zshrc')).toMatchObject({ kind: 'file', hash: sha('export A=1\n'), mode: 0o644, size: 11 });
+    expect(first.files.get('.config/nvim/init.lua')).toMatchObject({ mode: 0o755 });
+    expect(first.files.get('.zshrc.link')).toMatchObject({ kind: 'symlink', hash: sha('.zshrc'), target: '.zshrc', mode: 0 });
+    const second = await scan({ home, files: walkAll(home), cache, now: () => Date.now() + 10_000 });
+    // The symlink was recorded in the same instant it was made, so only it may be rehashed.
+    expect(second.hashed).toBeLessThanOrEqual(1);
+    const third = await scan({ home, files: walkAll(home), cache, now: () => Date.now() + 10_000 });
+    expect(third.hashed).toBe(0);
+    expect(third.files).toEqual(first.files);
+  });
+
+  it('notices an edit with the same size and mtime through ctime/inode, and drops deleted paths from the cache', async () => {
+    await writeFile(join(home, 'a'), 'one');
+    await writeFile(join(home, 'b'), 'bee');
+    await utimes(join(home, 'a'), past, past);
+    await utimes(join(home, 'b'), past, past);
+    const cache: StatCache = new Map();
+    await scan({ home, files: walkAll(home), cache });
+    await writeFile(join(home, 'a'), 'two');
+    await utimes(join(home, 'a'), past, past);
+    await unlink(join(home, 'b'));
+    const r = await scan({ home, files: walkAll(home), cache });
+    expect(r.files.get('a')?.hash).toBe(sha('two'));
+    expect(r.files.has('b')).toBe(false);
+    expect(cache.has('b')).toBe(false);
+  });
+
+  it('skips a file that vanishes between walk and hash, without failing', async () => {
+    await writeFile(join(home, 'gone'), 'x');
+    await writeFile(join(home, 'stay'), 'y');
+    const files: WalkedFile[] = [];
+    for await (const f of walkAll(home)) files.push(f);
+    await unlink(join(home, 'gone'));
+    const r = await scan({ home, files: (async function* () { yield* files; })(), cache: new Map() });
+    expect(r.skipped).toEqual([{ path: 'gone', reason: expect.stringContaining('vanished') }]);
+    expect([...r.files.keys()]).toEqual(['stay']);
+  });
+
+  it('ignores conflict copies and our own temp files', async () => {
+    await writeFile(join(home, 'f'), 'x');
+    await writeFile(join(home, 'f.dman-conflict-laptop-20260101T000000Z'), 'y');
+    await writeFile(join(home, '.f.dman-tmp-123-0123abcd'), 'z');
+    const r = await scan({ home, files: walkAll(home), cache: new Map() });
+    expect([...r.files.keys()]).toEqual(['f']);
+  });
+
+  it('rescans 10,000 unchanged files without hashing, fast', async () => {
+    for (let d = 0; d < 100; d++) {
+      await mkdir(join(home, `d${d}`));
+      await Promise.all(Array.from({ length: 100 }, (_, i) => writeFile(join(home, `d${d}`, `f${i}`), `content ${d} ${i}\n`)));
+    }
+    const files: WalkedFile[] = [];
+    for await (const f of walkAll(home)) files.push(f);
+    const cache: StatCache = new Map();
+    const later = (): number => Date.now() + 10_000;
+    const first = await scan({ home, files: (async function* () { yield* files; })(), cache, now: later });
+    expect(first.hashed).toBe(10_000);
+    const t0 = performance.now();
+    const again = await scan({ home, files: (async function* () { yield* files; })(), cache, now: later });
+    const ms = performance.now() - t0;
+    expect(again.hashed).toBe(0);
+    expect(again.files.size).toBe(10_000);
+    expect(ms).toBeLessThan(150); // the walk itself is the walker's cost, measured elsewhere
+  });
+});

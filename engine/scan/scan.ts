@@ -1,0 +1,151 @@
+// Scan: turns the tracked files under a home into LocalFile records, hashing only what the
+// stat cache cannot vouch for. A file that vanishes or keeps changing while being hashed is
+// reported as skipped, never fatal.
+import { createHash } from 'node:crypto';
+import { createReadStream, type Stats } from 'node:fs';
+import { lstat, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isTempName } from '../fs/atomic.js';
+import { isConflictCopy, type LocalFile } from '../plan/planSync.js';
+
+/** One tracked file as the walker found it: a `/`-separated path relative to home, and its lstat. */
+export interface WalkedFile { path: string; stats: Stats }
+
+/** What the stat cache remembers about a path so an unchanged file is not hashed again. */
+export interface StatCacheEntry {
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  mode: number;
+  hash: string;
+  /** Symlink target, for kind=symlink. */
+  target?: string;
+  /** When the entry was recorded (ms); a file modified in that same instant is hashed again. */
+  at: number;
+}
+
+export type StatCache = Map<string, StatCacheEntry>;
+
+export interface ScanOptions {
+  home: string;
+  files: AsyncIterable<WalkedFile>;
+  cache: StatCache;
+  /** Parallel hashes (default 8). */
+  concurrency?: number;
+  /** ms since the epoch, injected for tests. */
+  now?: () => number;
+  onProgress?: (done: number, path: string) => void;
+}
+
+export interface ScanResult {
+  files: Map<string, LocalFile>;
+  skipped: Array<{ path: string; reason: string }>;
+  hashed: number;
+  cacheHits: number;
+}
+
+/** Returns the SHA-256 of a symlink target string (the hash a symlink entry carries). */
+export function hashTarget(target: string): string {
+  return createHash('sha256').update(target).digest('hex');
+}
+
+/** Streams a file through SHA-256. */
+export async function hashFile(abs: string): Promise<{ hash: string; size: number }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) {
+    h.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { hash: h.digest('hex'), size };
+}
+
+function sameStat(a: Stats, c: StatCacheEntry): boolean {
+  return a.size === c.size && a.mtimeMs === c.mtimeMs && a.ctimeMs === c.ctimeMs && a.ino === c.ino && (a.mode & 0o177777) === c.mode;
+}
+
+/** Records what the engine itself wrote, so the next scan does not see it as a local change. */
+export function cacheEntryFor(stats: Stats, hash: string, at: number, target?: string): StatCacheEntry {
+  return { size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino, mode: stats.mode & 0o177777, hash, at, ...(target !== undefined ? { target } : {}) };
+}
+
+function toLocal(stats: Stats, hash: string, target?: string): LocalFile {
+  if (stats.isSymbolicLink()) return { kind: 'symlink', hash, size: Buffer.byteLength(target ?? ''), mode: 0, mtime: Math.floor(stats.mtimeMs), target };
+  return { kind: 'file', hash, size: stats.size, mode: stats.mode & 0o7777, mtime: Math.floor(stats.mtimeMs) };
+}
+
+/** Scans the walked files, updating `cache` in place (entries for paths not seen are dropped). */
+export async function scan(opts: ScanOptions): Promise<ScanResult> {
+  const now = opts.now ?? Date.now;
+  const limit = Math.max(1, opts.concurrency ?? 8);
+  const result: ScanResult = { files: new Map(), skipped: [], hashed: 0, cacheHits: 0 };
+  const seen = new Set<string>();
+  const running = new Set<Promise<void>>();
+  let done = 0;
+
+  for await (const f of opts.files) {
+    const base = f.path.slice(f.path.lastIndexOf('/') + 1);
+    if (isTempName(base) || isConflictCopy(f.path)) continue;
+    if (!f.stats.isFile() && !f.stats.isSymbolicLink()) continue;
+    seen.add(f.path);
+    const cached = opts.cache.get(f.path);
+    // A hit needs the same stat and a file not modified in the instant it was recorded (racy clean).
+    if (cached && sameStat(f.stats, cached) && f.stats.mtimeMs < cached.at - 2) {
+      result.cacheHits++;
+      result.files.set(f.path, toLocal(f.stats, cached.hash, cached.target));
+      opts.onProgress?.(++done, f.path);
+      continue;
+    }
+    const job = hashOne(f).finally(() => running.delete(job));
+    running.add(job);
+    if (running.size >= limit) await Promise.race(running);
+  }
+  await Promise.all(running);
+  for (const p of opts.cache.keys()) if (!seen.has(p)) opts.cache.delete(p);
+  return result;
+
+  async function hashOne(f: WalkedFile): Promise<void> {
+    const abs = join(opts.home, f.path);
+    let stats = f.stats;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        let hash: string;
+        let target: string | undefined;
+        if (stats.isSymbolicLink()) {
+          target = await readlink(abs);
+          hash = hashTarget(target);
+        } else {
+          hash = (await hashFile(abs)).hash;
+        }
+        result.hashed++;
+        const after = await lstat(abs);
+        if (after.size === stats.size && after.mtimeMs === stats.mtimeMs && after.ino === stats.ino && after.isSymbolicLink() === stats.isSymbolicLink()) {
+          opts.cache.set(f.path, cacheEntryFor(after, hash, now(), target));
+          result.files.set(f.path, toLocal(after, hash, target));
+          opts.onProgress?.(++done, f.path);
+          return;
+        }
+        stats = after; // changed while hashed: try again with the new stat
+        if (!stats.isFile() && !stats.isSymbolicLink()) break;
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        opts.cache.delete(f.path);
+        if (code === 'ENOENT' || code === 'ENOTDIR') {
+          result.skipped.push({ path: f.path, reason: 'vanished while being scanned' });
+        } else {
+          result.skipped.push({ path: f.path, reason: `unreadable (${code ?? (err as Error).message})` });
+        }
+        // A vanished or unreadable file is left out of this scan, so the plan leaves it alone.
+        result.files.delete(f.path);
+        seen.delete(f.path);
+        opts.onProgress?.(++done, f.path);
+        return;
+      }
+    }
+    opts.cache.delete(f.path);
+    seen.delete(f.path);
+    result.skipped.push({ path: f.path, reason: 'kept changing while being scanned; it will be picked up on the next run' });
+    opts.onProgress?.(++done, f.path);
+  }
+}

@@ -1,0 +1,42 @@
+// Streams a blob through SHA-256 and a size limit, handing each chunk to the driver as it
+// arrives, so no driver holds a large blob whole in memory or stores unverified bytes.
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { DmanError } from '../../shared/errors.js';
+
+/**
+ * Consumes `data`, calling `onChunk` for each chunk, and resolves with the byte count once the
+ * content's SHA-256 equals `hash`. Throws DmanError PAYLOAD_TOO_LARGE past `maxBytes` and
+ * HASH_MISMATCH at the end; the caller then discards whatever it wrote.
+ */
+export async function consumeVerified(
+  data: Readable | AsyncIterable<Buffer>,
+  hash: string,
+  maxBytes: number,
+  onChunk: (chunk: Buffer) => Promise<void> | void,
+  context: { user?: string; driver?: string } = {},
+): Promise<number> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const raw of data) {
+    const chunk = typeof raw === 'string' ? Buffer.from(raw) : (raw as Buffer);
+    size += chunk.length;
+    if (size > maxBytes) {
+      if (typeof (data as Readable).destroy === 'function') (data as Readable).destroy();
+      throw new DmanError('PAYLOAD_TOO_LARGE', `Blob ${hash.slice(0, 12)}… is larger than the limit of ${maxBytes} bytes`, {
+        hint: 'Raise the server\'s blob size limit or stop tracking this file.',
+        context: { ...context, hash, maxBytes },
+      });
+    }
+    h.update(chunk);
+    await onChunk(chunk);
+  }
+  const actual = h.digest('hex');
+  if (actual !== hash) {
+    throw new DmanError('HASH_MISMATCH', `Blob content does not match its name: expected SHA-256 ${hash}, got ${actual} (${size} bytes); nothing was stored`, {
+      hint: 'The upload was corrupted or the file changed while uploading; hash it again and retry.',
+      context: { ...context, hash, actual, size },
+    });
+  }
+  return size;
+}

@@ -1,0 +1,665 @@
+// The one Store contract suite (STYLE.md rule 9): every driver (memory, disk, redis, mariadb)
+// runs these same tests unchanged, so "correct" means the same thing everywhere.
+//
+// Usage, in a driver's test file:
+//   describeStoreContract('DiskStore', async () => {
+//     const dir = await mkdtemp(...); const store = new DiskStore({ dataDir: dir, log }); await store.open();
+//     return { store, cleanup: async () => { await store.close(); await rm(dir, { recursive: true }) } };
+//   });
+// The factory returns an opened, empty store; the suite calls cleanup() after each test.
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DmanError, type ErrorCode } from '../../shared/errors.js';
+import type { CommitOp, CommitOpInput, Entry } from '../../shared/protocol.js';
+import type { AuditRecord, CommitInput, CommitOutcome, Store, TokenRecord } from './Store.js';
+
+/** Creates an opened, empty store and a cleanup that closes it and removes its data. */
+export type StoreFactory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
+
+const DAY = 86_400_000;
+const T0 = Date.UTC(2026, 0, 1);
+const MB = 1024 * 1024;
+
+/** Returns the lowercase hex SHA-256 of `data`. */
+export function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Builds a full CommitOp from the few fields a test cares about. */
+export function op(o: CommitOpInput): CommitOp {
+  return {
+    path: o.path, baseRev: o.baseRev, deleted: o.deleted ?? false, kind: o.kind ?? 'file',
+    hash: o.hash ?? null, size: o.size ?? 0, mode: o.mode ?? 0o644, mtime: o.mtime ?? 0,
+    ...(o.target !== undefined ? { target: o.target } : {}),
+  };
+}
+
+/** Polls `check` until it returns true (explicit wait, no fixed sleep); fails after `ms`. */
+export async function waitFor(check: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function expectDmanError(p: Promise<unknown>, code: ErrorCode): Promise<DmanError> {
+  let err: unknown;
+  try {
+    await p;
+  } catch (e) {
+    err = e;
+  }
+  expect(err, `expected DmanError ${code}`).toBeInstanceOf(DmanError);
+  expect((err as DmanError).code).toBe(code);
+  expect((err as DmanError).message.length).toBeGreaterThan(10);
+  return err as DmanError;
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of stream) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+/** Registers the Store contract tests for one driver. */
+export function describeStoreContract(name: string, factory: StoreFactory): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    let cleanup: (() => Promise<void>) | undefined;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await factory());
+    });
+    afterEach(async () => {
+      await cleanup?.();
+      cleanup = undefined;
+    });
+
+    /** Uploads `content` as `user` and returns an op-ready description of it. */
+    async function upload(user: string, content: string | Buffer): Promise<{ hash: string; size: number }> {
+      const buf = Buffer.from(content);
+      const hash = sha256(buf);
+      const res = await store.putBlob(user, hash, Readable.from([buf]), 64 * MB);
+      expect(res.size).toBe(buf.length);
+      return { hash, size: buf.length };
+    }
+
+    function commit(user: string, ops: CommitOp[], extra: Partial<CommitInput> = {}): Promise<CommitOutcome> {
+      return store.commit({ user, device: 'laptop', ops, now: T0, ...extra });
+    }
+
+    /** Commits ops that must succeed and returns the outcome. */
+    async function commitOk(user: string, ops: CommitOp[], extra: Partial<CommitInput> = {}): Promise<Extract<CommitOutcome, { ok: true }>> {
+      const out = await commit(user, ops, extra);
+      if (!out.ok) throw new Error(`expected commit to succeed, got conflicts ${JSON.stringify(out.conflicts)}`);
+      return out;
+    }
+
+    /** Writes `path` for `user` with fresh content and returns the new entry. */
+    async function write(user: string, path: string, content: string, extra: Partial<CommitInput> = {}): Promise<Entry> {
+      const b = await upload(user, content);
+      const cur = await store.getEntry(user, path);
+      const out = await commitOk(user, [op({ path, baseRev: cur?.rev ?? 0, ...b })], extra);
+      return out.entries[0]!;
+    }
+
+    describe('lifecycle', () => {
+      it('reports health ok with a latency', async () => {
+        const h = await store.health();
+        expect(h.ok).toBe(true);
+        expect(h.latencyMs).toBeGreaterThanOrEqual(0);
+        expect(typeof store.driver).toBe('string');
+      });
+
+      it('starts empty: head 0, no entries, no users, no tokens, no audit', async () => {
+        expect(await store.headRev('alice')).toBe(0);
+        expect(await store.getEntry('alice', '.zshrc')).toBeNull();
+        expect(await store.listEntries('alice')).toEqual([]);
+        expect(await store.changes('alice', 0, 100)).toEqual({ entries: [], headRev: 0, more: false });
+        expect(await store.history('alice', '.zshrc')).toEqual([]);
+        expect(await store.listUsers()).toEqual([]);
+        expect(await store.listTokens()).toEqual([]);
+        expect(await store.listAudit({})).toEqual([]);
+        expect(await store.stats('alice')).toEqual({ files: 0, bytes: 0, headRev: 0, lastCommitAt: null });
+      });
+    });
+
+    describe('blobs', () => {
+      it('stores a blob, reports created once, and streams it back to its owner', async () => {
+        const data = Buffer.from('export PATH=$HOME/bin:$PATH\n');
+        const hash = sha256(data);
+        expect(await store.hasBlob('alice', hash)).toBe(false);
+        expect(await store.getBlob('alice', hash)).toBeNull();
+        const first = await store.putBlob('alice', hash, Readable.from([data]), 1024);
+        expect(first).toEqual({ size: data.length, created: true });
+        const again = await store.putBlob('alice', hash, Readable.from([data]), 1024);
+        expect(again).toEqual({ size: data.length, created: false });
+        expect(await store.hasBlob('alice', hash)).toBe(true);
+        const got = await store.getBlob('alice', hash);
+        expect(got?.size).toBe(data.length);
+        expect(await readAll(got!.stream)).toEqual(data);
+      });
+
+      it('accepts an async iterable of many chunks and the empty blob', async () => {
+        const chunks = Array.from({ length: 50 }, (_, i) => Buffer.from(`line ${i}\n`));
+        const all = Buffer.concat(chunks);
+        async function* gen(): AsyncIterable<Buffer> {
+          for (const c of chunks) yield c;
+        }
+        expect((await store.putBlob('alice', sha256(all), gen(), 1 << 20)).size).toBe(all.length);
+        expect(await readAll((await store.getBlob('alice', sha256(all)))!.stream)).toEqual(all);
+        const empty = sha256(Buffer.alloc(0));
+        expect((await store.putBlob('alice', empty, Readable.from([]), 10)).size).toBe(0);
+        const got = await store.getBlob('alice', empty);
+        expect(got?.size).toBe(0);
+        expect((await readAll(got!.stream)).length).toBe(0);
+      });
+
+      it('rejects content that does not match its hash with HASH_MISMATCH and stores nothing', async () => {
+        const claimed = sha256('the real content');
+        const err = await expectDmanError(store.putBlob('alice', claimed, Readable.from([Buffer.from('tampered content')]), 1024), 'HASH_MISMATCH');
+        expect(err.message).toContain(claimed);
+        expect(await store.hasBlob('alice', claimed)).toBe(false);
+        expect(await store.getBlob('alice', claimed)).toBeNull();
+        // The blob must not be committable either.
+        await expectDmanError(commit('alice', [op({ path: 'a', baseRev: 0, hash: claimed, size: 16 })]), 'PRECONDITION_FAILED');
+        expect(await store.gcBlobs()).toEqual({ blobsRemoved: 0, bytesFreed: 0 });
+      });
+
+      it('rejects a blob over maxBytes with PAYLOAD_TOO_LARGE and stores nothing; exactly maxBytes is fine', async () => {
+        const big = Buffer.alloc(1001, 7);
+        await expectDmanError(store.putBlob('alice', sha256(big), Readable.from([big.subarray(0, 500), big.subarray(500)]), 1000), 'PAYLOAD_TOO_LARGE');
+        expect(await store.hasBlob('alice', sha256(big))).toBe(false);
+        const exact = Buffer.alloc(1000, 7);
+        expect((await store.putBlob('alice', sha256(exact), Readable.from([exact]), 1000)).size).toBe(1000);
+      });
+
+      it('rejects an invalid hash name with BAD_REQUEST', async () => {
+        await expectDmanError(store.putBlob('alice', '../../etc/passwd', Readable.from([Buffer.from('x')]), 10), 'BAD_REQUEST');
+        await expectDmanError(store.putBlob('alice', sha256('x').toUpperCase(), Readable.from([Buffer.from('x')]), 10), 'BAD_REQUEST');
+      });
+
+      it('stores nothing when the upload stream fails midway, and a retry then succeeds', async () => {
+        const data = Buffer.alloc(256 * 1024, 3);
+        const hash = sha256(data);
+        async function* broken(): AsyncIterable<Buffer> {
+          yield data.subarray(0, 1000);
+          throw new Error('connection reset by peer');
+        }
+        await expect(store.putBlob('alice', hash, broken(), MB)).rejects.toThrow();
+        expect(await store.hasBlob('alice', hash)).toBe(false);
+        expect((await store.putBlob('alice', hash, Readable.from([data]), MB)).created).toBe(true);
+        expect(sha256(await readAll((await store.getBlob('alice', hash))!.stream))).toBe(hash);
+      });
+
+      it('survives two parallel uploads of the same blob', async () => {
+        const data = Buffer.alloc(300 * 1024, 9);
+        const hash = sha256(data);
+        const chunks = (): Buffer[] => [data.subarray(0, 100_000), data.subarray(100_000, 200_000), data.subarray(200_000)];
+        const res = await Promise.all([store.putBlob('alice', hash, Readable.from(chunks()), MB), store.putBlob('alice', hash, Readable.from(chunks()), MB)]);
+        expect(res.map((r) => r.size)).toEqual([data.length, data.length]);
+        expect(sha256(await readAll((await store.getBlob('alice', hash))!.stream))).toBe(hash);
+      });
+
+      it('streams a multi-MB blob back intact, in more than one chunk', async () => {
+        const data = Buffer.alloc(6 * MB);
+        for (let i = 0; i < data.length; i += 4) data.writeUInt32LE((i * 2654435761) >>> 0, i);
+        const hash = sha256(data);
+        const parts: Buffer[] = [];
+        for (let i = 0; i < data.length; i += 256 * 1024) parts.push(data.subarray(i, i + 256 * 1024));
+        await store.putBlob('alice', hash, Readable.from(parts), 8 * MB);
+        const got = await store.getBlob('alice', hash);
+        expect(got?.size).toBe(data.length);
+        const h = createHash('sha256');
+        let n = 0;
+        let chunks = 0;
+        for await (const c of got!.stream) {
+          h.update(c as Buffer);
+          n += (c as Buffer).length;
+          chunks++;
+        }
+        expect(n).toBe(data.length);
+        expect(h.digest('hex')).toBe(hash);
+        expect(chunks).toBeGreaterThan(1);
+      });
+
+      it('keeps blobs private per user: another user can neither see nor read nor commit them', async () => {
+        const { hash } = await upload('alice', 'alice secret gitconfig');
+        expect(await store.hasBlob('bob', hash)).toBe(false);
+        expect(await store.getBlob('bob', hash)).toBeNull();
+        await commitOk('alice', [op({ path: '.gitconfig', baseRev: 0, hash, size: 22 })]);
+        expect(await store.hasBlob('bob', hash)).toBe(false);
+        expect(await store.getBlob('bob', hash)).toBeNull();
+        const err = await expectDmanError(commit('bob', [op({ path: '.gitconfig', baseRev: 0, hash, size: 22 })]), 'PRECONDITION_FAILED');
+        expect(err.context.user).toBe('bob');
+        expect(await store.headRev('bob')).toBe(0);
+        // Uploading the same bytes proves possession: then bob may use it.
+        await upload('bob', 'alice secret gitconfig');
+        expect(await store.hasBlob('bob', hash)).toBe(true);
+        expect((await commit('bob', [op({ path: '.gitconfig', baseRev: 0, hash, size: 22 })])).ok).toBe(true);
+      });
+    });
+
+    describe('commit', () => {
+      it('applies a batch with revs head+1…head+n in op order and stamps device and time', async () => {
+        const a = await upload('alice', 'a');
+        const b = await upload('alice', 'bb');
+        const out = await commitOk('alice', [
+          op({ path: '.zshrc', baseRev: 0, ...a, mode: 0o600, mtime: 1234 }),
+          op({ path: '.config/nvim/init.lua', baseRev: 0, ...b }),
+          op({ path: '.vimrc', baseRev: 0, kind: 'symlink', target: '.config/nvim/init.lua', hash: sha256('.config/nvim/init.lua'), size: 21 }),
+        ], { device: 'desk', now: T0 + 5 });
+        expect(out.rev).toBe(3);
+        expect(out.replayed).toBe(false);
+        expect(out.entries.map((e) => [e.path, e.rev])).toEqual([['.zshrc', 1], ['.config/nvim/init.lua', 2], ['.vimrc', 3]]);
+        expect(out.entries[0]).toEqual({ path: '.zshrc', kind: 'file', hash: a.hash, size: 1, mode: 0o600, mtime: 1234, rev: 1, deleted: false, device: 'desk', updatedAt: T0 + 5 });
+        expect(out.entries[2]).toMatchObject({ kind: 'symlink', target: '.config/nvim/init.lua', mode: 0, deleted: false });
+        expect(await store.headRev('alice')).toBe(3);
+        expect(await store.getEntry('alice', '.zshrc')).toEqual(out.entries[0]);
+        expect(await store.getEntry('alice', '.vimrc')).toEqual(out.entries[2]);
+
+        const c = await upload('alice', 'ccc');
+        const out2 = await commitOk('alice', [op({ path: 'x', baseRev: 0, ...c }), op({ path: '.zshrc', baseRev: 1, ...c })]);
+        expect(out2.rev).toBe(5);
+        expect(out2.entries.map((e) => e.rev)).toEqual([4, 5]);
+        expect((await store.getEntry('alice', '.zshrc'))?.hash).toBe(c.hash);
+      });
+
+      it('treats baseRev 0 as "must not exist" and rejects it over an existing entry', async () => {
+        const e = await write('alice', '.zshrc', 'v1');
+        const b = await upload('alice', 'v2');
+        const out = await commit('alice', [op({ path: '.zshrc', baseRev: 0, ...b })]);
+        expect(out).toEqual({ ok: false, conflicts: [{ path: '.zshrc', expected: 0, current: e }] });
+        expect(await store.getEntry('alice', '.zshrc')).toEqual(e);
+      });
+
+      it('rejects a stale baseRev, reports every mismatching path with its current entry, and writes nothing', async () => {
+        const e1 = await write('alice', 'one', '1');
+        const e2 = await write('alice', 'two', '2');
+        await write('alice', 'one', '1b'); // one is now at rev 3
+        const e1now = await store.getEntry('alice', 'one');
+        const n = await upload('alice', 'new');
+        const head = await store.headRev('alice');
+        const before = await store.listEntries('alice');
+        const out = await commit('alice', [
+          op({ path: 'fresh', baseRev: 0, ...n }), // fine on its own
+          op({ path: 'one', baseRev: e1.rev, ...n }), // stale
+          op({ path: 'two', baseRev: e2.rev, ...n }), // fine
+          op({ path: 'ghost', baseRev: 7, ...n }), // names a rev of a path that does not exist
+        ]);
+        expect(out.ok).toBe(false);
+        if (out.ok) return;
+        expect(out.conflicts).toEqual([
+          { path: 'one', expected: e1.rev, current: e1now },
+          { path: 'ghost', expected: 7, current: null },
+        ]);
+        expect(await store.headRev('alice')).toBe(head);
+        expect(await store.listEntries('alice')).toEqual(before);
+        expect(await store.getEntry('alice', 'fresh')).toBeNull();
+        expect((await store.changes('alice', head, 10)).entries).toEqual([]);
+      });
+
+      it('applies ops with a null baseRev without a precondition', async () => {
+        await write('alice', 'p', 'old');
+        const b = await upload('alice', 'forced');
+        const out = await commitOk('alice', [op({ path: 'p', baseRev: null, ...b }), op({ path: 'q', baseRev: null, ...b })]);
+        expect(out.entries.map((e) => e.rev)).toEqual([2, 3]);
+        expect((await store.getEntry('alice', 'p'))?.hash).toBe(b.hash);
+      });
+
+      it('is all-or-none when one op names a blob that is missing', async () => {
+        const a = await upload('alice', 'present');
+        const missing = sha256('never uploaded');
+        const err = await expectDmanError(commit('alice', [op({ path: 'ok', baseRev: 0, ...a }), op({ path: 'bad', baseRev: 0, hash: missing, size: 3 })]), 'PRECONDITION_FAILED');
+        expect(JSON.stringify(err.context)).toContain(missing);
+        expect(await store.headRev('alice')).toBe(0);
+        expect(await store.getEntry('alice', 'ok')).toBeNull();
+        expect(await store.listUsers()).toEqual([]);
+      });
+
+      it('rejects malformed commits with a clear error and writes nothing', async () => {
+        const a = await upload('alice', 'x');
+        await expectDmanError(commit('alice', []), 'BAD_REQUEST');
+        await expectDmanError(commit('alice', [op({ path: 'd', baseRev: 0, ...a }), op({ path: 'd', baseRev: 0, ...a })]), 'BAD_REQUEST');
+        await expectDmanError(commit('alice', [op({ path: '../escape', baseRev: 0, ...a })]), 'UNSAFE_PATH');
+        await expectDmanError(commit('alice', [op({ path: '/etc/passwd', baseRev: 0, ...a })]), 'UNSAFE_PATH');
+        await expectDmanError(commit('alice', [op({ path: 'nul\0byte', baseRev: 0, ...a })]), 'UNSAFE_PATH');
+        await expectDmanError(commit('alice', [op({ path: 'x'.repeat(5000), baseRev: 0, ...a })]), 'UNSAFE_PATH');
+        await expectDmanError(commit('alice', [op({ path: 'nohash', baseRev: 0 })]), 'BAD_REQUEST');
+        await expectDmanError(commit('alice', [op({ path: 'link', baseRev: 0, kind: 'symlink' })]), 'BAD_REQUEST');
+        await expectDmanError(commit('../alice', [op({ path: 'f', baseRev: 0, ...a })]), 'BAD_REQUEST');
+        expect(await store.headRev('alice')).toBe(0);
+        expect(await store.listUsers()).toEqual([]);
+      });
+
+      it('writes tombstones that keep their path, carry no content, and need the tombstone rev to recreate', async () => {
+        const e = await write('alice', '.bashrc', 'bash');
+        const out = await commitOk('alice', [op({ path: '.bashrc', baseRev: e.rev, deleted: true })], { device: 'desk', now: T0 + 9 });
+        const tomb = out.entries[0]!;
+        expect(tomb).toMatchObject({ path: '.bashrc', deleted: true, hash: null, size: 0, rev: 2, device: 'desk', updatedAt: T0 + 9 });
+        expect(await store.getEntry('alice', '.bashrc')).toEqual(tomb);
+        // A tombstone is an entry: "must not exist" (0) conflicts with it.
+        const b = await upload('alice', 'bash again');
+        const c = await commit('alice', [op({ path: '.bashrc', baseRev: 0, ...b })]);
+        expect(c).toEqual({ ok: false, conflicts: [{ path: '.bashrc', expected: 0, current: tomb }] });
+        const re = await commitOk('alice', [op({ path: '.bashrc', baseRev: tomb.rev, ...b })]);
+        expect(re.entries[0]).toMatchObject({ deleted: false, hash: b.hash, rev: 3 });
+      });
+
+      it('replays the first outcome for a repeated idempotency key and writes nothing more', async () => {
+        const a = await upload('alice', 'a');
+        const b = await upload('alice', 'b');
+        const first = await commitOk('alice', [op({ path: 'f', baseRev: 0, ...a }), op({ path: 'g', baseRev: 0, ...a })], { idempotencyKey: 'key-0001' });
+        const again = await commitOk('alice', [op({ path: 'f', baseRev: 0, ...a }), op({ path: 'g', baseRev: 0, ...a })], { idempotencyKey: 'key-0001' });
+        expect(again).toEqual({ ...first, replayed: true });
+        // Even with different ops (a confused client), the key's first outcome wins.
+        const odd = await commitOk('alice', [op({ path: 'h', baseRev: 0, ...b })], { idempotencyKey: 'key-0001' });
+        expect(odd).toEqual({ ...first, replayed: true });
+        expect(await store.headRev('alice')).toBe(2);
+        expect(await store.getEntry('alice', 'h')).toBeNull();
+        expect(await store.history('alice', 'f')).toHaveLength(1);
+        // Keys are per user: bob's commit with the same key is his own.
+        const bobBlob = await upload('bob', 'b');
+        const bob = await commitOk('bob', [op({ path: 'h', baseRev: 0, ...bobBlob })], { idempotencyKey: 'key-0001' });
+        expect(bob.replayed).toBe(false);
+        expect(bob.entries[0]?.path).toBe('h');
+      });
+
+      it('does not record a conflicting commit under its idempotency key', async () => {
+        const e = await write('alice', 'f', 'one');
+        const b = await upload('alice', 'two');
+        const stale = await commit('alice', [op({ path: 'f', baseRev: 0, ...b })], { idempotencyKey: 'key-0002' });
+        expect(stale.ok).toBe(false);
+        const fixed = await commitOk('alice', [op({ path: 'f', baseRev: e.rev, ...b })], { idempotencyKey: 'key-0002' });
+        expect(fixed.replayed).toBe(false);
+        expect(fixed.rev).toBe(2);
+      });
+
+      it('lets exactly one of many parallel commits with the same baseRev win', async () => {
+        const base = await write('alice', '.zshrc', 'base');
+        const N = 12;
+        const blobs = await Promise.all(Array.from({ length: N }, (_, i) => upload('alice', `writer ${i}`)));
+        const outs = await Promise.all(blobs.map((b, i) => commit('alice', [op({ path: '.zshrc', baseRev: base.rev, ...b })], { device: `dev${i}` })));
+        const winners = outs.filter((o) => o.ok);
+        expect(winners).toHaveLength(1);
+        const win = winners[0] as Extract<CommitOutcome, { ok: true }>;
+        expect(win.rev).toBe(base.rev + 1);
+        for (const o of outs) if (!o.ok) expect(o.conflicts).toEqual([{ path: '.zshrc', expected: base.rev, current: win.entries[0] }]);
+        expect(await store.headRev('alice')).toBe(base.rev + 1);
+        expect(await store.history('alice', '.zshrc')).toHaveLength(2);
+      });
+
+      it('gives parallel non-conflicting commits distinct, gap-free revs', async () => {
+        const blobs = await Promise.all(Array.from({ length: 10 }, (_, i) => upload('alice', `file ${i}`)));
+        const outs = await Promise.all(blobs.map((b, i) => commitOk('alice', [op({ path: `f${i}`, baseRev: 0, ...b }), op({ path: `g${i}`, baseRev: 0, ...b })])));
+        const revs = outs.flatMap((o) => o.entries.map((e) => e.rev)).sort((x, y) => x - y);
+        expect(revs).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+        for (const o of outs) expect(o.entries[1]!.rev).toBe(o.entries[0]!.rev + 1);
+        expect(await store.headRev('alice')).toBe(20);
+      });
+
+      it('commits a 2,000-op batch atomically', async () => {
+        const b = await upload('alice', 'shared content');
+        const ops = Array.from({ length: 2000 }, (_, i) => op({ path: `.oh-my-zsh/plugins/p${i}/p.zsh`, baseRev: 0, ...b }));
+        const out = await commitOk('alice', ops);
+        expect(out.rev).toBe(2000);
+        expect((await store.listEntries('alice')).length).toBe(2000);
+        // every op but the last is up to date; the stale last one sinks the whole batch
+        const c = await upload('alice', 'second content');
+        const next = ops.map((o, i) => op({ ...o, ...c, baseRev: i === 1999 ? 0 : i + 1 }));
+        const again = await commit('alice', next);
+        expect(again.ok).toBe(false);
+        if (!again.ok) expect(again.conflicts.map((x) => x.path)).toEqual([ops[1999]!.path]);
+        expect(await store.headRev('alice')).toBe(2000);
+        expect((await store.changes('alice', 0, 10_000)).entries.every((e) => e.hash === b.hash)).toBe(true);
+      });
+
+      it('rejects user names that could escape their namespace, in every per-user call', async () => {
+        const bad = '../etc';
+        const h = sha256('x');
+        await expectDmanError(store.headRev(bad), 'BAD_REQUEST');
+        await expectDmanError(store.getEntry(bad, 'a'), 'BAD_REQUEST');
+        await expectDmanError(store.listEntries(bad), 'BAD_REQUEST');
+        await expectDmanError(store.changes(bad, 0, 10), 'BAD_REQUEST');
+        await expectDmanError(store.history(bad, 'a'), 'BAD_REQUEST');
+        await expectDmanError(store.stats(bad), 'BAD_REQUEST');
+        await expectDmanError(store.hasBlob(bad, h), 'BAD_REQUEST');
+        await expectDmanError(store.getBlob(bad, h), 'BAD_REQUEST');
+        await expectDmanError(store.putBlob(bad, h, Readable.from([Buffer.from('x')]), 10), 'BAD_REQUEST');
+        await expectDmanError(store.applyRetention(bad, { versions: 1, days: 1 }, T0), 'BAD_REQUEST');
+        expect(await store.listUsers()).toEqual([]);
+      });
+    });
+
+    describe('reads', () => {
+      it('pages the change feed by rev with since, limit and more', async () => {
+        for (const p of ['a', 'b', 'c', 'd', 'e']) await write('alice', p, `${p}1`);
+        await write('alice', 'b', 'b2'); // b moves to rev 6
+        const e = await store.getEntry('alice', 'e');
+        await commitOk('alice', [op({ path: 'c', baseRev: 3, deleted: true })]); // c tombstone at rev 7
+        const all = await store.changes('alice', 0, 100);
+        expect(all.headRev).toBe(7);
+        expect(all.more).toBe(false);
+        expect(all.entries.map((x) => [x.path, x.rev, x.deleted])).toEqual([['a', 1, false], ['d', 4, false], ['e', 5, false], ['b', 6, false], ['c', 7, true]]);
+        const p1 = await store.changes('alice', 0, 2);
+        expect(p1.entries.map((x) => x.rev)).toEqual([1, 4]);
+        expect(p1.more).toBe(true);
+        expect(p1.headRev).toBe(7);
+        const p2 = await store.changes('alice', 4, 2);
+        expect(p2.entries.map((x) => x.rev)).toEqual([5, 6]);
+        expect(p2.more).toBe(true);
+        expect(p2.entries[0]).toEqual(e);
+        const p3 = await store.changes('alice', 6, 2);
+        expect(p3.entries.map((x) => x.rev)).toEqual([7]);
+        expect(p3.more).toBe(false);
+        const exact = await store.changes('alice', 5, 2);
+        expect(exact.entries.map((x) => x.rev)).toEqual([6, 7]);
+        expect(exact.more).toBe(false);
+        expect(await store.changes('alice', 7, 10)).toEqual({ entries: [], headRev: 7, more: false });
+        expect(await store.changes('alice', 99, 10)).toEqual({ entries: [], headRev: 7, more: false });
+      });
+
+      it('lists entries sorted by path, with tombstones unless live is asked', async () => {
+        for (const p of ['z', '.b', 'a/b', 'a']) await write('alice', p, p);
+        const z = await store.getEntry('alice', 'z');
+        await commitOk('alice', [op({ path: 'z', baseRev: z!.rev, deleted: true })]);
+        const all = await store.listEntries('alice');
+        expect(all.map((e) => e.path)).toEqual(['.b', 'a', 'a/b', 'z']);
+        expect(all[3]?.deleted).toBe(true);
+        expect((await store.listEntries('alice', { live: true })).map((e) => e.path)).toEqual(['.b', 'a', 'a/b']);
+        expect((await store.listEntries('alice', { live: false })).length).toBe(4);
+        for (const e of all) expect(await store.getEntry('alice', e.path)).toEqual(e);
+      });
+
+      it('keeps history newest first, including tombstones, and honours a limit', async () => {
+        const v1 = await write('alice', 'h', 'v1', { now: T0 + 1 });
+        const v2 = await write('alice', 'h', 'v2', { now: T0 + 2 });
+        await write('alice', 'other', 'o');
+        const v3 = (await commitOk('alice', [op({ path: 'h', baseRev: v2.rev, deleted: true })], { now: T0 + 3 })).entries[0]!;
+        const v4 = await write('alice', 'h', 'v4', { now: T0 + 4 });
+        expect(await store.history('alice', 'h')).toEqual([v4, v3, v2, v1]);
+        expect(await store.history('alice', 'h', 2)).toEqual([v4, v3]);
+        expect(await store.history('alice', 'nope')).toEqual([]);
+      });
+
+      it('reports stats of live files and bytes, and lists users with data', async () => {
+        await write('alice', 'a', 'xxxx', { now: T0 + 10 });
+        await write('alice', 'b', 'yy', { now: T0 + 20 });
+        const b = await store.getEntry('alice', 'b');
+        await write('alice', 'a', 'x', { now: T0 + 30 });
+        await commitOk('alice', [op({ path: 'b', baseRev: b!.rev, deleted: true })], { now: T0 + 40 });
+        await write('carol', 'c', 'c', { now: T0 + 50 });
+        expect(await store.stats('alice')).toEqual({ files: 1, bytes: 1, headRev: 4, lastCommitAt: T0 + 40 });
+        expect(await store.stats('carol')).toEqual({ files: 1, bytes: 1, headRev: 1, lastCommitAt: T0 + 50 });
+        expect(await store.listUsers()).toEqual(['alice', 'carol']);
+      });
+
+      it('isolates users completely: revs, entries, feed, history and stats', async () => {
+        await write('alice', '.zshrc', 'alice zsh');
+        await write('alice', '.vimrc', 'alice vim');
+        await write('bob', '.zshrc', 'bob zsh');
+        expect(await store.headRev('alice')).toBe(2);
+        expect(await store.headRev('bob')).toBe(1);
+        expect((await store.getEntry('bob', '.zshrc'))?.hash).toBe(sha256('bob zsh'));
+        expect(await store.getEntry('bob', '.vimrc')).toBeNull();
+        expect((await store.listEntries('bob')).map((e) => e.path)).toEqual(['.zshrc']);
+        expect((await store.changes('bob', 0, 100)).entries.map((e) => e.path)).toEqual(['.zshrc']);
+        expect(await store.history('bob', '.vimrc')).toEqual([]);
+        expect((await store.stats('bob')).files).toBe(1);
+        // bob's stale write does not see alice's revs
+        const c = await commit('bob', [op({ path: '.zshrc', baseRev: 2, deleted: true })]);
+        expect(c.ok).toBe(false);
+        expect((await store.getEntry('alice', '.zshrc'))?.hash).toBe(sha256('alice zsh'));
+      });
+    });
+
+    describe('retention and garbage collection', () => {
+      it('keeps the newest N past versions and anything younger than the age limit, never the current one', async () => {
+        // versions of h at days 0..5; now = day 10
+        for (let d = 0; d <= 5; d++) await write('alice', 'h', `v${d}`, { now: T0 + d * DAY });
+        const now = T0 + 10 * DAY;
+        // keep 2 past versions, age limit 7 days (days 0..5 are all older than 7 days at day 10)
+        const r = await store.applyRetention('alice', { versions: 2, days: 7 }, now);
+        expect(r.versionsRemoved).toBe(3);
+        expect((await store.history('alice', 'h')).map((e) => e.updatedAt)).toEqual([5, 4, 3].map((d) => T0 + d * DAY));
+        // everything younger than 8 days is kept regardless of the count (days 3..5 at day 10)
+        expect((await store.applyRetention('alice', { versions: 0, days: 8 }, now)).versionsRemoved).toBe(0);
+        // 0 versions, 0 days: only the current one remains, even when it is old
+        expect((await store.applyRetention('alice', { versions: 0, days: 0 }, now)).versionsRemoved).toBe(2);
+        const h = await store.history('alice', 'h');
+        expect(h).toHaveLength(1);
+        expect(h[0]).toEqual(await store.getEntry('alice', 'h'));
+        // the current entry of a path written once is never dropped, tombstones included
+        await write('alice', 'once', 'x', { now: T0 });
+        const once = await store.getEntry('alice', 'once');
+        await commitOk('alice', [op({ path: 'once', baseRev: once!.rev, deleted: true })], { now: T0 });
+        await store.applyRetention('alice', { versions: 0, days: 0 }, now);
+        expect((await store.history('alice', 'once')).map((e) => e.deleted)).toEqual([true]);
+        expect(await store.getEntry('alice', 'once')).toMatchObject({ deleted: true });
+      });
+
+      it('applies retention per user only', async () => {
+        for (let d = 0; d < 3; d++) await write('alice', 'h', `a${d}`, { now: T0 + d * DAY });
+        for (let d = 0; d < 3; d++) await write('bob', 'h', `b${d}`, { now: T0 + d * DAY });
+        expect((await store.applyRetention('alice', { versions: 0, days: 0 }, T0 + 100 * DAY)).versionsRemoved).toBe(2);
+        expect(await store.history('bob', 'h')).toHaveLength(3);
+      });
+
+      it('removes only blobs no version of any user references', async () => {
+        const orphan = await upload('alice', 'uploaded, never committed');
+        await write('alice', 'f', 'old version', { now: T0 });
+        await write('alice', 'f', 'new version', { now: T0 + 1 });
+        await write('bob', 'g', 'old version'); // bob references the same bytes
+        await write('bob', 'k', 'bob only');
+        const gc1 = await store.gcBlobs();
+        expect(gc1).toEqual({ blobsRemoved: 1, bytesFreed: orphan.size });
+        expect(await store.hasBlob('alice', orphan.hash)).toBe(false);
+        expect(await store.getBlob('alice', orphan.hash)).toBeNull();
+        for (const c of ['old version', 'new version']) expect(await store.hasBlob('alice', sha256(c))).toBe(true);
+        // alice's old version goes; its blob stays because bob still uses it
+        await store.applyRetention('alice', { versions: 0, days: 0 }, T0 + 100 * DAY);
+        expect(await store.gcBlobs()).toEqual({ blobsRemoved: 0, bytesFreed: 0 });
+        expect(await store.hasBlob('bob', sha256('old version'))).toBe(true);
+        // once bob deletes and retention drops his versions, it goes too
+        const g = await store.getEntry('bob', 'g');
+        await commitOk('bob', [op({ path: 'g', baseRev: g!.rev, deleted: true })]);
+        await store.applyRetention('bob', { versions: 0, days: 0 }, T0 + 100 * DAY);
+        expect(await store.gcBlobs()).toEqual({ blobsRemoved: 1, bytesFreed: 'old version'.length });
+        expect(await store.getBlob('bob', sha256('old version'))).toBeNull();
+        expect(await readAll((await store.getBlob('bob', sha256('bob only')))!.stream)).toEqual(Buffer.from('bob only'));
+        expect(await readAll((await store.getBlob('alice', sha256('new version')))!.stream)).toEqual(Buffer.from('new version'));
+      });
+    });
+
+    describe('subscribe', () => {
+      it('notifies (user, rev) after each commit, per user and for "*", until unsubscribed', async () => {
+        const aliceSeen: Array<[string, number]> = [];
+        const allSeen: Array<[string, number]> = [];
+        const stopped: Array<[string, number]> = [];
+        const offAlice = store.subscribe('alice', (u, r) => aliceSeen.push([u, r]));
+        const offAll = store.subscribe('*', (u, r) => allSeen.push([u, r]));
+        const offStopped = store.subscribe('alice', (u, r) => stopped.push([u, r]));
+        await write('alice', 'a', 'a');
+        await waitFor(() => aliceSeen.length >= 1 && stopped.length >= 1, 5000, 'alice notification');
+        offStopped();
+        await write('bob', 'b', 'b');
+        await write('alice', 'a', 'a2');
+        await waitFor(() => allSeen.length >= 3 && aliceSeen.length >= 2, 5000, 'all notifications');
+        expect(aliceSeen).toEqual([['alice', 1], ['alice', 2]]);
+        expect(allSeen).toContainEqual(['bob', 1]);
+        expect(allSeen).toContainEqual(['alice', 2]);
+        expect(stopped).toEqual([['alice', 1]]);
+        // a conflict notifies nobody
+        const before = aliceSeen.length;
+        const c = await commit('alice', [op({ path: 'a', baseRev: 0, deleted: true })]);
+        expect(c.ok).toBe(false);
+        offAlice();
+        offAll();
+        await write('alice', 'a', 'a3');
+        const marker: number[] = [];
+        const offMarker = store.subscribe('alice', (_u, r) => marker.push(r));
+        await write('alice', 'a', 'a4');
+        await waitFor(() => marker.length >= 1, 5000, 'marker notification');
+        offMarker();
+        expect(aliceSeen.length).toBe(before);
+        expect(allSeen.some(([u, r]) => u === 'alice' && r >= 3)).toBe(false);
+      });
+    });
+
+    describe('tokens', () => {
+      const tok = (id: string, over: Partial<TokenRecord> = {}): TokenRecord => ({
+        id, user: 'alice', device: 'laptop', admin: false, createdAt: T0, lastUsedAt: null, revokedAt: null, hash: sha256(`token-${id}`), ...over,
+      });
+
+      it('puts, finds by hash, lists, touches and revokes tokens', async () => {
+        await store.putToken(tok('t1'));
+        await store.putToken(tok('t2', { user: null, admin: true, device: 'ops', createdAt: T0 + 1 }));
+        expect(await store.getTokenByHash(sha256('token-t1'))).toEqual(tok('t1'));
+        expect(await store.getTokenByHash(sha256('token-zz'))).toBeNull();
+        const list = await store.listTokens();
+        expect(list.map((t) => t.id).sort()).toEqual(['t1', 't2']);
+        expect(list.find((t) => t.id === 't2')).toEqual(tok('t2', { user: null, admin: true, device: 'ops', createdAt: T0 + 1 }));
+        await store.touchToken('t1', T0 + 100);
+        expect((await store.getTokenByHash(sha256('token-t1')))?.lastUsedAt).toBe(T0 + 100);
+        expect(await store.revokeToken('t1', T0 + 200)).toBe(true);
+        expect(await store.revokeToken('nope', T0 + 200)).toBe(false);
+        const revoked = await store.getTokenByHash(sha256('token-t1'));
+        expect(revoked?.revokedAt).toBe(T0 + 200);
+        expect(revoked?.lastUsedAt).toBe(T0 + 100);
+        expect((await store.getTokenByHash(sha256('token-t2')))?.revokedAt).toBeNull();
+        await store.touchToken('nope', T0); // unknown id: no error, nothing created
+        expect((await store.listTokens()).length).toBe(2);
+      });
+
+      it('replaces a token record put again under the same id', async () => {
+        await store.putToken(tok('t1'));
+        await store.putToken(tok('t1', { device: 'renamed' }));
+        expect((await store.listTokens()).map((t) => t.device)).toEqual(['renamed']);
+        expect((await store.getTokenByHash(sha256('token-t1')))?.device).toBe('renamed');
+      });
+    });
+
+    describe('audit', () => {
+      const rec = (time: number, user: string | null, action: string): AuditRecord => ({
+        time, action, outcome: 'ok', source: '127.0.0.1', user, tokenId: 't1', opId: `op-${time}`, details: { paths: 2 },
+      });
+
+      it('appends records and lists them newest first with since, user and limit filters', async () => {
+        await store.appendAudit(rec(T0 + 1, 'alice', 'prune'));
+        await store.appendAudit(rec(T0 + 2, 'bob', 'restore'));
+        await store.appendAudit({ ...rec(T0 + 3, null, 'auth'), outcome: 'denied', tokenId: null, opId: null, details: undefined });
+        await store.appendAudit(rec(T0 + 4, 'alice', 'token.revoke'));
+        const all = await store.listAudit({});
+        expect(all.map((r) => r.time)).toEqual([T0 + 4, T0 + 3, T0 + 2, T0 + 1]);
+        expect(all[3]).toEqual(rec(T0 + 1, 'alice', 'prune'));
+        expect(all[1]).toMatchObject({ outcome: 'denied', user: null, tokenId: null });
+        expect((await store.listAudit({ user: 'alice' })).map((r) => r.action)).toEqual(['token.revoke', 'prune']);
+        expect((await store.listAudit({ since: T0 + 2 })).map((r) => r.time)).toEqual([T0 + 4, T0 + 3, T0 + 2]);
+        expect((await store.listAudit({ limit: 2 })).map((r) => r.time)).toEqual([T0 + 4, T0 + 3]);
+        expect((await store.listAudit({ user: 'alice', since: T0 + 2, limit: 5 })).map((r) => r.action)).toEqual(['token.revoke']);
+      });
+    });
+  });
+}

@@ -1,0 +1,150 @@
+// Local state per (server URL, user): the base of every path, a mirror of the server's entries
+// with the change-feed cursor, the stat cache and open conflicts. One file per user written
+// with writeFileAtomic, so a crash leaves the previous snapshot or the new one, never a torn one.
+// The engine saves only after the files it reports landed (or the server acknowledged), so the
+// state never claims more than the disk holds; a state that lags only causes a re-check.
+import { createHash } from 'node:crypto';
+import { readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { DmanError } from '../../shared/errors.js';
+import { entrySchema, type Entry } from '../../shared/protocol.js';
+import type { ConflictRecord } from '../Engine.js';
+import { writeFileAtomic } from '../fs/atomic.js';
+import type { BaseRecord } from '../plan/planSync.js';
+import type { StatCache, StatCacheEntry } from '../scan/scan.js';
+
+/** Everything the engine remembers about one user on one server. */
+export interface UserState {
+  /** The change-feed position: every entry with rev <= cursor is in `remote`. */
+  cursor: number;
+  remote: Map<string, Entry>;
+  base: Map<string, BaseRecord>;
+  statCache: StatCache;
+  conflicts: Map<string, ConflictRecord>;
+  lastSyncAt: number | null;
+}
+
+/** Loads and saves UserState. */
+export interface StateStore {
+  load(serverUrl: string, user: string): Promise<UserState>;
+  save(serverUrl: string, user: string, state: UserState): Promise<void>;
+}
+
+/** Returns an empty state (first run against a server). */
+export function emptyUserState(): UserState {
+  return { cursor: 0, remote: new Map(), base: new Map(), statCache: new Map(), conflicts: new Map(), lastSyncAt: null };
+}
+
+const FORMAT = 1;
+const envelope = z.object({
+  format: z.literal(FORMAT),
+  serverUrl: z.string(),
+  user: z.string(),
+  cursor: z.number().int().nonnegative(),
+  lastSyncAt: z.number().nullable(),
+  // Rows are compact tuples (fast to parse for 100,000 paths); checked below.
+  base: z.array(z.tuple([z.string(), z.number(), z.enum(['file', 'symlink']), z.string().nullable(), z.number(), z.number(), z.boolean(), z.string().nullable()])),
+  cache: z.array(z.tuple([z.string(), z.number(), z.number(), z.number(), z.number(), z.number(), z.string(), z.number(), z.string().nullable()])),
+  remote: z.array(z.unknown()),
+  conflicts: z.array(z.unknown()),
+});
+
+const conflictSchema = z.object({
+  user: z.string(), path: z.string(), since: z.number(), reason: z.string(),
+  local: z.object({ kind: z.enum(['file', 'symlink']), hash: z.string(), size: z.number(), mode: z.number() }).nullable(),
+  remote: entrySchema.nullable(),
+  baseRev: z.number().nullable(),
+});
+
+/** Names the folder of one server inside the state dir (readable, and unique per URL). */
+export function serverDirName(serverUrl: string): string {
+  const slug = serverUrl.replace(/^[a-z]+:\/\//i, '').replace(/[^A-Za-z0-9.-]+/g, '_').slice(0, 48);
+  return `${slug}-${createHash('sha256').update(serverUrl).digest('hex').slice(0, 8)}`;
+}
+
+/** Stores state as one JSON file per user under `stateDir/<server>/<user>.json`. */
+export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg: string) => void; noSync?: boolean }): StateStore {
+  const fileOf = (serverUrl: string, user: string): string => join(opts.stateDir, serverDirName(serverUrl), `${user}.json`);
+  return {
+    async load(serverUrl, user) {
+      const file = fileOf(serverUrl, user);
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyUserState();
+        throw new DmanError('IO', `cannot read the sync state ${file}: ${(err as Error).message}`, { hint: 'check the permissions of the state directory', context: { file, user }, cause: err });
+      }
+      try {
+        return decode(JSON.parse(text), serverUrl, user);
+      } catch (err) {
+        // A damaged state is set aside, never trusted: starting empty only makes the next run
+        // compare everything again (equal files converge, different ones become conflicts).
+        const aside = `${file}.corrupt-${Date.now()}`;
+        await rename(file, aside).catch(() => {});
+        opts.onWarning?.(`the sync state ${file} was unreadable (${(err as Error).message}); moved it to ${aside} and starting fresh`);
+        return emptyUserState();
+      }
+    },
+    async save(serverUrl, user, state) {
+      const file = fileOf(serverUrl, user);
+      const doc = encode(state, serverUrl, user);
+      try {
+        await writeFileAtomic(file, JSON.stringify(doc), { mode: 0o600, noSync: opts.noSync });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new DmanError(code === 'ENOSPC' ? 'DISK_FULL' : 'IO', `cannot write the sync state ${file}: ${(err as Error).message}`, { hint: code === 'ENOSPC' ? 'free some disk space and run again' : 'check the permissions of the state directory', context: { file, user }, cause: err });
+      }
+    },
+  };
+}
+
+function encode(s: UserState, serverUrl: string, user: string): z.infer<typeof envelope> {
+  return {
+    format: FORMAT, serverUrl, user, cursor: s.cursor, lastSyncAt: s.lastSyncAt,
+    base: [...s.base].map(([p, b]) => [p, b.rev, b.kind, b.hash, b.size, b.mode, b.deleted, b.target ?? null]),
+    cache: [...s.statCache].map(([p, c]) => [p, c.size, c.mtimeMs, c.ctimeMs, c.ino, c.mode, c.hash, c.at, c.target ?? null]),
+    remote: [...s.remote.values()],
+    conflicts: [...s.conflicts.values()],
+  };
+}
+
+function decode(raw: unknown, serverUrl: string, user: string): UserState {
+  const doc = envelope.parse(raw);
+  if (doc.serverUrl !== serverUrl || doc.user !== user) throw new Error(`it belongs to ${doc.user} on ${doc.serverUrl}`);
+  const base = new Map<string, BaseRecord>();
+  for (const [p, rev, kind, hash, size, mode, deleted, target] of doc.base) base.set(p, { rev, kind, hash, size, mode, deleted, ...(target !== null ? { target } : {}) });
+  const statCache: StatCache = new Map();
+  for (const [p, size, mtimeMs, ctimeMs, ino, mode, hash, at, target] of doc.cache) {
+    const e: StatCacheEntry = { size, mtimeMs, ctimeMs, ino, mode, hash, at, ...(target !== null ? { target } : {}) };
+    statCache.set(p, e);
+  }
+  const remote = new Map<string, Entry>();
+  for (const r of doc.remote) {
+    const e = r as Entry;
+    if (typeof e?.path !== 'string' || typeof e.rev !== 'number' || typeof e.deleted !== 'boolean') throw new Error('a remote entry is malformed');
+    remote.set(e.path, e);
+  }
+  const conflicts = new Map<string, ConflictRecord>();
+  for (const c of doc.conflicts) {
+    const rec = conflictSchema.parse(c) as ConflictRecord;
+    conflicts.set(rec.path, rec);
+  }
+  return { cursor: doc.cursor, lastSyncAt: doc.lastSyncAt, base, statCache, remote, conflicts };
+}
+
+/** Keeps state in memory (tests and the simulation). */
+export function createMemoryStateStore(): StateStore & { snapshots: Map<string, string> } {
+  const snapshots = new Map<string, string>();
+  return {
+    snapshots,
+    async load(serverUrl, user) {
+      const s = snapshots.get(`${serverUrl}\n${user}`);
+      return s ? decode(JSON.parse(s), serverUrl, user) : emptyUserState();
+    },
+    async save(serverUrl, user, state) {
+      snapshots.set(`${serverUrl}\n${user}`, JSON.stringify(encode(state, serverUrl, user)));
+    },
+  };
+}

@@ -199,3 +199,21 @@ export function parseCall(method: string, args: unknown): { ok: true; method: Dm
   if (!r.success) return { ok: false, message: `bad arguments for ${method}: ${z.prettifyError(r.error)}` };
   return { ok: true, method: method as DmanMethod, args: r.data as unknown[] };
 }
+
+// The headless agent's WebSocket transport (renderer/transport ↔ cli/agent): the same calls as
+// IPC, framed as JSON messages. Added for issue 6.
+
+/** Path of the agent's WebSocket endpoint. */
+export const AGENT_WS_PATH = '/api/ws';
+
+/** A call from the browser: `{ id, method, args }`; args are validated with parseCall. */
+export const agentRequestSchema = z.object({ id: z.number().int().nonnegative(), method: z.string().max(64), args: z.array(z.unknown()).max(8) });
+export type AgentRequest = z.infer<typeof agentRequestSchema>;
+
+/** What the agent sends: a reply to a call (by id) or a pushed event. */
+export const agentMessageSchema = z.union([
+  z.object({ id: z.number().int().nonnegative().nullable(), ok: z.literal(true), value: z.unknown() }),
+  z.object({ id: z.number().int().nonnegative().nullable(), ok: z.literal(false), error: errorValueSchema }),
+  z.object({ event: dmanEventSchema }),
+]);
+export type AgentMessage = z.infer<typeof agentMessageSchema>;

@@ -1,0 +1,584 @@
+// The Redis driver of the Store port. Keys of one user share the hash tag {u:<user>} and keys of
+// one blob share {b:<hash>}, so every multi-key script stays in one slot (Redis Cluster-ready).
+// Commits are one Lua script (revision checks, writes and the idempotency record, all or none);
+// blobs are lists of fixed-size chunks written under a temp key and renamed once the hash verifies.
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { Redis } from 'ioredis';
+import type { Logger } from '../../../engine/log.js';
+import { silentLogger } from '../../../engine/log.js';
+import { DmanError, isDmanError } from '../../../shared/errors.js';
+import { entrySchema, type Entry } from '../../../shared/protocol.js';
+import { consumeVerified } from '../blobStream.js';
+import { assertHash, assertUserName, blobsNamedBy, entryFromOp, missingBlobsError, validateCommit, versionsToDrop } from '../commitRules.js';
+import type {
+  AuditQuery, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
+} from '../Store.js';
+import { describeRedisTarget, redisConnectionOptions, type RedisBlock } from './redisOptions.js';
+
+/** How long a commit's idempotency record is kept. */
+const IDEMPOTENCY_TTL_S = 7 * 86_400;
+/** How long an abandoned upload's temp chunks live. */
+const UPLOAD_TTL_S = 3600;
+
+// KEYS: head, entries, feed, owns, idem, last.  ARGV: hasIdem, histPrefix, n, channel, user, now, ttl, then 4 per op.
+const COMMIT_LUA = `
+local has_idem = ARGV[1] == '1'
+if has_idem then
+  local prev = redis.call('GET', KEYS[5])
+  if prev then return {'replay', prev} end
+end
+local n = tonumber(ARGV[3])
+local conflicts = {'conflict'}
+for i = 0, n - 1 do
+  local b = 8 + i * 4
+  if ARGV[b + 1] ~= '' then
+    local cur = redis.call('HGET', KEYS[2], ARGV[b])
+    local rev = 0
+    if cur then rev = tonumber(string.match(cur, '^{"rev":(%d+),')) end
+    if rev ~= tonumber(ARGV[b + 1]) then
+      conflicts[#conflicts + 1] = tostring(i)
+      conflicts[#conflicts + 1] = cur or ''
+    end
+  end
+end
+if #conflicts > 1 then return conflicts end
+local head = tonumber(redis.call('GET', KEYS[1]) or '0')
+local out = {}
+for i = 0, n - 1 do
+  local b = 8 + i * 4
+  head = head + 1
+  local json = '{"rev":' .. head .. ',' .. ARGV[b + 2]
+  redis.call('HSET', KEYS[2], ARGV[b], json)
+  redis.call('ZADD', KEYS[3], head, ARGV[b])
+  redis.call('LPUSH', ARGV[2] .. ARGV[b], json)
+  if ARGV[b + 3] ~= '' then redis.call('SADD', KEYS[4], ARGV[b + 3]) end
+  out[#out + 1] = json
+end
+redis.call('SET', KEYS[1], head)
+redis.call('SET', KEYS[6], ARGV[6])
+local result = head .. '|[' .. table.concat(out, ',') .. ']'
+if has_idem then redis.call('SET', KEYS[5], result, 'EX', tonumber(ARGV[7])) end
+redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. head)
+return {'ok', result}
+`;
+
+// KEYS: feed, entries, head.  ARGV: since, limit+1. Reads a page of the feed atomically.
+const CHANGES_LUA = `
+local paths = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {redis.call('GET', KEYS[3]) or '0'}
+for s = 1, #paths, 500 do
+  local e = math.min(s + 499, #paths)
+  local vals = redis.call('HMGET', KEYS[2], unpack(paths, s, e))
+  for _, v in ipairs(vals) do out[#out + 1] = v end
+end
+return out
+`;
+
+// KEYS: tmp, data, meta.  ARGV: size, chunks. Publishes a verified upload unless the blob exists.
+const FINISH_BLOB_LUA = `
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+if tonumber(ARGV[2]) > 0 then redis.call('RENAME', KEYS[1], KEYS[2]) end
+redis.call('HSET', KEYS[3], 'size', ARGV[1], 'chunks', ARGV[2])
+return 1
+`;
+
+// KEYS: meta, data.  Deletes a blob; returns its size, or -1 when it was gone.
+const DROP_BLOB_LUA = `
+local size = redis.call('HGET', KEYS[1], 'size')
+if not size then return -1 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return tonumber(size)
+`;
+
+/** Options of the Redis driver; the timeouts have production defaults that tests shorten. */
+export interface RedisStoreOptions {
+  redis: RedisBlock;
+  log?: Logger;
+  /** Namespace of every key and channel (default "dman:"); tests use one per test. */
+  keyPrefix?: string;
+  connectTimeoutMs?: number;
+  commandTimeoutMs?: number;
+  maxBackoffMs?: number;
+  /** Size of the chunks a blob is split into (default 256 KiB). */
+  blobChunkBytes?: number;
+}
+
+/** Stores dman's data in Redis; several server processes may share one Redis. */
+export class RedisStore implements Store {
+  readonly driver = 'redis' as const;
+  private readonly opts: RedisStoreOptions;
+  private readonly log: Logger;
+  private readonly p: string;
+  private readonly chunkBytes: number;
+  private readonly target: string;
+  private cmd: Redis | null = null;
+  private blob: Redis | null = null;
+  private sub: Redis | null = null;
+  private persistence: 'on' | 'off' | 'unknown' = 'unknown';
+  private readonly listeners = new Map<string, Set<(user: string, rev: number) => void>>();
+  private readonly lastNotified = new Map<string, number>();
+
+  constructor(opts: RedisStoreOptions) {
+    this.opts = opts;
+    this.log = (opts.log ?? silentLogger()).child({ mod: 'store.redis' });
+    this.p = opts.keyPrefix ?? 'dman:';
+    this.chunkBytes = opts.blobChunkBytes ?? 256 * 1024;
+    this.target = describeRedisTarget(opts.redis);
+  }
+
+  // ---- lifecycle
+
+  async open(): Promise<void> {
+    const t = { connectTimeoutMs: this.opts.connectTimeoutMs ?? 5000, commandTimeoutMs: this.opts.commandTimeoutMs ?? 5000, maxBackoffMs: this.opts.maxBackoffMs ?? 2000 };
+    const base = redisConnectionOptions(this.opts.redis, t);
+    const make = (name: string, over: Partial<typeof base> = {}): Redis => {
+      const r = new Redis({ ...base, connectionName: `dman-${name}`, ...over });
+      let lastLogged = 0;
+      r.on('error', (err: Error) => {
+        // ioredis emits an error per reconnect attempt; one line per 10 s is enough.
+        if (Date.now() - lastLogged > 10_000) { lastLogged = Date.now(); this.log.warn({ conn: name, target: this.target, err: err.message }, 'redis connection error'); }
+      });
+      return r;
+    };
+    this.cmd = make('cmd');
+    this.blob = make('blob');
+    // The subscriber keeps its subscription across reconnects; no command timeout for it.
+    this.sub = make('sub', { commandTimeout: undefined, enableOfflineQueue: true });
+    this.sub.on('message', (_ch: string, msg: string) => this.onMessage(msg));
+    try {
+      await Promise.all([this.cmd.connect(), this.blob.connect(), this.sub.connect()]);
+      await this.sub.subscribe(this.channel());
+    } catch (err) {
+      await this.close();
+      throw new DmanError('STORE_UNAVAILABLE', `Cannot connect to Redis at ${this.target}: ${(err as Error).message}`, {
+        hint: 'Check that Redis is running and that redis.addr/redis.socket, the password and the TLS settings in the config are right.',
+        context: { driver: 'redis', url: this.target }, cause: err,
+      });
+    }
+    for (const r of [this.cmd, this.blob]) {
+      r.defineCommand('dmanCommit', { numberOfKeys: 6, lua: COMMIT_LUA });
+      r.defineCommand('dmanChanges', { numberOfKeys: 3, lua: CHANGES_LUA });
+      r.defineCommand('dmanFinishBlob', { numberOfKeys: 3, lua: FINISH_BLOB_LUA });
+      r.defineCommand('dmanDropBlob', { numberOfKeys: 2, lua: DROP_BLOB_LUA });
+    }
+    this.persistence = await this.checkPersistence();
+    if (this.persistence === 'off') this.log.warn({ target: this.target }, 'redis persistence is off (appendonly no): acknowledged writes may be lost on a Redis restart');
+  }
+
+  async close(): Promise<void> {
+    const conns = [this.cmd, this.blob, this.sub].filter((c): c is Redis => c !== null);
+    this.cmd = this.blob = this.sub = null;
+    this.listeners.clear();
+    await Promise.all(conns.map(async (c) => {
+      try { await c.quit(); } catch { c.disconnect(); }
+    }));
+  }
+
+  async health(): Promise<StoreHealth> {
+    const started = performance.now();
+    const details = { target: this.target, persistence: this.persistence, keyPrefix: this.p };
+    const warnings = this.persistence === 'off'
+      ? ['Redis persistence is off (appendonly no): acknowledged writes could be lost when Redis restarts. Set "appendonly yes" in redis.conf.']
+      : [];
+    try {
+      await this.c().ping();
+      return { ok: true, latencyMs: performance.now() - started, details, warnings };
+    } catch (err) {
+      return { ok: false, latencyMs: performance.now() - started, error: this.toStoreError(err, 'ping').message, details, warnings };
+    }
+  }
+
+  private async checkPersistence(): Promise<'on' | 'off' | 'unknown'> {
+    try {
+      const reply = (await this.c().call('CONFIG', 'GET', 'appendonly')) as string[];
+      if (reply.length >= 2) return reply[1] === 'yes' ? 'on' : 'off';
+    } catch {
+      // CONFIG may be renamed or denied by ACL; INFO usually still answers.
+    }
+    try {
+      const info = await this.c().info('persistence');
+      const m = /aof_enabled:(\d)/.exec(info);
+      if (m) return m[1] === '1' ? 'on' : 'off';
+    } catch {}
+    return 'unknown';
+  }
+
+  // ---- keys
+
+  private u(user: string, k: string): string { return `${this.p}{u:${user}}:${k}`; }
+  private b(hash: string, k: string): string { return `${this.p}{b:${hash}}:${k}`; }
+  private channel(): string { return `${this.p}revs`; }
+
+  private c(): Redis {
+    if (!this.cmd) throw new DmanError('STORE_UNAVAILABLE', `The Redis store (${this.target}) is not open`, { context: { driver: 'redis', url: this.target } });
+    return this.cmd;
+  }
+
+  private bc(): Redis {
+    if (!this.blob) throw new DmanError('STORE_UNAVAILABLE', `The Redis store (${this.target}) is not open`, { context: { driver: 'redis', url: this.target } });
+    return this.blob;
+  }
+
+  /** Maps a driver error to DmanError: connection trouble is STORE_UNAVAILABLE (retryable). */
+  private toStoreError(err: unknown, what: string): DmanError {
+    if (isDmanError(err)) return err;
+    const msg = err instanceof Error ? err.message : String(err);
+    const name = err instanceof Error ? err.name : '';
+    if (name === 'ReplyError' && !/^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY|NOAUTH|WRONGPASS)/.test(msg)) {
+      return new DmanError('INTERNAL', `Redis refused ${what} at ${this.target}: ${msg}`, { context: { driver: 'redis', url: this.target }, cause: err });
+    }
+    return new DmanError('STORE_UNAVAILABLE', `Redis at ${this.target} is unavailable (${what}): ${msg}`, {
+      hint: 'Retry shortly; if it persists, check that Redis is running and reachable.',
+      context: { driver: 'redis', url: this.target }, cause: err,
+    });
+  }
+
+  private async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.toStoreError(err, what);
+    }
+  }
+
+  // ---- blobs
+
+  async putBlob(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number): Promise<{ size: number; created: boolean }> {
+    assertUserName(user);
+    assertHash(hash);
+    const r = this.bc();
+    const exists = await this.run('putBlob', () => r.exists(this.b(hash, 'meta')));
+    const tmp = this.b(hash, `tmp:${randomUUID()}`);
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let chunks = 0;
+    const flush = async (): Promise<void> => {
+      if (pendingBytes === 0) return;
+      const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+      pending = [];
+      pendingBytes = 0;
+      await this.run('putBlob', () => r.multi().rpush(tmp, buf).expire(tmp, UPLOAD_TTL_S).exec());
+      chunks++;
+    };
+    let size: number;
+    try {
+      size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
+        // Known content is still read and verified (it proves possession) but not written again.
+        if (exists) return;
+        let rest = chunk;
+        while (rest.length > 0) {
+          const take = Math.min(rest.length, this.chunkBytes - pendingBytes);
+          pending.push(rest.subarray(0, take));
+          pendingBytes += take;
+          rest = rest.subarray(take);
+          if (pendingBytes === this.chunkBytes) await flush();
+        }
+      }, { user, driver: 'redis' });
+      if (!exists) await flush();
+    } catch (err) {
+      await r.del(tmp).catch(() => undefined);
+      throw this.toStoreError(err, 'putBlob');
+    }
+    return await this.run('putBlob', async () => {
+      let created = false;
+      if (!exists) {
+        const res = await (r as RedisWithScripts).dmanFinishBlob(tmp, this.b(hash, 'data'), this.b(hash, 'meta'), size, chunks);
+        created = Number(res) === 1;
+      }
+      await r.sadd(`${this.p}blobs`, hash);
+      await r.sadd(this.u(user, 'owns'), hash);
+      return { size, created };
+    });
+  }
+
+  async hasBlob(user: string, hash: string): Promise<boolean> {
+    assertUserName(user);
+    if (!/^[0-9a-f]{64}$/.test(hash)) return false;
+    return await this.run('hasBlob', async () => {
+      const [owned, exists] = await Promise.all([this.c().sismember(this.u(user, 'owns'), hash), this.c().exists(this.b(hash, 'meta'))]);
+      return owned === 1 && exists === 1;
+    });
+  }
+
+  async getBlob(user: string, hash: string): Promise<{ size: number; stream: Readable } | null> {
+    if (!(await this.hasBlob(user, hash))) return null;
+    const meta = await this.run('getBlob', () => this.bc().hgetall(this.b(hash, 'meta')));
+    if (meta.size === undefined) return null;
+    const size = Number(meta.size), chunks = Number(meta.chunks);
+    const r = this.bc();
+    const dataKey = this.b(hash, 'data');
+    const self = this;
+    async function* read(): AsyncGenerator<Buffer> {
+      // One chunk per round trip: memory stays at one chunk however large the blob.
+      for (let i = 0; i < chunks; i++) {
+        const part = await self.run('getBlob', () => r.lrangeBuffer(dataKey, i, i));
+        if (part.length !== 1) throw new DmanError('STORE_CORRUPT', `Blob ${hash} lost chunk ${i} of ${chunks} in Redis at ${self.target}`, { context: { driver: 'redis', hash } });
+        yield part[0]!;
+      }
+    }
+    return { size, stream: Readable.from(read(), { objectMode: false }) };
+  }
+
+  // ---- manifest
+
+  private parseEntry(json: string): Entry {
+    return entrySchema.parse(JSON.parse(json));
+  }
+
+  async headRev(user: string): Promise<number> {
+    assertUserName(user);
+    return Number((await this.run('headRev', () => this.c().get(this.u(user, 'head')))) ?? 0);
+  }
+
+  async getEntry(user: string, path: string): Promise<Entry | null> {
+    assertUserName(user);
+    const raw = await this.run('getEntry', () => this.c().hget(this.u(user, 'entries'), path));
+    return raw === null ? null : this.parseEntry(raw);
+  }
+
+  async listEntries(user: string, opts: { live?: boolean } = {}): Promise<Entry[]> {
+    assertUserName(user);
+    const raw = await this.run('listEntries', () => this.c().hvals(this.u(user, 'entries')));
+    const all = raw.map((j) => this.parseEntry(j));
+    return (opts.live ? all.filter((e) => !e.deleted) : all).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  async changes(user: string, since: number, limit: number): Promise<ChangesPage> {
+    assertUserName(user);
+    const reply = await this.run('changes', () => (this.c() as RedisWithScripts).dmanChanges(this.u(user, 'feed'), this.u(user, 'entries'), this.u(user, 'head'), since, limit + 1)) as Array<string | null>;
+    const headRev = Number(reply[0] ?? 0);
+    const entries = reply.slice(1).filter((j): j is string => j !== null).map((j) => this.parseEntry(j));
+    return { entries: entries.slice(0, limit), headRev, more: entries.length > limit };
+  }
+
+  async commit(input: CommitInput): Promise<CommitOutcome> {
+    validateCommit(input);
+    const { user } = input;
+    const c = this.c();
+    const named = blobsNamedBy(input.ops);
+    if (named.length > 0) {
+      const missing = await this.run('commit', async () => {
+        const owned = (await c.call('SMISMEMBER', this.u(user, 'owns'), ...named)) as number[];
+        const pipe = c.pipeline();
+        for (const h of named) pipe.exists(this.b(h, 'meta'));
+        const exists = ((await pipe.exec()) ?? []).map(([err, v]) => (err ? 0 : Number(v)));
+        return named.filter((_, i) => owned[i] !== 1 || exists[i] !== 1);
+      });
+      if (missing.length > 0) throw missingBlobsError(user, missing);
+    }
+    const args: Array<string | number> = [input.idempotencyKey ? '1' : '0', this.u(user, 'h:'), input.ops.length, this.channel(), user, input.now, IDEMPOTENCY_TTL_S];
+    for (const op of input.ops) {
+      const { rev: _rev, ...rest } = entryFromOp(op, 1, input.device, input.now);
+      args.push(op.path, op.baseRev === null ? '' : op.baseRev, JSON.stringify(rest).slice(1), !op.deleted && op.kind === 'file' && op.hash ? op.hash : '');
+    }
+    const idemKey = this.u(user, `idem:${input.idempotencyKey ?? ''}`);
+    const reply = await this.run('commit', () => (c as RedisWithScripts).dmanCommit(
+      this.u(user, 'head'), this.u(user, 'entries'), this.u(user, 'feed'), this.u(user, 'owns'), idemKey, this.u(user, 'last'), ...args,
+    )) as string[];
+    if (reply[0] === 'conflict') {
+      const conflicts = [];
+      for (let i = 1; i < reply.length; i += 2) {
+        const op = input.ops[Number(reply[i])]!;
+        conflicts.push({ path: op.path, expected: op.baseRev, current: reply[i + 1] ? this.parseEntry(reply[i + 1]!) : null });
+      }
+      return { ok: false, conflicts };
+    }
+    const result = reply[1]!;
+    const bar = result.indexOf('|');
+    const rev = Number(result.slice(0, bar));
+    const entries = (JSON.parse(result.slice(bar + 1)) as unknown[]).map((e) => entrySchema.parse(e));
+    const replayed = reply[0] === 'replay';
+    if (!replayed) {
+      await this.run('commit', () => c.sadd(`${this.p}users`, user));
+      this.notify(user, rev);
+    }
+    return { ok: true, rev, entries, replayed };
+  }
+
+  async history(user: string, path: string, limit?: number): Promise<Entry[]> {
+    assertUserName(user);
+    const raw = await this.run('history', () => this.c().lrange(this.u(user, `h:${path}`), 0, limit === undefined ? -1 : limit - 1));
+    return raw.map((j) => this.parseEntry(j));
+  }
+
+  async applyRetention(user: string, policy: RetentionPolicy, now: number): Promise<{ versionsRemoved: number }> {
+    assertUserName(user);
+    return await this.run('applyRetention', async () => {
+      const c = this.c();
+      const paths = await c.hkeys(this.u(user, 'entries'));
+      let removed = 0;
+      for (let i = 0; i < paths.length; i += 200) {
+        const batch = paths.slice(i, i + 200);
+        const read = c.pipeline();
+        for (const p of batch) read.lrange(this.u(user, `h:${p}`), 0, -1);
+        const lists = (await read.exec()) ?? [];
+        const write = c.pipeline();
+        let n = 0;
+        batch.forEach((p, j) => {
+          const raw = (lists[j]?.[1] ?? []) as string[];
+          const versions = raw.map((json) => ({ json, updatedAt: this.parseEntry(json).updatedAt }));
+          // LREM by exact value: safe against a commit pushing a new version meanwhile.
+          for (const v of versionsToDrop(versions, policy, now)) { write.lrem(this.u(user, `h:${p}`), 1, v.json); n++; }
+        });
+        if (n > 0) for (const [err, v] of (await write.exec()) ?? []) if (!err) removed += Number(v);
+      }
+      return { versionsRemoved: removed };
+    });
+  }
+
+  async gcBlobs(): Promise<{ blobsRemoved: number; bytesFreed: number }> {
+    return await this.run('gcBlobs', async () => {
+      const c = this.c();
+      const referenced = new Set<string>();
+      for (const user of await c.smembers(`${this.p}users`)) {
+        const paths = await c.hkeys(this.u(user, 'entries'));
+        for (let i = 0; i < paths.length; i += 200) {
+          const pipe = c.pipeline();
+          for (const p of paths.slice(i, i + 200)) pipe.lrange(this.u(user, `h:${p}`), 0, -1);
+          for (const [, list] of (await pipe.exec()) ?? []) {
+            for (const json of (list ?? []) as string[]) {
+              const e = this.parseEntry(json);
+              if (!e.deleted && e.kind === 'file' && e.hash) referenced.add(e.hash);
+            }
+          }
+        }
+      }
+      let blobsRemoved = 0, bytesFreed = 0;
+      for (const hash of await c.smembers(`${this.p}blobs`)) {
+        if (referenced.has(hash)) continue;
+        const size = Number(await (c as RedisWithScripts).dmanDropBlob(this.b(hash, 'meta'), this.b(hash, 'data')));
+        await c.srem(`${this.p}blobs`, hash);
+        if (size >= 0) { blobsRemoved++; bytesFreed += size; }
+      }
+      return { blobsRemoved, bytesFreed };
+    });
+  }
+
+  async listUsers(): Promise<string[]> {
+    return (await this.run('listUsers', () => this.c().smembers(`${this.p}users`))).sort();
+  }
+
+  async stats(user: string): Promise<UserStats> {
+    const [live, headRev, last] = await Promise.all([
+      this.listEntries(user, { live: true }),
+      this.headRev(user),
+      this.run('stats', () => this.c().get(this.u(user, 'last'))),
+    ]);
+    return { files: live.length, bytes: live.reduce((s, e) => s + e.size, 0), headRev, lastCommitAt: last === null ? null : Number(last) };
+  }
+
+  // ---- notifications
+
+  subscribe(user: string, onRev: (user: string, rev: number) => void): Unsubscribe {
+    let set = this.listeners.get(user);
+    if (!set) { set = new Set(); this.listeners.set(user, set); }
+    const fn = (u: string, r: number): void => onRev(u, r);
+    set.add(fn);
+    return () => { this.listeners.get(user)?.delete(fn); };
+  }
+
+  private onMessage(msg: string): void {
+    const m = /^(\S+) (\d+)$/.exec(msg);
+    if (m) this.notify(m[1]!, Number(m[2]));
+  }
+
+  /** Tells listeners once per (user, rev): a local commit and its pub/sub echo arrive both. */
+  private notify(user: string, rev: number): void {
+    if ((this.lastNotified.get(user) ?? 0) >= rev) return;
+    this.lastNotified.set(user, rev);
+    for (const key of [user, '*']) {
+      for (const fn of [...(this.listeners.get(key) ?? [])]) {
+        try { fn(user, rev); } catch (err) { this.log.warn({ user, err }, 'subscriber threw'); }
+      }
+    }
+  }
+
+  // ---- tokens
+
+  private parseToken(json: string): TokenRecord {
+    return JSON.parse(json) as TokenRecord;
+  }
+
+  async putToken(rec: TokenRecord): Promise<void> {
+    await this.run('putToken', async () => {
+      const prev = await this.c().hget(`${this.p}tokens`, rec.id);
+      const tx = this.c().multi();
+      if (prev) tx.hdel(`${this.p}tokenhash`, this.parseToken(prev).hash);
+      await tx.hset(`${this.p}tokens`, rec.id, JSON.stringify(rec)).hset(`${this.p}tokenhash`, rec.hash, rec.id).exec();
+    });
+  }
+
+  async getTokenByHash(hash: string): Promise<TokenRecord | null> {
+    return await this.run('getTokenByHash', async () => {
+      const id = await this.c().hget(`${this.p}tokenhash`, hash);
+      if (id === null) return null;
+      const raw = await this.c().hget(`${this.p}tokens`, id);
+      return raw === null ? null : this.parseToken(raw);
+    });
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    const raw = await this.run('listTokens', () => this.c().hvals(`${this.p}tokens`));
+    return raw.map((j) => this.parseToken(j)).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+  }
+
+  private async updateToken(id: string, what: string, change: (t: TokenRecord) => TokenRecord): Promise<boolean> {
+    return await this.run(what, async () => {
+      const raw = await this.c().hget(`${this.p}tokens`, id);
+      if (raw === null) return false;
+      await this.c().hset(`${this.p}tokens`, id, JSON.stringify(change(this.parseToken(raw))));
+      return true;
+    });
+  }
+
+  async revokeToken(id: string, now: number): Promise<boolean> {
+    return await this.updateToken(id, 'revokeToken', (t) => ({ ...t, revokedAt: t.revokedAt ?? now }));
+  }
+
+  async touchToken(id: string, now: number): Promise<void> {
+    await this.updateToken(id, 'touchToken', (t) => ({ ...t, lastUsedAt: now }));
+  }
+
+  // ---- audit
+
+  async appendAudit(rec: AuditRecord): Promise<void> {
+    await this.run('appendAudit', () => this.c().rpush(`${this.p}audit`, JSON.stringify(rec)));
+  }
+
+  async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    const raw = await this.run('listAudit', () => this.c().lrange(`${this.p}audit`, 0, -1));
+    const out: AuditRecord[] = [];
+    for (let i = raw.length - 1; i >= 0 && (q.limit === undefined || out.length < q.limit); i--) {
+      const r = JSON.parse(raw[i]!) as AuditRecord;
+      if (q.since !== undefined && r.time < q.since) continue;
+      if (q.user !== undefined && r.user !== q.user) continue;
+      out.push(r);
+    }
+    return out.sort((a, b) => b.time - a.time);
+  }
+
+  /** Deletes every key under this store's prefix (tests and `dman` admin tools). */
+  async destroyAll(): Promise<void> {
+    await this.run('destroyAll', async () => {
+      const c = this.c();
+      let cursor = '0';
+      do {
+        const [next, keys] = await c.scan(cursor, 'MATCH', `${this.p.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await c.del(...keys);
+      } while (cursor !== '0');
+    });
+  }
+}
+
+/** ioredis with this driver's Lua commands (defineCommand adds them at run time). */
+interface RedisWithScripts extends Redis {
+  dmanCommit(...args: Array<string | number>): Promise<unknown>;
+  dmanChanges(...args: Array<string | number>): Promise<unknown>;
+  dmanFinishBlob(...args: Array<string | number>): Promise<unknown>;
+  dmanDropBlob(...args: Array<string | number>): Promise<unknown>;
+}

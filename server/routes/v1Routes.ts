@@ -1,0 +1,165 @@
+// The /v1 protocol: whoami, change feed, push stream, manifest, blobs, commit, history, restore.
+import type { FastifyInstance } from 'fastify';
+import { createGzip } from 'node:zlib';
+import { pipeline } from 'node:stream';
+import { z } from 'zod';
+import { DmanError } from '../../shared/errors.js';
+import {
+  IDEMPOTENCY_HEADER, PROTOCOL_VERSION, changesQuerySchema, commitRequestSchema, relPath, restoreRequestSchema, sha256Hex,
+  type CommitOp,
+} from '../../shared/protocol.js';
+import type { RouteContext } from '../http/context.js';
+import { decodeBody } from '../http/limitedStream.js';
+import { isStream, jsonBody, parseWith } from '../http/parse.js';
+
+const userParams = z.object({ user: z.string() });
+const blobParams = z.object({ user: z.string(), hash: z.string() });
+const historyQuery = z.object({ path: relPath, limit: z.coerce.number().int().min(1).max(10_000).optional() });
+
+/** Returns true when the client accepts a gzip response. */
+export function acceptsGzip(header: string | string[] | undefined): boolean {
+  const v = Array.isArray(header) ? header.join(',') : header ?? '';
+  return /(^|,)\s*gzip\s*(;\s*q=(?!0(\.0*)?\s*(,|$))[\d.]+)?\s*(,|$)/i.test(v);
+}
+
+/** Registers the /v1 routes. */
+export function registerV1Routes(app: FastifyInstance, ctx: RouteContext): void {
+  const { store, limits } = ctx;
+
+  app.get('/v1/whoami', async (req, reply) => {
+    const p = await ctx.authenticate(req, reply);
+    return { user: p.user, device: p.device, admin: p.admin, tokenId: p.tokenId, serverVersion: ctx.version, protocol: PROTOCOL_VERSION };
+  });
+
+  app.get('/v1/users/:user/changes', async (req, reply) => {
+    const p = await ctx.authenticate(req, reply);
+    const user = ctx.authorizeUser(p, parseWith(userParams, req.params, 'params').user);
+    const q = parseWith(changesQuerySchema, req.query, 'query');
+    return store.changes(user, q.since, q.limit);
+  });
+
+  app.get('/v1/users/:user/manifest', async (req, reply) => {
+    const p = await ctx.authenticate(req, reply);
+    const user = ctx.authorizeUser(p, parseWith(userParams, req.params, 'params').user);
+    const headRev = await store.headRev(user);
+    const entries = await store.listEntries(user);
+    return { user, headRev, entries };
+  });
+
+  app.get('/v1/users/:user/events', async (req, reply) => {
+    const p = await ctx.authenticate(req, reply);
+    const user = ctx.authorizeUser(p, parseWith(userParams, req.params, 'params').user);
+    const head = await store.headRev(user);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.flushHeaders();
+    res.socket?.setNoDelay(true);
+    const send = (rev: number) => res.write(`event: rev\ndata: ${JSON.stringify({ user, rev })}\n\n`);
+    send(head);
+    const unsubscribe = store.subscribe(user, (_u, rev) => send(rev));
+    const heartbeat = setInterval(() => res.write(': ping\n\n'), limits.heartbeatMs);
+    heartbeat.unref();
+    ctx.metrics.sseSubscribers.inc();
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      clearInterval(heartbeat);
+      unsubscribe();
+      ctx.metrics.sseSubscribers.dec();
+      untrack();
+      res.end();
+    };
+    const untrack = ctx.trackStream(close);
+    req.raw.on('close', close);
+    res.on('close', close);
+  });
+
+  app.put('/v1/users/:user/blobs/:hash', async (req, reply) => {
+    const p = await ctx.authenticate(req, reply);
+    const params = parseWith(blobParams, req.params, 'params');
+    const user = ctx.authorizeUser(p, params.user);
+    const hash = parseWith(sha256Hex, params.hash, 'params.hash');
+    const length = Number(req.headers['content-length'] ?? NaN);
+    if (Number.isFinite(length) && length > limits.bodyBytes) throw new DmanError('PAYLOAD_TOO_LARGE', `the blob body is ${length} bytes, over the limit of ${limits.bodyBytes}`);
+    if (!isStream(req.body)) throw new DmanError('BAD_REQUEST', 'a blob upload needs a binary body ("Content-Type: application/octet-stream")');
+    const gzip = /gzip/i.test(String(req.headers['content-encoding'] ?? ''));
+    const data = decodeBody(req.body, { gzip, maxBytes: Math.min(limits.blobBytes, limits.decompressedBytes), what: 'the blob' });
+    const r = await store.putBlob(user, hash, data, limits.blobBytes);
+    ctx.metrics.bytesIn.inc(r.size);
+    reply.code(r.created ? 201 : 200);
+    return { hash, size: r.size, created: r.created };
+  });
+
+  app.head('/v1/users/:user/blobs/:hash', async (req, reply) => {
+    const p = await ctx.authenticate(req, reply);
+    const params = parseWith(blobParams, req.params, 'params');
+    const user = ctx.authorizeUser(p, params.user);
+    const hash = parseWith(sha256Hex, params.hash, 'params.hash');
+    if (!(await store.hasBlob(user, hash))) return reply.code(404).send();
+    return reply.code(200).send();
+  });
+
+  app.get('/v1/users/:user/blobs/:hash', async (req, reply) => {
+    const p = await ctx.authenticate(req, reply);
+    const params = parseWith(blobParams, req.params, 'params');
+    const user = ctx.authorizeUser(p, params.user);
+    const hash = parseWith(sha256Hex, params.hash, 'params.hash');
+    const blob = await store.getBlob(user, hash);
+    if (!blob) throw new DmanError('NOT_FOUND', `no blob ${hash} for this user`, { hint: 'upload it first (PUT) or check the hash' });
+    ctx.metrics.bytesOut.inc(blob.size);
+    reply.header('content-type', 'application/octet-stream').header('x-dman-size', String(blob.size));
+    if (acceptsGzip(req.headers['accept-encoding'])) {
+      reply.header('content-encoding', 'gzip');
+      const gz = createGzip();
+      pipeline(blob.stream, gz, () => {});
+      return reply.send(gz);
+    }
+    reply.header('content-length', String(blob.size));
+    return reply.send(blob.stream);
+  });
+
+  app.post('/v1/users/:user/commit', async (req, reply) => {
+    const p = await ctx.authenticate(req, reply);
+    const user = ctx.authorizeUser(p, parseWith(userParams, req.params, 'params').user);
+    const body = parseWith(commitRequestSchema, await jsonBody(req.body, limits.jsonBytes), 'body');
+    const headerKey = req.headers[IDEMPOTENCY_HEADER];
+    const idempotencyKey = (typeof headerKey === 'string' && headerKey.length >= 8 && headerKey.length <= 128 ? headerKey : undefined) ?? body.idempotencyKey;
+    const device = body.device ?? p.device ?? 'unknown';
+    const out = await store.commit({ user, device, ops: body.ops, idempotencyKey, now: ctx.now() });
+    if (!out.ok) {
+      reply.code(409);
+      return { error: { code: 'CONFLICT', message: `${out.conflicts.length} path(s) changed on the server since your base revision; nothing was written` }, conflicts: out.conflicts };
+    }
+    if (!out.replayed) await ctx.afterCommit(user, body.ops.filter((o) => o.deleted).length, req, p);
+    return { rev: out.rev, entries: out.entries, replayed: out.replayed };
+  });
+
+  app.get('/v1/users/:user/history', async (req, reply) => {
+    const p = await ctx.authenticate(req, reply);
+    const user = ctx.authorizeUser(p, parseWith(userParams, req.params, 'params').user);
+    const q = parseWith(historyQuery, req.query, 'query');
+    const versions = await store.history(user, q.path, q.limit);
+    return { path: q.path, versions };
+  });
+
+  app.post('/v1/users/:user/restore', async (req, reply) => {
+    const p = await ctx.authenticate(req, reply);
+    const user = ctx.authorizeUser(p, parseWith(userParams, req.params, 'params').user);
+    const body = parseWith(restoreRequestSchema, await jsonBody(req.body, limits.jsonBytes), 'body');
+    const versions = await store.history(user, body.path);
+    const v = versions.find((e) => e.rev === body.rev);
+    if (!v) throw new DmanError('NOT_FOUND', `no version ${body.rev} of "${body.path}" is kept`, { hint: 'list the kept versions with `dman history PATH`' });
+    const op: CommitOp = { path: body.path, baseRev: body.baseRev, deleted: v.deleted, kind: v.kind, hash: v.hash, size: v.size, mode: v.mode, mtime: v.mtime, ...(v.target !== undefined ? { target: v.target } : {}) };
+    const out = await store.commit({ user, device: body.device ?? p.device ?? 'restore', ops: [op], now: ctx.now() });
+    if (!out.ok) {
+      await ctx.audit(req, p, { action: 'restore', outcome: 'failed', user, details: { path: body.path, rev: body.rev, reason: 'conflict' } });
+      reply.code(409);
+      return { error: { code: 'CONFLICT', message: `"${body.path}" changed on the server since your base revision; nothing was restored` }, conflicts: out.conflicts };
+    }
+    await ctx.audit(req, p, { action: 'restore', outcome: 'ok', user, details: { path: body.path, rev: body.rev, newRev: out.rev } });
+    await ctx.afterCommit(user, 0, req, p);
+    return { rev: out.rev, entries: out.entries, replayed: out.replayed };
+  });
+}

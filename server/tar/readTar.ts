@@ -1,0 +1,129 @@
+// Reads a seed-format tar (entries named `user/path`) with strict filters: no `..`, no absolute
+// names, no hard links, no device files, no symlinks that leave the home, bounded sizes and counts.
+// Nothing is written here; the caller stores the items only after the whole archive checked out.
+import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
+import { Parser, type ReadEntry } from 'tar';
+import { DmanError } from '../../shared/errors.js';
+import { USER_RE, pathProblem } from '../../shared/protocol.js';
+
+/** One accepted tar entry. */
+export interface TarItem {
+  user: string;
+  path: string;
+  kind: 'file' | 'symlink';
+  /** File content (empty for symlinks). */
+  data: Buffer;
+  target?: string;
+  mode: number;
+  /** ms since the epoch */
+  mtime: number;
+}
+
+export interface ReadTarOptions {
+  maxEntries: number;
+  /** Largest single file. */
+  maxEntryBytes: number;
+  /** Largest total of entry bytes (the decompressed-bytes budget of the request). */
+  maxTotalBytes: number;
+}
+
+/** Splits a tar entry name into user and path, or says why it is unacceptable. */
+export function splitEntryName(raw: string): { user: string; path: string } | string {
+  if (raw.includes('\0')) return 'the name contains a NUL byte';
+  if (raw.startsWith('/') || /^[a-zA-Z]:/.test(raw)) return 'the name is absolute';
+  const name = raw.replace(/^\.\//, '');
+  const slash = name.indexOf('/');
+  if (slash <= 0) return 'the name is not "user/path"';
+  const user = name.slice(0, slash);
+  const path = name.slice(slash + 1);
+  if (user === '..' || user === '.') return 'the name has a ".." segment';
+  if (!USER_RE.test(user)) return `"${user}" is not a valid user name`;
+  const problem = pathProblem(path);
+  return problem ?? { user, path };
+}
+
+/** Says why a symlink target escapes the user's home, or null when it stays inside. */
+export function symlinkTargetProblem(path: string, target: string): string | null {
+  if (target.length === 0) return 'the symlink target is empty';
+  if (target.includes('\0')) return 'the symlink target contains a NUL byte';
+  if (posix.isAbsolute(target)) return 'the symlink points to an absolute path outside the home directory';
+  const resolved = posix.normalize(posix.join(posix.dirname(path), target));
+  if (resolved === '..' || resolved.startsWith('../')) return 'the symlink points outside the home directory';
+  return null;
+}
+
+const bad = (name: string, why: string) =>
+  new DmanError('UNSAFE_PATH', `tar entry "${name.slice(0, 200)}" was refused: ${why}`, {
+    hint: 'entries must be regular files or symlinks named "user/path" inside the home directory',
+    context: { path: name.slice(0, 200) },
+  });
+
+/** Parses a tar stream into checked items; throws a DmanError (4xx) at the first bad entry. */
+export function readTar(body: Readable, opts: ReadTarOptions): Promise<TarItem[]> {
+  return new Promise<TarItem[]>((resolve, reject) => {
+    const items: TarItem[] = [];
+    const seen = new Set<string>();
+    let total = 0;
+    let count = 0;
+    let settled = false;
+    const parser = new Parser({ strict: true, maxMetaEntrySize: 64 * 1024 });
+    const fail = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      body.unpipe(parser as unknown as NodeJS.WritableStream);
+      body.resume();
+      body.destroy();
+      reject(err instanceof DmanError ? err : new DmanError('BAD_REQUEST', `the tar archive is malformed: ${(err as Error)?.message ?? String(err)}`, { hint: 'send an uncompressed tar (or gzip with "Content-Encoding: gzip")', cause: err }));
+    };
+    const done = () => {
+      if (settled) return;
+      settled = true;
+      resolve(items);
+    };
+    parser.on('error', fail);
+    parser.on('warn', (code: string, message: string | Error) => fail(new DmanError('BAD_REQUEST', `the tar archive is malformed (${code}): ${String((message as Error)?.message ?? message)}`, { hint: 'the body may be truncated; send the whole archive again' })));
+    parser.on('entry', (entry: ReadEntry) => {
+      if (settled) { entry.resume(); return; }
+      count += 1;
+      if (count > opts.maxEntries) { entry.resume(); fail(new DmanError('PAYLOAD_TOO_LARGE', `the tar archive has more than ${opts.maxEntries} entries`, { hint: 'publish in smaller batches' })); return; }
+      const rawName = entry.path;
+      if (entry.type === 'Directory') { entry.resume(); return; }
+      const split = splitEntryName(rawName);
+      if (typeof split === 'string') { entry.resume(); fail(bad(rawName, split)); return; }
+      const key = `${split.user}/${split.path}`;
+      if (seen.has(key)) { entry.resume(); fail(bad(rawName, 'the archive names this path twice')); return; }
+      seen.add(key);
+      const mode = (entry.mode ?? 0o644) & 0o7777;
+      const mtime = entry.mtime ? entry.mtime.getTime() : 0;
+      if (entry.type === 'SymbolicLink') {
+        const target = entry.linkpath ?? '';
+        const problem = symlinkTargetProblem(split.path, target);
+        entry.resume();
+        if (problem) { fail(bad(rawName, problem)); return; }
+        items.push({ ...split, kind: 'symlink', data: Buffer.alloc(0), target, mode: 0, mtime });
+        return;
+      }
+      if (entry.type === 'Link') { entry.resume(); fail(bad(rawName, 'hard links are not accepted')); return; }
+      if (entry.type !== 'File' && entry.type !== 'OldFile' && entry.type !== 'ContiguousFile') {
+        entry.resume(); fail(bad(rawName, `entries of type ${entry.type} (devices, FIFOs, …) are not accepted`)); return;
+      }
+      if ((entry.size ?? 0) > opts.maxEntryBytes) { entry.resume(); fail(new DmanError('PAYLOAD_TOO_LARGE', `tar entry "${rawName.slice(0, 200)}" is ${entry.size} bytes, over the limit of ${opts.maxEntryBytes}`)); return; }
+      const chunks: Buffer[] = [];
+      entry.on('data', (c: Buffer) => {
+        if (settled) return;
+        total += c.length;
+        if (total > opts.maxTotalBytes) { fail(new DmanError('PAYLOAD_TOO_LARGE', `the tar archive holds more than ${opts.maxTotalBytes} bytes`, { hint: 'publish in smaller batches' })); return; }
+        chunks.push(c);
+      });
+      entry.on('end', () => {
+        if (settled) return;
+        items.push({ ...split, kind: 'file', data: Buffer.concat(chunks), mode, mtime });
+      });
+    });
+    parser.on('end', done);
+    parser.on('close', done);
+    body.on('error', fail);
+    body.pipe(parser as unknown as NodeJS.WritableStream);
+  });
+}

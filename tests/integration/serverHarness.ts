@@ -1,0 +1,67 @@
+// Starts a real dman server on 127.0.0.1:0 for the server integration tests, with tokens ready.
+import { createHash } from 'node:crypto';
+import { Header } from 'tar';
+import { silentLogger } from '../../engine/log.js';
+import { createServer, type ServerOptions } from '../../server/app.js';
+import { mintToken } from '../../server/auth/tokens.js';
+import { MemoryStore } from '../../server/store/MemoryStore.js';
+import type { Store } from '../../server/store/Store.js';
+
+export const ADMIN_SHARED = 'shared-admin-token-from-config-0123456789';
+
+export interface Harness {
+  url: string;
+  store: Store;
+  tokens: { alice: string; bob: string; admin: string; aliceId: string };
+  close(): Promise<void>;
+  req(path: string, init?: RequestInit & { token?: string | null }): Promise<Response>;
+}
+
+/** Starts a server with users alice, bob and carol, one device token each for alice and bob, and an admin token. */
+export async function startHarness(over: Partial<ServerOptions> & { store?: Store } = {}): Promise<Harness> {
+  const store = over.store ?? new MemoryStore();
+  await store.open();
+  const now = Date.now();
+  const a = mintToken({ user: 'alice', device: 'laptop', admin: false, now });
+  const b = mintToken({ user: 'bob', device: 'desktop', admin: false, now });
+  const ad = mintToken({ user: null, device: 'ops', admin: true, now });
+  for (const t of [a, b, ad]) await store.putToken(t.record);
+  const server = createServer({
+    store, log: silentLogger(), authToken: ADMIN_SHARED, users: ['alice', 'bob', 'carol'],
+    retention: { versions: 20, days: 30, gcIntervalMs: 0 }, version: 'test', ...over,
+  });
+  const url = await server.listen('127.0.0.1:0');
+  return {
+    url, store,
+    tokens: { alice: a.token, bob: b.token, admin: ad.token, aliceId: a.record.id },
+    async close() { await server.close(); await store.close(); },
+    req(path, init = {}) {
+      const { token, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (token) headers.set('authorization', `Bearer ${token}`);
+      return fetch(url + path, { ...rest, headers });
+    },
+  };
+}
+
+/** SHA-256 hex of a string or buffer. */
+export const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
+
+/** One raw tar entry for hand-made (possibly malicious) archives. */
+export interface RawTarEntry { path: string; type?: 'File' | 'SymbolicLink' | 'Link' | 'CharacterDevice' | 'Directory' | 'FIFO'; data?: string | Buffer; linkpath?: string; mode?: number; size?: number }
+
+/** Builds a tar archive byte by byte, without any of the safety checks a normal packer applies. */
+export function rawTar(entries: RawTarEntry[], opts: { end?: boolean } = {}): Buffer {
+  const parts: Buffer[] = [];
+  for (const e of entries) {
+    const data = Buffer.from(e.data ?? '');
+    const block = Buffer.alloc(512);
+    new Header({ path: e.path, type: e.type ?? 'File', size: e.size ?? (e.type && e.type !== 'File' ? 0 : data.length), mode: e.mode ?? 0o644, mtime: new Date(1_700_000_000_000), linkpath: e.linkpath, uid: 0, gid: 0 }).encode(block, 0);
+    parts.push(block);
+    if (data.length) {
+      parts.push(data, Buffer.alloc((512 - (data.length % 512)) % 512));
+    }
+  }
+  if (opts.end !== false) parts.push(Buffer.alloc(1024));
+  return Buffer.concat(parts);
+}

@@ -150,7 +150,10 @@ export class RedisStore implements Store {
     this.sub = make('sub', { commandTimeout: undefined, enableOfflineQueue: true });
     this.sub.on('message', (_ch: string, msg: string) => this.onMessage(msg));
     try {
-      await Promise.all([this.cmd.connect(), this.blob.connect(), this.sub.connect()]);
+      // allSettled: leaving a connection mid-handshake would surface its TLS errors later, unhandled.
+      const settled = await Promise.allSettled([this.cmd.connect(), this.blob.connect(), this.sub.connect()]);
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason;
       await this.sub.subscribe(this.channel());
     } catch (err) {
       await this.close();
@@ -174,6 +177,9 @@ export class RedisStore implements Store {
     this.cmd = this.blob = this.sub = null;
     this.listeners.clear();
     await Promise.all(conns.map(async (c) => {
+      // QUIT only on a ready connection: on one still connecting (or a TLS handshake) it would be
+      // written too early; those are simply dropped.
+      if (c.status !== 'ready') { c.disconnect(); return; }
       try { await c.quit(); } catch { c.disconnect(); }
     }));
   }
@@ -309,18 +315,18 @@ export class RedisStore implements Store {
     const meta = await this.run('getBlob', () => this.bc().hgetall(this.b(hash, 'meta')));
     if (meta.size === undefined) return null;
     const size = Number(meta.size), chunks = Number(meta.chunks);
+    return { size, stream: Readable.from(this.readChunks(hash, chunks), { objectMode: false }) };
+  }
+
+  /** Yields a blob's chunks one round trip each: memory stays at one chunk however large the blob. */
+  private async *readChunks(hash: string, chunks: number): AsyncGenerator<Buffer> {
     const r = this.bc();
     const dataKey = this.b(hash, 'data');
-    const self = this;
-    async function* read(): AsyncGenerator<Buffer> {
-      // One chunk per round trip: memory stays at one chunk however large the blob.
-      for (let i = 0; i < chunks; i++) {
-        const part = await self.run('getBlob', () => r.lrangeBuffer(dataKey, i, i));
-        if (part.length !== 1) throw new DmanError('STORE_CORRUPT', `Blob ${hash} lost chunk ${i} of ${chunks} in Redis at ${self.target}`, { context: { driver: 'redis', hash } });
-        yield part[0]!;
-      }
+    for (let i = 0; i < chunks; i++) {
+      const part = await this.run('getBlob', () => r.lrangeBuffer(dataKey, i, i));
+      if (part.length !== 1) throw new DmanError('STORE_CORRUPT', `Blob ${hash} lost chunk ${i} of ${chunks} in Redis at ${this.target}`, { context: { driver: 'redis', hash } });
+      yield part[0]!;
     }
-    return { size, stream: Readable.from(read(), { objectMode: false }) };
   }
 
   // ---- manifest

@@ -2,6 +2,7 @@
 // schemas; failures become DmanErrors that name the URL and say how to fix them.
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { z } from 'zod';
 import { DmanError, errorCodes, isRetryable, type ErrorCode } from '../../shared/errors.js';
 import {
@@ -157,7 +158,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     async getBlob(user, hash) {
       const res = await send({ method: 'GET', path: `${u(user)}/blobs/${hash}`, stream: true });
       if (!res.body) throw new DmanError('PROTOCOL', `the server at ${base} sent an empty blob body for ${hash}`, { context: { url: base, user } });
-      return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+      return Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
     },
     commit: (user, ops: CommitOpInput[], o) => commitLike(`${u(user)}/commit`, { ops, device: o.device, idempotencyKey: o.idempotencyKey }, o.idempotencyKey),
     async history(user, path) {

@@ -5,7 +5,7 @@ import { relPath, sha256Hex, userName } from '../../shared/protocol.js';
 
 /** One local file a client reports to POST /compare. */
 export const compareItemSchema = z.object({
-  user: userName,
+  user: z.string().max(256),
   path: relPath,
   sha256: sha256Hex,
   size: z.number().int().nonnegative().optional(),
@@ -13,7 +13,7 @@ export const compareItemSchema = z.object({
 
 /** POST /compare body: `{ entries: [...] }` or, as the seed sent it, a bare list. */
 export const compareRequestSchema = z.union([
-  z.object({ entries: z.array(compareItemSchema), users: z.array(userName).optional() }),
+  z.object({ entries: z.array(compareItemSchema), users: z.array(z.string().max(256)).optional() }),
   z.array(compareItemSchema).transform((entries) => ({ entries, users: undefined })),
 ]);
 
@@ -35,13 +35,13 @@ export const compareReplySchema = z.object({
 
 /** POST /install body: whole users, or listed paths. */
 export const installRequestSchema = z.object({
-  users: z.array(userName).optional(),
-  paths: z.array(z.object({ user: userName, path: relPath })).optional(),
+  users: z.array(z.string().max(256)).optional(),
+  paths: z.array(z.object({ user: z.string().max(256), path: relPath })).optional(),
 }).default({});
 
 /** POST /prune body: tombstone every live path of `user` not in `keep`. */
 export const pruneRequestSchema = z.object({
-  user: userName,
+  user: z.string().max(256),
   keep: z.array(relPath),
   dryRun: z.boolean().default(false),
 });
@@ -55,4 +55,4 @@ export const publishReplySchema = z.object({
 });
 
 /** PUT /upload and GET /download query. */
-export const userPathQuerySchema = z.object({ user: userName, path: relPath });
+export const userPathQuerySchema = z.object({ user: z.string().max(256), path: relPath });

@@ -1,8 +1,9 @@
 // Every command group of the `dman` CLI. One module per group, each exporting register().
 import type { Command } from 'commander';
+import { register as config } from './config.js';
 import { register as version } from './version.js';
 
 /** Registers every command on the root program. */
 export function registerAll(program: Command): void {
-  for (const register of [version]) register(program);
+  for (const register of [config, version]) register(program);
 }

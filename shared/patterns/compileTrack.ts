@@ -8,7 +8,7 @@
 import picomatch from 'picomatch/posix.js';
 import { DmanError } from '../errors.js';
 import { normalizeInputPath } from './normalizeInputPath.js';
-import { PICOMATCH_OPTIONS, parsePattern, type ParsedPattern } from './parsePattern.js';
+import { PICOMATCH_OPTIONS, globSource, parsePattern, type ParsedPattern } from './parsePattern.js';
 
 /** Why a path is or is not tracked. */
 export interface TrackExplanation {
@@ -124,13 +124,15 @@ function compileOne(raw: string, index: number): Compiled {
     });
   }
   const c: Compiled = { ...parsed, index, literalSlash: `${parsed.literal ?? ''}/`, self: null, full: null, baseSlash: '', segments: null };
-  if (parsed.literal === null) {
-    c.self = picomatch.makeRe(parsed.body, PICOMATCH_OPTIONS);
-    c.full = picomatch.makeRe(`${parsed.body}/**`, PICOMATCH_OPTIONS);
-    const { base } = picomatch.scan(parsed.body);
+  if (parsed.glob !== null) {
+    const src = globSource(parsed.glob);
+    c.self = new RegExp(`^(?:${src})$`);
+    // Not picomatch(`${glob}/**`): that matches `a` for `a/**` but not `a` for `*/**`.
+    c.full = new RegExp(`^(?:${src})(?:/.+)?$`);
+    const { base } = picomatch.scan(parsed.glob);
     // A base with an escape is not plain text; skip the prefix filter rather than guess.
     c.baseSlash = base && !/[\\]/.test(base) && base !== parsed.body ? `${base.replace(/\/+$/, '')}/` : '';
-    c.segments = splitSegments(parsed.body);
+    c.segments = splitSegments(parsed.glob);
   }
   return c;
 }

@@ -1,7 +1,7 @@
 // JSON shapes of the seed-compatible endpoints (/compare, /install, /prune), documented in
 // docs/seed-api.md and published in docs/protocol.schema.json.
 import { z } from 'zod';
-import { relPath, sha256Hex, userName } from '../../shared/protocol.js';
+import { relPath, sha256Hex } from '../../shared/protocol.js';
 
 /** One local file a client reports to POST /compare. */
 export const compareItemSchema = z.object({

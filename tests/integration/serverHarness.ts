@@ -9,12 +9,16 @@ import type { Store } from '../../server/store/Store.js';
 
 export const ADMIN_SHARED = 'shared-admin-token-from-config-0123456789';
 
+/** A fetch Response whose json() is loosely typed: the tests assert the shapes themselves. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type TestResponse = Omit<Response, 'json'> & { json(): Promise<any> };
+
 export interface Harness {
   url: string;
   store: Store;
   tokens: { alice: string; bob: string; admin: string; aliceId: string };
   close(): Promise<void>;
-  req(path: string, init?: RequestInit & { token?: string | null }): Promise<Response>;
+  req(path: string, init?: RequestInit & { token?: string | null }): Promise<TestResponse>;
 }
 
 /** Starts a server with users alice, bob and carol, one device token each for alice and bob, and an admin token. */
@@ -39,7 +43,7 @@ export async function startHarness(over: Partial<ServerOptions> & { store?: Stor
       const { token, ...rest } = init;
       const headers = new Headers(rest.headers);
       if (token) headers.set('authorization', `Bearer ${token}`);
-      return fetch(url + path, { ...rest, headers });
+      return fetch(url + path, { ...rest, headers }) as Promise<TestResponse>;
     },
   };
 }

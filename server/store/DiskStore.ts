@@ -1,0 +1,703 @@
+// The production single-server driver: everything under one data dir.
+//
+//   lock               one writer per data dir (disk/dataDirLock.ts)
+//   format.json        layout version
+//   blobs/ab/cdef…     content-addressed blobs, written to tmp/, hash-verified, fsynced, renamed
+//   journal.log        write-ahead journal: one checksummed line per commit / upload / retention /
+//                      gc / token change, fsynced before the change is applied or acknowledged
+//   snapshot.jsonl     the whole metadata state as of journal seq N (written atomically when the
+//                      journal grows past `compactBytes` and at close; then the journal is emptied)
+//   audit.jsonl        append-only audit trail (checksummed lines)
+//   tmp/               uploads in flight; emptied at open
+//
+// The metadata (manifests, history, ownership, tokens) lives in memory, loaded at open from the
+// snapshot plus the journal, so reads never touch the disk and never rehash content, and a commit
+// costs one journal append (O(batch), not O(manifest)). A kill -9 at any point leaves each batch
+// either wholly in the journal (applied at the next open) or absent: a torn last line was never
+// acknowledged and is cut off; a damaged line followed by good ones is STORE_CORRUPT.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { DmanError } from '../../shared/errors.js';
+import type { Entry } from '../../shared/protocol.js';
+import { fsyncDir, isTempName, writeFileAtomic } from '../../engine/fs/atomic.js';
+import { silentLogger, type Logger } from '../../engine/log.js';
+import { consumeVerified } from './blobStream.js';
+import { assertHash, assertUserName, blobsNamedBy, entryFromOp, findConflicts, missingBlobsError, validateCommit, versionsToDrop } from './commitRules.js';
+import { lockDataDir, type ReleaseLock } from './disk/dataDirLock.js';
+import { encodeRecord, ioError, Journal, scanJournal } from './disk/journal.js';
+import { filterAudit } from './MemoryStore.js';
+import { createNotifier } from './notifier.js';
+import type {
+  AuditQuery, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
+} from './Store.js';
+
+/** Layout version of the data dir; a newer one is refused (SCHEMA_TOO_NEW). */
+export const DISK_FORMAT = 1;
+/** Idempotency keys remembered per user (oldest forgotten first). */
+export const IDEMPOTENCY_KEYS_PER_USER = 256;
+
+export interface DiskStoreOptions {
+  dataDir: string;
+  log?: Logger;
+  /** fsync journal, blobs and snapshots (default true; false only for speed tests). */
+  fsync?: boolean;
+  /** Journal size that triggers a snapshot (default 16 MiB). */
+  compactBytes?: number;
+}
+
+type CommitRec = { t: 'commit'; s: number; user: string; now: number; key?: string; entries: Entry[] };
+type JournalRec =
+  | CommitRec
+  | { t: 'own'; s: number; user: string; hash: string; size: number }
+  | { t: 'ret'; s: number; user: string; drop: Array<[string, number]> }
+  | { t: 'gc'; s: number; hashes: string[] }
+  | { t: 'tok'; s: number; rec: TokenRecord }
+  | { t: 'revoke'; s: number; id: string; now: number };
+type NewRec = JournalRec extends infer R ? (R extends { s: number } ? Omit<R, 's'> : never) : never;
+
+interface UserState {
+  head: number;
+  /** Current entry per path, kept in rev order (a rewritten path is deleted and re-inserted). */
+  entries: Map<string, Entry>;
+  /** Kept versions per path, oldest first; the last is the current entry. */
+  versions: Map<string, Entry[]>;
+  lastCommitAt: number | null;
+  idempotent: Map<string, { rev: number; entries: Entry[] }>;
+  sorted: Entry[] | null;
+}
+
+const HEX62 = /^[0-9a-f]{62}$/;
+
+/** Stores everything under one data dir; single writer, crash-safe. */
+export class DiskStore implements Store {
+  readonly driver = 'disk' as const;
+  private readonly dir: string;
+  private readonly log: Logger;
+  private readonly sync: boolean;
+  private readonly compactBytes: number;
+  private readonly notifier;
+
+  private users = new Map<string, UserState>();
+  private owned = new Map<string, Set<string>>();
+  private blobs = new Map<string, number>();
+  private tokens = new Map<string, TokenRecord>();
+  private audit: AuditRecord[] = [];
+  private seq = 0;
+  private journal: Journal | null = null;
+  private auditLog: Journal | null = null;
+  private release: ReleaseLock | null = null;
+  private dirty = false;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: DiskStoreOptions) {
+    this.dir = opts.dataDir;
+    this.log = (opts.log ?? silentLogger()).child({ mod: 'store.disk' });
+    this.sync = opts.fsync ?? true;
+    this.compactBytes = opts.compactBytes ?? 16 * 1024 * 1024;
+    this.notifier = createNotifier((err) => this.log.warn({ err }, 'subscriber threw'));
+  }
+
+  private get journalPath(): string { return join(this.dir, 'journal.log'); }
+  private get snapshotPath(): string { return join(this.dir, 'snapshot.jsonl'); }
+  private get auditPath(): string { return join(this.dir, 'audit.jsonl'); }
+  private blobPath(hash: string): string { return join(this.dir, 'blobs', hash.slice(0, 2), hash.slice(2)); }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async open(): Promise<void> {
+    if (this.journal) return;
+    try {
+      await mkdir(this.dir, { recursive: true });
+    } catch (err) {
+      throw ioError(err, this.dir, 'Could not create the data dir');
+    }
+    this.release = await lockDataDir(this.dir);
+    try {
+      this.resetState();
+      await this.checkFormat();
+      await this.cleanTemps();
+      await this.scanBlobs();
+      const snapSeq = await this.loadSnapshot();
+      const removedByGc = await this.replayJournal(snapSeq);
+      for (const hash of removedByGc) if (!this.blobs.has(hash)) await unlink(this.blobPath(hash)).catch(() => {});
+      await this.loadAudit();
+      this.log.info({ dataDir: this.dir, users: this.users.size, blobs: this.blobs.size, seq: this.seq }, 'disk store opened');
+    } catch (err) {
+      await (this.journal as Journal | null)?.close().catch(() => {});
+      await (this.auditLog as Journal | null)?.close().catch(() => {});
+      this.journal = null;
+      this.auditLog = null;
+      await this.release?.();
+      this.release = null;
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.journal) return;
+    await this.exclusive(async () => {
+      if (this.journal && (this.journal.bytes > 0 || this.dirty)) await this.snapshot().catch((err) => this.log.warn({ err }, 'snapshot at close failed; the journal still holds everything'));
+      await this.journal?.close();
+      await this.auditLog?.close();
+      this.journal = null;
+      this.auditLog = null;
+    }, false);
+    this.notifier.clear();
+    await this.release?.();
+    this.release = null;
+  }
+
+  async health(): Promise<StoreHealth> {
+    const t0 = performance.now();
+    try {
+      if (!this.journal) throw new Error('the store is not open');
+      await stat(this.journalPath);
+      return { ok: true, latencyMs: performance.now() - t0, details: { dataDir: this.dir, journalBytes: this.journal.bytes, blobs: this.blobs.size, users: this.users.size } };
+    } catch (err) {
+      return { ok: false, latencyMs: performance.now() - t0, error: (err as Error).message };
+    }
+  }
+
+  // ---------------------------------------------------------------- blobs
+
+  async putBlob(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number): Promise<{ size: number; created: boolean }> {
+    assertUserName(user);
+    assertHash(hash);
+    this.assertOpen();
+    // Stream into tmp/ outside the lock so a slow upload never blocks commits.
+    const tmp = join(this.dir, 'tmp', `${hash.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
+    let size: number;
+    const fh = await open(tmp, 'wx', 0o600).catch((err) => { throw ioError(err, tmp, 'Could not create an upload file'); });
+    try {
+      size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
+        let off = 0;
+        while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+      }, { user, driver: 'disk' });
+      if (this.sync) await fh.sync();
+      await fh.close();
+    } catch (err) {
+      await fh.close().catch(() => {});
+      await rm(tmp, { force: true });
+      throw ioError(err, tmp, `Could not store blob ${hash}`);
+    }
+    return this.exclusive(async () => {
+      const created = !this.blobs.has(hash);
+      try {
+        if (created) {
+          const target = this.blobPath(hash);
+          await rename(tmp, target);
+          if (this.sync) await fsyncDir(join(this.dir, 'blobs', hash.slice(0, 2)));
+        } else {
+          await rm(tmp, { force: true });
+        }
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw ioError(err, this.blobPath(hash), `Could not store blob ${hash}`);
+      }
+      this.blobs.set(hash, size);
+      if (!this.owned.get(user)?.has(hash)) await this.write({ t: 'own', user, hash, size });
+      return { size, created };
+    });
+  }
+
+  async hasBlob(user: string, hash: string): Promise<boolean> {
+    assertUserName(user);
+    return this.blobs.has(hash) && (this.owned.get(user)?.has(hash) ?? false);
+  }
+
+  async getBlob(user: string, hash: string): Promise<{ size: number; stream: Readable } | null> {
+    if (!(await this.hasBlob(user, hash))) return null;
+    try {
+      // Open now: a gc after this point unlinks the name, not the bytes we are reading.
+      const fh = await open(this.blobPath(hash), 'r');
+      const size = (await fh.stat()).size;
+      return { size, stream: fh.createReadStream({ highWaterMark: 256 * 1024 }) as unknown as Readable };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw ioError(err, this.blobPath(hash), `Could not read blob ${hash}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- manifest
+
+  async headRev(user: string): Promise<number> {
+    assertUserName(user);
+    return this.users.get(user)?.head ?? 0;
+  }
+
+  async getEntry(user: string, path: string): Promise<Entry | null> {
+    assertUserName(user);
+    const e = this.users.get(user)?.entries.get(path);
+    return e ? { ...e } : null;
+  }
+
+  async listEntries(user: string, opts: { live?: boolean } = {}): Promise<Entry[]> {
+    assertUserName(user);
+    const u = this.users.get(user);
+    if (!u) return [];
+    u.sorted ??= [...u.entries.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const out: Entry[] = [];
+    for (const e of u.sorted) if (!opts.live || !e.deleted) out.push({ ...e });
+    return out;
+  }
+
+  async changes(user: string, since: number, limit: number): Promise<ChangesPage> {
+    assertUserName(user);
+    const u = this.users.get(user);
+    if (!u) return { entries: [], headRev: 0, more: false };
+    const entries: Entry[] = [];
+    let more = false;
+    if (since < u.head) {
+      for (const e of u.entries.values()) {
+        if (e.rev <= since) continue;
+        if (entries.length >= limit) {
+          more = true;
+          break;
+        }
+        entries.push({ ...e });
+      }
+    }
+    return { entries, headRev: u.head, more };
+  }
+
+  async commit(input: CommitInput): Promise<CommitOutcome> {
+    validateCommit(input);
+    return this.exclusive(async () => {
+      const u = this.users.get(input.user);
+      if (input.idempotencyKey !== undefined) {
+        const prior = u?.idempotent.get(input.idempotencyKey);
+        if (prior) return { ok: true, rev: prior.rev, entries: prior.entries.map((e) => ({ ...e })), replayed: true };
+      }
+      const conflicts = findConflicts(input.ops, (p) => {
+        const e = u?.entries.get(p);
+        return e ? { ...e } : null;
+      });
+      if (conflicts.length > 0) return { ok: false, conflicts };
+      const owned = this.owned.get(input.user);
+      const missing = blobsNamedBy(input.ops).filter((h) => !this.blobs.has(h) || !owned?.has(h));
+      if (missing.length > 0) throw missingBlobsError(input.user, missing);
+      const head = u?.head ?? 0;
+      const entries = input.ops.map((op, i) => entryFromOp(op, head + i + 1, input.device, input.now));
+      await this.write({ t: 'commit', user: input.user, now: input.now, ...(input.idempotencyKey !== undefined ? { key: input.idempotencyKey } : {}), entries });
+      const rev = head + entries.length;
+      this.notifier.emit(input.user, rev);
+      await this.maybeCompact();
+      return { ok: true, rev, entries: entries.map((e) => ({ ...e })), replayed: false };
+    });
+  }
+
+  async history(user: string, path: string, limit?: number): Promise<Entry[]> {
+    assertUserName(user);
+    const list = this.users.get(user)?.versions.get(path) ?? [];
+    const out: Entry[] = [];
+    for (let i = list.length - 1; i >= 0 && (limit === undefined || out.length < limit); i--) out.push({ ...list[i]! });
+    return out;
+  }
+
+  async applyRetention(user: string, policy: RetentionPolicy, now: number): Promise<{ versionsRemoved: number }> {
+    assertUserName(user);
+    return this.exclusive(async () => {
+      const u = this.users.get(user);
+      if (!u) return { versionsRemoved: 0 };
+      const drop: Array<[string, number]> = [];
+      for (const [path, list] of u.versions) for (const v of versionsToDrop([...list].reverse(), policy, now)) drop.push([path, v.rev]);
+      if (drop.length > 0) await this.write({ t: 'ret', user, drop });
+      return { versionsRemoved: drop.length };
+    });
+  }
+
+  async gcBlobs(): Promise<{ blobsRemoved: number; bytesFreed: number }> {
+    return this.exclusive(async () => {
+      const referenced = new Set<string>();
+      for (const u of this.users.values()) for (const list of u.versions.values()) for (const v of list) if (v.kind === 'file' && v.hash !== null) referenced.add(v.hash);
+      const victims = [...this.blobs.keys()].filter((h) => !referenced.has(h));
+      if (victims.length === 0) return { blobsRemoved: 0, bytesFreed: 0 };
+      const bytesFreed = victims.reduce((n, h) => n + (this.blobs.get(h) ?? 0), 0);
+      // Journal first: a crash before the unlinks leaves files that the next open removes.
+      await this.write({ t: 'gc', hashes: victims });
+      const dirs = new Set<string>();
+      for (const h of victims) {
+        await unlink(this.blobPath(h)).catch((err) => {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ err, hash: h }, 'could not remove a collected blob');
+        });
+        dirs.add(h.slice(0, 2));
+      }
+      if (this.sync) for (const d of dirs) await fsyncDir(join(this.dir, 'blobs', d));
+      return { blobsRemoved: victims.length, bytesFreed };
+    });
+  }
+
+  async listUsers(): Promise<string[]> {
+    return [...this.users.keys()].filter((u) => this.users.get(u)!.head > 0).sort();
+  }
+
+  async stats(user: string): Promise<UserStats> {
+    assertUserName(user);
+    const u = this.users.get(user);
+    if (!u) return { files: 0, bytes: 0, headRev: 0, lastCommitAt: null };
+    let files = 0;
+    let bytes = 0;
+    for (const e of u.entries.values()) {
+      if (e.deleted) continue;
+      files++;
+      bytes += e.size;
+    }
+    return { files, bytes, headRev: u.head, lastCommitAt: u.lastCommitAt };
+  }
+
+  subscribe(user: string, onRev: (user: string, rev: number) => void): Unsubscribe {
+    return this.notifier.subscribe(user, onRev);
+  }
+
+  // ---------------------------------------------------------------- tokens
+
+  async putToken(rec: TokenRecord): Promise<void> {
+    await this.exclusive(() => this.write({ t: 'tok', rec: { ...rec } }));
+  }
+  async getTokenByHash(hash: string): Promise<TokenRecord | null> {
+    for (const t of this.tokens.values()) if (t.hash === hash) return { ...t };
+    return null;
+  }
+  async listTokens(): Promise<TokenRecord[]> {
+    return [...this.tokens.values()].map((t) => ({ ...t }));
+  }
+  async revokeToken(id: string, now: number): Promise<boolean> {
+    return this.exclusive(async () => {
+      if (!this.tokens.has(id)) return false;
+      await this.write({ t: 'revoke', id, now });
+      return true;
+    });
+  }
+  async touchToken(id: string, now: number): Promise<void> {
+    // Advisory, written on every request: kept in memory and saved with the next snapshot
+    // rather than fsynced each time (a crash may lose the last few lastUsedAt values).
+    const t = this.tokens.get(id);
+    if (!t) return;
+    t.lastUsedAt = now;
+    this.dirty = true;
+  }
+
+  // ---------------------------------------------------------------- audit
+
+  async appendAudit(rec: AuditRecord): Promise<void> {
+    await this.exclusive(async () => {
+      await this.auditLog!.append([rec]);
+      this.audit.push(structuredClone(rec));
+    });
+  }
+  async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    return filterAudit(this.audit, q);
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private resetState(): void {
+    this.users = new Map();
+    this.owned = new Map();
+    this.blobs = new Map();
+    this.tokens = new Map();
+    this.audit = [];
+    this.seq = 0;
+    this.dirty = false;
+  }
+
+  private assertOpen(): void {
+    if (!this.journal) throw new DmanError('STORE_UNAVAILABLE', `The disk store at ${this.dir} is not open`, { context: { driver: 'disk', file: this.dir } });
+  }
+
+  /** Runs `fn` after every earlier mutation finished: one writer at a time, in call order. */
+  private exclusive<T>(fn: () => Promise<T>, needsOpen = true): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (needsOpen) this.assertOpen();
+      return fn();
+    };
+    const p = this.chain.then(run, run);
+    this.chain = p.catch(() => {});
+    return p;
+  }
+
+  /** Makes a record durable in the journal, then applies it to memory. */
+  private async write(rec: NewRec): Promise<void> {
+    const full = { ...rec, s: this.seq + 1 } as JournalRec;
+    await this.journal!.append([full]);
+    this.seq = full.s;
+    this.apply(full, null);
+  }
+
+  private userState(user: string): UserState {
+    let u = this.users.get(user);
+    if (!u) this.users.set(user, (u = { head: 0, entries: new Map(), versions: new Map(), lastCommitAt: null, idempotent: new Map(), sorted: null }));
+    return u;
+  }
+
+  private apply(rec: JournalRec, removedByGc: Set<string> | null): void {
+    switch (rec.t) {
+      case 'commit': {
+        const u = this.userState(rec.user);
+        for (const e of rec.entries) {
+          u.entries.delete(e.path);
+          u.entries.set(e.path, e);
+          const list = u.versions.get(e.path);
+          if (list) list.push(e);
+          else u.versions.set(e.path, [e]);
+          u.head = e.rev;
+        }
+        u.lastCommitAt = rec.now;
+        u.sorted = null;
+        if (rec.key !== undefined) {
+          u.idempotent.set(rec.key, { rev: u.head, entries: rec.entries });
+          if (u.idempotent.size > IDEMPOTENCY_KEYS_PER_USER) u.idempotent.delete(u.idempotent.keys().next().value!);
+        }
+        break;
+      }
+      case 'own': {
+        let set = this.owned.get(rec.user);
+        if (!set) this.owned.set(rec.user, (set = new Set()));
+        set.add(rec.hash);
+        this.blobs.set(rec.hash, rec.size);
+        removedByGc?.delete(rec.hash);
+        break;
+      }
+      case 'ret': {
+        const u = this.users.get(rec.user);
+        if (!u) break;
+        const byPath = new Map<string, Set<number>>();
+        for (const [p, r] of rec.drop) {
+          let s = byPath.get(p);
+          if (!s) byPath.set(p, (s = new Set()));
+          s.add(r);
+        }
+        for (const [p, revs] of byPath) {
+          const list = u.versions.get(p);
+          if (list) u.versions.set(p, list.filter((v) => !revs.has(v.rev) || v === u.entries.get(p)));
+        }
+        break;
+      }
+      case 'gc':
+        for (const h of rec.hashes) {
+          this.blobs.delete(h);
+          for (const set of this.owned.values()) set.delete(h);
+          removedByGc?.add(h);
+        }
+        break;
+      case 'tok':
+        this.tokens.set(rec.rec.id, { ...rec.rec });
+        break;
+      case 'revoke': {
+        const t = this.tokens.get(rec.id);
+        if (t) t.revokedAt = rec.now;
+        break;
+      }
+    }
+  }
+
+  private async maybeCompact(): Promise<void> {
+    if (this.journal!.bytes < this.compactBytes) return;
+    await this.snapshot().catch((err) => this.log.warn({ err }, 'snapshot failed; the journal keeps growing until the next try'));
+  }
+
+  /** Writes the whole state atomically as of the current seq, then empties the journal. */
+  private async snapshot(): Promise<void> {
+    const seq = this.seq;
+    const { users, owned, tokens } = this;
+    function* records(): Generator<unknown> {
+      yield { t: 'snap', format: DISK_FORMAT, seq };
+      let n = 1;
+      for (const [user, u] of users) {
+        yield { t: 'user', user, head: u.head, lastCommitAt: u.lastCommitAt };
+        n++;
+        for (const [path, versions] of u.versions) {
+          yield { t: 'vers', user, path, versions };
+          n++;
+        }
+        for (const [key, v] of u.idempotent) {
+          yield { t: 'idem', user, key, rev: v.rev, entries: v.entries };
+          n++;
+        }
+      }
+      for (const [user, set] of owned) {
+        yield { t: 'owned', user, hashes: [...set] };
+        n++;
+      }
+      for (const rec of tokens.values()) {
+        yield { t: 'tok', rec };
+        n++;
+      }
+      yield { t: 'end', count: n };
+    }
+    async function* chunks(): AsyncGenerator<Buffer> {
+      let buf: Buffer[] = [];
+      let size = 0;
+      for (const r of records()) {
+        const line = encodeRecord(r);
+        buf.push(line);
+        size += line.length;
+        if (size >= 256 * 1024) {
+          yield Buffer.concat(buf);
+          buf = [];
+          size = 0;
+        }
+      }
+      if (buf.length) yield Buffer.concat(buf);
+    }
+    await writeFileAtomic(this.snapshotPath, Readable.from(chunks()), { noSync: !this.sync, mode: 0o600 });
+    await this.journal!.reset();
+    this.dirty = false;
+    this.log.debug({ seq }, 'snapshot written');
+  }
+
+  private async checkFormat(): Promise<void> {
+    const file = join(this.dir, 'format.json');
+    let text: string | null = null;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(err, file, 'Could not read the data dir format');
+    }
+    if (text === null) {
+      await writeFileAtomic(file, JSON.stringify({ format: DISK_FORMAT, app: 'dman' }) + '\n', { noSync: !this.sync });
+      return;
+    }
+    let format: unknown;
+    try {
+      format = (JSON.parse(text) as { format?: unknown }).format;
+    } catch {
+      format = undefined;
+    }
+    if (typeof format !== 'number') throw new DmanError('STORE_CORRUPT', `${file} is not a dman data dir format file`, { hint: 'Point --data-dir at a dman data dir, or an empty directory.', context: { driver: 'disk', file } });
+    if (format > DISK_FORMAT) {
+      throw new DmanError('SCHEMA_TOO_NEW', `The data dir ${this.dir} has format ${format}; this dman understands up to ${DISK_FORMAT}`, { hint: 'Upgrade dman to the version that wrote this data dir.', context: { driver: 'disk', file } });
+    }
+  }
+
+  private async cleanTemps(): Promise<void> {
+    await rm(join(this.dir, 'tmp'), { recursive: true, force: true });
+    await mkdir(join(this.dir, 'tmp'), { recursive: true });
+    for (const name of await readdir(this.dir)) {
+      if (isTempName(name) || name.startsWith('.lock.')) {
+        await rm(join(this.dir, name), { force: true });
+        this.log.info({ file: name }, 'removed a temp file left by a crash');
+      }
+    }
+  }
+
+  private async scanBlobs(): Promise<void> {
+    const root = join(this.dir, 'blobs');
+    await mkdir(root, { recursive: true });
+    const have = new Set(await readdir(root));
+    for (let i = 0; i < 256; i++) {
+      const d = i.toString(16).padStart(2, '0');
+      if (!have.has(d)) await mkdir(join(root, d));
+    }
+    if (this.sync && have.size < 256) await fsyncDir(root);
+    this.blobs.clear();
+    for (const d of await readdir(root)) {
+      if (!/^[0-9a-f]{2}$/.test(d)) continue;
+      for (const name of await readdir(join(root, d))) {
+        const p = join(root, d, name);
+        if (!HEX62.test(name)) {
+          await rm(p, { force: true });
+          continue;
+        }
+        this.blobs.set(d + name, (await stat(p)).size);
+      }
+    }
+  }
+
+  private async loadSnapshot(): Promise<number> {
+    let buf: Buffer;
+    try {
+      buf = await readFile(this.snapshotPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw ioError(err, this.snapshotPath, 'Could not read the snapshot');
+    }
+    const corrupt = (why: string): DmanError => new DmanError('STORE_CORRUPT', `The snapshot ${this.snapshotPath} is damaged: ${why}`, {
+      hint: 'Restore the data dir from a backup; the snapshot is written atomically, so this is disk damage or an outside edit.',
+      context: { driver: 'disk', file: this.snapshotPath },
+    });
+    const scan = scanJournal(buf, this.snapshotPath);
+    if (scan.tornBytes > 0) throw corrupt(`a bad record at byte ${scan.validBytes}`);
+    const recs = scan.records as Array<Record<string, unknown> & { t: string }>;
+    const head = recs[0] as { t: string; seq?: number; format?: number } | undefined;
+    const end = recs[recs.length - 1] as { t: string; count?: number } | undefined;
+    if (head?.t !== 'snap' || typeof head.seq !== 'number') throw corrupt('no header');
+    if (end?.t !== 'end' || end.count !== recs.length - 1) throw corrupt('it ends early');
+    const currents = new Map<string, Entry[]>();
+    for (const r of recs.slice(1, -1)) {
+      switch (r.t) {
+        case 'user': {
+          const u = this.userState(r.user as string);
+          u.head = r.head as number;
+          u.lastCommitAt = r.lastCommitAt as number | null;
+          break;
+        }
+        case 'vers': {
+          const versions = r.versions as Entry[];
+          this.userState(r.user as string).versions.set(r.path as string, versions);
+          let c = currents.get(r.user as string);
+          if (!c) currents.set(r.user as string, (c = []));
+          c.push(versions[versions.length - 1]!);
+          break;
+        }
+        case 'idem':
+          this.userState(r.user as string).idempotent.set(r.key as string, { rev: r.rev as number, entries: r.entries as Entry[] });
+          break;
+        case 'owned':
+          this.owned.set(r.user as string, new Set(r.hashes as string[]));
+          break;
+        case 'tok':
+          this.tokens.set((r.rec as TokenRecord).id, r.rec as TokenRecord);
+          break;
+        default:
+          throw corrupt(`unknown record type ${JSON.stringify(r.t)}`);
+      }
+    }
+    for (const [user, list] of currents) {
+      const u = this.userState(user);
+      for (const e of list.sort((a, b) => a.rev - b.rev)) u.entries.set(e.path, e);
+    }
+    this.seq = head.seq;
+    return head.seq;
+  }
+
+  private async replayJournal(snapSeq: number): Promise<Set<string>> {
+    let buf: Buffer = Buffer.alloc(0);
+    try {
+      buf = await readFile(this.journalPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(err, this.journalPath, 'Could not read the journal');
+    }
+    const scan = scanJournal(buf, this.journalPath);
+    if (scan.tornBytes > 0) this.log.warn({ file: this.journalPath, offset: scan.validBytes, bytes: scan.tornBytes }, 'cut a torn journal tail left by a crash (that write was never acknowledged)');
+    const removedByGc = new Set<string>();
+    for (const r of scan.records as JournalRec[]) {
+      if (typeof r?.s !== 'number' || typeof r.t !== 'string') {
+        throw new DmanError('STORE_CORRUPT', `The journal ${this.journalPath} holds a record without a sequence number`, { context: { driver: 'disk', file: this.journalPath } });
+      }
+      if (r.s <= snapSeq) continue; // already in the snapshot (crash between snapshot and journal reset)
+      if (r.s !== this.seq + 1) {
+        throw new DmanError('STORE_CORRUPT', `The journal ${this.journalPath} skips from record ${this.seq} to ${r.s}`, { hint: 'Restore the data dir from a backup.', context: { driver: 'disk', file: this.journalPath } });
+      }
+      this.apply(r, removedByGc);
+      this.seq = r.s;
+    }
+    this.journal = await Journal.open(this.journalPath, scan.validBytes, this.sync);
+    return removedByGc;
+  }
+
+  private async loadAudit(): Promise<void> {
+    let buf: Buffer = Buffer.alloc(0);
+    try {
+      buf = await readFile(this.auditPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(err, this.auditPath, 'Could not read the audit trail');
+    }
+    const scan = scanJournal(buf, this.auditPath);
+    if (scan.tornBytes > 0) this.log.warn({ file: this.auditPath, bytes: scan.tornBytes }, 'cut a torn audit tail left by a crash');
+    this.audit = scan.records as AuditRecord[];
+    this.auditLog = await Journal.open(this.auditPath, scan.validBytes, this.sync);
+  }
+}

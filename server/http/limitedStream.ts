@@ -18,6 +18,9 @@ export function byteLimit(max: number, what: string): Transform {
 /** Wraps a body stream: gunzips it when `gzip` is set and bounds the decompressed bytes. */
 export function decodeBody(body: Readable, opts: { gzip: boolean; maxBytes: number; what: string }): Readable {
   const limit = byteLimit(opts.maxBytes, opts.what);
+  // The consumer may have stopped reading (a refused archive, a failed hash) before the socket
+  // aborts; an unheard 'error' would crash the process, so there is always one listener.
+  limit.on('error', () => {});
   const fail = (err: unknown) => limit.destroy(toBodyError(err));
   body.on('error', fail);
   if (!opts.gzip) return body.pipe(limit);

@@ -19,16 +19,22 @@ export function isStream(v: unknown): v is Readable {
 
 /** Reads a JSON body that arrived either parsed (application/json) or as a raw stream. */
 export async function jsonBody(body: unknown, maxBytes: number): Promise<unknown> {
+  // fastify's text/plain parser hands over a string; scripts often send JSON that way.
+  if (typeof body === 'string') return parseJsonText(body);
   if (!isStream(body)) return body;
   const chunks: Buffer[] = [];
   const limited = body.pipe(byteLimit(maxBytes, 'the JSON body'));
+  limited.on('error', () => {}); // the iterator below reports it; this keeps a late one from crashing the process
   body.on('error', (e) => limited.destroy(toBodyError(e)));
   try {
     for await (const c of limited) chunks.push(c as Buffer);
   } catch (err) {
     throw toBodyError(err);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  return parseJsonText(Buffer.concat(chunks).toString('utf8'));
+}
+
+function parseJsonText(text: string): unknown {
   if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text);

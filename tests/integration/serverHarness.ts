@@ -1,6 +1,6 @@
 // Starts a real dman server on 127.0.0.1:0 for the server integration tests, with tokens ready.
 import { createHash } from 'node:crypto';
-import { Header } from 'tar';
+import { Header, Pax } from 'tar';
 import { silentLogger } from '../../engine/log.js';
 import { createServer, type ServerOptions } from '../../server/app.js';
 import { mintToken } from '../../server/auth/tokens.js';
@@ -60,7 +60,8 @@ export function rawTar(entries: RawTarEntry[], opts: { end?: boolean } = {}): Bu
   for (const e of entries) {
     const data = Buffer.from(e.data ?? '');
     const block = Buffer.alloc(512);
-    new Header({ path: e.path, type: e.type ?? 'File', size: e.size ?? (e.type && e.type !== 'File' ? 0 : data.length), mode: e.mode ?? 0o644, mtime: new Date(1_700_000_000_000), linkpath: e.linkpath, uid: 0, gid: 0 }).encode(block, 0);
+    const fields = { path: e.path, type: e.type ?? 'File', size: e.size ?? (e.type && e.type !== 'File' ? 0 : data.length), mode: e.mode ?? 0o644, mtime: new Date(1_700_000_000_000), linkpath: e.linkpath, uid: 0, gid: 0 } as const;
+    if (new Header(fields).encode(block, 0)) parts.push(new Pax({ path: e.path, linkpath: e.linkpath }).encode());
     parts.push(block);
     if (data.length) {
       parts.push(data, Buffer.alloc((512 - (data.length % 512)) % 512));

@@ -1,0 +1,170 @@
+import { spawnSync } from 'node:child_process';
+import type { Dirent } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile, lstat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isDmanError } from '../../shared/errors.js';
+import { compileTrack, type TrackMatcher } from '../../shared/patterns/index.js';
+import { walkTracked, type WalkEntry, type WalkOptions, type WalkSkip } from './walk.js';
+
+let home: string;
+beforeEach(async () => { home = await mkdtemp(join(tmpdir(), 'dman-walk-')); });
+afterEach(async () => { await rm(home, { recursive: true, force: true }); });
+
+async function put(rel: string, data = 'x'): Promise<void> {
+  await mkdir(dirname(join(home, rel)), { recursive: true });
+  await writeFile(join(home, rel), data);
+}
+
+async function collect(matcher: TrackMatcher, opts: WalkOptions = {}): Promise<{ entries: WalkEntry[]; skips: WalkSkip[] }> {
+  const skips: WalkSkip[] = [];
+  const entries: WalkEntry[] = [];
+  for await (const e of walkTracked(home, matcher, { ...opts, onSkip: (s) => { skips.push(s); opts.onSkip?.(s); } })) entries.push(e);
+  return { entries, skips };
+}
+const paths = (entries: WalkEntry[]) => entries.map((e) => e.path).sort();
+
+// Wraps a matcher to record or disturb what the walk asks (fault injection).
+function spy(m: TrackMatcher, hooks: { tracked?: (p: string) => void; descend?: (p: string) => void } = {}) {
+  const asked: string[] = [];
+  const w: TrackMatcher = {
+    patterns: m.patterns,
+    explain: (p) => m.explain(p),
+    isTracked: (p) => { asked.push(p); hooks.tracked?.(p); return m.isTracked(p); },
+    shouldDescend: (p) => { asked.push(`${p}/`); hooks.descend?.(p); return m.shouldDescend(p); },
+  };
+  return { matcher: w, asked };
+}
+
+describe('walkTracked', () => {
+  it('yields exactly the tracked files, with lstat and home-relative / paths', async () => {
+    for (const f of ['.bashrc', '.zshrc', '.oh-my-zsh/plugins/git/git.plugin.zsh', '.oh-my-zsh/plugins/git/README.md',
+      '.oh-my-zsh/themes/a.zsh-theme', '.oh-my-zsh/lib/x.zsh', 'docs/a.md', 'docs/config.yaml', 'docs/sub/config.yaml',
+      'x/a', 'x/y/b', 'x/y/keep', 'My Documents/a b.txt', 'résumé/café.md', '.cache/big/blob', 'untracked.txt']) await put(f);
+    const m = compileTrack(['.bashrc', '.zshrc', '.oh-my-zsh/plugins/**/*.zsh', '.oh-my-zsh/themes/*.zsh-theme', 'docs/', '!docs/config.yaml',
+      'x/', '!x/y/', 'x/y/keep', 'My Documents/', 'résumé/*.md']);
+    const { entries, skips } = await collect(m);
+    expect(paths(entries)).toEqual(['.bashrc', '.oh-my-zsh/plugins/git/git.plugin.zsh', '.oh-my-zsh/themes/a.zsh-theme', '.zshrc',
+      'My Documents/a b.txt', 'docs/a.md', 'docs/sub/config.yaml', 'résumé/café.md', 'x/a', 'x/y/keep'].sort());
+    expect(skips).toEqual([]);
+    const bashrc = entries.find((e) => e.path === '.bashrc')!;
+    expect(bashrc.abs).toBe(join(home, '.bashrc'));
+    expect(bashrc.stat.isFile()).toBe(true);
+    expect(bashrc.stat.size).toBe(1);
+  });
+
+  it('never reads a directory that no pattern can reach', async () => {
+    await put('.cache/deep/er/file');
+    await put('.config/nvim/init.lua');
+    await put('.config/chromium/Cache/data');
+    const { matcher, asked } = spy(compileTrack(['.config/', '!.config/chromium/', '.cache2']));
+    const { entries } = await collect(matcher);
+    expect(paths(entries)).toEqual(['.config/nvim/init.lua']);
+    expect(asked).toContain('.cache/'); // asked once, answered no
+    expect(asked.filter((p) => p.startsWith('.cache/') && p !== '.cache/')).toEqual([]);
+    expect(asked.filter((p) => p.startsWith('.config/chromium/') && p !== '.config/chromium/')).toEqual([]);
+  });
+
+  it('yields symlinks as links without following them, dangling ones too', async () => {
+    await put('real/target.txt', 'hello');
+    await put('realdir/inside.txt');
+    await symlink(join(home, 'real/target.txt'), join(home, '.link'));
+    await symlink(join(home, 'realdir'), join(home, '.dirlink'));
+    await symlink(join(home, 'nowhere'), join(home, '.dangling'));
+    const { entries, skips } = await collect(compileTrack(['.link', '.dirlink', '.dirlink/**', '.dangling']));
+    expect(paths(entries)).toEqual(['.dangling', '.dirlink', '.link']);
+    for (const e of entries) expect(e.stat.isSymbolicLink()).toBe(true);
+    expect(skips).toEqual([]);
+  });
+
+  it('reports a tracked fifo and socket as skipped, and ignores untracked ones', async () => {
+    expect(spawnSync('mkfifo', [join(home, '.pipe')]).status).toBe(0);
+    expect(spawnSync('mkfifo', [join(home, 'other-pipe')]).status).toBe(0);
+    const server: Server = createServer();
+    await new Promise<void>((ok) => server.listen(join(home, '.sock'), ok));
+    try {
+      await put('.bashrc');
+      const { entries, skips } = await collect(compileTrack(['.*']));
+      expect(paths(entries)).toEqual(['.bashrc']);
+      expect(skips.map((s) => [s.path, s.reason, s.code]).sort()).toEqual([['.pipe', 'special', 'fifo'], ['.sock', 'special', 'socket']]);
+      expect(skips[0].message).toMatch(/not a regular file/);
+    } finally {
+      await new Promise<void>((ok) => server.close(() => ok()));
+    }
+  });
+
+  it('skips a file that vanishes between readdir and lstat, and goes on', async () => {
+    await put('.a');
+    await put('.b');
+    await put('.c');
+    const { matcher } = spy(compileTrack(['.*']), { tracked: (p) => { if (p === '.b') spawnSync('rm', ['-f', join(home, '.b')]); } });
+    const { entries, skips } = await collect(matcher);
+    expect(paths(entries)).toEqual(['.a', '.c']);
+    expect(skips).toEqual([{ path: '.b', abs: join(home, '.b'), reason: 'vanished', code: 'ENOENT', message: 'vanished during the walk' }]);
+  });
+
+  it('skips a directory that vanishes before it is read', async () => {
+    await put('.config/a/x');
+    await put('.config/b/y');
+    const { matcher } = spy(compileTrack(['.config/']), { descend: (p) => { if (p === '.config/a') spawnSync('rm', ['-rf', join(home, '.config/a')]); } });
+    const { entries, skips } = await collect(matcher);
+    expect(paths(entries)).toEqual(['.config/b/y']);
+    expect(skips.map((s) => [s.path, s.reason])).toEqual([['.config/a', 'vanished']]);
+  });
+
+  it('reports an unreadable directory or file as a permission skip', async () => {
+    await put('.config/locked/x');
+    await put('.config/open/y');
+    await put('.config/open/z');
+    const eacces = (p: string) => Object.assign(new Error(`EACCES: permission denied, ${p}`), { code: 'EACCES' });
+    const fs = {
+      readdir: async (abs: string): Promise<Dirent[]> => { if (abs.endsWith('locked')) throw eacces(abs); return readdir(abs, { withFileTypes: true }); },
+      lstat: async (abs: string) => { if (abs.endsWith('/z')) throw eacces(abs); return lstat(abs); },
+    };
+    const { entries, skips } = await collect(compileTrack(['.config/']), { fs });
+    expect(paths(entries)).toEqual(['.config/open/y']);
+    expect(skips.map((s) => [s.path, s.reason, s.code]).sort()).toEqual([['.config/locked', 'permission', 'EACCES'], ['.config/open/z', 'permission', 'EACCES']]);
+  });
+
+  it('leaves out our own temp files', async () => {
+    await put('.bashrc');
+    await put('..bashrc.dman-tmp-123-deadbeef');
+    const { entries } = await collect(compileTrack(['**']));
+    expect(paths(entries)).toEqual(['.bashrc']);
+  });
+
+  it('walks a wide tree with bounded concurrency and finds every file', async () => {
+    const want: string[] = [];
+    for (let d = 0; d < 40; d++) for (let f = 0; f < 15; f++) { const p = `.config/app${d}/sub/f${f}.conf`; want.push(p); await put(p); }
+    await put('.config/app0/sub/skip.txt');
+    let inFlight = 0, peak = 0;
+    const fs = {
+      readdir: async (abs: string) => { inFlight++; peak = Math.max(peak, inFlight); try { return await readdir(abs, { withFileTypes: true }); } finally { inFlight--; } },
+      lstat: async (abs: string) => { inFlight++; peak = Math.max(peak, inFlight); try { return await lstat(abs); } finally { inFlight--; } },
+    };
+    const { entries } = await collect(compileTrack(['.config/**/*.conf']), { fs, concurrency: 4 });
+    expect(paths(entries)).toEqual(want.sort());
+    expect(peak).toBeLessThanOrEqual(4);
+    expect(peak).toBeGreaterThan(1);
+  });
+
+  it('fails with a clear IO error when home is missing or not a directory', async () => {
+    const missing = join(home, 'nope');
+    await expect(walkTracked(missing, compileTrack(['**'])).next()).rejects.toSatisfy(
+      (err: unknown) => isDmanError(err, 'IO') && /does not exist/.test((err as Error).message));
+    await put('file');
+    await expect(walkTracked(join(home, 'file'), compileTrack(['**'])).next()).rejects.toSatisfy(
+      (err: unknown) => isDmanError(err, 'IO') && /not a directory/.test((err as Error).message));
+  });
+
+  it('stops when its signal aborts', async () => {
+    await put('.a/x');
+    await put('.b/y');
+    const ac = new AbortController();
+    const it = walkTracked(home, compileTrack(['**']), { signal: ac.signal, concurrency: 1 });
+    ac.abort(new Error('stopped'));
+    await expect(it.next()).rejects.toThrow('stopped');
+  });
+});

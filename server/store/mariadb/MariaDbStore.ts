@@ -1,0 +1,667 @@
+// The MariaDB/MySQL driver of the Store port (mysql2). One pool with prepared statements and
+// bounded waits; schema migrations at open under GET_LOCK; a commit is one transaction that
+// locks the user's head row, checks every baseRev and writes all or nothing; blobs are rows of
+// chunks below max_allowed_packet, published only once their hash verifies; other servers'
+// commits are noticed by polling the head revs while anyone listens.
+import { createHash, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { createPool, type Pool, type PoolConnection, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+import type { Logger } from '../../../engine/log.js';
+import { silentLogger } from '../../../engine/log.js';
+import { DmanError, isDmanError } from '../../../shared/errors.js';
+import { entrySchema, tokenInfoSchema, type CommitConflict, type Entry } from '../../../shared/protocol.js';
+import { consumeVerified } from '../blobStream.js';
+import { assertHash, assertUserName, blobsNamedBy, entryFromOp, missingBlobsError, validateCommit, versionsToDrop } from '../commitRules.js';
+import type {
+  AuditQuery, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
+} from '../Store.js';
+import { DEFAULT_DATABASE, describeDbTarget, mariaDbPoolOptions, type DbBlock } from './mariaDbOptions.js';
+import { SCHEMA_VERSION, migrations } from './migrations.js';
+
+type Conn = PoolConnection;
+type Param = string | number | Buffer | null;
+
+/** Idempotency records older than this are dropped by gcBlobs. */
+const IDEMPOTENCY_TTL_MS = 7 * 86_400_000;
+/** Uploads that never finished are removed by gcBlobs after this long. */
+const UPLOAD_TTL_MS = 3_600_000;
+/** Rows per multi-row statement (well under the 65,535 placeholders of a prepared statement). */
+const ROWS_PER_STATEMENT = 500;
+/** MySQL error numbers after which the whole transaction may simply be retried. */
+const RETRY_TXN_ERRNOS = new Set([1213 /* deadlock */, 1205 /* lock wait timeout */]);
+/** Error codes that mean the connection (not the statement) failed. */
+const CONNECTION_ERRORS = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOENT|EHOSTUNREACH|ENETUNREACH|PROTOCOL_CONNECTION_LOST|PROTOCOL_SEQUENCE_TIMEOUT|PROTOCOL_PACKETS_OUT_OF_ORDER|ER_CON_COUNT_ERROR|ER_SERVER_SHUTDOWN|ER_CONNECTION_KILLED|ER_QUERY_INTERRUPTED|ERR_SSL.*|EPROTO|ER_LOCK_WAIT_TIMEOUT|ER_LOCK_DEADLOCK|ER_ACCESS_DENIED_ERROR|ER_DBACCESS_DENIED_ERROR|ER_BAD_DB_ERROR|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|ERR_TLS_CERT_ALTNAME_INVALID|HANDSHAKE_.*)$/;
+
+/** Options of the MariaDB driver; the limits have production defaults that tests shorten. */
+export interface MariaDbStoreOptions {
+  db: DbBlock;
+  log?: Logger;
+  connectTimeoutMs?: number;
+  /** Longest wait for a free pooled connection before failing with STORE_UNAVAILABLE. */
+  acquireTimeoutMs?: number;
+  /** Longest a single statement may take. */
+  queryTimeoutMs?: number;
+  connectionLimit?: number;
+  queueLimit?: number;
+  /** How often other servers' commits are looked for while anyone subscribes (ms). */
+  pollMs?: number;
+  /** Largest blob chunk; the driver also keeps chunks under a quarter of max_allowed_packet. */
+  blobChunkBytes?: number;
+}
+
+/** Stores dman's data in MariaDB or MySQL; several server processes may share one database. */
+export class MariaDbStore implements Store {
+  readonly driver = 'mariadb' as const;
+  private readonly opts: MariaDbStoreOptions;
+  private readonly log: Logger;
+  private readonly target: string;
+  private readonly database: string;
+  private pool: Pool | null = null;
+  private chunkBytes = 1024 * 1024;
+  private maxAllowedPacket = 0;
+  private serverVersion = '';
+  private readonly listeners = new Map<string, Set<(user: string, rev: number) => void>>();
+  private readonly lastNotified = new Map<string, number>();
+  private pollTimer: NodeJS.Timeout | null = null;
+  private polling = false;
+
+  constructor(opts: MariaDbStoreOptions) {
+    this.opts = opts;
+    this.log = (opts.log ?? silentLogger()).child({ mod: 'store.mariadb' });
+    this.target = describeDbTarget(opts.db);
+    this.database = opts.db.db ?? DEFAULT_DATABASE;
+  }
+
+  // ---- lifecycle
+
+  async open(): Promise<void> {
+    if (!/^[A-Za-z0-9_$-]{1,64}$/.test(this.database)) {
+      throw new DmanError('CONFIG_INVALID', `db.db ${JSON.stringify(this.database)} is not a usable database name: use 1-64 letters, digits, "_", "$" or "-"`, { context: { key: 'db.db' } });
+    }
+    const limits = { connectTimeoutMs: this.opts.connectTimeoutMs ?? 5000, connectionLimit: this.opts.connectionLimit ?? 10, queueLimit: this.opts.queueLimit ?? 1000 };
+    try {
+      await this.ensureDatabase(limits);
+      this.pool = createPool(mariaDbPoolOptions(this.opts.db, limits, this.database));
+      // The pool drops connections that fail; this only keeps the failure in the log.
+      this.pool.on('connection', (c) => c.on('error', (err: Error) => this.log.debug({ err: err.message }, 'mariadb connection closed')));
+      const [[vars]] = await this.rows<RowDataPacket>(null, 'SELECT @@max_allowed_packet AS packet, VERSION() AS version', []);
+      this.maxAllowedPacket = Number(vars!.packet);
+      this.serverVersion = String(vars!.version);
+      this.chunkBytes = Math.max(16 * 1024, Math.min(this.opts.blobChunkBytes ?? 1024 * 1024, Math.floor(this.maxAllowedPacket / 4)));
+      await this.migrate();
+    } catch (err) {
+      await this.close();
+      if (isDmanError(err) && err.code !== 'STORE_UNAVAILABLE') throw err;
+      const cause = isDmanError(err) && err.cause !== undefined ? err.cause : err;
+      throw new DmanError('STORE_UNAVAILABLE', `Cannot open the MariaDB store at ${this.target}: ${describeCause(cause)}`, {
+        hint: 'Check that MariaDB/MySQL is running and that db.addr/db.socket, db.user, db.password, db.db and the TLS settings in the config are right.',
+        context: { driver: 'mariadb', url: this.target }, cause,
+      });
+    }
+  }
+
+  /** Creates the database when it is missing (best effort: a user without CREATE rights gets a clear error later). */
+  private async ensureDatabase(limits: { connectTimeoutMs: number; connectionLimit: number; queueLimit: number }): Promise<void> {
+    const admin = createPool(mariaDbPoolOptions(this.opts.db, { ...limits, connectionLimit: 1 }, null));
+    try {
+      await admin.query(`CREATE DATABASE IF NOT EXISTS \`${this.database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (!/DENIED/.test(code)) throw err;
+    } finally {
+      await admin.end().catch(() => undefined);
+    }
+  }
+
+  /** Applies pending migrations under a named lock so servers starting together migrate once. */
+  private async migrate(): Promise<void> {
+    const conn = await this.acquire();
+    const lock = `dman_migrate_${this.database}`.slice(0, 64);
+    try {
+      const [[got]] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 30) AS ok', [lock]);
+      if (Number(got!.ok) !== 1) throw new DmanError('STORE_UNAVAILABLE', `Timed out after 30 s waiting for the migration lock ${lock} on ${this.target}; another server may be stuck migrating`, { context: { driver: 'mariadb', url: this.target } });
+      try {
+        await conn.query(`CREATE TABLE IF NOT EXISTS dman_schema (id TINYINT NOT NULL PRIMARY KEY, version INT NOT NULL, updated_at BIGINT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`);
+        const [rows] = await conn.query<RowDataPacket[]>('SELECT version FROM dman_schema WHERE id = 1');
+        const current = rows.length === 0 ? 0 : Number(rows[0]!.version);
+        if (current > SCHEMA_VERSION) {
+          throw new DmanError('SCHEMA_TOO_NEW', `The database ${this.target} has dman schema version ${current}, newer than this server understands (${SCHEMA_VERSION})`, {
+            hint: 'Upgrade this dman server to the version the other servers run; it refuses to touch a newer schema.',
+            context: { driver: 'mariadb', url: this.target, schema: current, supported: SCHEMA_VERSION },
+          });
+        }
+        for (const m of migrations) {
+          if (m.version <= current) continue;
+          for (const sql of m.statements) await conn.query(sql);
+          await conn.query('INSERT INTO dman_schema (id, version, updated_at) VALUES (1, ?, ?) ON DUPLICATE KEY UPDATE version = VALUES(version), updated_at = VALUES(updated_at)', [m.version, Date.now()]);
+          this.log.info({ version: m.version, target: this.target }, 'mariadb schema migrated');
+        }
+      } finally {
+        await conn.query('SELECT RELEASE_LOCK(?)', [lock]).catch(() => undefined);
+      }
+    } finally {
+      conn.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.stopPolling();
+    this.listeners.clear();
+    const pool = this.pool;
+    this.pool = null;
+    if (pool) await pool.end().catch(() => undefined);
+  }
+
+  async health(): Promise<StoreHealth> {
+    const started = performance.now();
+    const details: Record<string, unknown> = { target: this.target, serverVersion: this.serverVersion, schemaVersion: SCHEMA_VERSION, maxAllowedPacket: this.maxAllowedPacket, pool: this.poolStats() };
+    try {
+      await this.rows(null, 'SELECT 1', []);
+      return { ok: true, latencyMs: performance.now() - started, details, warnings: [] };
+    } catch (err) {
+      return { ok: false, latencyMs: performance.now() - started, error: this.toStoreError(err, 'ping').message, details, warnings: [] };
+    }
+  }
+
+  /** Counts the pool's connections (all, idle, waiting callers): how tests prove nothing leaks. */
+  poolStats(): { all: number; free: number; queued: number } {
+    const p = this.pool as unknown as { pool?: { _allConnections?: { length: number }; _freeConnections?: { length: number }; _connectionQueue?: { length: number } } } | null;
+    const inner = p?.pool;
+    return { all: inner?._allConnections?.length ?? 0, free: inner?._freeConnections?.length ?? 0, queued: inner?._connectionQueue?.length ?? 0 };
+  }
+
+  // ---- plumbing
+
+  private unavailable(message: string, cause?: unknown): DmanError {
+    return new DmanError('STORE_UNAVAILABLE', message, {
+      hint: 'Retry shortly; if it persists, check that MariaDB is running and reachable.',
+      context: { driver: 'mariadb', url: this.target }, cause,
+    });
+  }
+
+  /** Maps a driver error to DmanError: connection trouble is STORE_UNAVAILABLE (retryable). */
+  private toStoreError(err: unknown, what: string): DmanError {
+    if (isDmanError(err)) return err;
+    if (isConnectionError(err)) return this.unavailable(`MariaDB at ${this.target} is unavailable (${what}): ${describeCause(err)}`, err);
+    return new DmanError('INTERNAL', `MariaDB at ${this.target} failed ${what}: ${describeCause(err)}`, { context: { driver: 'mariadb', url: this.target }, cause: err });
+  }
+
+  /** Takes a pooled connection, waiting at most acquireTimeoutMs. */
+  private async acquire(): Promise<Conn> {
+    const pool = this.pool;
+    if (!pool) throw this.unavailable(`The MariaDB store (${this.target}) is not open`);
+    const ms = this.opts.acquireTimeoutMs ?? 10_000;
+    const pending = pool.getConnection();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(this.unavailable(`No MariaDB connection to ${this.target} became free within ${ms} ms (pool ${JSON.stringify(this.poolStats())})`)), ms);
+    });
+    try {
+      return await Promise.race([pending, timeout]);
+    } catch (err) {
+      // A connection that arrives after we gave up goes straight back to the pool.
+      pending.then((c) => c.release(), () => undefined);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Returns a connection to the pool, or destroys it when it failed at the connection level. */
+  private done(conn: Conn, err?: unknown): void {
+    if (err !== undefined && isConnectionError(err)) conn.destroy();
+    else conn.release();
+  }
+
+  private async exec<T extends RowDataPacket[] | ResultSetHeader>(conn: Conn, sql: string, params: Param[]): Promise<T> {
+    const [res] = await conn.execute<T>({ sql, timeout: this.opts.queryTimeoutMs ?? 15_000 }, params);
+    return res;
+  }
+
+  /** Runs one statement, on `conn` or on a pooled connection; a read on a connection that died idle is retried once. */
+  private async rows<T extends RowDataPacket>(conn: Conn | null, sql: string, params: Param[]): Promise<[T[]]> {
+    if (conn) return [await this.exec<T[]>(conn, sql, params)];
+    for (let attempt = 0; ; attempt++) {
+      const c = await this.acquire();
+      try {
+        const out = await this.exec<T[]>(c, sql, params);
+        this.done(c);
+        return [out];
+      } catch (err) {
+        this.done(c, err);
+        if (attempt === 0 && isStaleConnection(err)) continue;
+        throw this.toStoreError(err, sql.slice(0, 40));
+      }
+    }
+  }
+
+  private async write(sql: string, params: Param[]): Promise<ResultSetHeader> {
+    const c = await this.acquire();
+    try {
+      const out = await this.exec<ResultSetHeader>(c, sql, params);
+      this.done(c);
+      return out;
+    } catch (err) {
+      this.done(c, err);
+      throw this.toStoreError(err, sql.slice(0, 40));
+    }
+  }
+
+  /** Runs fn in a transaction, retrying the whole of it after a deadlock. */
+  private async tx<T>(what: string, fn: (conn: Conn) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const conn = await this.acquire();
+      let failure: unknown;
+      try {
+        await conn.query('START TRANSACTION');
+        const out = await fn(conn);
+        await conn.query('COMMIT');
+        return out;
+      } catch (err) {
+        failure = err;
+        await conn.query('ROLLBACK').catch(() => undefined);
+        const errno = (err as { errno?: number }).errno;
+        if (errno !== undefined && RETRY_TXN_ERRNOS.has(errno) && attempt < 8) {
+          await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+          continue;
+        }
+        throw this.toStoreError(err, what);
+      } finally {
+        this.done(conn, failure);
+      }
+    }
+  }
+
+  // ---- blobs
+
+  async putBlob(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number): Promise<{ size: number; created: boolean }> {
+    assertUserName(user);
+    assertHash(hash);
+    const [existing] = await this.rows<RowDataPacket>(null, 'SELECT size FROM dman_blobs WHERE hash = ?', [hash]);
+    const exists = existing.length > 0;
+    const uploadId = randomUUID();
+    if (!exists) await this.write('INSERT INTO dman_uploads (upload_id, started_at) VALUES (?, ?)', [uploadId, Date.now()]);
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let chunks = 0;
+    const flush = async (): Promise<void> => {
+      if (pendingBytes === 0) return;
+      const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+      pending = [];
+      pendingBytes = 0;
+      await this.write('INSERT INTO dman_blob_chunks (upload_id, seq, data) VALUES (?, ?, ?)', [uploadId, chunks, buf]);
+      chunks++;
+    };
+    let size: number;
+    try {
+      size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
+        // Known content is still read and verified (it proves possession) but not written again.
+        if (exists) return;
+        let rest = chunk;
+        while (rest.length > 0) {
+          const take = Math.min(rest.length, this.chunkBytes - pendingBytes);
+          pending.push(rest.subarray(0, take));
+          pendingBytes += take;
+          rest = rest.subarray(take);
+          if (pendingBytes === this.chunkBytes) await flush();
+        }
+      }, { user, driver: 'mariadb' });
+      if (!exists) await flush();
+    } catch (err) {
+      if (!exists) await this.discardUpload(uploadId);
+      throw this.toStoreError(err, 'putBlob');
+    }
+    let created = false;
+    if (!exists) {
+      const res = await this.write('INSERT IGNORE INTO dman_blobs (hash, size, chunks, upload_id, created_at) VALUES (?, ?, ?, ?, ?)', [hash, size, chunks, uploadId, Date.now()]);
+      created = res.affectedRows === 1;
+      if (created) await this.write('DELETE FROM dman_uploads WHERE upload_id = ?', [uploadId]);
+      else await this.discardUpload(uploadId); // a parallel upload of the same content won
+    }
+    await this.write('INSERT IGNORE INTO dman_blob_owners (user, hash) VALUES (?, ?)', [user, hash]);
+    return { size, created };
+  }
+
+  private async discardUpload(uploadId: string): Promise<void> {
+    try {
+      await this.write('DELETE FROM dman_blob_chunks WHERE upload_id = ?', [uploadId]);
+      await this.write('DELETE FROM dman_uploads WHERE upload_id = ?', [uploadId]);
+    } catch (err) {
+      // gcBlobs removes the leftovers of uploads older than an hour.
+      this.log.warn({ uploadId, err: describeCause(err) }, 'could not discard a failed upload');
+    }
+  }
+
+  async hasBlob(user: string, hash: string): Promise<boolean> {
+    assertUserName(user);
+    if (!/^[0-9a-f]{64}$/.test(hash)) return false;
+    const [rows] = await this.rows<RowDataPacket>(null, 'SELECT 1 FROM dman_blob_owners o JOIN dman_blobs b ON b.hash = o.hash WHERE o.user = ? AND o.hash = ?', [user, hash]);
+    return rows.length > 0;
+  }
+
+  async getBlob(user: string, hash: string): Promise<{ size: number; stream: Readable } | null> {
+    assertUserName(user);
+    if (!/^[0-9a-f]{64}$/.test(hash)) return null;
+    const [rows] = await this.rows<RowDataPacket>(null, 'SELECT b.size, b.chunks, b.upload_id FROM dman_blob_owners o JOIN dman_blobs b ON b.hash = o.hash WHERE o.user = ? AND o.hash = ?', [user, hash]);
+    const row = rows[0];
+    if (!row) return null;
+    return { size: Number(row.size), stream: Readable.from(this.readChunks(hash, String(row.upload_id), Number(row.chunks)), { objectMode: false }) };
+  }
+
+  /** Yields a blob's chunks one query each: memory stays at one chunk however large the blob. */
+  private async *readChunks(hash: string, uploadId: string, chunks: number): AsyncGenerator<Buffer> {
+    for (let seq = 0; seq < chunks; seq++) {
+      const [rows] = await this.rows<RowDataPacket>(null, 'SELECT data FROM dman_blob_chunks WHERE upload_id = ? AND seq = ?', [uploadId, seq]);
+      if (!rows[0]) throw new DmanError('STORE_CORRUPT', `Blob ${hash} lost chunk ${seq} of ${chunks} in ${this.target}`, { context: { driver: 'mariadb', hash } });
+      yield rows[0].data as Buffer;
+    }
+  }
+
+  // ---- manifest
+
+  private parseEntry(json: string): Entry {
+    return entrySchema.parse(JSON.parse(json));
+  }
+
+  async headRev(user: string): Promise<number> {
+    assertUserName(user);
+    const [rows] = await this.rows<RowDataPacket>(null, 'SELECT rev FROM dman_heads WHERE user = ?', [user]);
+    return rows[0] ? Number(rows[0].rev) : 0;
+  }
+
+  async getEntry(user: string, path: string): Promise<Entry | null> {
+    assertUserName(user);
+    const [rows] = await this.rows<RowDataPacket>(null, 'SELECT entry FROM dman_entries WHERE user = ? AND path_key = ?', [user, pathKey(path)]);
+    return rows[0] ? this.parseEntry(String(rows[0].entry)) : null;
+  }
+
+  async listEntries(user: string, opts: { live?: boolean } = {}): Promise<Entry[]> {
+    assertUserName(user);
+    const [rows] = await this.rows<RowDataPacket>(null, opts.live ? 'SELECT entry FROM dman_entries WHERE user = ? AND deleted = 0' : 'SELECT entry FROM dman_entries WHERE user = ?', [user]);
+    return rows.map((r) => this.parseEntry(String(r.entry))).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  async changes(user: string, since: number, limit: number): Promise<ChangesPage> {
+    assertUserName(user);
+    const n = Math.max(1, Math.floor(limit));
+    // One snapshot for the head and the page, so headRev never trails the entries.
+    return await this.tx('changes', async (conn) => {
+      const [head] = await this.rows<RowDataPacket>(conn, 'SELECT rev FROM dman_heads WHERE user = ?', [user]);
+      const [rows] = await this.rows<RowDataPacket>(conn, `SELECT entry FROM dman_entries WHERE user = ? AND rev > ? ORDER BY rev LIMIT ${n + 1}`, [user, Math.floor(since)]);
+      const entries = rows.map((r) => this.parseEntry(String(r.entry)));
+      return { entries: entries.slice(0, n), headRev: head[0] ? Number(head[0].rev) : 0, more: entries.length > n };
+    });
+  }
+
+  async commit(input: CommitInput): Promise<CommitOutcome> {
+    validateCommit(input);
+    const { user } = input;
+    const named = blobsNamedBy(input.ops);
+    if (named.length > 0) {
+      const have = new Set<string>();
+      for (let i = 0; i < named.length; i += ROWS_PER_STATEMENT) {
+        const part = named.slice(i, i + ROWS_PER_STATEMENT);
+        const [rows] = await this.rows<RowDataPacket>(null, `SELECT o.hash FROM dman_blob_owners o JOIN dman_blobs b ON b.hash = o.hash WHERE o.user = ? AND o.hash IN (${part.map(() => '?').join(',')})`, [user, ...part]);
+        for (const r of rows) have.add(String(r.hash));
+      }
+      const missing = named.filter((h) => !have.has(h));
+      if (missing.length > 0) throw missingBlobsError(user, missing);
+    }
+    const outcome = await this.tx('commit', async (conn): Promise<CommitOutcome> => {
+      // The head row is the per-user commit lock: every commit of this user queues behind it.
+      await this.exec(conn, 'INSERT INTO dman_heads (user, rev, last_commit_at) VALUES (?, 0, NULL) ON DUPLICATE KEY UPDATE user = user', [user]);
+      const [headRows] = await this.rows<RowDataPacket>(conn, 'SELECT rev FROM dman_heads WHERE user = ? FOR UPDATE', [user]);
+      let head = Number(headRows[0]!.rev);
+      if (input.idempotencyKey) {
+        const [prev] = await this.rows<RowDataPacket>(conn, 'SELECT result FROM dman_idempotency WHERE user = ? AND k = ?', [user, input.idempotencyKey]);
+        if (prev[0]) {
+          const r = JSON.parse(String(prev[0].result)) as { rev: number; entries: unknown[] };
+          return { ok: true, rev: r.rev, entries: r.entries.map((e) => entrySchema.parse(e)), replayed: true };
+        }
+      }
+      const current = new Map<string, Entry>();
+      const keys = input.ops.map((o) => pathKey(o.path));
+      for (let i = 0; i < keys.length; i += ROWS_PER_STATEMENT) {
+        const part = keys.slice(i, i + ROWS_PER_STATEMENT);
+        const [rows] = await this.rows<RowDataPacket>(conn, `SELECT entry FROM dman_entries WHERE user = ? AND path_key IN (${part.map(() => '?').join(',')})`, [user, ...part]);
+        for (const r of rows) { const e = this.parseEntry(String(r.entry)); current.set(e.path, e); }
+      }
+      const conflicts: CommitConflict[] = [];
+      for (const op of input.ops) {
+        if (op.baseRev === null) continue;
+        const cur = current.get(op.path) ?? null;
+        if ((cur?.rev ?? 0) !== op.baseRev) conflicts.push({ path: op.path, expected: op.baseRev, current: cur });
+      }
+      if (conflicts.length > 0) return { ok: false, conflicts };
+      const entries = input.ops.map((op) => entryFromOp(op, ++head, input.device, input.now));
+      for (let i = 0; i < entries.length; i += ROWS_PER_STATEMENT) {
+        const part = entries.slice(i, i + ROWS_PER_STATEMENT);
+        const ePar: Param[] = [], vPar: Param[] = [];
+        for (const e of part) {
+          const json = JSON.stringify(e), key = pathKey(e.path);
+          ePar.push(user, key, e.rev, e.deleted ? 1 : 0, e.deleted ? 0 : e.size, json);
+          vPar.push(user, e.rev, key, !e.deleted && e.kind === 'file' ? e.hash : null, e.updatedAt, json);
+        }
+        const rowsSql = part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ');
+        await this.exec(conn, `INSERT INTO dman_entries (user, path_key, rev, deleted, size, entry) VALUES ${rowsSql} ON DUPLICATE KEY UPDATE rev = VALUES(rev), deleted = VALUES(deleted), size = VALUES(size), entry = VALUES(entry)`, ePar);
+        await this.exec(conn, `INSERT INTO dman_versions (user, rev, path_key, hash, updated_at, entry) VALUES ${rowsSql}`, vPar);
+      }
+      await this.exec(conn, 'UPDATE dman_heads SET rev = ?, last_commit_at = ? WHERE user = ?', [head, input.now, user]);
+      if (input.idempotencyKey) {
+        await this.exec(conn, 'INSERT INTO dman_idempotency (user, k, created_at, result) VALUES (?, ?, ?, ?)', [user, input.idempotencyKey, Date.now(), JSON.stringify({ rev: head, entries })]);
+      }
+      return { ok: true, rev: head, entries, replayed: false };
+    });
+    if (outcome.ok && !outcome.replayed) this.notify(user, outcome.rev);
+    return outcome;
+  }
+
+  async history(user: string, path: string, limit?: number): Promise<Entry[]> {
+    assertUserName(user);
+    const lim = limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(limit))}`;
+    const [rows] = await this.rows<RowDataPacket>(null, `SELECT entry FROM dman_versions WHERE user = ? AND path_key = ? ORDER BY rev DESC${lim}`, [user, pathKey(path)]);
+    return rows.map((r) => this.parseEntry(String(r.entry)));
+  }
+
+  async applyRetention(user: string, policy: RetentionPolicy, now: number): Promise<{ versionsRemoved: number }> {
+    assertUserName(user);
+    const [rows] = await this.rows<RowDataPacket>(null, 'SELECT path_key, rev, updated_at FROM dman_versions WHERE user = ? ORDER BY path_key, rev DESC', [user]);
+    const byPath = new Map<string, Array<{ rev: number; updatedAt: number }>>();
+    for (const r of rows) {
+      const k = (r.path_key as Buffer).toString('hex');
+      let list = byPath.get(k);
+      if (!list) { list = []; byPath.set(k, list); }
+      list.push({ rev: Number(r.rev), updatedAt: Number(r.updated_at) });
+    }
+    const drop: number[] = [];
+    for (const list of byPath.values()) for (const v of versionsToDrop(list, policy, now)) drop.push(v.rev);
+    let removed = 0;
+    for (let i = 0; i < drop.length; i += ROWS_PER_STATEMENT) {
+      const part = drop.slice(i, i + ROWS_PER_STATEMENT);
+      const res = await this.write(`DELETE FROM dman_versions WHERE user = ? AND rev IN (${part.map(() => '?').join(',')})`, [user, ...part]);
+      removed += res.affectedRows;
+    }
+    return { versionsRemoved: removed };
+  }
+
+  async gcBlobs(): Promise<{ blobsRemoved: number; bytesFreed: number }> {
+    const [orphans] = await this.rows<RowDataPacket>(null, 'SELECT b.hash, b.size, b.upload_id FROM dman_blobs b WHERE NOT EXISTS (SELECT 1 FROM dman_versions v WHERE v.hash = b.hash)', []);
+    let blobsRemoved = 0, bytesFreed = 0;
+    for (const o of orphans) {
+      const hash = String(o.hash);
+      const gone = await this.tx('gcBlobs', async (conn) => {
+        // Re-checked under the transaction: a commit may have started referencing it meanwhile.
+        const res = await this.exec<ResultSetHeader>(conn, 'DELETE FROM dman_blobs WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM dman_versions v WHERE v.hash = ?)', [hash, hash]);
+        if (res.affectedRows === 0) return false;
+        await this.exec(conn, 'DELETE FROM dman_blob_owners WHERE hash = ?', [hash]);
+        return true;
+      });
+      if (!gone) continue;
+      await this.write('DELETE FROM dman_blob_chunks WHERE upload_id = ?', [String(o.upload_id)]);
+      blobsRemoved++;
+      bytesFreed += Number(o.size);
+    }
+    const [stale] = await this.rows<RowDataPacket>(null, 'SELECT upload_id FROM dman_uploads WHERE started_at < ?', [Date.now() - UPLOAD_TTL_MS]);
+    for (const s of stale) await this.discardUpload(String(s.upload_id));
+    await this.write('DELETE FROM dman_idempotency WHERE created_at < ?', [Date.now() - IDEMPOTENCY_TTL_MS]);
+    return { blobsRemoved, bytesFreed };
+  }
+
+  async listUsers(): Promise<string[]> {
+    const [rows] = await this.rows<RowDataPacket>(null, 'SELECT user FROM dman_heads WHERE rev > 0', []);
+    return rows.map((r) => String(r.user)).sort();
+  }
+
+  async stats(user: string): Promise<UserStats> {
+    assertUserName(user);
+    const [agg] = await this.rows<RowDataPacket>(null, 'SELECT COUNT(*) AS files, COALESCE(SUM(size), 0) AS bytes FROM dman_entries WHERE user = ? AND deleted = 0', [user]);
+    const [head] = await this.rows<RowDataPacket>(null, 'SELECT rev, last_commit_at FROM dman_heads WHERE user = ?', [user]);
+    const h = head[0];
+    return {
+      files: Number(agg[0]!.files), bytes: Number(agg[0]!.bytes),
+      headRev: h ? Number(h.rev) : 0,
+      lastCommitAt: h && h.last_commit_at !== null ? Number(h.last_commit_at) : null,
+    };
+  }
+
+  // ---- notifications
+
+  subscribe(user: string, onRev: (user: string, rev: number) => void): Unsubscribe {
+    let set = this.listeners.get(user);
+    if (!set) { set = new Set(); this.listeners.set(user, set); }
+    const fn = (u: string, r: number): void => onRev(u, r);
+    set.add(fn);
+    this.startPolling();
+    return () => {
+      this.listeners.get(user)?.delete(fn);
+      if ([...this.listeners.values()].every((s) => s.size === 0)) this.stopPolling();
+    };
+  }
+
+  /** Tells listeners once per (user, rev): a local commit and the poller may both see it. */
+  private notify(user: string, rev: number): void {
+    if ((this.lastNotified.get(user) ?? 0) >= rev) return;
+    this.lastNotified.set(user, rev);
+    for (const key of [user, '*']) {
+      for (const fn of [...(this.listeners.get(key) ?? [])]) {
+        try { fn(user, rev); } catch (err) { this.log.warn({ user, err }, 'subscriber threw'); }
+      }
+    }
+  }
+
+  private startPolling(): void {
+    if (this.pollTimer || !this.pool) return;
+    let seeded = false;
+    const tick = async (): Promise<void> => {
+      if (this.polling) return;
+      this.polling = true;
+      try {
+        const [rows] = await this.rows<RowDataPacket>(null, 'SELECT user, rev FROM dman_heads', []);
+        for (const r of rows) {
+          const user = String(r.user), rev = Number(r.rev);
+          // The first poll only learns where everyone is: those commits happened before anyone listened.
+          if (!seeded) { if (rev > (this.lastNotified.get(user) ?? 0)) this.lastNotified.set(user, rev); }
+          else this.notify(user, rev);
+        }
+        seeded = true;
+      } catch (err) {
+        this.log.debug({ err: describeCause(err) }, 'mariadb poll failed');
+      } finally {
+        this.polling = false;
+      }
+    };
+    void tick();
+    this.pollTimer = setInterval(() => void tick(), this.opts.pollMs ?? 150);
+    this.pollTimer.unref();
+  }
+
+  private stopPolling(): void {
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = null;
+  }
+
+  // ---- tokens
+
+  private parseToken(json: string): TokenRecord {
+    const raw = JSON.parse(json) as TokenRecord;
+    return { ...tokenInfoSchema.parse(raw), hash: raw.hash };
+  }
+
+  async putToken(rec: TokenRecord): Promise<void> {
+    await this.write('INSERT INTO dman_tokens (id, hash, rec) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE hash = VALUES(hash), rec = VALUES(rec)', [rec.id, rec.hash, JSON.stringify(rec)]);
+  }
+
+  async getTokenByHash(hash: string): Promise<TokenRecord | null> {
+    const [rows] = await this.rows<RowDataPacket>(null, 'SELECT rec FROM dman_tokens WHERE hash = ? LIMIT 1', [hash]);
+    return rows[0] ? this.parseToken(String(rows[0].rec)) : null;
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    const [rows] = await this.rows<RowDataPacket>(null, 'SELECT rec FROM dman_tokens', []);
+    return rows.map((r) => this.parseToken(String(r.rec))).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
+  }
+
+  private async updateToken(id: string, what: string, change: (t: TokenRecord) => TokenRecord): Promise<boolean> {
+    return await this.tx(what, async (conn) => {
+      const [rows] = await this.rows<RowDataPacket>(conn, 'SELECT rec FROM dman_tokens WHERE id = ? FOR UPDATE', [id]);
+      if (!rows[0]) return false;
+      await this.exec(conn, 'UPDATE dman_tokens SET rec = ? WHERE id = ?', [JSON.stringify(change(this.parseToken(String(rows[0].rec)))), id]);
+      return true;
+    });
+  }
+
+  async revokeToken(id: string, now: number): Promise<boolean> {
+    return await this.updateToken(id, 'revokeToken', (t) => ({ ...t, revokedAt: t.revokedAt ?? now }));
+  }
+
+  async touchToken(id: string, now: number): Promise<void> {
+    await this.updateToken(id, 'touchToken', (t) => ({ ...t, lastUsedAt: now }));
+  }
+
+  // ---- audit
+
+  async appendAudit(rec: AuditRecord): Promise<void> {
+    await this.write('INSERT INTO dman_audit (time, user, rec) VALUES (?, ?, ?)', [rec.time, rec.user, JSON.stringify(rec)]);
+  }
+
+  async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
+    const where: string[] = [], params: Param[] = [];
+    if (q.since !== undefined) { where.push('time >= ?'); params.push(q.since); }
+    if (q.user !== undefined) { where.push('user = ?'); params.push(q.user); }
+    const lim = q.limit === undefined ? '' : ` LIMIT ${Math.max(0, Math.floor(q.limit))}`;
+    const [rows] = await this.rows<RowDataPacket>(null, `SELECT rec FROM dman_audit${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY time DESC, id DESC${lim}`, params);
+    return rows.map((r) => JSON.parse(String(r.rec)) as AuditRecord);
+  }
+}
+
+/** The primary-key form of a path: its SHA-256 (paths may be longer than an index key). */
+function pathKey(path: string): Buffer {
+  return createHash('sha256').update(path).digest();
+}
+
+function errCode(err: unknown): string {
+  const e = err as { code?: unknown; errno?: unknown } | null;
+  return typeof e?.code === 'string' ? e.code : '';
+}
+
+/** True when err means the connection failed rather than the statement. */
+function isConnectionError(err: unknown): boolean {
+  if (isDmanError(err)) return err.code === 'STORE_UNAVAILABLE';
+  const e = err as { fatal?: boolean; message?: string } | null;
+  if (e?.fatal) return true;
+  if (CONNECTION_ERRORS.test(errCode(err))) return true;
+  return /closed state|Pool is closed|Queue limit reached|connect ETIMEDOUT|Connection lost/i.test(e?.message ?? '');
+}
+
+/** True when a pooled connection had died while idle (safe to retry a read on a fresh one). */
+function isStaleConnection(err: unknown): boolean {
+  return /closed state/i.test((err as Error | null)?.message ?? '') || ['PROTOCOL_CONNECTION_LOST', 'ECONNRESET', 'EPIPE'].includes(errCode(err));
+}
+
+/** Describes a database error in one line: code and message, never parameters. */
+function describeCause(err: unknown): string {
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.map(describeCause).join('; ');
+  const code = errCode(err);
+  const msg = err instanceof Error ? err.message : String(err);
+  return code && !msg.includes(code) ? `${code}: ${msg}` : msg || code || 'unknown error';
+}

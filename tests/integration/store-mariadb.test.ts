@@ -1,0 +1,52 @@
+// The Store contract against a real MariaDB over TCP, a unix socket and TLS (each test in its own database).
+import { createConnection } from 'mysql2/promise';
+import { describe, expect, it } from 'vitest';
+import { describeStoreContract } from '../../server/store/contract.js';
+import { MariaDbStore } from '../../server/store/mariadb/MariaDbStore.js';
+import type { DbBlock } from '../../server/store/mariadb/mariaDbOptions.js';
+import type { MariaDbFacts } from '../setup/services.js';
+import { getService, mariaDbBlock, uniqueId, type Transport } from '../setup/testServices.js';
+
+async function dropDatabase(facts: MariaDbFacts, db: string): Promise<void> {
+  const conn = await createConnection(facts.socket ? { socketPath: facts.socket, user: facts.user, password: facts.password } : { host: facts.host, port: facts.port, user: facts.user, password: facts.password });
+  try { await conn.query(`DROP DATABASE IF EXISTS \`${db}\``); } finally { await conn.end(); }
+}
+
+async function openStore(via: Transport, db = `dman_t_${uniqueId()}`): Promise<{ store: MariaDbStore; cleanup: () => Promise<void> }> {
+  const facts = await getService(via === 'tls' ? 'mariadb-tls' : via === 'socket' ? 'mariadb-socket' : 'mariadb');
+  const store = new MariaDbStore({ db: mariaDbBlock(facts, via, db) as unknown as DbBlock, pollMs: 50 });
+  await store.open();
+  return { store, cleanup: async () => { await store.close(); await dropDatabase(facts, db); } };
+}
+
+for (const via of ['tcp', 'socket', 'tls'] as const) {
+  describeStoreContract(`MariaDbStore over ${via}`, () => openStore(via));
+}
+
+describe('MariaDbStore specifics', () => {
+  it('migrates once when two stores open the same new database together, and reports the schema', async () => {
+    const db = `dman_t_${uniqueId()}`;
+    const [a, b] = await Promise.all([openStore('tcp', db), openStore('tcp', db)]);
+    try {
+      const h = await a.store.health();
+      expect(h.ok).toBe(true);
+      expect(h.details?.schemaVersion).toBe(1);
+      expect(Number(h.details?.maxAllowedPacket)).toBeGreaterThanOrEqual(16 * 1024 * 1024);
+      expect(await b.store.headRev('alice')).toBe(0);
+    } finally { await b.store.close(); await a.cleanup(); }
+  });
+
+  it('refuses a schema newer than this code with SCHEMA_TOO_NEW', async () => {
+    const { store, cleanup } = await openStore('tcp');
+    const facts = await getService('mariadb');
+    const db = (store as unknown as { database: string }).database;
+    const conn = await createConnection({ host: facts.host, port: facts.port, user: facts.user, password: facts.password, database: db });
+    await conn.query('UPDATE dman_schema SET version = 99 WHERE id = 1');
+    await conn.end();
+    const again = new MariaDbStore({ db: mariaDbBlock(facts, 'tcp', db) as unknown as DbBlock });
+    const err = await again.open().then(() => null, (e: unknown) => e as Error & { code?: string });
+    expect(err?.code).toBe('SCHEMA_TOO_NEW');
+    expect(err?.message).toMatch(/version 99.*\(1\)/);
+    await cleanup();
+  });
+});

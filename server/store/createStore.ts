@@ -5,6 +5,8 @@ import type { EffectiveConfig } from '../../shared/config/schema.js';
 import { silentLogger, type Logger } from '../../engine/log.js';
 import { DiskStore } from './DiskStore.js';
 import { MemoryStore } from './MemoryStore.js';
+import { MariaDbStore } from './mariadb/MariaDbStore.js';
+import { RedisStore } from './redis/RedisStore.js';
 import type { Store } from './Store.js';
 
 export interface CreateStoreOptions {
@@ -33,12 +35,12 @@ export function createStore(opts: CreateStoreOptions): Store {
         });
       }
       return new DiskStore({ dataDir: opts.dataDir, log, fsync: opts.fsync });
-    // ---- REDIS/MARIADB DRIVERS: filled in by the owner of server/store/redis and server/store/mariadb.
     case 'redis':
+      return new RedisStore({ redis: opts.redis ?? { db: 0, tls: false, tls_insecure_skip_verify: false }, log });
     case 'maria':
     case 'mysql':
     case 'mariadb':
-      throw new DmanError('CONFIG_INVALID', `storage_driver "${opts.driver}" is not wired into createStore yet`, { context: { key: 'storage_driver', driver: opts.driver } });
+      return new MariaDbStore({ db: opts.db ?? { tls: false, tls_insecure_skip_verify: false }, log });
     default:
       throw new DmanError('CONFIG_INVALID', `Unknown storage_driver ${JSON.stringify(opts.driver)}: use disk, redis or mariadb`, { context: { key: 'storage_driver' } });
   }

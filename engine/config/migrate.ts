@@ -111,9 +111,12 @@ function foldFlat(doc: Document, root: YAMLMap, blockName: 'redis' | 'db', table
       root.items.splice(root.items.indexOf(flat[0]), 0, blockPair);
       // The comment above the first flat key described the connection: keep it above the block.
       const firstKey = flat[0].key;
-      if (isScalar(firstKey) && firstKey.commentBefore) {
-        (blockPair.key as Scalar).commentBefore = firstKey.commentBefore;
+      if (isScalar(firstKey)) {
+        const k = blockPair.key as Scalar;
+        k.commentBefore = firstKey.commentBefore;
+        k.spaceBefore = firstKey.spaceBefore;
         firstKey.commentBefore = undefined;
+        firstKey.spaceBefore = false;
       }
     }
   }
@@ -124,7 +127,7 @@ function foldFlat(doc: Document, root: YAMLMap, blockName: 'redis' | 'db', table
     root.items.splice(root.items.indexOf(p), 1);
     if (pairOf(block, newKey)) { changes.push(`${oldKey} dropped (${blockName}.${newKey} is already set and wins)`); continue; }
     const key = new Scalar(newKey);
-    if (isScalar(p.key)) { key.commentBefore = p.key.commentBefore; key.comment = p.key.comment; }
+    if (isScalar(p.key)) { key.commentBefore = p.key.commentBefore; key.spaceBefore = p.key.spaceBefore; key.comment = p.key.comment; }
     block.items.push(doc.createPair(key, null) as Pair);
     block.items[block.items.length - 1].value = p.value;
     changes.push(`${oldKey} → ${blockName}.${newKey}`);

@@ -2,7 +2,7 @@
 // and every check that needs more than one key (addr with socket, MariaDB settings, track lists).
 import { DEFAULT_GROUPS, DEFAULT_LISTEN, DEFAULT_MASS_CHANGE, DEFAULT_RETENTION, DEFAULT_SERVER_URL, DEFAULT_TRACK } from './defaults.js';
 import { expandPath, isAbsolutePath, type ExpandContext } from './expand.js';
-import { checkPatternSyntax } from './patternCheck.js';
+import { validatePattern } from '../patterns/validatePattern.js';
 import { PRUNED } from './pruned.js';
 import { problem, type ConfigProblem, type KeyPath } from './problem.js';
 import type { EffectiveConfig, ModernConfig, TlsSettings } from './schema.js';
@@ -145,9 +145,11 @@ function checkPattern(raw: string, path: KeyPath, home: string, problems: Config
     problems.push(problem('error', path, 'pattern contains `..`; dman only syncs files inside the home, so it can never match', 'write the path relative to the home without `..`', raw));
     return undefined;
   }
-  const syntax = checkPatternSyntax(body);
-  if (syntax) {
-    problems.push(problem('error', path, `invalid glob: ${syntax.message}`, syntax.hint, raw));
+  // The matcher's own check, so the config and the matcher can never disagree on what is valid.
+  const bad = validatePattern((neg ? '!' : '') + body);
+  if (bad) {
+    const cut = bad.indexOf(': ');
+    problems.push(problem('error', path, `pattern ${cut > 0 ? bad.slice(0, cut) : bad}`, cut > 0 ? bad.slice(cut + 2) : 'fix the glob (see `dman why` for how patterns match)', raw));
     return undefined;
   }
   return (neg ? '!' : '') + body;

@@ -49,7 +49,7 @@ export function issueToProblems(issue: z.core.$ZodIssue, root: unknown): ConfigP
     case 'unrecognized_keys':
       return issue.keys.map((k) => {
         const known = knownKeysAt(path);
-        const guess = didYouMean(k, known);
+        const guess = (SYNONYMS[k.toLowerCase()] ?? []).find((x) => known.includes(x)) ?? didYouMean(k, known);
         const where = path.length ? `under ${path.join('.')}` : 'at the top level';
         return problem('error', [...path, k], `unknown key ${k} ${where}`,
           guess ? `did you mean ${guess}?` : known.length ? `known keys here: ${known.filter((x) => !/^(redis|maria)_/.test(x) && x !== 'include').join(', ')}` : 'delete it');
@@ -94,6 +94,14 @@ function prune(root: object, issues: readonly z.core.$ZodIssue[]): unknown {
   }
   return copy;
 }
+
+// Names people reach for that are too far from ours for an edit distance to catch.
+const SYNONYMS: Record<string, string[]> = {
+  address: ['addr'], adress: ['addr'], host: ['addr'], hostname: ['addr'], url: ['server_url'], server: ['server_url'],
+  token: ['auth_token'], driver: ['storage_driver'], storage: ['storage_driver'], database: ['db'], dbname: ['db'],
+  user: ['user', 'username'], username: ['username', 'user'], pass: ['password'], policy: ['conflict_policy'],
+  path: ['socket', 'home'], files: ['track'], patterns: ['track'], dir: ['home', 'data_dir'],
+};
 
 function valueAt(root: unknown, path: ReadonlyArray<string | number>): unknown {
   let v = root;

@@ -1,9 +1,12 @@
 // Every command group of the `dman` CLI. One module per group, each exporting register().
 import type { Command } from 'commander';
 import { register as config } from './config.js';
+import { register as patterns } from './patterns.js';
+import { register as serve } from './serve.js';
+import { register as token } from './token.js';
 import { register as version } from './version.js';
 
 /** Registers every command on the root program. */
 export function registerAll(program: Command): void {
-  for (const register of [config, version]) register(program);
+  for (const register of [config, patterns, serve, token, version]) register(program);
 }

@@ -32,6 +32,7 @@ function spy(m: TrackMatcher, hooks: { tracked?: (p: string) => void; descend?: 
   const w: TrackMatcher = {
     patterns: m.patterns,
     explain: (p) => m.explain(p),
+    explainDir: (p) => m.explainDir(p),
     isTracked: (p) => { asked.push(p); hooks.tracked?.(p); return m.isTracked(p); },
     shouldDescend: (p) => { asked.push(`${p}/`); hooks.descend?.(p); return m.shouldDescend(p); },
   };

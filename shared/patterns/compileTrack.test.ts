@@ -147,6 +147,18 @@ describe('compileTrack: explain', () => {
   });
 });
 
+describe('compileTrack: explainDir', () => {
+  const m = compileTrack(['.config/', '!.config/secret/', '.nano/**', '.config/secret/keep']);
+  it.each([
+    ['.config', { tracked: true, pattern: '.config/', index: 0, dir: '.config' }],
+    ['.config/nvim/lua', { tracked: true, pattern: '.config/', index: 0, dir: '.config' }],
+    ['.config/secret/sub', { tracked: false, pattern: '!.config/secret/', index: 1, dir: '.config/secret' }],
+    ['.nano', { tracked: true, pattern: '.nano/**', index: 2, dir: '.nano' }],
+    ['.cache', { tracked: false, pattern: null, index: null, dir: null }],
+    ['', { tracked: false, pattern: null, index: null, dir: null }],
+  ])('%s', (dir, expected) => expect(m.explainDir(dir)).toEqual(expected));
+});
+
 describe('compileTrack: shouldDescend', () => {
   const m = compileTrack([...DEFAULT_TRACK, '*/notes.md', '.config/', '!.cache/', '!.config/chromium/', '.config/chromium/Default/Preferences', '!.local/share/']);
   it.each([

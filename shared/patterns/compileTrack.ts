@@ -31,6 +31,8 @@ export interface TrackMatcher {
   explain(path: string): TrackExplanation;
   /** Returns false when no file below directory `dir` can be tracked, so a walk may skip it. */
   shouldDescend(dir: string): boolean;
+  /** Names the last pattern that matches `dir` or an ancestor, and so decides everything below `dir` unless a later pattern says otherwise. */
+  explainDir(dir: string): TrackExplanation;
 }
 
 type Segment = RegExp | '**';
@@ -90,6 +92,15 @@ export function compileTrack(patterns: readonly string[]): TrackMatcher {
         for (let i = compiled.length - 1; i >= 0; i--) {
           const how = matchDetail(compiled[i], p);
           if (how.matched) return { tracked: !compiled[i].negated, pattern: compiled[i].source, index: i, dir: how.dir };
+        }
+      }
+      return { tracked: false, pattern: null, index: null, dir: null };
+    },
+    explainDir(dir) {
+      const d = normalizeInputPath(dir);
+      if (d !== '' && !d.startsWith('/')) {
+        for (let i = compiled.length - 1; i >= 0; i--) {
+          if (covers(compiled[i], d)) return { tracked: !compiled[i].negated, pattern: compiled[i].source, index: i, dir: coveringDir(compiled[i], d) };
         }
       }
       return { tracked: false, pattern: null, index: null, dir: null };
@@ -164,6 +175,16 @@ function matchDetail(c: Compiled, p: string): { matched: boolean; dir: string | 
 function covers(c: Compiled, d: string): boolean {
   if (c.literal !== null) return d === c.literal || d.startsWith(c.literalSlash);
   return c.full!.test(d);
+}
+
+// The shallowest of d and its ancestors that c matches (c covers d).
+function coveringDir(c: Compiled, d: string): string {
+  const parts = d.split('/');
+  for (let k = 1; k <= parts.length; k++) {
+    const a = parts.slice(0, k).join('/');
+    if (c.literal !== null ? a === c.literal : c.self!.test(a)) return a;
+  }
+  return d;
 }
 
 // Could c match some path strictly below directory d? Errs towards true: descending is always safe.

@@ -1,0 +1,61 @@
+// The standalone server binary (scripts/sea.mjs): built from this tree, it starts with no Node
+// install and no node_modules around it, answers /health, and stops cleanly on SIGTERM.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { firstJsonLine, waitForExit } from './helpers.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+const binary = join(root, 'dist/dman-server');
+
+describe('standalone server binary (Node SEA)', () => {
+  let home: string;
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    home = await mkdtemp(join(tmpdir(), 'dman-sea-'));
+    // Cached: rebuilds only when the bundle or the node binary changed (about 3 s when it does).
+    const r = spawnSync(process.execPath, ['scripts/sea.mjs', '--quiet'], { cwd: root, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`scripts/sea.mjs failed (${r.status}):\n${r.stderr}`);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await rm(home, { recursive: true, force: true });
+  });
+
+  // A clean environment: no config of this machine's user, no NODE_OPTIONS, no node on PATH.
+  const env = () => ({ HOME: home, XDG_CONFIG_HOME: join(home, '.config'), XDG_DATA_HOME: join(home, '.local/share'), PATH: '/usr/bin:/bin', TMPDIR: home });
+
+  it('is a single executable that runs without node or node_modules', () => {
+    expect(existsSync(binary)).toBe(true);
+    expect(statSync(binary).mode & 0o111).not.toBe(0);
+    const r = spawnSync(binary, ['--json', 'version'], { cwd: home, env: { ...env(), PATH: '/nonexistent' }, encoding: 'utf8' });
+    expect(r.stderr).not.toMatch(/ExperimentalWarning|Cannot find module/);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/\d+\.\d+\.\d+/);
+  });
+
+  it('serves /health on a random port with a temp data dir and stops on SIGTERM', async () => {
+    const dataDir = join(home, 'data');
+    const child = spawn(binary, ['--json', 'serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir], { cwd: home, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => void (stderr += b.toString()));
+    const { url } = (await firstJsonLine(child, 20_000)) as { url: string };
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+/);
+    const res = await fetch(new URL('/health', url));
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(JSON.stringify(body)).toMatch(/disk/);
+    expect(existsSync(dataDir)).toBe(true);
+    child.kill('SIGTERM');
+    const exit = await waitForExit(child, 15_000);
+    expect(exit).toEqual({ code: 0, signal: null });
+    // No "require() … only supports loading built-in modules" warning: everything is bundled.
+    expect(stderr).not.toMatch(/Warning|Cannot find module/);
+  });
+});

@@ -1,0 +1,238 @@
+import { chmod, lstat, mkdir, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isDmanError } from '../shared/errors.js';
+import { createEngine } from './createEngine.js';
+import type { Engine, EngineEvent } from './Engine.js';
+import { silentLogger } from './log.js';
+import type { ConflictPolicy } from './plan/planSync.js';
+import { createMemoryNotifier } from './ports/Notifier.js';
+import { createMemoryRemote, type MemoryRemote } from './remote/MemoryRemote.js';
+import { createMemoryStateStore } from './state/StateStore.js';
+import { testConfig, tempDirs } from './testing/engineFixture.js';
+import type { EffectiveConfig } from '../shared/config/schema.js';
+
+const dirs = tempDirs();
+const engines: Engine[] = [];
+afterEach(async () => {
+  await Promise.all(engines.splice(0).map((e) => e.close()));
+  await dirs.cleanup();
+});
+
+async function machine(remote: MemoryRemote, device: string, over: Partial<EffectiveConfig> & { policy?: ConflictPolicy } = {}) {
+  const home = await dirs.make(`dman-home-${device}-`);
+  const stateDir = await dirs.make(`dman-state-${device}-`);
+  const notifier = createMemoryNotifier();
+  const engine = createEngine({ config: testConfig(home, { device, ...over }), remote, log: silentLogger(), stateDir, notifier, stateStore: createMemoryStateStore() });
+  engines.push(engine);
+  const events: EngineEvent[] = [];
+  engine.on((e) => events.push(e));
+  return { home, engine, notifier, events, write: (p: string, s: string) => mkdir(join(home, p, '..'), { recursive: true }).then(() => writeFile(join(home, p), s)), read: (p: string) => readFile(join(home, p), 'utf8') };
+}
+
+const both = { direction: 'both' as const };
+
+describe('createEngine with an in-process remote', () => {
+  it('publishes, installs with mode and symlinks, and a second run does nothing (no echo)', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    const b = await machine(remote, 'b');
+    await a.write('.zshrc', 'export A=1\n');
+    await a.write('bin/tool', '#!/bin/sh\necho hi\n');
+    await chmod(join(a.home, 'bin/tool'), 0o755);
+    await symlink('.zshrc', join(a.home, '.zshrc.link'));
+    const ra = await a.engine.sync(both);
+    expect(ra.users[0]!.counts.published).toBe(3);
+    const rb = await b.engine.sync(both);
+    expect(rb.users[0]!.counts.installed).toBe(3);
+    expect(await b.read('.zshrc')).toBe('export A=1\n');
+    expect((await stat(join(b.home, 'bin/tool'))).mode & 0o777).toBe(0o755);
+    expect(await readlink(join(b.home, '.zshrc.link'))).toBe('.zshrc');
+    for (const m of [a, b]) {
+      const again = await m.engine.sync(both);
+      expect(again.users[0]!.actions).toEqual([]);
+    }
+  });
+
+  it('propagates a delete and a mode-only change', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    const b = await machine(remote, 'b');
+    await a.write('x', '1');
+    await a.write('y', '2');
+    await a.engine.sync(both);
+    await b.engine.sync(both);
+    await rm(join(a.home, 'x'));
+    await chmod(join(a.home, 'y'), 0o600);
+    const ra = await a.engine.sync(both);
+    expect(ra.users[0]!.counts).toMatchObject({ deleted: 1, published: 1 });
+    await b.engine.sync(both);
+    await expect(lstat(join(b.home, 'x'))).rejects.toThrow();
+    expect((await stat(join(b.home, 'y'))).mode & 0o777).toBe(0o600);
+  });
+
+  it.each<[ConflictPolicy, (a: string, b: string, names: string[]) => void]>([
+    ['ask', (_a, b) => expect(b).toBe('B\n')],
+    ['server-wins', (a, b) => expect(b).toBe(a)],
+    ['local-wins', (_a, b) => expect(b).toBe('B\n')],
+    ['keep-both', (a, b, names) => { expect(b).toBe(a); expect(names.some((n) => /^f\.dman-conflict-b-\d{8}T\d{6}Z$/.test(n))).toBe(true); }],
+  ])('settles a double edit under %s', async (policy, check) => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    const b = await machine(remote, 'b', { policy });
+    await a.write('f', 'base\n');
+    await a.engine.sync(both);
+    await b.engine.sync(both);
+    await a.write('f', 'A\n');
+    await a.engine.sync(both);
+    await b.write('f', 'B\n');
+    const rb = await b.engine.sync(both);
+    const rbActs = rb.users[0]!.actions.filter((x) => x.path === 'f');
+    expect(rbActs).toHaveLength(1);
+    check(await a.read('f'), await b.read('f'), await readdir(b.home));
+    if (policy === 'ask') {
+      expect(rb.users[0]!.conflicts.map((c) => c.path)).toEqual(['f']);
+      expect(b.notifier.notices).toHaveLength(1);
+      expect(b.events.some((e) => e.type === 'conflict')).toBe(true);
+      // Asking again does not record a second conflict or notify twice.
+      await b.engine.sync(both);
+      expect(await b.engine.conflicts()).toHaveLength(1);
+      expect(b.notifier.notices).toHaveLength(1);
+      await b.engine.resolve('alice', 'f', 'local');
+      expect(await b.engine.conflicts()).toHaveLength(0);
+      await a.engine.sync(both);
+      expect(await a.read('f')).toBe('B\n');
+    }
+    // keep-both: the conflict copy is never published.
+    expect(remote.entries('alice').some((e) => e.path.includes('dman-conflict'))).toBe(false);
+  });
+
+  it('merges non-overlapping text edits and falls back to ask on overlap', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    const b = await machine(remote, 'b', { policy: 'merge' });
+    await a.write('m', 'one\ntwo\nthree\n');
+    await a.write('o', 'x\n');
+    await a.engine.sync(both);
+    await b.engine.sync(both);
+    await a.write('m', 'ONE\ntwo\nthree\n');
+    await a.write('o', 'A\n');
+    await a.engine.sync(both);
+    await b.write('m', 'one\ntwo\nTHREE\n');
+    await b.write('o', 'B\n');
+    const rb = await b.engine.sync(both);
+    expect(await b.read('m')).toBe('ONE\ntwo\nTHREE\n');
+    expect(await b.read('o')).toBe('B\n');
+    expect(rb.users[0]!.conflicts.map((c) => c.path)).toEqual(['o']);
+    await a.engine.sync(both);
+    expect(await a.read('m')).toBe('ONE\ntwo\nTHREE\n');
+  });
+
+  it('an edit beats a concurrent delete', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    const b = await machine(remote, 'b');
+    await a.write('f', '1');
+    await a.engine.sync(both);
+    await b.engine.sync(both);
+    await rm(join(a.home, 'f'));
+    await a.engine.sync(both);
+    await b.write('f', 'edited');
+    await b.engine.sync(both);
+    await a.engine.sync(both);
+    expect(await a.read('f')).toBe('edited');
+  });
+
+  it('stops a mass delete unless confirmed', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    for (let i = 0; i < 12; i++) await a.write(`f${i}`, String(i));
+    await a.engine.sync(both);
+    for (let i = 0; i < 12; i++) await rm(join(a.home, `f${i}`));
+    const err = await a.engine.sync(both).catch((e: unknown) => e);
+    expect(isDmanError(err, 'MASS_CHANGE')).toBe(true);
+    expect(remote.entries('alice').filter((e) => !e.deleted)).toHaveLength(12);
+    const ok = await a.engine.sync({ ...both, yes: true });
+    expect(ok.users[0]!.counts.deleted).toBe(12);
+  });
+
+  it('does not publish secrets unless allowed, and says why', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    await a.write('.ssh/id_ed25519', 'whatever');
+    await a.write('.ssh/id_ed25519.pub', 'ssh-ed25519 AAAA');
+    await a.write('.aws/notes', 'key AKIAABCDEFGHIJKLMNOP here');
+    await a.write('key.pem', '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n');
+    const r = await a.engine.sync(both);
+    const published = remote.entries('alice').map((e) => e.path).sort();
+    expect(published).toEqual(['.ssh/id_ed25519.pub']);
+    expect(r.users[0]!.skipped.map((s) => s.path).sort()).toEqual(['.aws/notes', '.ssh/id_ed25519', 'key.pem']);
+    expect(r.users[0]!.skipped.find((s) => s.path === '.ssh/id_ed25519')!.reason).toMatch(/SSH private key.*secrets\.allow/);
+    const b = await machine(remote, 'b2', { secrets: { allow: ['key.pem'] } });
+    await b.write('key.pem', '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n');
+    await b.engine.sync(both);
+    expect(remote.entries('alice').some((e) => e.path === 'key.pem')).toBe(true);
+  });
+
+  it('keeps local changes pending while offline and catches up', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    await a.write('f', 'v1');
+    await a.engine.sync(both);
+    remote.down = true;
+    await a.write('f', 'v2');
+    const off = await a.engine.sync(both);
+    expect(off.offline).toBe(true);
+    expect(off.users[0]!.errors[0]!.code).toBe('SERVER_UNREACHABLE');
+    remote.down = false;
+    const on = await a.engine.sync(both);
+    expect(on.users[0]!.counts.published).toBe(1);
+    expect(remote.blobText(remote.entries('alice')[0]!.hash!)).toBe('v2');
+  });
+
+  it('re-plans a path that changed on the server between fetch and commit (409) without failing the run', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    const b = await machine(remote, 'b');
+    await a.write('f', '1');
+    await a.write('g', '1');
+    await a.engine.sync(both);
+    await b.engine.sync(both);
+    await b.write('f', 'b');
+    await a.write('f', 'a');
+    await a.write('g', '2');
+    // b commits its f right after a fetched the change feed, so a's commit meets a stale baseRev.
+    const origChanges = remote.changes.bind(remote);
+    let raced = false;
+    remote.changes = async (...args) => {
+      const r = await origChanges(...args);
+      if (!raced) { raced = true; await b.engine.sync(both); }
+      return r;
+    };
+    const ra = await a.engine.sync(both);
+    remote.changes = origChanges;
+    expect(raced).toBe(true);
+    expect(ra.users[0]!.errors).toEqual([]);
+    expect(ra.users[0]!.conflicts.map((c) => c.path)).toEqual(['f']);
+    expect(remote.blobText(remote.entries('alice').find((e) => e.path === 'g')!.hash!)).toBe('2');
+    expect(await a.read('f')).toBe('a');
+  });
+
+  it('compare lists per-path differences with direction', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    const b = await machine(remote, 'b');
+    await a.write('shared', '1');
+    await a.write('gone', '1');
+    await a.engine.sync(both);
+    await b.engine.sync(both);
+    await b.write('shared', '2');
+    await b.engine.sync(both);
+    await a.write('new', 'n');
+    await rm(join(a.home, 'gone'));
+    const lines = await a.engine.compare();
+    expect(lines.map((l) => [l.path, l.state, l.direction])).toEqual([
+      ['gone', 'delete', 'remote'], ['new', 'add', 'remote'], ['shared', 'modify', 'local'],
+    ]);
+  });
+});

@@ -1,0 +1,648 @@
+// The engine's composition root: scan → fetch the change feed → plan → guards → apply → save
+// the base. Each step is a small named function; planning is the pure planSync.
+import { createHash, randomUUID } from 'node:crypto';
+import { open, lstat, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import picomatch from 'picomatch';
+import { DmanError, isDmanError, isRetryable, toErrorValue, type ErrorValue } from '../shared/errors.js';
+import type { CommitOpInput, Entry } from '../shared/protocol.js';
+import { compileTrack, type TrackMatcher } from '../shared/patterns/index.js';
+import type { EffectiveConfig } from '../shared/config/schema.js';
+import type {
+  CompareLine, ConflictRecord, Engine, EngineEvent, Resolution, StatusReport, SyncOptions, SyncReport, UserSyncReport,
+} from './Engine.js';
+import { deleteLocal, installEntry, keepCopy, readAll, writeLocal } from './apply/localFs.js';
+import type { Logger } from './log.js';
+import { mergeText } from './plan/mergeText.js';
+import { planPath, planSync, type BaseRecord, type ConflictPolicy, type LocalFile, type PlanAction } from './plan/planSync.js';
+import { systemClock, type Clock } from './ports/Clock.js';
+import type { Notifier } from './ports/Notifier.js';
+import { createHttpRemote } from './remote/HttpRemote.js';
+import { fetchAllChanges, type Remote } from './remote/Remote.js';
+import { cacheEntryFor, scan, type ScanResult, type WalkedFile } from './scan/scan.js';
+import { walkTracked } from './scan/walk.js';
+import { compileSecretAllow, secretReason } from './secrets.js';
+import { createFileStateStore, type StateStore, type UserState } from './state/StateStore.js';
+import type { Watcher } from './watch/Watcher.js';
+
+/** Walks a home, yielding tracked files with their lstat (injected in tests). */
+export type WalkFn = (home: string, matcher: TrackMatcher) => AsyncIterable<WalkedFile>;
+
+export interface EngineDeps {
+  config: EffectiveConfig;
+  /** Default: an HttpRemote on config.server_url with config.auth_token. */
+  remote?: Remote;
+  clock?: Clock;
+  log: Logger;
+  /** Where the base lives (never inside a tracked tree). */
+  stateDir: string;
+  stateStore?: StateStore;
+  notifier?: Notifier;
+  watcher?: Watcher;
+  walk?: WalkFn;
+  /** Periodic rescan while watching, in ms (default 60 s; 0 disables). */
+  rescanMs?: number;
+  /** Skip fsyncs of the state file (benchmarks only). */
+  noSyncState?: boolean;
+}
+
+const SECRET_HEAD_BYTES = 64 * 1024;
+
+async function* adaptWalk(home: string, matcher: TrackMatcher): AsyncGenerator<WalkedFile> {
+  for await (const e of walkTracked(home, matcher)) yield { path: e.path, stats: e.stat };
+}
+
+function emptyCounts(): UserSyncReport['counts'] {
+  return { published: 0, installed: 0, deleted: 0, converged: 0, conflicts: 0, skipped: 0, errors: 0, unchanged: 0 };
+}
+
+/** Creates the sync engine. */
+export function createEngine(deps: EngineDeps): Engine {
+  const { config } = deps;
+  const clock = deps.clock ?? systemClock();
+  const log = deps.log.child({ mod: 'engine' });
+  const baseRemote = deps.remote ?? createHttpRemote({ url: config.server_url, token: config.auth_token, log });
+  const stateStore = deps.stateStore ?? createFileStateStore({ stateDir: deps.stateDir, noSync: deps.noSyncState, onWarning: (m) => log.warn(m) });
+  const walk: WalkFn = deps.walk ?? adaptWalk;
+  const isSecretAllowed = compileSecretAllow(config.secrets.allow);
+  const listeners = new Set<(e: EngineEvent) => void>();
+  const states = new Map<string, UserState>();
+  const matchers = new Map<string, TrackMatcher>();
+  /** One run at a time per user; watch triggers queue behind it. */
+  const chains = new Map<string, Promise<unknown>>();
+  let unsubscribers: Array<() => void> = [];
+  let rescanTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const emit = (e: EngineEvent): void => {
+    for (const l of listeners) {
+      try { l(e); } catch (err) { log.warn({ err: (err as Error).message }, 'event listener failed'); }
+    }
+  };
+
+  function userNames(only?: string[]): string[] {
+    const all = Object.keys(config.users);
+    if (!only?.length) return all;
+    for (const u of only) {
+      if (!config.users[u]) throw new DmanError('USAGE', `no user "${u}" in the config`, { hint: `configured users: ${all.join(', ') || '(none)'}`, context: { user: u } });
+    }
+    return only;
+  }
+  function matcherOf(user: string): TrackMatcher {
+    let m = matchers.get(user);
+    if (!m) matchers.set(user, (m = compileTrack(config.users[user]!.track)));
+    return m;
+  }
+  async function stateOf(user: string): Promise<UserState> {
+    let s = states.get(user);
+    if (!s) states.set(user, (s = await stateStore.load(baseRemote.url, user)));
+    return s;
+  }
+  function serialize<T>(user: string, fn: () => Promise<T>): Promise<T> {
+    const prev = chains.get(user) ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(fn);
+    chains.set(user, next);
+    return next;
+  }
+
+  // ---- one user's run
+
+  interface RunCtx {
+    user: string;
+    home: string;
+    state: UserState;
+    remote: Remote;
+    opts: SyncOptions;
+    policy: ConflictPolicy;
+    report: UserSyncReport;
+    now: number;
+  }
+
+  async function scanUser(user: string, state: UserState, onProgress?: (n: number) => void): Promise<ScanResult> {
+    const home = config.users[user]!.home;
+    return scan({ home, files: walk(home, matcherOf(user)), cache: state.statCache, now: () => clock.now(), onProgress: (n) => onProgress?.(n) });
+  }
+
+  async function fetchRemote(user: string, state: UserState, remote: Remote): Promise<void> {
+    const { entries, headRev } = await fetchAllChanges(remote, user, state.cursor);
+    for (const e of entries) state.remote.set(e.path, e);
+    state.cursor = Math.max(state.cursor, headRev);
+  }
+
+  function inScope(only: string[] | undefined): (p: string) => boolean {
+    if (!only?.length) return () => true;
+    const ms = only.map((g) => picomatch(g.replace(/\/$/, '/**'), { dot: true }));
+    const prefixes = only.map((g) => g.replace(/\/+$/, '') + '/');
+    return (p) => ms.some((m) => m(p)) || prefixes.some((pre) => p.startsWith(pre)) || only.includes(p);
+  }
+
+  async function runUser(user: string, opts: SyncOptions, policyOverride?: ConflictPolicy): Promise<UserSyncReport> {
+    const t0 = performance.now();
+    const home = config.users[user]!.home;
+    const report: UserSyncReport = { user, home, actions: [], conflicts: [], skipped: [], errors: [], counts: emptyCounts(), unmatchedOnly: [], timings: { scanMs: 0, fetchMs: 0, planMs: 0, applyMs: 0, totalMs: 0 } };
+    const state = await stateOf(user);
+    const opId = randomUUID();
+    const remote = baseRemote.withOp(opId);
+    const ctx: RunCtx = { user, home, state, remote, opts, policy: policyOverride ?? config.conflict_policy, report, now: clock.now() };
+
+    const scanned = await scanUser(user, state, (n) => emit({ type: 'progress', user, phase: 'scan', done: n, total: 0 }));
+    report.timings.scanMs = performance.now() - t0;
+    for (const s of scanned.skipped) report.skipped.push(s);
+
+    const t1 = performance.now();
+    try {
+      await fetchRemote(user, state, remote);
+    } catch (err) {
+      report.timings.fetchMs = performance.now() - t1;
+      report.timings.totalMs = performance.now() - t0;
+      if (isRetryable(err)) {
+        // Offline: local changes stay pending (the base is untouched) and the next run catches up.
+        report.errors.push(toErrorValue(err));
+        report.counts.errors++;
+        if (!opts.dryRun) await stateStore.save(baseRemote.url, user, state);
+        throw Object.assign(err as Error, { partialReport: report });
+      }
+      throw err;
+    }
+    report.timings.fetchMs = performance.now() - t1;
+
+    const t2 = performance.now();
+    const scope = inScope(opts.only);
+    if (opts.only?.length) {
+      const all = new Set([...scanned.files.keys(), ...state.base.keys(), ...state.remote.keys()]);
+      report.unmatchedOnly = opts.only.filter((g) => ![...all].some((p) => inScope([g])(p)));
+    }
+    const skippedScan = new Set(scanned.skipped.map((s) => s.path));
+    let plan = planSync({ local: scanned.files, base: state.base, remote: state.remote }, {
+      policy: ctx.policy, device: config.device, now: ctx.now, direction: opts.direction, prune: opts.prune,
+    }).filter((a) => scope(a.path) && !skippedScan.has(a.path));
+    plan = await secretGuard(ctx, plan, scanned.files);
+    report.timings.planMs = performance.now() - t2;
+
+    massChangeGuard(ctx, plan, scanned.files);
+
+    const t3 = performance.now();
+    if (opts.dryRun) {
+      for (const a of plan) recordPlanned(report, a);
+    } else {
+      await applyPlan(ctx, plan, scanned.files);
+      state.lastSyncAt = clock.now();
+      await stateStore.save(baseRemote.url, user, state);
+    }
+    report.timings.applyMs = performance.now() - t3;
+    report.timings.totalMs = performance.now() - t0;
+    report.conflicts = [...state.conflicts.values()].filter((c) => scope(c.path));
+    report.counts.conflicts = report.conflicts.length;
+    return report;
+  }
+
+  function recordPlanned(report: UserSyncReport, a: PlanAction): void {
+    if (a.type === 'nothing') { report.counts.unchanged++; return; }
+    if (a.type === 'skip') { report.skipped.push({ path: a.path, reason: a.reason }); report.counts.skipped++; }
+    report.actions.push({ path: a.path, type: a.type, ...(a.conflict ? { conflict: a.conflict } : {}) });
+  }
+
+  async function secretGuard(ctx: RunCtx, plan: PlanAction[], local: Map<string, LocalFile>): Promise<PlanAction[]> {
+    const out: PlanAction[] = [];
+    for (const a of plan) {
+      const l = a.type === 'publish' ? a.local : a.type === 'merge' ? a.local : null;
+      if (!l || l.kind !== 'file' || isSecretAllowed(a.path) || !local.has(a.path)) { out.push(a); continue; }
+      const head = await readHead(join(ctx.home, a.path));
+      const why = secretReason(a.path, head);
+      if (!why) { out.push(a); continue; }
+      const reason = `not published: looks like a secret (${why}); allow it with secrets.allow: ["${a.path}"] if it is meant to sync`;
+      out.push({ path: a.path, type: 'skip', wanted: 'publish', reason });
+    }
+    return out;
+  }
+
+  async function readHead(abs: string): Promise<Uint8Array | null> {
+    try {
+      const fh = await open(abs, 'r');
+      try {
+        const buf = Buffer.alloc(SECRET_HEAD_BYTES);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+        return buf.subarray(0, bytesRead);
+      } finally {
+        await fh.close();
+      }
+    } catch {
+      return null;
+    }
+  }
+
+  function massChangeGuard(ctx: RunCtx, plan: PlanAction[], local: Map<string, LocalFile>): void {
+    if (ctx.opts.yes) return;
+    let destructive = 0;
+    for (const a of plan) {
+      if (a.type === 'install' && local.has(a.path)) destructive++; // overwrite or delete here
+      else if (a.type === 'publish' && a.local === null && ctx.state.remote.get(a.path)?.deleted === false) destructive++; // delete on the server
+    }
+    const remoteLive = [...ctx.state.remote.values()].filter((e) => !e.deleted).length;
+    const total = Math.max(local.size, remoteLive);
+    const { ratio, min_files } = config.mass_change;
+    if (destructive >= min_files && destructive > ratio * total) {
+      throw new DmanError('MASS_CHANGE', `this run would delete or overwrite ${destructive} of ${total} files of user ${ctx.user}; stopped to be safe`, {
+        hint: 'check the home and the server; if this is intended, run again with --yes',
+        context: { user: ctx.user, destructive, total },
+      });
+    }
+  }
+
+  // ---- apply
+
+  async function applyPlan(ctx: RunCtx, plan: PlanAction[], local: Map<string, LocalFile>): Promise<void> {
+    const { state, report } = ctx;
+    const total = plan.filter((a) => a.type !== 'nothing').length;
+    let done = 0;
+    const progress = (path: string): void => emit({ type: 'progress', user: ctx.user, phase: 'apply', done: ++done, total, path });
+    const planned = new Set(plan.map((a) => a.path));
+    // Conflicts that no longer show up in the plan were settled (by a hand edit, or the other side).
+    for (const p of [...state.conflicts.keys()]) {
+      const a = plan.find((x) => x.path === p);
+      if (planned.has(p) && a && a.type !== 'conflict') state.conflicts.delete(p);
+      else if (!planned.has(p) && inScope(ctx.opts.only)(p)) state.conflicts.delete(p);
+    }
+    // Deletes first, so a file can replace a folder (and the reverse) in one run.
+    const installs = plan.filter((a): a is Extract<PlanAction, { type: 'install' }> => a.type === 'install')
+      .sort((a, b) => Number(!a.remote.deleted) - Number(!b.remote.deleted));
+    for (const a of installs) {
+      await guarded(ctx, a, async () => {
+        if (!(await stillAsScanned(ctx, a.path, local.get(a.path)))) {
+          report.skipped.push({ path: a.path, reason: 'changed on disk during the run; it will be synced on the next run' });
+          return;
+        }
+        await installOne(ctx, a.path, a.remote, a.keepLocalAs);
+        if (a.remote.deleted) report.counts.deleted++; else report.counts.installed++;
+        report.actions.push({ path: a.path, type: 'install', ...(a.conflict ? { conflict: a.conflict } : {}) });
+      });
+      progress(a.path);
+    }
+    const publishes: Array<{ path: string; local: LocalFile | null; baseRev: number; conflict?: ConflictPolicy }> = [];
+    for (const a of plan) {
+      switch (a.type) {
+        case 'publish':
+          publishes.push({ path: a.path, local: a.local, baseRev: a.baseRev, ...(a.conflict ? { conflict: a.conflict } : {}) });
+          break;
+        case 'merge':
+          await guarded(ctx, a, async () => {
+            const merged = await tryMerge(ctx, a);
+            if (merged) publishes.push({ path: a.path, local: merged, baseRev: a.remote.rev, conflict: 'merge' });
+          });
+          progress(a.path);
+          break;
+        case 'converged':
+          if (a.remote) state.base.set(a.path, baseOf(a.remote)); else state.base.delete(a.path);
+          report.counts.converged++;
+          break;
+        case 'conflict':
+          recordConflict(ctx, a.path, a.local, a.remote, a.base, a.reason);
+          report.actions.push({ path: a.path, type: 'conflict', conflict: 'ask' });
+          break;
+        case 'skip':
+          report.skipped.push({ path: a.path, reason: a.reason });
+          report.counts.skipped++;
+          break;
+        case 'nothing':
+          report.counts.unchanged++;
+          break;
+        default:
+          break;
+      }
+    }
+    if (publishes.length) await publishAll(ctx, publishes, local);
+    for (const p of publishes) progress(p.path);
+  }
+
+  async function guarded(ctx: RunCtx, a: { path: string; type: PlanAction['type'] }, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (isRetryable(err)) throw err; // the server went away: stop the run, keep the rest pending
+      const ev = errorValueFor(err, ctx.user, a.path);
+      ctx.report.errors.push(ev);
+      ctx.report.counts.errors++;
+      ctx.report.actions.push({ path: a.path, type: a.type, error: ev });
+      emit({ type: 'error', user: ctx.user, path: a.path, error: ev });
+      log.warn({ user: ctx.user, path: a.path, code: ev.code }, 'action failed');
+    }
+  }
+
+  function errorValueFor(err: unknown, user: string, path: string): ErrorValue {
+    if (isDmanError(err)) return toErrorValue(err);
+    const code = (err as NodeJS.ErrnoException).code;
+    return toErrorValue(new DmanError(code === 'ENOSPC' ? 'DISK_FULL' : 'IO', `cannot update "${path}" for ${user}: ${(err as Error).message}`, { hint: code === 'ENOSPC' ? 'free some disk space and run again' : 'check the file and its folder permissions', context: { user, path } }));
+  }
+
+  /** True when the file is still what the scan saw (so an install never clobbers a fresh edit). */
+  async function stillAsScanned(ctx: RunCtx, path: string, seen: LocalFile | undefined): Promise<boolean> {
+    const st = await lstat(join(ctx.home, path)).catch(() => null);
+    if (!seen) return st === null || st.isDirectory();
+    if (!st) return false;
+    const c = ctx.state.statCache.get(path);
+    return !!c && c.size === st.size && c.mtimeMs === st.mtimeMs && c.ino === st.ino && c.hash === seen.hash;
+  }
+
+  async function installOne(ctx: RunCtx, path: string, entry: Entry, keepLocalAs?: string): Promise<void> {
+    const { state, home } = ctx;
+    if (keepLocalAs) await keepCopy(home, path, keepLocalAs);
+    if (entry.deleted) {
+      await deleteLocal(home, path);
+      state.statCache.delete(path);
+    } else {
+      const st = await installEntry(home, path, entry, () => ctx.remote.getBlob(ctx.user, entry.hash!));
+      // Record what we wrote so the next scan (and the watcher's echo) sees no change.
+      state.statCache.set(path, cacheEntryFor(st, entry.hash!, clock.now(), entry.kind === 'symlink' ? entry.target : undefined));
+    }
+    state.base.set(path, baseOf(entry));
+    state.conflicts.delete(path);
+  }
+
+  async function tryMerge(ctx: RunCtx, a: Extract<PlanAction, { type: 'merge' }>): Promise<LocalFile | null> {
+    const [baseBytes, remoteBytes, localBytes] = await Promise.all([
+      ctx.remote.getBlob(ctx.user, a.base.hash!).then(readAll),
+      ctx.remote.getBlob(ctx.user, a.remote.hash!).then(readAll),
+      readFile(join(ctx.home, a.path)),
+    ]);
+    const out = mergeText(baseBytes, localBytes, remoteBytes);
+    if (!out.ok) {
+      recordConflict(ctx, a.path, a.local, a.remote, a.base, `merge failed: ${out.reason}`);
+      ctx.report.actions.push({ path: a.path, type: 'conflict', conflict: 'ask' });
+      return null;
+    }
+    const data = Buffer.from(out.text);
+    const st = await writeLocal(ctx.home, a.path, data, a.local.mode);
+    const hash = createHash('sha256').update(data).digest('hex');
+    ctx.state.statCache.set(a.path, cacheEntryFor(st, hash, clock.now()));
+    return { kind: 'file', hash, size: data.length, mode: a.local.mode, mtime: Math.floor(st.mtimeMs) };
+  }
+
+  function recordConflict(ctx: RunCtx, path: string, local: LocalFile | null, remote: Entry | null, base: BaseRecord | null, reason: string): void {
+    const prev = ctx.state.conflicts.get(path);
+    const rec: ConflictRecord = {
+      user: ctx.user, path, since: prev?.since ?? clock.now(), reason,
+      local: local ? { kind: local.kind, hash: local.hash, size: local.size, mode: local.mode } : null,
+      remote, baseRev: base?.rev ?? null,
+    };
+    ctx.state.conflicts.set(path, rec);
+    const isNew = !prev || prev.local?.hash !== rec.local?.hash || prev.remote?.rev !== rec.remote?.rev;
+    if (isNew) {
+      emit({ type: 'conflict', conflict: rec });
+      deps.notifier?.notify({ kind: 'conflict', title: 'dman: conflict', body: `${path} changed here and on another machine; review it with \`dman conflicts\``, user: ctx.user, path });
+    }
+  }
+
+  async function publishAll(ctx: RunCtx, items: Array<{ path: string; local: LocalFile | null; baseRev: number; conflict?: ConflictPolicy }>, local: Map<string, LocalFile>): Promise<void> {
+    const { user, remote, state, report } = ctx;
+    // Blobs first (deduplicated by hash), then one atomic commit.
+    const uploaded = new Set<string>();
+    const ready: typeof items = [];
+    for (const it of items) {
+      const l = it.local;
+      if (l && l.kind === 'file' && !uploaded.has(l.hash)) {
+        try {
+          if (!(await remote.hasBlob(user, l.hash))) {
+            const abs = join(ctx.home, it.path);
+            const data = await readFile(abs);
+            if (createHash('sha256').update(data).digest('hex') !== l.hash) {
+              report.skipped.push({ path: it.path, reason: 'changed on disk during the run; it will be published on the next run' });
+              continue;
+            }
+            await remote.putBlob(user, l.hash, data, data.length);
+          }
+          uploaded.add(l.hash);
+        } catch (err) {
+          if (isRetryable(err)) throw err;
+          const ev = errorValueFor(err, user, it.path);
+          report.errors.push(ev);
+          report.counts.errors++;
+          report.actions.push({ path: it.path, type: 'publish', error: ev });
+          continue;
+        }
+      }
+      ready.push(it);
+    }
+    let batch = ready;
+    for (let round = 0; batch.length > 0 && round < 4; round++) {
+      const ops: CommitOpInput[] = batch.map((it) => opOf(it.path, it.local, it.baseRev));
+      const res = await remote.commit(user, ops, { idempotencyKey: randomUUID(), device: config.device });
+      if (res.ok) {
+        for (const e of res.entries) {
+          state.remote.set(e.path, e);
+          state.base.set(e.path, baseOf(e));
+          state.conflicts.delete(e.path);
+        }
+        for (const it of batch) {
+          if (it.local === null) report.counts.deleted++; else report.counts.published++;
+          report.actions.push({ path: it.path, type: 'publish', ...(it.conflict ? { conflict: it.conflict } : {}) });
+        }
+        return;
+      }
+      // 409: nothing was written. Learn the current entries of those paths and re-plan only them.
+      const conflicted = new Set(res.conflicts.map((c) => c.path));
+      for (const c of res.conflicts) {
+        if (c.current) state.remote.set(c.path, c.current); else state.remote.delete(c.path);
+      }
+      const next: typeof items = batch.filter((it) => !conflicted.has(it.path));
+      for (const path of conflicted) {
+        const a = planPath(path, local.get(path), state.base.get(path), state.remote.get(path), { policy: ctx.policy, device: config.device, now: ctx.now, direction: ctx.opts.direction });
+        if (a.type === 'publish') {
+          if (a.local && a.local.kind === 'file' && !uploaded.has(a.local.hash)) continue; // blob not uploaded: next run
+          next.push({ path, local: a.local, baseRev: a.baseRev, ...(a.conflict ? { conflict: a.conflict } : {}) });
+        } else if (a.type === 'install') {
+          await guarded(ctx, a, async () => {
+            await installOne(ctx, path, a.remote, a.keepLocalAs);
+            report.counts.installed++;
+            report.actions.push({ path, type: 'install', ...(a.conflict ? { conflict: a.conflict } : {}) });
+          });
+        } else if (a.type === 'conflict') {
+          recordConflict(ctx, path, a.local, a.remote, a.base, a.reason);
+          report.actions.push({ path, type: 'conflict', conflict: 'ask' });
+        } else if (a.type === 'converged') {
+          if (a.remote) state.base.set(path, baseOf(a.remote)); else state.base.delete(path);
+          report.counts.converged++;
+        } else if (a.type === 'merge') {
+          await guarded(ctx, a, async () => {
+            const merged = await tryMerge(ctx, a);
+            if (merged) next.push({ path, local: merged, baseRev: a.remote.rev, conflict: 'merge' });
+          });
+        }
+      }
+      batch = next;
+    }
+  }
+
+  function opOf(path: string, l: LocalFile | null, baseRev: number): CommitOpInput {
+    if (!l) return { path, baseRev, deleted: true };
+    if (l.kind === 'symlink') return { path, baseRev, kind: 'symlink', hash: l.hash, size: l.size, mode: 0, mtime: l.mtime, target: l.target ?? '' };
+    return { path, baseRev, kind: 'file', hash: l.hash, size: l.size, mode: l.mode, mtime: l.mtime };
+  }
+
+  function baseOf(e: Entry): BaseRecord {
+    return { rev: e.rev, kind: e.kind, hash: e.hash, size: e.size, mode: e.mode, deleted: e.deleted, ...(e.target !== undefined ? { target: e.target } : {}) };
+  }
+
+  // ---- the Engine
+
+  async function sync(opts: SyncOptions, policyOverride?: ConflictPolicy): Promise<SyncReport> {
+    const t0 = performance.now();
+    const opId = randomUUID();
+    const report: SyncReport = { opId, direction: opts.direction, dryRun: !!opts.dryRun, users: [], offline: false, totalMs: 0 };
+    for (const user of userNames(opts.users)) {
+      try {
+        const r = await serialize(user, () => runUser(user, opts, policyOverride));
+        report.users.push(r);
+        emit({ type: 'synced', user, report: r });
+      } catch (err) {
+        const partial = (err as { partialReport?: UserSyncReport }).partialReport;
+        if (partial) {
+          report.offline = true;
+          report.users.push(partial);
+          emit({ type: 'error', user, error: toErrorValue(err) });
+          continue;
+        }
+        throw err;
+      }
+    }
+    report.totalMs = performance.now() - t0;
+    return report;
+  }
+
+  const engine: Engine = {
+    sync: (opts) => sync(opts),
+
+    async compare(opts = {}) {
+      const lines: CompareLine[] = [];
+      const r = await sync({ direction: 'both', dryRun: true, only: opts.only, users: opts.users, yes: true });
+      if (r.offline) throw new DmanError('SERVER_UNREACHABLE', `cannot compare: the server at ${baseRemote.url} is unreachable`, { hint: 'start the server or check server_url' });
+      for (const u of r.users) {
+        const state = await stateOf(u.user);
+        const acted = new Set(u.actions.map((a) => a.path));
+        for (const a of u.actions) {
+          const remoteLive = state.remote.get(a.path) && !state.remote.get(a.path)!.deleted;
+          const localLive = state.statCache.has(a.path);
+          let line: CompareLine | null = null;
+          if (a.type === 'conflict' || a.type === 'merge' || a.conflict) line = { user: u.user, path: a.path, state: 'conflict', direction: 'none' };
+          else if (a.type === 'publish') line = { user: u.user, path: a.path, state: !localLive ? 'delete' : remoteLive ? 'modify' : 'add', direction: 'remote' };
+          else if (a.type === 'install') line = { user: u.user, path: a.path, state: !remoteLive ? 'delete' : localLive ? 'modify' : 'add', direction: 'local' };
+          else if (a.type === 'converged') line = opts.showSame ? { user: u.user, path: a.path, state: 'same', direction: 'none' } : null;
+          if (line) lines.push(line);
+        }
+        if (opts.showSame) {
+          for (const p of state.statCache.keys()) if (!acted.has(p) && state.base.has(p)) lines.push({ user: u.user, path: p, state: 'same', direction: 'none' });
+        }
+      }
+      return lines.sort((a, b) => (a.user + a.path < b.user + b.path ? -1 : 1));
+    },
+
+    async conflicts() {
+      const out: ConflictRecord[] = [];
+      for (const u of userNames()) out.push(...(await stateOf(u)).conflicts.values());
+      return out;
+    },
+
+    async resolve(user, path, how: Resolution) {
+      userNames([user]);
+      const state = await stateOf(user);
+      if (!state.conflicts.has(path)) throw new DmanError('NOT_FOUND', `no open conflict on "${path}" for ${user}`, { hint: 'list them with `dman conflicts`', context: { user, path } });
+      let policy: ConflictPolicy;
+      if (how === 'local') policy = 'local-wins';
+      else if (how === 'server') policy = 'server-wins';
+      else if (how === 'both') policy = 'keep-both';
+      else {
+        const rec = state.conflicts.get(path)!;
+        await writeLocal(config.users[user]!.home, path, Buffer.from(how.mergedText), rec.local?.mode || rec.remote?.mode || 0o644);
+        policy = 'local-wins';
+      }
+      const r = await sync({ direction: 'both', only: [path], users: [user], yes: true }, policy);
+      if (r.offline) throw new DmanError('SERVER_UNREACHABLE', `cannot resolve "${path}": the server at ${baseRemote.url} is unreachable`, { hint: 'run again once the server is back' });
+      const err = r.users[0]?.errors[0];
+      if (err) throw new DmanError(err.code, err.message, { hint: err.hint, context: err.context });
+    },
+
+    async history(user, path) {
+      userNames([user]);
+      return baseRemote.history(user, path);
+    },
+
+    async restore(user, path, rev) {
+      userNames([user]);
+      const state = await stateOf(user);
+      await serialize(user, () => fetchRemote(user, state, baseRemote));
+      const cur = state.remote.get(path);
+      const res = await baseRemote.restore(user, path, rev, cur?.rev ?? 0, config.device);
+      if (!res.ok) throw new DmanError('CONFLICT', `"${path}" changed on the server while restoring; nothing was restored`, { hint: 'run `dman sync` and try again', context: { user, path } });
+      await sync({ direction: 'install', only: [path], users: [user], yes: true });
+      return res.entries[0]!;
+    },
+
+    async status(): Promise<StatusReport> {
+      let online = true;
+      try { await baseRemote.health(); } catch { online = false; }
+      const users: StatusReport['users'] = [];
+      for (const user of userNames()) {
+        const state = await stateOf(user);
+        const scanned = await scanUser(user, state);
+        const plan = planSync({ local: scanned.files, base: state.base, remote: state.remote }, { policy: 'ask', device: config.device, now: clock.now() });
+        users.push({
+          user, home: config.users[user]!.home, tracked: scanned.files.size,
+          pending: plan.filter((a) => a.type === 'publish').length,
+          conflicts: state.conflicts.size, lastSyncAt: state.lastSyncAt, headRev: state.cursor,
+        });
+      }
+      return { serverUrl: baseRemote.url, online, users };
+    },
+
+    async watch() {
+      if (closed) throw new DmanError('USAGE', 'the engine is closed');
+      const users = userNames();
+      const pendingRun = new Map<string, boolean>();
+      const trigger = (user: string): void => {
+        // Coalesce: at most one queued run per user behind the running one.
+        if (pendingRun.get(user)) return;
+        pendingRun.set(user, true);
+        void serialize(user, async () => {
+          pendingRun.set(user, false);
+          if (closed) return;
+          try {
+            const r = await runUser(user, { direction: 'both' });
+            emit({ type: 'synced', user, report: r });
+          } catch (err) {
+            emit({ type: 'error', user, error: toErrorValue(err) });
+            if (!(err as { partialReport?: unknown }).partialReport) log.warn({ user, err: (err as Error).message }, 'watch run failed');
+          }
+        });
+      };
+      if (deps.watcher) {
+        await deps.watcher.start(users.map((u) => ({ user: u, home: config.users[u]!.home, matcher: matcherOf(u) })), (u) => trigger(u));
+      }
+      for (const u of users) {
+        unsubscribers.push(baseRemote.subscribe(u, (rev) => {
+          const s = states.get(u);
+          if (!s || rev > s.cursor) trigger(u);
+        }));
+        trigger(u);
+      }
+      const every = deps.rescanMs ?? 60_000;
+      if (every > 0) {
+        rescanTimer = setInterval(() => users.forEach(trigger), every);
+        rescanTimer.unref();
+      }
+    },
+
+    async close() {
+      closed = true;
+      clearInterval(rescanTimer);
+      for (const u of unsubscribers) u();
+      unsubscribers = [];
+      await deps.watcher?.close();
+      await Promise.allSettled([...chains.values()]);
+    },
+
+    on(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+  return engine;
+}

@@ -119,6 +119,8 @@ export class RedisStore implements Store {
   private blob: Redis | null = null;
   private sub: Redis | null = null;
   private persistence: 'on' | 'off' | 'unknown' = 'unknown';
+  /** The last connection error, which says more than ioredis' "Connection is closed". */
+  private lastError: Error | null = null;
   private readonly listeners = new Map<string, Set<(user: string, rev: number) => void>>();
   private readonly lastNotified = new Map<string, number>();
 
@@ -139,6 +141,7 @@ export class RedisStore implements Store {
       const r = new Redis({ ...base, connectionName: `dman-${name}`, ...over });
       let lastLogged = 0;
       r.on('error', (err: Error) => {
+        this.lastError = err;
         // ioredis emits an error per reconnect attempt; one line per 10 s is enough.
         if (Date.now() - lastLogged > 10_000) { lastLogged = Date.now(); this.log.warn({ conn: name, target: this.target, err: err.message }, 'redis connection error'); }
       });
@@ -157,7 +160,8 @@ export class RedisStore implements Store {
       await this.sub.subscribe(this.channel());
     } catch (err) {
       await this.close();
-      throw new DmanError('STORE_UNAVAILABLE', `Cannot connect to Redis at ${this.target}: ${(err as Error).message}`, {
+      const detail = this.lastError && this.lastError.message !== (err as Error).message ? `${(err as Error).message} (${this.lastError.message})` : (err as Error).message;
+      throw new DmanError('STORE_UNAVAILABLE', `Cannot connect to Redis at ${this.target}: ${detail}`, {
         hint: 'Check that Redis is running and that redis.addr/redis.socket, the password and the TLS settings in the config are right.',
         context: { driver: 'redis', url: this.target }, cause: err,
       });
@@ -237,7 +241,8 @@ export class RedisStore implements Store {
     if (name === 'ReplyError' && !/^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY|NOAUTH|WRONGPASS)/.test(msg)) {
       return new DmanError('INTERNAL', `Redis refused ${what} at ${this.target}: ${msg}`, { context: { driver: 'redis', url: this.target }, cause: err });
     }
-    return new DmanError('STORE_UNAVAILABLE', `Redis at ${this.target} is unavailable (${what}): ${msg}`, {
+    const why = this.lastError && this.lastError.message !== msg && this.cmd?.status !== 'ready' ? ` (last connection error: ${this.lastError.message})` : '';
+    return new DmanError('STORE_UNAVAILABLE', `Redis at ${this.target} is unavailable (${what}): ${msg}${why}`, {
       hint: 'Retry shortly; if it persists, check that Redis is running and reachable.',
       context: { driver: 'redis', url: this.target }, cause: err,
     });
@@ -371,7 +376,10 @@ export class RedisStore implements Store {
         const owned = (await c.call('SMISMEMBER', this.u(user, 'owns'), ...named)) as number[];
         const pipe = c.pipeline();
         for (const h of named) pipe.exists(this.b(h, 'meta'));
-        const exists = ((await pipe.exec()) ?? []).map(([err, v]) => (err ? 0 : Number(v)));
+        const exists = ((await pipe.exec()) ?? []).map(([err, v]) => {
+          if (err) throw err;
+          return Number(v);
+        });
         return named.filter((_, i) => owned[i] !== 1 || exists[i] !== 1);
       });
       if (missing.length > 0) throw missingBlobsError(user, missing);

@@ -55,6 +55,19 @@ describe('finding dman.yaml', () => {
   });
 });
 
+describe('docs/config.yaml', () => {
+  it('loads without a problem and means what its comments say', async () => {
+    const file = join(import.meta.dirname, '..', '..', 'docs', 'config.yaml');
+    const r = await loadConfig({ configPath: file, cwd, homedir: home, hostname: 'box', env: {} });
+    expect(r.problems).toEqual([]);
+    expect(r.config).toMatchObject({ server_url: 'http://127.0.0.1:3626', storage_driver: 'disk', conflict_policy: 'ask', device: 'box' });
+    expect(r.config.track).toContain('!docs/config.yaml');
+    expect(r.config.users.alice).toEqual({ home, track: r.config.track });
+    expect(r.config.users.bob.track).toEqual(['.bashrc', '.gitconfig', '.config/nvim/']);
+    expect(r.config.groups.work).toEqual(['.config/work/', '!.config/work/cache/']);
+  });
+});
+
 describe('loadConfig: bad input', () => {
   it('no file anywhere: CONFIG_NOT_FOUND listing every place searched', async () => {
     const err = await caught(loadConfig({ cwd, homedir: home, env: { XDG_CONFIG_HOME: xdg } }));

@@ -56,13 +56,14 @@ export interface WriteResult extends MigrationResult {
   backup?: string;
 }
 
-/** Migrates the file in place: backup `<file>.bak-<timestamp>` first, then an atomic replace keeping the file's mode. */
+/** Migrates the file in place (validate runs on the result first and may throw to stop it): backup `<file>.bak-<timestamp>` first, then an atomic replace keeping the file's mode. */
 export async function migrateConfigFile(file: string, opts: { now?: () => Date; validate?: (text: string) => Promise<void> } = {}): Promise<WriteResult> {
   const target = await realpath(file).catch(() => file); // replace the file a symlink points to, not the link
   const { text } = await readConfigText(target);
   const result = migrateConfigText(text, target);
-  if (!result.isChanged) return { ...result, file: target };
+  // Validate even when nothing changes: `--write` on an invalid file must say so, not "nothing to do".
   await opts.validate?.(result.text);
+  if (!result.isChanged) return { ...result, file: target };
   const mode = (await stat(target)).mode & 0o7777;
   const stamp = (opts.now?.() ?? new Date()).toISOString().replace(/[:.]/g, '-');
   const backup = `${target}.bak-${stamp}`;

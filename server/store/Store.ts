@@ -75,7 +75,11 @@ export interface Store {
   health(): Promise<StoreHealth>;
 
   // ---- blobs: content-addressed by SHA-256, shared by all users, access checked per user
-  /** Stores a blob, verifying its hash while streaming; throws DmanError('HASH_MISMATCH') and stores nothing on a mismatch. Records that `user` owns it. */
+  /**
+   * Stores a blob, verifying its hash while streaming; throws DmanError('HASH_MISMATCH') and stores nothing on a mismatch,
+   * DmanError('PAYLOAD_TOO_LARGE') past `maxBytes`, DmanError('BAD_REQUEST') for a hash that is not lowercase hex SHA-256.
+   * Records that `user` owns it (uploading bytes proves possession). `created` is false when the bytes were already stored.
+   */
   putBlob(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number): Promise<{ size: number; created: boolean }>;
   /** True when the blob exists and `user` uploaded or references it. */
   hasBlob(user: string, hash: string): Promise<boolean>;
@@ -85,23 +89,29 @@ export interface Store {
   // ---- manifest and change feed
   headRev(user: string): Promise<number>;
   getEntry(user: string, path: string): Promise<Entry | null>;
-  /** The current entries (tombstones included unless `live` is set), sorted by path. */
+  /** The current entries (tombstones included unless `live` is set), sorted by path (JS string order). */
   listEntries(user: string, opts?: { live?: boolean }): Promise<Entry[]>;
-  /** Entries with rev > since, ascending by rev, at most `limit`. */
+  /** Current entries with rev > since, ascending by rev, at most `limit`; `more` when further ones exist. */
   changes(user: string, since: number, limit: number): Promise<ChangesPage>;
   /**
    * Applies all ops or none. Each op with a non-null baseRev must match the path's current rev
    * (0 = no entry); otherwise nothing is written and every mismatch is reported. Each written
-   * entry gets the next rev (head+1, head+2, … in op order). Blobs named by ops must exist.
+   * entry gets the next rev (head+1, head+2, … in op order). A tombstone is an entry: recreating
+   * a deleted path needs the tombstone's rev. Blobs named by live file ops must exist and be
+   * owned by the user, else DmanError('PRECONDITION_FAILED') and nothing is written. A malformed
+   * commit (no ops, a path twice, a file without hash, a symlink without target, a bad user name)
+   * throws BAD_REQUEST; an unsafe path throws UNSAFE_PATH. Only successful commits are recorded
+   * under their idempotency key (per user); a repeated key returns that outcome with
+   * `replayed: true` and writes nothing. Subscribers hear of every successful, non-replayed commit.
    */
   commit(input: CommitInput): Promise<CommitOutcome>;
   /** Past and current versions of one path, newest first. */
   history(user: string, path: string, limit?: number): Promise<Entry[]>;
-  /** Drops versions beyond the retention policy; returns how many were removed. */
+  /** Drops past versions that are both beyond the newest `versions` and older than `days`; never the current one. */
   applyRetention(user: string, policy: RetentionPolicy, now: number): Promise<{ versionsRemoved: number }>;
   /** Deletes blobs no version of any user references. */
   gcBlobs(): Promise<{ blobsRemoved: number; bytesFreed: number }>;
-  /** Users that have any data. */
+  /** Users that have committed anything, sorted. */
   listUsers(): Promise<string[]>;
   stats(user: string): Promise<UserStats>;
 
@@ -110,14 +120,18 @@ export interface Store {
   subscribe(user: string, onRev: (user: string, rev: number) => void): Unsubscribe;
 
   // ---- tokens
+  /** Adds a token, or replaces the record with the same id. */
   putToken(rec: TokenRecord): Promise<void>;
+  /** Finds a token by hash, revoked ones included (the caller checks revokedAt). */
   getTokenByHash(hash: string): Promise<TokenRecord | null>;
   listTokens(): Promise<TokenRecord[]>;
   /** Marks a token revoked; false when no such id. */
   revokeToken(id: string, now: number): Promise<boolean>;
+  /** Records a token's last use (advisory: a driver may persist it lazily); unknown ids are ignored. */
   touchToken(id: string, now: number): Promise<void>;
 
   // ---- audit trail (append-only)
   appendAudit(rec: AuditRecord): Promise<void>;
+  /** Records newest first, filtered by time >= since and user, at most `limit`. */
   listAudit(q: AuditQuery): Promise<AuditRecord[]>;
 }

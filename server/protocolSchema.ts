@@ -1,0 +1,54 @@
+// Builds docs/protocol.schema.json from the zod schemas of the wire: the /v1 protocol
+// (shared/protocol.ts) and the seed-compatible endpoints (routes/seedSchemas.ts).
+import { z } from 'zod';
+import * as p from '../shared/protocol.js';
+import * as seed from './routes/seedSchemas.js';
+
+const requests: Record<string, z.ZodType> = {
+  CommitRequest: p.commitRequestSchema,
+  CommitOp: p.commitOpSchema,
+  ChangesQuery: p.changesQuerySchema,
+  RestoreRequest: p.restoreRequestSchema,
+  TokenCreateRequest: p.tokenCreateRequestSchema,
+  SeedCompareRequest: seed.compareRequestSchema,
+  SeedInstallRequest: seed.installRequestSchema,
+  SeedPruneRequest: seed.pruneRequestSchema,
+  SeedUserPathQuery: seed.userPathQuerySchema,
+};
+
+const replies: Record<string, z.ZodType> = {
+  Entry: p.entrySchema,
+  CommitOk: p.commitOkSchema,
+  CommitConflictReply: p.commitConflictReplySchema,
+  ChangesReply: p.changesReplySchema,
+  PushEvent: p.pushEventSchema,
+  HistoryReply: p.historyReplySchema,
+  Whoami: p.whoamiSchema,
+  TokenInfo: p.tokenInfoSchema,
+  TokenCreateReply: p.tokenCreateReplySchema,
+  ErrorReply: p.errorReplySchema,
+  HealthReply: p.healthReplySchema,
+  SeedCompareReply: seed.compareReplySchema,
+  SeedPruneReply: seed.pruneReplySchema,
+  SeedPublishReply: seed.publishReplySchema,
+};
+
+/** Returns the JSON Schema document of every request and reply shape of the server. */
+export function buildProtocolJsonSchema(): Record<string, unknown> {
+  const defs: Record<string, unknown> = {};
+  const convert = (s: z.ZodType, io: 'input' | 'output') => {
+    const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as Record<string, unknown>;
+    return rest;
+  };
+  for (const [name, s] of Object.entries(requests)) defs[name] = convert(s, 'input');
+  for (const [name, s] of Object.entries(replies)) defs[name] = convert(s, 'output');
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    $id: 'https://dman.invalid/protocol.schema.json',
+    title: 'dman sync server protocol',
+    description: `Request and reply bodies of the dman server, protocol v${p.PROTOCOL_VERSION} (/v1) and the seed-compatible endpoints. Generated from shared/protocol.ts and server/routes/seedSchemas.ts by server/protocolSchema.ts; do not edit by hand.`,
+    'x-protocol-version': p.PROTOCOL_VERSION,
+    'x-headers': { operation: p.OP_HEADER, idempotency: p.IDEMPOTENCY_HEADER },
+    $defs: defs,
+  };
+}

@@ -473,6 +473,17 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         for (const e of all) expect(await store.getEntry('alice', e.path)).toEqual(e);
       });
 
+      it('hands out copies: changing a returned entry does not change the store', async () => {
+        const e = await write('alice', 'f', 'content');
+        e.hash = null;
+        const got = await store.getEntry('alice', 'f');
+        got!.deleted = true;
+        (await store.listEntries('alice'))[0]!.size = 999;
+        (await store.changes('alice', 0, 10)).entries[0]!.rev = 42;
+        (await store.history('alice', 'f'))[0]!.path = 'g';
+        expect(await store.getEntry('alice', 'f')).toMatchObject({ path: 'f', hash: sha256('content'), deleted: false, size: 7, rev: 1 });
+      });
+
       it('keeps history newest first, including tombstones, and honours a limit', async () => {
         const v1 = await write('alice', 'h', 'v1', { now: T0 + 1 });
         const v2 = await write('alice', 'h', 'v2', { now: T0 + 2 });

@@ -67,12 +67,11 @@ export async function conflictStorm(a: Store, b: Store, user: string, n: number,
   const seeded = await a.commit({ user, device: 'seed', ops: paths.map((p) => fileOp(p, 0, seed)), now: T0 });
   if (!seeded.ok) throw new Error('seed commit conflicted');
   const base = new Map(seeded.entries.map((e) => [e.path, e.rev]));
-  const blobs = [];
-  for (let i = 0; i < n; i++) {
+  const blobs = await Promise.all(Array.from({ length: n }, async (_, i) => {
     const content = `writer ${i}`;
     const store = i % 2 === 0 ? a : b;
-    blobs.push({ content, store, blob: await upload(store, user, content) });
-  }
+    return { content, store, blob: await upload(store, user, content) };
+  }));
   const attempts = blobs.map(({ store, blob }, i) => {
     const path = paths[i % paths.length]!;
     const op = fileOp(path, base.get(path)!, blob);

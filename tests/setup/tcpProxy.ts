@@ -1,6 +1,6 @@
 // A TCP proxy for fault tests: sits between a driver and its database and, on command, passes
 // traffic, stalls it (holds every byte in both directions until passing again), resets every connection, or truncates the
-// next client-to-server bytes (forwards only the first N, then drops the connection).
+// next large client-to-server write (forwards only its first N bytes, then drops the connection).
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
 /** What the proxy does with traffic. */
@@ -13,7 +13,7 @@ export interface TcpProxy {
   setMode(mode: ProxyMode): void;
   /** Destroys every open connection with a TCP RST. */
   resetAll(): void;
-  /** Forwards only the next `bytes` bytes the client sends, then destroys that connection. */
+  /** Forwards only the first `bytes` bytes of the next client write longer than that, then destroys that connection. */
   truncateNext(bytes: number): void;
   /** How many client connections are open now. */
   openConnections(): number;
@@ -34,7 +34,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     upstream.on('error', drop).on('close', drop);
     if (mode === 'stall') { client.pause(); upstream.pause(); }
     client.on('data', (buf: Buffer) => {
-      if (truncateAfter !== null) {
+      if (truncateAfter !== null && buf.length > truncateAfter) {
         const n = truncateAfter;
         truncateAfter = null;
         upstream.write(buf.subarray(0, n), () => drop());

@@ -191,7 +191,7 @@ export class MariaDbStore implements Store {
     const pool = this.pool;
     if (!pool) throw this.unavailable(`The MariaDB store (${this.target}) is not open`);
     const ms = this.opts.acquireTimeoutMs ?? 10_000;
-    const pending = pool.getConnection();
+    const pending = pool.getConnection().catch((err: unknown) => { throw this.toStoreError(err, 'connect'); });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(this.unavailable(`No MariaDB connection to ${this.target} became free within ${ms} ms (pool ${JSON.stringify(this.poolStats())})`)), ms);

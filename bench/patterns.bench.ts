@@ -51,7 +51,7 @@ function generatePaths(n: number): string[] {
 
 /** Times fn over the paths, whole passes only, until the budget; returns paths per second. */
 function measure(paths: readonly string[], fn: (p: string) => boolean): { perSec: number; passes: number; hits: number } {
-  let passes = 0, hits = 0;
+  let passes = 0, hits: number;
   const start = performance.now();
   do {
     hits = 0;

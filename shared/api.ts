@@ -142,6 +142,18 @@ export const settingsPatchSchema = z.object({
   startAtLogin: z.boolean().optional(),
 });
 
+/** What the wizard pre-fills: this machine's user, home, device name, default data dir and groups. */
+export const setupDefaultsSchema = z.object({
+  user: z.string(),
+  home: z.string(),
+  device: z.string(),
+  dataDir: z.string(),
+  serverUrl: z.string(),
+  groups: z.record(z.string(), z.array(z.string())),
+  /** The config file the wizard will write. */
+  configFile: z.string(),
+});
+
 const none = z.tuple([]);
 /** Every DmanApi method: its argument tuple and its result (inside the ok/error envelope). */
 export const dmanApi = {
@@ -163,6 +175,10 @@ export const dmanApi = {
   previewTrack: { args: z.tuple([z.string().min(1), z.array(z.string())]), result: z.array(previewItemSchema) },
   planFirstSync: { args: z.tuple([setupSchema]), result: z.array(planItemSchema) },
   applySetup: { args: z.tuple([setupSchema]), result: z.object({ configFile: z.string(), token: z.string().nullable() }) },
+  // wizard additions (issue 6): the machine's defaults, the embedded server, device tokens on it
+  setupDefaults: { args: none, result: setupDefaultsSchema },
+  startHostedServer: { args: z.tuple([storageFieldsSchema]), result: z.object({ url: z.string(), dataDir: z.string().nullable() }) },
+  createDeviceToken: { args: z.tuple([userName, z.string().min(1).max(128)]), result: z.object({ token: z.string() }) },
   // settings
   getSettings: { args: none, result: settingsSchema },
   updateSettings: { args: z.tuple([settingsPatchSchema]), result: settingsSchema },

@@ -1,5 +1,6 @@
 // Every command group of the `dman` CLI. One module per group, each exporting register().
 import type { Command } from 'commander';
+import { register as agent } from './agent.js';
 import { register as config } from './config.js';
 import { register as patterns } from './patterns.js';
 import { register as serve } from './serve.js';
@@ -8,5 +9,5 @@ import { register as version } from './version.js';
 
 /** Registers every command on the root program. */
 export function registerAll(program: Command): void {
-  for (const register of [config, patterns, serve, token, version]) register(program);
+  for (const register of [agent, config, patterns, serve, token, version]) register(program);
 }

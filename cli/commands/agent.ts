@@ -1,0 +1,77 @@
+// `dman agent`: the headless app. Runs the engine and serves the same UI as the tray app, plus
+// the DmanApi over a WebSocket, on 127.0.0.1, until SIGINT/SIGTERM.
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import envPaths from 'env-paths';
+import { createJsonSettingsStore } from '../../engine/api/appSettings.js';
+import { createDmanApi } from '../../engine/api/createDmanApi.js';
+import { createEmbeddedServer } from '../../engine/api/createEmbeddedServer.js';
+import { createLogger } from '../../engine/log.js';
+import { createChokidarWatcher } from '../../engine/watch/ChokidarWatcher.js';
+import { DmanError } from '../../shared/errors.js';
+import { action, globalsOf } from '../action.js';
+import { createAgentServer } from '../agent/createAgentServer.js';
+
+interface AgentOptions { port?: string; dataDir?: string }
+
+/** Finds `rel` in this file's folder or above (dist/cli.js in a build, cli/commands/ under tsx). */
+function findUp(rel: string): string | null {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const p = join(dir, rel);
+    if (existsSync(p)) return p;
+    dir = dirname(dir);
+  }
+  return null;
+}
+
+/** Parses --port. */
+export function parsePort(v: string | undefined): number {
+  if (v === undefined) return 0;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new DmanError('USAGE', `--port ${v} is not a port number`, { hint: 'use 0 (any free port) or 1024-65535' });
+  return n;
+}
+
+/** Registers `dman agent`. */
+export function register(program: Command): void {
+  program
+    .command('agent')
+    .description('run dman headless: sync in the background and serve the app UI on 127.0.0.1 (for machines without a desktop)')
+    .option('--port <n>', 'port on 127.0.0.1 (default: any free port)')
+    .option('--data-dir <dir>', 'where the app keeps its state and the embedded server (default: $DMAN_DATA_DIR or the user data dir)')
+    .addHelpText('after', '\nOpen the printed URL (it carries a one-time token) in a browser on this machine,\nor through an SSH tunnel: ssh -L 8080:127.0.0.1:PORT host, then use port 8080.\n\nExample:\n  $ dman agent --port 7777\n  $ dman --config ~/dman.yaml agent')
+    .action(action(async (opts: AgentOptions, cmd: Command) => {
+      const g = globalsOf(cmd);
+      const port = parsePort(opts.port);
+      const dataDir = resolve(opts.dataDir ?? process.env.DMAN_DATA_DIR ?? envPaths('dman', { suffix: '' }).data);
+      const here = dirname(fileURLToPath(import.meta.url));
+      const staticDir = process.env.DMAN_RENDERER_DIR
+        ?? (existsSync(join(here, 'renderer', 'index.html')) && here.endsWith('dist') ? join(here, 'renderer') : null)
+        ?? findUp('dist/renderer/index.html')?.replace(/index\.html$/, '');
+      if (!staticDir) throw new DmanError('USAGE', 'the app UI is not built (dist/renderer/index.html is missing)', { hint: 'run `npm run build` in the dman folder' });
+      const cli = findUp('bin/dman.js');
+      const log = createLogger({ level: g.logLevel ?? 'warn', format: g.logFormat ?? 'pretty', base: { proc: 'agent' } });
+      const server = cli ? createEmbeddedServer({ dataDir, command: [process.execPath, cli], log }) : undefined;
+      const api = createDmanApi({
+        log, configPath: g.config, dataDir,
+        settings: createJsonSettingsStore(join(dataDir, 'agent-settings.json')),
+        server,
+        engineDeps: { watcher: createChokidarWatcher({ log }) },
+      });
+      await api.start();
+      const agent = await createAgentServer({ api, staticDir, port, log });
+      if (g.json) process.stdout.write(`${JSON.stringify({ url: agent.url, port: agent.port, dataDir })}\n`);
+      else process.stdout.write(`dman agent running. Open this URL in a browser on this machine:\n\n  ${agent.url}\n\nPress Ctrl-C to stop.\n`);
+      await new Promise<void>((done) => {
+        const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); done(); };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      if (!g.quiet && !g.json) process.stdout.write('dman agent: stopping…\n');
+      await agent.close();
+      await api.close();
+    }));
+}

@@ -54,28 +54,20 @@ interface Compiled extends ParsedPattern {
 /** Compiles a track list; throws DmanError PATTERN_INVALID naming the first unusable entry. */
 export function compileTrack(patterns: readonly string[]): TrackMatcher {
   const compiled = patterns.map((p, index) => compileOne(p, index));
-  const exact = new Map<string, number>(); // literal, non-dirOnly: the path itself or an ancestor
-  const dirs = new Map<string, number>(); // literal, dirOnly: an ancestor only
-  for (const c of compiled) if (c.literal !== null) (c.dirOnly ? dirs : exact).set(c.literal, c.index);
-  const globsLastFirst = compiled.filter((c) => c.literal === null).reverse();
-  const hasLiterals = exact.size > 0 || dirs.size > 0;
-
+  // Patterns grouped by a literal first segment: most paths in a home (.cache/…, projects/…)
+  // share a first segment with no pattern, and are then decided by one Map lookup.
+  const wildcard = compiled.filter((c) => firstSegment(c) === null);
+  const byFirst = new Map<string, Compiled[]>();
+  for (const c of compiled) {
+    const f = firstSegment(c);
+    if (f !== null) byFirst.set(f, [...(byFirst.get(f) ?? []), c]);
+  }
+  const deciders = new Map<string, (path: string) => number>();
+  for (const [f, cs] of byFirst) deciders.set(f, makeDecider([...cs, ...wildcard].sort((a, b) => a.index - b.index)));
+  const fallback = makeDecider(wildcard);
   const decide = (path: string): number => {
-    let best = -1;
-    if (hasLiterals) {
-      best = exact.get(path) ?? -1;
-      for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) {
-        const a = path.slice(0, i);
-        const e = exact.get(a), d = dirs.get(a);
-        if (e !== undefined && e > best) best = e;
-        if (d !== undefined && d > best) best = d;
-      }
-    }
-    for (const g of globsLastFirst) {
-      if (g.index < best) break;
-      if (matchesGlob(g, path)) return g.index;
-    }
-    return best;
+    const j = path.indexOf('/');
+    return (deciders.get(j === -1 ? path : path.slice(0, j)) ?? fallback)(path);
   };
 
   return {
@@ -124,6 +116,38 @@ export function compileTrack(patterns: readonly string[]): TrackMatcher {
       return false;
     },
   };
+}
+
+// Decides a path against some patterns (in list order): the index of the last one that matches, or -1.
+function makeDecider(cs: Compiled[]): (path: string) => number {
+  const exact = new Map<string, number>(); // literal, non-dirOnly: the path itself or an ancestor
+  const dirs = new Map<string, number>(); // literal, dirOnly: an ancestor only
+  for (const c of cs) if (c.literal !== null) (c.dirOnly ? dirs : exact).set(c.literal, c.index);
+  const globsLastFirst = cs.filter((c) => c.literal === null).reverse();
+  const hasLiterals = exact.size > 0 || dirs.size > 0;
+  return (path) => {
+    let best = -1;
+    if (hasLiterals) {
+      best = exact.get(path) ?? -1;
+      for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) {
+        const a = path.slice(0, i);
+        const e = exact.get(a), d = dirs.get(a);
+        if (e !== undefined && e > best) best = e;
+        if (d !== undefined && d > best) best = d;
+      }
+    }
+    for (const g of globsLastFirst) {
+      if (g.index < best) break;
+      if (matchesGlob(g, path)) return g.index;
+    }
+    return best;
+  };
+}
+
+// The first path segment every match of c starts with, or null when it is not plain text.
+function firstSegment(c: Compiled): string | null {
+  const text = c.literal ?? (c.baseSlash === '' ? null : c.baseSlash);
+  return text === null ? null : text.split('/')[0];
 }
 
 function compileOne(raw: string, index: number): Compiled {

@@ -336,7 +336,8 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
 
       it('writes tombstones that keep their path, carry no content, and need the tombstone rev to recreate', async () => {
         const e = await write('alice', '.bashrc', 'bash');
-        const out = await commitOk('alice', [op({ path: '.bashrc', baseRev: e.rev, deleted: true })], { device: 'desk', now: T0 + 9 });
+        // a delete that still names the old hash (a sloppy client) leaves no content behind either
+        const out = await commitOk('alice', [op({ path: '.bashrc', baseRev: e.rev, deleted: true, hash: e.hash, size: e.size })], { device: 'desk', now: T0 + 9 });
         const tomb = out.entries[0]!;
         expect(tomb).toMatchObject({ path: '.bashrc', deleted: true, hash: null, size: 0, rev: 2, device: 'desk', updatedAt: T0 + 9 });
         expect(await store.getEntry('alice', '.bashrc')).toEqual(tomb);
@@ -564,14 +565,18 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         await write('alice', 'f', 'new version', { now: T0 + 1 });
         await write('bob', 'g', 'old version'); // bob references the same bytes
         await write('bob', 'k', 'bob only');
+        await write('alice', 'h', 'alice past', { now: T0 }); // referenced only by history once h moves on
+        await write('alice', 'h', 'alice now', { now: T0 + 1 });
         const gc1 = await store.gcBlobs();
         expect(gc1).toEqual({ blobsRemoved: 1, bytesFreed: orphan.size });
         expect(await store.hasBlob('alice', orphan.hash)).toBe(false);
         expect(await store.getBlob('alice', orphan.hash)).toBeNull();
-        for (const c of ['old version', 'new version']) expect(await store.hasBlob('alice', sha256(c))).toBe(true);
-        // alice's old version goes; its blob stays because bob still uses it
-        await store.applyRetention('alice', { versions: 0, days: 0 }, T0 + 100 * DAY);
-        expect(await store.gcBlobs()).toEqual({ blobsRemoved: 0, bytesFreed: 0 });
+        for (const c of ['old version', 'new version', 'alice past']) expect(await store.hasBlob('alice', sha256(c))).toBe(true);
+        expect(await readAll((await store.getBlob('alice', sha256('alice past')))!.stream)).toEqual(Buffer.from('alice past'));
+        // alice's past versions go: "alice past" is freed, "old version" stays because bob still uses it
+        expect((await store.applyRetention('alice', { versions: 0, days: 0 }, T0 + 100 * DAY)).versionsRemoved).toBe(2);
+        expect(await store.gcBlobs()).toEqual({ blobsRemoved: 1, bytesFreed: 'alice past'.length });
+        expect(await store.hasBlob('alice', sha256('alice past'))).toBe(false);
         expect(await store.hasBlob('bob', sha256('old version'))).toBe(true);
         // once bob deletes and retention drops his versions, it goes too
         const g = await store.getEntry('bob', 'g');

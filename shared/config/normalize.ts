@@ -16,11 +16,11 @@ export function normalizeConfig(file: ConfigFile): NormalizeResult {
   const out: Record<string, unknown> = {};
   const redis: Record<string, unknown> = { ...(file.redis ?? {}) };
   const db: Record<string, unknown> = { ...(file.db ?? {}) };
-  let hasRedis = file.redis !== undefined;
-  let hasDb = file.db !== undefined;
+  let hasRedis = file.redis !== undefined && file.redis !== null;
+  let hasDb = file.db !== undefined && file.db !== null;
 
   for (const [key, value] of Object.entries(file)) {
-    if (value === undefined) continue;
+    if (value === undefined || (value === null && key !== 'track' && key !== 'include' && key !== 'users')) continue;
     if (key in legacyRedisKeys || key in legacyMariaKeys) {
       const isRedis = key in legacyRedisKeys;
       const block = isRedis ? redis : db;

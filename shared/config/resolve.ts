@@ -99,7 +99,7 @@ export function resolveConfig(modern: ModernConfig, ctx: ResolveContext): Resolv
   return { config, problems };
 }
 
-function tls(block: Partial<TlsSettings> | undefined, base: KeyPath, expand: (p: KeyPath, v: string | undefined) => string | undefined): TlsSettings {
+function tls(block: Partial<TlsSettings> | null | undefined, base: KeyPath, expand: (p: KeyPath, v: string | undefined) => string | undefined): TlsSettings {
   const out: TlsSettings = { tls: block?.tls ?? false, tls_insecure_skip_verify: block?.tls_insecure_skip_verify ?? false };
   for (const k of ['tls_ca', 'tls_cert', 'tls_key'] as const) {
     const v = expand([...base, k], block?.[k]);

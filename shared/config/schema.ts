@@ -1,6 +1,7 @@
 // The zod schema of dman.yaml: the modern nested form plus the legacy forms the seed wrote
 // (`include:` lists, flat `redis_*` / `maria_*` keys). Browser-safe: the setup wizard reuses it.
 import { z } from 'zod';
+import { USER_RE } from '../protocol.js';
 
 /** Storage drivers the server supports, after aliases. */
 export const storageDrivers = ['disk', 'redis', 'mariadb'] as const;
@@ -19,7 +20,15 @@ export const storageDriverSchema = z.preprocess(
 );
 
 const str = z.string().min(1, 'must not be empty');
+const port = (p: string) => Number(p) >= 1 && Number(p) <= 65535;
+// host:port of a Redis or MariaDB server; a URL here is a common mistake the driver would misread.
+const addr = str
+  .refine((v) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(v), 'must be host:port, not a URL (drop the scheme, e.g. 127.0.0.1:6379)')
+  .refine((v) => { const m = /^(?:\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+)(?::(\d{1,5}))?$/.exec(v); return m !== null && (m[1] === undefined || port(m[1])); },
+    'must be host or host:port with a port from 1 to 65535, e.g. 127.0.0.1:6379');
 // YAML `track:` with nothing after it is null; treat it as an empty list.
+// The server's rule for user names (shared/protocol.ts), so a config never names a user the server refuses.
+const userName = z.string().regex(USER_RE, 'is not a valid user name: 1-64 letters, digits, "_", "." or "-", not starting with a digit, "." or "-"');
 const trackList = z.array(z.string()).nullable();
 
 const tlsFields = {
@@ -33,7 +42,7 @@ const tlsFields = {
 
 /** The `redis:` block. */
 export const redisBlockSchema = z.strictObject({
-  addr: str.optional(),
+  addr: addr.optional(),
   socket: str.optional(),
   username: str.optional(),
   password: z.string().optional(),
@@ -43,7 +52,7 @@ export const redisBlockSchema = z.strictObject({
 
 /** The `db:` block (MariaDB/MySQL). */
 export const dbBlockSchema = z.strictObject({
-  addr: str.optional(),
+  addr: addr.optional(),
   socket: str.optional(),
   db: str.optional(),
   user: str.optional(),
@@ -73,33 +82,35 @@ export const legacyMariaKeys = {
 } as const satisfies Record<string, keyof z.infer<typeof dbBlockSchema>>;
 
 const legacyFlatFields = {
-  redis_addr: str.optional(), redis_socket: str.optional(), redis_username: str.optional(), redis_password: z.string().optional(),
+  redis_addr: addr.optional(), redis_socket: str.optional(), redis_username: str.optional(), redis_password: z.string().optional(),
   redis_db: z.number().int().min(0).max(15).optional(), redis_tls: z.boolean().optional(), redis_tls_ca: str.optional(),
   redis_tls_cert: str.optional(), redis_tls_key: str.optional(), redis_tls_insecure_skip_verify: z.boolean().optional(),
   redis_tls_server_name: str.optional(),
-  maria_addr: str.optional(), maria_socket: str.optional(), maria_db: str.optional(), maria_user: str.optional(),
+  maria_addr: addr.optional(), maria_socket: str.optional(), maria_db: str.optional(), maria_user: str.optional(),
   maria_password: z.string().optional(), maria_tls: z.boolean().optional(), maria_tls_ca: str.optional(),
   maria_tls_cert: str.optional(), maria_tls_key: str.optional(), maria_tls_insecure_skip_verify: z.boolean().optional(),
   maria_tls_server_name: str.optional(),
 };
 
+// Blocks may be null: `redis:` with every child commented out, as in docs/config.yaml, means "no settings".
 const modernFields = {
   server_url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
   auth_token: str.optional(),
   storage_driver: storageDriverSchema.optional(),
-  listen: z.string().regex(/^(?:\[[0-9a-fA-F:]+\]|[^\s:]*):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:3626').optional(),
+  listen: z.string().refine((v) => { const m = /^(?:\[[0-9a-fA-F:]+\]|[^\s:]*):(\d{1,5})$/.exec(v); return m !== null && port(m[1]); },
+    'must be host:port with a port from 1 to 65535, e.g. 127.0.0.1:3626').optional(),
   data_dir: str.optional(),
   state_dir: str.optional(),
-  redis: redisBlockSchema.optional(),
-  db: dbBlockSchema.optional(),
+  redis: redisBlockSchema.nullable().optional(),
+  db: dbBlockSchema.nullable().optional(),
   track: trackList.optional(),
-  users: z.record(z.string().min(1), userBlockSchema.nullable()).nullable().optional(),
+  users: z.record(userName, userBlockSchema.nullable()).nullable().optional(),
   conflict_policy: z.enum(conflictPolicies).optional(),
-  groups: z.record(z.string().min(1), z.array(z.string())).optional(),
-  retention: z.strictObject({ versions: z.number().int().min(1).optional(), days: z.number().int().min(0).optional() }).optional(),
+  groups: z.record(z.string().min(1), z.array(z.string())).nullable().optional(),
+  retention: z.strictObject({ versions: z.number().int().min(1).optional(), days: z.number().int().min(0).optional() }).nullable().optional(),
   device: str.optional(),
-  mass_change: z.strictObject({ ratio: z.number().gt(0).max(1).optional(), min_files: z.number().int().min(0).optional() }).optional(),
-  secrets: z.strictObject({ allow: z.array(z.string()).optional() }).optional(),
+  mass_change: z.strictObject({ ratio: z.number().gt(0).max(1).optional(), min_files: z.number().int().min(0).optional() }).nullable().optional(),
+  secrets: z.strictObject({ allow: z.array(z.string()).optional() }).nullable().optional(),
 };
 
 /** What dman.yaml may contain: the modern keys plus every legacy key. */
@@ -114,7 +125,7 @@ export type ConfigFile = z.infer<typeof configFileSchema>;
 /** The modern form of dman.yaml (what `dman config migrate` writes): no legacy keys. */
 export const modernConfigSchema = z.strictObject({
   ...modernFields,
-  users: z.record(z.string().min(1), z.strictObject({ home: str.optional(), track: trackList.optional() }).nullable()).nullable().optional(),
+  users: z.record(userName, z.strictObject({ home: str.optional(), track: trackList.optional() }).nullable()).nullable().optional(),
 });
 /** The modern form of dman.yaml. */
 export type ModernConfig = z.infer<typeof modernConfigSchema>;

@@ -25,6 +25,12 @@ describe('validateConfig: defaults', () => {
     expect(r.config?.auth_token).toBeUndefined();
   });
 
+  it('reads blocks whose children are all commented out (YAML null) as empty', () => {
+    const r = validateConfig({ redis: null, db: null, retention: null, mass_change: null, secrets: null, groups: null, track: null, users: null }, ctx);
+    expect(r.problems).toEqual([]);
+    expect(r.config).toMatchObject({ redis: { db: 0 }, retention: { versions: 20 }, track: [...DEFAULT_TRACK], users: {} });
+  });
+
   it('keeps explicit values', () => {
     const r = validateConfig({ server_url: 'https://dots.lan:8443', auth_token: 't0k', conflict_policy: 'keep-both', device: 'laptop', retention: { versions: 5 }, groups: { work: ['.work/'] } }, ctx);
     expect(r.config).toMatchObject({ server_url: 'https://dots.lan:8443', auth_token: 't0k', conflict_policy: 'keep-both', device: 'laptop', retention: { versions: 5, days: 30 } });
@@ -115,6 +121,11 @@ describe('validateConfig: every check names the key and a fix', () => {
     ['redis.db out of range', { redis: { db: 99 } }, 'redis.db', /must be/, /range/],
     ['server_url not a URL', { server_url: 'dots.lan' }, 'server_url', /not an http\(s\) URL/, /http:\/\//],
     ['server_url ftp', { server_url: 'ftp://dots.lan' }, 'server_url', /not an http\(s\) URL/, /http/],
+    ['redis.addr as a URL', { redis: { addr: 'redis://h:6379' } }, 'redis.addr', /not a URL/, /./],
+    ['db.addr with a bad port', { db: { addr: 'h:70000' } }, 'db.addr', /port from 1 to 65535/, /./],
+    ['legacy maria_addr with spaces', { maria_addr: 'my host:3306' }, 'maria_addr', /host:port/, /./],
+    ['listen port out of range', { listen: '127.0.0.1:0' }, 'listen', /port from 1 to 65535/, /./],
+    ['a user name the server refuses', { users: { 'bad/name': { home: '/h' } } }, 'users["bad/name"]', /not a valid user name/, /./],
     ['listen without a port', { listen: '0.0.0.0' }, 'listen', /host:port/, /./],
     ['unknown conflict_policy', { conflict_policy: 'newest' }, 'conflict_policy', /unknown conflict_policy/, /keep-both/],
     ['mass_change ratio above 1', { mass_change: { ratio: 2 } }, 'mass_change.ratio', /must be/, /range/],
@@ -137,6 +148,10 @@ describe('validateConfig: every check names the key and a fix', () => {
 
   it('accepts the addr of one block with the socket of the other', () => {
     expect(errorsOf({ redis: { addr: 'h:1' }, db: { socket: '/s' } })).toEqual([]);
+  });
+
+  it.each(['127.0.0.1:6379', 'redis.lan', 'redis.lan:6380', '[::1]:6379', 'db-1.example.com:3306'])('accepts addr %s', (addr) => {
+    expect(errorsOf({ redis: { addr }, db: { addr } })).toEqual([]);
   });
 });
 

@@ -67,6 +67,10 @@ export function issueToProblems(issue: z.core.$ZodIssue, root: unknown): ConfigP
     case 'too_small':
     case 'too_big':
       return [problem('error', path, `value ${issue.message.replace(/^Too (small|big): expected \w+ to (have|be) /i, 'must be ')}`, 'change the value to fit the range', value)];
+    case 'invalid_key': {
+      const why = issue.issues[0]?.message ?? 'is not allowed here';
+      return [problem('error', path, `${path[0] === 'users' ? 'user name' : 'key'} ${JSON.stringify(last)} ${why}`, 'rename it (a user name must match the account name on the server)')];
+    }
     case 'invalid_format':
       if (last === 'server_url') return [problem('error', path, 'server_url is not an http(s) URL', 'write it like http://192.168.1.10:3626', value)];
       return [problem('error', path, issue.message, 'fix the format', value)];

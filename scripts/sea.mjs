@@ -58,7 +58,8 @@ require = ((real) => {
 const entry = `import { main } from './cli/main.ts';
 main(process.argv).then((code) => { process.exitCode = code; }, (err) => { process.stderr.write(String(err && err.stack || err) + '\\n'); process.exitCode = 1; });
 `;
-const bundle = join(work, 'dman-server.cjs');
+// Per-process work files: two builds at once (parallel test files) never read each other's halves.
+const bundle = join(work, `dman-server.${process.pid}.cjs`);
 const result = await build({
   stdin: { contents: entry, resolveDir: root, sourcefile: 'sea-entry.ts', loader: 'ts' },
   absWorkingDir: root,
@@ -82,14 +83,18 @@ const nodeBin = process.execPath;
 const nodeStat = statSync(nodeBin);
 const key = createHash('sha256').update(code).update(`${nodeBin}:${nodeStat.size}:${nodeStat.mtimeMs}:${process.version}`).digest('hex');
 const stampFile = join(work, 'stamp.json');
+// Kept beside the binary for inspection: the exact code inside it.
+copyFileSync(bundle, join(work, 'dman-server.cjs'));
 const stamp = existsSync(stampFile) ? JSON.parse(readFileSync(stampFile, 'utf8')) : null;
 if (!flags.force && stamp?.key === key && stamp?.out === out && existsSync(out)) {
   say(`${out} is up to date`);
   process.exit(0);
 }
 
-const blob = join(work, 'sea-prep.blob');
-const seaConfig = join(work, 'sea-config.json');
+const blob = join(work, `sea-prep.${process.pid}.blob`);
+const seaConfig = join(work, `sea-config.${process.pid}.json`);
+const cleanup = () => { for (const f of [bundle, blob, seaConfig]) rmSync(f, { force: true }); };
+process.on('exit', cleanup);
 writeFileSync(seaConfig, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false }, null, 2));
 const gen = spawnSync(nodeBin, ['--experimental-sea-config', seaConfig], { cwd: root, encoding: 'utf8' });
 if (gen.status !== 0) fail(`node --experimental-sea-config failed:\n${gen.stderr}`);
@@ -119,5 +124,6 @@ if (inj.status !== 0) {
 if (said.length && !flags.quiet) process.stderr.write(`${said.join('\n')}\n`);
 if (isMac) run('codesign', ['--sign', process.env.DMAN_SEA_SIGN_IDENTITY ?? '-', tmp]);
 renameSync(tmp, out);
-writeFileSync(stampFile, JSON.stringify({ key, out, node: process.version, builtAt: new Date().toISOString() }, null, 2));
+writeFileSync(`${stampFile}.${process.pid}`, JSON.stringify({ key, out, node: process.version, builtAt: new Date().toISOString() }, null, 2));
+renameSync(`${stampFile}.${process.pid}`, stampFile);
 say(`built ${out} (${(statSync(out).size / 1e6).toFixed(0)} MB, Node ${process.version}, ${process.platform}-${process.arch})`);

@@ -1,12 +1,13 @@
 // The standalone server binary (scripts/sea.mjs): built from this tree, it starts with no Node
 // install and no node_modules around it, answers /health, and stops cleanly on SIGTERM.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { firstJsonLine, waitForExit } from './helpers.js';
+import { firstJsonLine, freePort, waitForExit, waitForHealthy } from './helpers.js';
+import { execArgs, last, parseUnit } from './systemdUnit.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const binary = join(root, 'dist/dman-server');
@@ -57,5 +58,27 @@ describe('standalone server binary (Node SEA)', () => {
     expect(exit).toEqual({ code: 0, signal: null });
     // No "require() … only supports loading built-in modules" warning: everything is bundled.
     expect(stderr).not.toMatch(/Warning|Cannot find module/);
+  });
+
+  it('starts with the exact ExecStart= of build/dman-server.service (paths mapped to temp dirs)', async () => {
+    const unit = parseUnit(join(root, 'build/dman-server.service'));
+    const unitEnv = Object.fromEntries((unit.Service.Environment ?? []).map((e) => e.split('=', 2) as [string, string]));
+    const port = await freePort();
+    const config = join(home, 'etc-dman.yaml');
+    await writeFile(config, 'storage_driver: disk\nusers:\n  alice:\n    home: /home/alice\n');
+    const state = join(home, 'var-lib-dman');
+    const args = execArgs(last(unit, 'Service', 'ExecStart')!, { ...unitEnv, DMAN_CONFIG: config, DMAN_ADDR: `127.0.0.1:${port}` })
+      .map((a) => (a === '/usr/local/bin/dman-server' ? binary : a === '/var/lib/dman' ? state : a));
+    expect(args[0]).toBe(binary);
+    const child = spawn(args[0], args.slice(1), { cwd: home, env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(child);
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => void (stderr += b.toString()));
+    expect(await waitForHealthy(`http://127.0.0.1:${port}/health`, 20_000), stderr).toBe(200);
+    expect(existsSync(state)).toBe(true);
+    child.kill('SIGTERM');
+    expect(await waitForExit(child, 15_000)).toEqual({ code: 0, signal: null });
+    // --log-format json in the unit: journald gets one JSON object per line.
+    for (const line of stderr.split('\n').filter((l) => l.startsWith('{'))) expect(() => JSON.parse(line)).not.toThrow();
   });
 });

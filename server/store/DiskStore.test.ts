@@ -163,6 +163,20 @@ describe('DiskStore on disk', () => {
     });
   });
 
+  it('keeps the data dir, journal and blobs private to the server user', async () => {
+    await withDir(async (parent) => {
+      const dir = join(parent, 'data');
+      const s = await opened(dir);
+      const h = await put(s, 'alice', 'Host secret\n  IdentityFile ~/.ssh/id');
+      await s.commit({ user: 'alice', device: 'd', ops: [fileOp('.ssh/config', 0, h, 38)], now: T0 });
+      expect((await stat(dir)).mode & 0o077).toBe(0);
+      expect((await stat(join(dir, 'journal.log'))).mode & 0o077).toBe(0);
+      expect((await stat(join(dir, 'blobs', h.slice(0, 2), h.slice(2)))).mode & 0o077).toBe(0);
+      await s.close();
+      expect((await stat(join(dir, 'snapshot.jsonl'))).mode & 0o077).toBe(0);
+    });
+  });
+
   it('keeps commits O(batch): a one-op commit appends a small journal record to a 10,000-entry manifest', async () => {
     await withDir(async (dir) => {
       const s = await opened(dir, { fsync: false, compactBytes: 1 << 30 });

@@ -109,7 +109,7 @@ export class DiskStore implements Store {
   async open(): Promise<void> {
     if (this.journal) return;
     try {
-      await mkdir(this.dir, { recursive: true });
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
     } catch (err) {
       throw ioError(err, this.dir, 'Could not create the data dir');
     }
@@ -574,7 +574,7 @@ export class DiskStore implements Store {
 
   private async cleanTemps(): Promise<void> {
     await rm(join(this.dir, 'tmp'), { recursive: true, force: true });
-    await mkdir(join(this.dir, 'tmp'), { recursive: true });
+    await mkdir(join(this.dir, 'tmp'), { recursive: true, mode: 0o700 });
     for (const name of await readdir(this.dir)) {
       if (isTempName(name) || name.startsWith('.lock.')) {
         await rm(join(this.dir, name), { force: true });
@@ -585,7 +585,7 @@ export class DiskStore implements Store {
 
   private async scanBlobs(): Promise<void> {
     const root = join(this.dir, 'blobs');
-    await mkdir(root, { recursive: true });
+    await mkdir(root, { recursive: true, mode: 0o700 });
     const have = new Set(await readdir(root));
     for (let i = 0; i < 256; i++) {
       const d = i.toString(16).padStart(2, '0');

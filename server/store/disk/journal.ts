@@ -74,7 +74,7 @@ export class Journal {
 
   /** Opens (creating) the journal, cutting it to `validBytes` so a torn tail is gone before appending. */
   static async open(file: string, validBytes: number, sync: boolean): Promise<Journal> {
-    const fh = await open(file, 'a+').then(async (h) => {
+    const fh = await open(file, 'a+', 0o600).then(async (h) => {
       await h.close();
       return open(file, 'r+');
     });

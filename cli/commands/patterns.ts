@@ -82,7 +82,9 @@ export function register(program: Command): void {
         // A directory is never tracked itself; what matters is the pattern that decides below it.
         const e = kind === 'directory' ? matcher.explainDir(rel) : matcher.explain(rel);
         const descend = kind === 'directory' ? matcher.shouldDescend(rel) : undefined;
-        results.push({ user: u.user, home: u.home, path: rel, kind, ...e, ...(descend === undefined ? {} : { descend }) });
+        // `.vim/` never matches a symlink named .vim: say so, since it looks like the directory.
+        const linkNote = kind === 'symlink' && !e.tracked && matcher.explainDir(rel).tracked ? { linkToDir: true } : {};
+        results.push({ user: u.user, home: u.home, path: rel, kind, ...e, ...(descend === undefined ? {} : { descend }), ...linkNote });
       }
       if (results.length === 0) {
         throw new DmanError('USAGE', `${input} is outside the home of ${outside.join(', ')}`, {
@@ -141,7 +143,7 @@ function kindOf(st: Stats): 'file' | 'symlink' | 'directory' | 'special' {
   return st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'directory' : st.isFile() ? 'file' : 'special';
 }
 
-function describe(r: { user: string; path: string; kind: string; descend?: boolean } & TrackExplanation, withUser: boolean): string {
+function describe(r: { user: string; path: string; kind: string; descend?: boolean; linkToDir?: boolean } & TrackExplanation, withUser: boolean): string {
   const who = withUser ? ` [${r.user}]` : '';
   const name = r.path === '' ? '~' : `~/${r.path}`;
   const by = r.index === null ? '' : `track pattern ${r.index + 1} ${JSON.stringify(r.pattern)}`;
@@ -153,7 +155,9 @@ function describe(r: { user: string; path: string; kind: string; descend?: boole
     if (r.descend) return `${name}${who}: directory; some track patterns can match files below it; \`dman ls\` lists them`;
     return `${name}${who}: directory; no track pattern can match below it, so dman does not look inside it`;
   }
-  const note = r.kind === 'missing' ? ' (does not exist now)' : r.kind === 'special' ? ' (not a regular file or symlink, so never synced)' : '';
+  const note = r.kind === 'missing' ? ' (does not exist now)'
+    : r.kind === 'special' ? ' (not a regular file or symlink, so never synced)'
+      : r.linkToDir ? ' (it is a symlink: a pattern ending in / matches files inside a real directory, and dman never follows links; track the link by its name without the /)' : '';
   if (r.index === null) return `${name}${who}: not tracked: no track pattern matches it${note}`;
   if (r.tracked) return `${name}${who}: tracked, by ${by}${r.dir ? ` (it matches the directory ${r.dir}/)` : ''}${note}`;
   if (r.dir) return `${name}${who}: not tracked: its parent directory ${r.dir}/ is excluded by ${by}${note}`;

@@ -1,6 +1,6 @@
 // The real `dman ls` and `dman why` (bin/dman.js → dist/cli.js) against a temp config and temp homes.
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,9 +49,11 @@ beforeAll(async () => {
     'docs/readme.md', 'docs/config.yaml', '.oh-my-zsh/plugins/git/git.plugin.zsh', '.oh-my-zsh/plugins/git/README.md', '.cache/blob',
     'My Notes/ünïcode file.txt']) await put(join(alice, f));
   for (const f of ['.bashrc', '.gitconfig', 'notes.txt']) await put(join(bob, f));
+  await mkdir(join(alice, 'dotfiles/vim'), { recursive: true });
+  await symlink(join(alice, 'dotfiles/vim'), join(alice, '.vim'));
   expect(spawnSync('mkfifo', [join(alice, '.config/nvim/pipe')]).status).toBe(0);
   config = await writeConfig('dman.yaml', {
-    alice: { home: alice, track: ['.bashrc', '.config/', '!.config/secret/', '.config/secret/keep.conf', 'docs/', '!docs/config.yaml', '.oh-my-zsh/plugins/**/*.zsh', 'My Notes/'] },
+    alice: { home: alice, track: ['.bashrc', '.config/', '!.config/secret/', '.config/secret/keep.conf', 'docs/', '!docs/config.yaml', '.oh-my-zsh/plugins/**/*.zsh', 'My Notes/', '.vim/'] },
     bob: { home: bob },
   }, ['.bashrc', '.gitconfig']);
 });
@@ -97,6 +99,14 @@ describe('dman ls', () => {
     expect(r.stderr).toMatch(/user ghost: home directory .*ghost does not exist/);
   });
 
+  it('with no users in the config, lists $HOME against the global track list', async () => {
+    const f = join(dir, 'no-users.yaml');
+    await writeFile(f, 'track:\n  - .bashrc\n  - .zshrc\n  - .config/nvim/\n', { mode: 0o600 });
+    const r = await dman(['ls', '--config', f]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('.bashrc\n.config/nvim/init.lua\n.config/nvim/lua/plugins.lua\n.zshrc\n');
+  });
+
   it('refuses an invalid track pattern with exit 2', async () => {
     const f = await writeConfig('bad-pattern.yaml', { bob: { home: bob, track: ['.bashrc', '../escape'] } });
     const r = await dman(['ls', '--config', f]);
@@ -119,6 +129,7 @@ describe('dman why', () => {
     ['.config', /directory; everything below it is tracked by track pattern 2 "\.config\/"/],
     ['.config/secret', /directory excluded by track pattern 3 .*but later patterns track some files below it/],
     ['.cache', /directory; no track pattern can match below it/],
+    ['.vim', /^~\/\.vim: not tracked: no track pattern matches it \(it is a symlink: .*dman never follows links/],
   ])('%s', async (path, expected) => {
     const r = await dman(['why', path, '--user', 'alice', '--config', config]);
     expect(r.code).toBe(0);

@@ -1,6 +1,7 @@
 // The engine's composition root: scan → fetch the change feed → plan → guards → apply → save
 // the base. Each step is a small named function; planning is the pure planSync.
 import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { open, lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
@@ -22,6 +23,7 @@ import { fetchAllChanges, type Remote } from './remote/Remote.js';
 import { cacheEntryFor, scan, type ScanResult, type WalkedFile } from './scan/scan.js';
 import { walkTracked } from './scan/walk.js';
 import { compileSecretAllow, secretReason } from './secrets.js';
+import { mapLimit } from './util/mapLimit.js';
 import { createFileStateStore, type StateStore, type UserState } from './state/StateStore.js';
 import type { Watcher } from './watch/Watcher.js';
 
@@ -47,6 +49,10 @@ export interface EngineDeps {
 }
 
 const SECRET_HEAD_BYTES = 64 * 1024;
+const SMALL_BLOB_BYTES = 256 * 1024;
+const UPLOAD_CONCURRENCY = 8;
+/** A run that changed nothing still records its time this often. */
+const STATE_REFRESH_MS = 5 * 60_000;
 
 async function* adaptWalk(home: string, matcher: TrackMatcher): AsyncGenerator<WalkedFile> {
   for await (const e of walkTracked(home, matcher)) yield { path: e.path, stats: e.stat };
@@ -123,10 +129,13 @@ export function createEngine(deps: EngineDeps): Engine {
     return scan({ home, files: walk(home, matcherOf(user)), cache: state.statCache, now: () => clock.now(), onProgress: (n) => onProgress?.(n) });
   }
 
-  async function fetchRemote(user: string, state: UserState, remote: Remote): Promise<void> {
+  /** Brings the server mirror up to date; returns how many entries changed. */
+  async function fetchRemote(user: string, state: UserState, remote: Remote): Promise<number> {
+    const before = state.cursor;
     const { entries, headRev } = await fetchAllChanges(remote, user, state.cursor);
     for (const e of entries) state.remote.set(e.path, e);
     state.cursor = Math.max(state.cursor, headRev);
+    return entries.length + (state.cursor !== before ? 1 : 0);
   }
 
   function inScope(only: string[] | undefined): (p: string) => boolean {
@@ -145,13 +154,16 @@ export function createEngine(deps: EngineDeps): Engine {
     const remote = baseRemote.withOp(opId);
     const ctx: RunCtx = { user, home, state, remote, opts, policy: policyOverride ?? config.conflict_policy, report, now: clock.now() };
 
+    const cachedBefore = state.statCache.size;
     const scanned = await scanUser(user, state, (n) => emit({ type: 'progress', user, phase: 'scan', done: n, total: 0 }));
+    // A no-op run writes no state: that keeps it O(changes) (the state file of 10,000 paths is megabytes).
+    let dirty = scanned.hashed > 0 || state.statCache.size !== cachedBefore;
     report.timings.scanMs = performance.now() - t0;
     for (const s of scanned.skipped) report.skipped.push(s);
 
     const t1 = performance.now();
     try {
-      await fetchRemote(user, state, remote);
+      if ((await fetchRemote(user, state, remote)) > 0) dirty = true;
     } catch (err) {
       report.timings.fetchMs = performance.now() - t1;
       report.timings.totalMs = performance.now() - t0;
@@ -159,7 +171,7 @@ export function createEngine(deps: EngineDeps): Engine {
         // Offline: local changes stay pending (the base is untouched) and the next run catches up.
         report.errors.push(toErrorValue(err));
         report.counts.errors++;
-        if (!opts.dryRun) await stateStore.save(baseRemote.url, user, state);
+        if (!opts.dryRun && dirty) await stateStore.save(baseRemote.url, user, state);
         throw Object.assign(err as Error, { partialReport: report });
       }
       throw err;
@@ -185,9 +197,12 @@ export function createEngine(deps: EngineDeps): Engine {
     if (opts.dryRun) {
       for (const a of plan) recordPlanned(report, a);
     } else {
+      const conflictsBefore = JSON.stringify([...state.conflicts.keys()]);
       await applyPlan(ctx, plan, scanned.files);
+      if (plan.some((a) => a.type !== 'nothing' && a.type !== 'skip') || JSON.stringify([...state.conflicts.keys()]) !== conflictsBefore) dirty = true;
+      const last = state.lastSyncAt;
       state.lastSyncAt = clock.now();
-      await stateStore.save(baseRemote.url, user, state);
+      if (dirty || last === null || state.lastSyncAt - last > STATE_REFRESH_MS) await stateStore.save(baseRemote.url, user, state);
     }
     report.timings.applyMs = performance.now() - t3;
     report.timings.totalMs = performance.now() - t0;
@@ -203,24 +218,21 @@ export function createEngine(deps: EngineDeps): Engine {
   }
 
   async function secretGuard(ctx: RunCtx, plan: PlanAction[], local: Map<string, LocalFile>): Promise<PlanAction[]> {
-    const out: PlanAction[] = [];
-    for (const a of plan) {
+    return mapLimit(plan, 16, async (a): Promise<PlanAction> => {
       const l = a.type === 'publish' ? a.local : a.type === 'merge' ? a.local : null;
-      if (!l || l.kind !== 'file' || isSecretAllowed(a.path) || !local.has(a.path)) { out.push(a); continue; }
-      const head = await readHead(join(ctx.home, a.path));
+      if (!l || l.kind !== 'file' || isSecretAllowed(a.path) || !local.has(a.path)) return a;
+      const head = await readHead(join(ctx.home, a.path), l.size);
       const why = secretReason(a.path, head);
-      if (!why) { out.push(a); continue; }
-      const reason = `not published: looks like a secret (${why}); allow it with secrets.allow: ["${a.path}"] if it is meant to sync`;
-      out.push({ path: a.path, type: 'skip', wanted: 'publish', reason });
-    }
-    return out;
+      if (!why) return a;
+      return { path: a.path, type: 'skip', wanted: 'publish', reason: `not published: looks like a secret (${why}); allow it with secrets.allow: ["${a.path}"] if it is meant to sync` };
+    });
   }
 
-  async function readHead(abs: string): Promise<Uint8Array | null> {
+  async function readHead(abs: string, size: number): Promise<Uint8Array | null> {
     try {
       const fh = await open(abs, 'r');
       try {
-        const buf = Buffer.alloc(SECRET_HEAD_BYTES);
+        const buf = Buffer.alloc(Math.min(size, SECRET_HEAD_BYTES));
         const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
         return buf.subarray(0, bytesRead);
       } finally {
@@ -394,34 +406,29 @@ export function createEngine(deps: EngineDeps): Engine {
 
   async function publishAll(ctx: RunCtx, items: Array<{ path: string; local: LocalFile | null; baseRev: number; conflict?: ConflictPolicy }>, local: Map<string, LocalFile>): Promise<void> {
     const { user, remote, state, report } = ctx;
-    // Blobs first (deduplicated by hash), then one atomic commit.
+    // Blobs first (deduplicated by hash, in parallel), then one atomic commit.
     const uploaded = new Set<string>();
-    const ready: typeof items = [];
-    for (const it of items) {
-      const l = it.local;
-      if (l && l.kind === 'file' && !uploaded.has(l.hash)) {
-        try {
-          if (!(await remote.hasBlob(user, l.hash))) {
-            const abs = join(ctx.home, it.path);
-            const data = await readFile(abs);
-            if (createHash('sha256').update(data).digest('hex') !== l.hash) {
-              report.skipped.push({ path: it.path, reason: 'changed on disk during the run; it will be published on the next run' });
-              continue;
-            }
-            await remote.putBlob(user, l.hash, data, data.length);
-          }
-          uploaded.add(l.hash);
-        } catch (err) {
-          if (isRetryable(err)) throw err;
-          const ev = errorValueFor(err, user, it.path);
-          report.errors.push(ev);
-          report.counts.errors++;
-          report.actions.push({ path: it.path, type: 'publish', error: ev });
-          continue;
+    const byHash = new Map<string, (typeof items)[number]>();
+    for (const it of items) if (it.local?.kind === 'file' && !byHash.has(it.local.hash)) byHash.set(it.local.hash, it);
+    const failedHashes = new Set<string>();
+    await mapLimit([...byHash.values()], UPLOAD_CONCURRENCY, async (it) => {
+      const l = it.local!;
+      try {
+        if (await uploadBlob(ctx, it.path, l)) uploaded.add(l.hash);
+        else {
+          failedHashes.add(l.hash);
+          report.skipped.push({ path: it.path, reason: 'changed on disk during the run; it will be published on the next run' });
         }
+      } catch (err) {
+        if (isRetryable(err)) throw err;
+        failedHashes.add(l.hash);
+        const ev = errorValueFor(err, user, it.path);
+        report.errors.push(ev);
+        report.counts.errors++;
+        report.actions.push({ path: it.path, type: 'publish', error: ev });
       }
-      ready.push(it);
-    }
+    });
+    const ready = items.filter((it) => !(it.local?.kind === 'file' && failedHashes.has(it.local.hash)));
     let batch = ready;
     for (let round = 0; batch.length > 0 && round < 4; round++) {
       const ops: CommitOpInput[] = batch.map((it) => opOf(it.path, it.local, it.baseRev));
@@ -470,6 +477,29 @@ export function createEngine(deps: EngineDeps): Engine {
       }
       batch = next;
     }
+  }
+
+  /** Uploads the blob of a local file unless the server has it; false when the file changed since the scan. */
+  async function uploadBlob(ctx: RunCtx, path: string, l: LocalFile): Promise<boolean> {
+    const abs = join(ctx.home, path);
+    // Small blobs go straight up (the server dedups); a HEAD first only pays off for big ones.
+    if (l.size > SMALL_BLOB_BYTES) {
+      if (await ctx.remote.hasBlob(ctx.user, l.hash)) return true;
+      const st = await lstat(abs);
+      if (st.size !== l.size) return false;
+      // Streamed; the server verifies the hash and stores nothing on a mismatch.
+      try {
+        await ctx.remote.putBlob(ctx.user, l.hash, () => createReadStream(abs), l.size);
+      } catch (err) {
+        if (isDmanError(err, 'HASH_MISMATCH') || isDmanError(err, 'BAD_REQUEST')) return false;
+        throw err;
+      }
+      return true;
+    }
+    const data = await readFile(abs);
+    if (createHash('sha256').update(data).digest('hex') !== l.hash) return false;
+    await ctx.remote.putBlob(ctx.user, l.hash, data, data.length);
+    return true;
   }
 
   function opOf(path: string, l: LocalFile | null, baseRev: number): CommitOpInput {

@@ -43,9 +43,9 @@ const envelope = z.object({
   user: z.string(),
   cursor: z.number().int().nonnegative(),
   lastSyncAt: z.number().nullable(),
-  // Rows are compact tuples (fast to parse for 100,000 paths); checked below.
-  base: z.array(z.tuple([z.string(), z.number(), z.enum(['file', 'symlink']), z.string().nullable(), z.number(), z.number(), z.boolean(), z.string().nullable()])),
-  cache: z.array(z.tuple([z.string(), z.number(), z.number(), z.number(), z.number(), z.number(), z.string(), z.number(), z.string().nullable()])),
+  // Rows are compact tuples, checked by hand below: zod per row is too slow for 100,000 paths.
+  base: z.array(z.array(z.unknown())),
+  cache: z.array(z.array(z.unknown())),
   remote: z.array(z.unknown()),
   conflicts: z.array(z.unknown()),
 });
@@ -110,13 +110,36 @@ function encode(s: UserState, serverUrl: string, user: string): z.infer<typeof e
   };
 }
 
+type BaseRow = [string, number, 'file' | 'symlink', string | null, number, number, boolean, string | null];
+type CacheRow = [string, number, number, number, number, number, string, number, string | null];
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isNum = (v: unknown): v is number => typeof v === 'number';
+const isStrOrNull = (v: unknown): boolean => v === null || typeof v === 'string';
+
+function checkBaseRow(r: unknown[]): BaseRow {
+  if (r.length !== 8 || !isStr(r[0]) || !isNum(r[1]) || (r[2] !== 'file' && r[2] !== 'symlink') || !isStrOrNull(r[3]) || !isNum(r[4]) || !isNum(r[5]) || typeof r[6] !== 'boolean' || !isStrOrNull(r[7])) {
+    throw new Error(`a base row is malformed (${JSON.stringify(r).slice(0, 80)})`);
+  }
+  return r as BaseRow;
+}
+function checkCacheRow(r: unknown[]): CacheRow {
+  if (r.length !== 9 || !isStr(r[0]) || !isNum(r[1]) || !isNum(r[2]) || !isNum(r[3]) || !isNum(r[4]) || !isNum(r[5]) || !isStr(r[6]) || !isNum(r[7]) || !isStrOrNull(r[8])) {
+    throw new Error(`a stat-cache row is malformed (${JSON.stringify(r).slice(0, 80)})`);
+  }
+  return r as CacheRow;
+}
+
 function decode(raw: unknown, serverUrl: string, user: string): UserState {
   const doc = envelope.parse(raw);
   if (doc.serverUrl !== serverUrl || doc.user !== user) throw new Error(`it belongs to ${doc.user} on ${doc.serverUrl}`);
   const base = new Map<string, BaseRecord>();
-  for (const [p, rev, kind, hash, size, mode, deleted, target] of doc.base) base.set(p, { rev, kind, hash, size, mode, deleted, ...(target !== null ? { target } : {}) });
+  for (const row of doc.base) {
+    const [p, rev, kind, hash, size, mode, deleted, target] = checkBaseRow(row);
+    base.set(p, { rev, kind, hash, size, mode, deleted, ...(target !== null ? { target } : {}) });
+  }
   const statCache: StatCache = new Map();
-  for (const [p, size, mtimeMs, ctimeMs, ino, mode, hash, at, target] of doc.cache) {
+  for (const row of doc.cache) {
+    const [p, size, mtimeMs, ctimeMs, ino, mode, hash, at, target] = checkCacheRow(row);
     const e: StatCacheEntry = { size, mtimeMs, ctimeMs, ino, mode, hash, at, ...(target !== null ? { target } : {}) };
     statCache.set(p, e);
   }

@@ -51,6 +51,9 @@ export async function findConfigFile(opts: Required<Pick<FindOptions, 'env' | 'c
   return { file: null, searched, isExplicit: false };
 }
 
+/** The largest config file dman reads (a typo'd --config pointing at a disk image should fail fast). */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
 /** The config file's text and permission bits. */
 export interface ConfigText { text: string; mode: number }
 
@@ -61,6 +64,9 @@ export async function readConfigText(file: string): Promise<ConfigText> {
     const st = await stat(file);
     if (st.isDirectory()) {
       throw new DmanError('CONFIG_UNREADABLE', `${file} is a directory, not a config file`, { hint: 'point --config (or DMAN_CONFIG) at the dman.yaml file inside it', context: { file } });
+    }
+    if (st.size > MAX_CONFIG_BYTES) {
+      throw new DmanError('CONFIG_INVALID', `${file} is ${st.size} bytes; a config file is at most ${MAX_CONFIG_BYTES} bytes`, { hint: 'point --config at your dman.yaml', context: { file } });
     }
     mode = st.mode;
   } catch (err) {

@@ -48,6 +48,19 @@ describe('lintConfigText: malformed YAML', () => {
     expect(rep.document).toBeUndefined();
   });
 
+  it('refuses an alias bomb instead of expanding it', async () => {
+    const lines = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++) lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
+    const rep = await lintConfigText(`${lines.join('\n')}\n`, base);
+    expect(rep.errors).toBe(1);
+    expect(rep.problems[0].message).toMatch(/malformed YAML: .*alias/i);
+  });
+
+  it('reads a file that starts with a byte order mark', async () => {
+    const rep = await lintConfigText('\uFEFFdevice: bom\n', base);
+    expect(rep.config?.device).toBe('bom');
+  });
+
   it('treats an empty file as the defaults', async () => {
     const rep = await lintConfigText('# only a comment\n', base);
     expect(rep.errors).toBe(0);

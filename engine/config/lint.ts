@@ -58,7 +58,14 @@ export async function lintConfigText(text: string, opts: LintTextOptions = {}): 
     return report(file, problems);
   }
   bareTildeHomes(doc, text);
-  const result = validateConfig(doc.toJS({ maxAliasCount: 100 }), { homedir: home, env, hostname: opts.hostname ?? osHostname() });
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // yaml refuses alias bombs ("billion laughs") here rather than at parse time.
+    return report(file, [problem('error', [], `malformed YAML: ${(err as Error).message}`, 'use fewer aliases (*name); a config never needs this many')]);
+  }
+  const result = validateConfig(raw, { homedir: home, env, hostname: opts.hostname ?? osHostname() });
   const problems = result.problems;
   let config = result.config;
   if (config) {

@@ -108,6 +108,14 @@ describe('loadConfig: bad input', () => {
     expect(err.code).toBe('CONFIG_NOT_FOUND');
   });
 
+  it('a huge file: CONFIG_INVALID without reading it all', async () => {
+    const f = join(dir, 'huge.yaml');
+    await writeFile(f, Buffer.alloc(2 * 1024 * 1024, 0x20));
+    const err = await caught(loadConfig({ configPath: f, cwd, homedir: home, env: {} }));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).toMatch(/at most 1048576 bytes/);
+  });
+
   it('a binary file: CONFIG_INVALID', async () => {
     const f = join(dir, 'bin.yaml');
     await writeFile(f, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 0, 1]));

@@ -1,7 +1,8 @@
 import { chmod, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import fc from 'fast-check';
+import { parse, stringify } from 'yaml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { normalizeConfig } from '../../shared/config/normalize.js';
 import { configFileSchema } from '../../shared/config/schema.js';
@@ -102,6 +103,33 @@ describe('migrateConfigText', () => {
 
   it('refuses a file whose top level is a list', () => {
     expect(() => migrateConfigText('- a\n')).toThrow(/mapping/);
+  });
+});
+
+describe('migrateConfigText: property', () => {
+  const pattern = fc.constantFrom('.bashrc', '.zshrc', '.config/nvim/', '!.config/nvim/cache/', '.oh-my-zsh/**/*.zsh', 'docs/');
+  const list = fc.array(pattern, { maxLength: 4 });
+  const hostPort = fc.tuple(fc.constantFrom('h', 'db.lan', '127.0.0.1'), fc.integer({ min: 1, max: 65535 })).map(([h, p]) => `${h}:${p}`);
+  const flat = fc.record({
+    redis_addr: hostPort, redis_db: fc.integer({ min: 0, max: 15 }), redis_tls: fc.boolean(), redis_password: fc.string({ maxLength: 8 }),
+    redis_tls_server_name: fc.constantFrom('r.lan', 'x'), maria_addr: hostPort, maria_db: fc.constantFrom('dman', 'd'),
+    maria_user: fc.constantFrom('u', 'dman'), maria_tls_insecure_skip_verify: fc.boolean(),
+  }, { requiredKeys: [] });
+  const nested = fc.record({ redis: fc.record({ addr: hostPort, db: fc.integer({ min: 0, max: 15 }) }, { requiredKeys: [] }), db: fc.record({ user: fc.constantFrom('other') }, { requiredKeys: [] }) }, { requiredKeys: [] });
+  const user = fc.record({ home: fc.constantFrom('/home/a', '~'), track: list, include: list }, { requiredKeys: ['home'] });
+  const legacy = fc.tuple(flat, nested, fc.record({ track: list, include: list, storage_driver: fc.constantFrom('disk', 'maria', 'mysql', 'redis'), users: fc.dictionary(fc.constantFrom('alice', 'bob'), user) }, { requiredKeys: [] }))
+    .map(([a, b, c]) => ({ ...c, ...b, ...a }));
+
+  it('keeps the meaning of any legacy file, leaves no legacy key, and is idempotent', () => {
+    fc.assert(fc.property(legacy, (obj) => {
+      const text = stringify(obj);
+      const m = migrateConfigText(text);
+      expect(semantic(m.text)).toEqual(semantic(text));
+      const keys = Object.keys(parse(m.text) ?? {});
+      expect(keys.filter((k) => /^(redis_|maria_)|^include$/.test(k))).toEqual([]);
+      for (const u of Object.values((parse(m.text) ?? {}).users ?? {})) expect(Object.keys(u as object)).not.toContain('include');
+      expect(migrateConfigText(m.text).isChanged).toBe(false);
+    }), { numRuns: 300 });
   });
 });
 

@@ -10,7 +10,7 @@ const KNOWN_TOKENS: Array<[RegExp, string]> = [
   [/\bglpat-[A-Za-z0-9_-]{20,}\b/, 'a GitLab token'],
   [/\bsk_live_[A-Za-z0-9]{20,}\b/, 'a Stripe secret key'],
 ];
-const ASSIGNED = /(?:_authToken|auth_token|api[_-]?key|secret(?:_access)?_key|access[_-]?token|client[_-]?secret|password|passwd|token)["']?\s*[:=]\s*["']?([A-Za-z0-9_\-/+=.]{20,})/gi;
+const ASSIGNED = /(?:_authToken|auth_token|api[_-]?key|secret(?:_access)?_key|access[_-]?token|client[_-]?secret|password|passwd|token)["']?(?:\s*[:=]\s*|\s+)["']?([^\s"']{16,})/gi;
 /** Files where tokens are usually kept; assignments of high-entropy values there are flagged. */
 const TOKEN_PLACES = /(^|\/)(\.netrc|\.npmrc|\.pypirc|\.git-credentials|\.env(\..*)?|credentials|\.docker\/config\.json|\.config\/gh\/hosts\.yml|\.aws\/credentials|\.s3cfg|.*\.env)$/;
 

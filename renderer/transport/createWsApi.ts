@@ -71,7 +71,10 @@ export function createWsApi(url: string, opts: WsApiOptions = {}): DmanApi & { c
   const call = (method: DmanMethod, args: unknown[]) => new Promise<ApiResult<unknown>>((resolve) => {
     const id = nextId++;
     pending.set(id, { method, resolve });
-    const m = JSON.stringify({ id, method, args });
+    // JSON has no undefined: an omitted optional argument must not arrive as null.
+    const trimmed = [...args];
+    while (trimmed.length > 0 && trimmed[trimmed.length - 1] === undefined) trimmed.pop();
+    const m = JSON.stringify({ id, method, args: trimmed });
     if (open && ws) ws.send(m); else queue.push(m);
   });
 

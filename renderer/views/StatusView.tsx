@@ -73,7 +73,7 @@ export function StatusView() {
                 <div><dt>Files</dt><dd>{u.files}</dd></div>
                 <div><dt>Pending</dt><dd>{u.pending}</dd></div>
                 <div><dt>Conflicts</dt><dd className={u.conflicts ? 'warn' : ''}>{u.conflicts}</dd></div>
-                <div><dt>Last sync</dt><dd title={u.lastSyncAt ? when(u.lastSyncAt) : undefined}>{ago(u.lastSyncAt)}</dd></div>
+                <div><dt>Last sync</dt><dd className="text" title={u.lastSyncAt ? when(u.lastSyncAt) : undefined}>{ago(u.lastSyncAt)}</dd></div>
               </dl>
             </article>
           ))}

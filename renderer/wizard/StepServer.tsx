@@ -15,7 +15,7 @@ export function StepServer({ draft, update }: { draft: Draft; update: (p: Partia
 
   const test = async () => {
     setTesting(true); setResult(null);
-    const r = await api.testServer(draft.serverUrl, undefined);
+    const r = await api.testServer(draft.serverUrl);
     setTesting(false);
     setResult(r.ok ? { ok: true, text: `Connected: dman server ${r.value.version}.` } : { ok: false, error: r.error });
   };

@@ -124,7 +124,8 @@ function toSetup(d: Draft): Setup {
     home: d.home,
     token: d.token || undefined,
     track: trackOf(d),
-    groups: d.groups,
+    // Only the chosen groups go into dman.yaml: each one then shows as a switch in the tray and the app.
+    groups: Object.fromEntries(Object.entries(d.groups).filter(([g]) => d.checked[g])),
     conflictPolicy: d.conflictPolicy,
   };
 }

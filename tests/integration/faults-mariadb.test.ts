@@ -6,8 +6,9 @@ import { createStore } from '../../server/store/createStore.js';
 import { MariaDbStore, type MariaDbStoreOptions } from '../../server/store/mariadb/MariaDbStore.js';
 import type { DbBlock } from '../../server/store/mariadb/mariaDbOptions.js';
 import {
-  T0, conflictStorm, crossInstanceNotification, deleteOp, expectFastFailure, fileOp, settle, upload, waitUntil,
+  T0, conflictStorm, crossInstanceNotification, deleteOp, expectFastFailure, fileOp, httpOutage, settle, twoServersStorm, upload, waitUntil,
 } from '../setup/faultHelpers.js';
+import { startHarness } from './serverHarness.js';
 import { freePort, startMariaDb, type Instance, type MariaDbFacts } from '../setup/services.js';
 import { startTcpProxy, type TcpProxy } from '../setup/tcpProxy.js';
 import { getService, mariaDbBlock, uniqueId } from '../setup/testServices.js';
@@ -84,11 +85,22 @@ describe('MariaDB faults', () => {
     }
   });
 
+  it('through the HTTP server: a fast 503 while MariaDB is down, and success once it is back', async () => {
+    await inst.ensureRunning();
+    const h = await startHarness({ store: new MariaDbStore({ db: block(`127.0.0.1:${inst.facts.port}`, `h_${uniqueId()}`), connectTimeoutMs: 1000, acquireTimeoutMs: 2000, queryTimeoutMs: 5000 }) });
+    try {
+      await httpOutage(h, () => inst.kill(), () => inst.restart());
+    } finally {
+      await h.close();
+    }
+  });
+
   describe('through a proxy that stalls, resets and truncates', () => {
     let proxy: TcpProxy;
     let store: MariaDbStore;
     const db = `p_${uniqueId()}`;
     beforeAll(async () => {
+      await inst.ensureRunning();
       proxy = await startTcpProxy({ host: '127.0.0.1', port: inst.facts.port });
       store = await open(block(`127.0.0.1:${proxy.port}`, db), { queryTimeoutMs: 800, connectTimeoutMs: 800 });
     });
@@ -156,6 +168,24 @@ describe('two MariaDB stores on one database', () => {
       expect(losers).toBe(495);
       await crossInstanceNotification(a, b, 'carol');
       await crossInstanceNotification(b, a, 'carol');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      const conn = await createConnection(facts.socket ? { socketPath: facts.socket, user: facts.user } : { host: facts.host, port: facts.port, user: facts.user, password: facts.password });
+      await conn.query(`DROP DATABASE IF EXISTS \`${db}\``);
+      await conn.end();
+    }
+  });
+});
+
+describe('two servers on one MariaDB', () => {
+  it('500 concurrent conflicting commits through both: one 200 per base rev, 409 for the rest, the model manifest; B streams A\'s commits', async () => {
+    const facts = await getService('mariadb');
+    const db = `two_${uniqueId()}`;
+    const make = () => new MariaDbStore({ db: mariaDbBlock(facts, 'tcp', db) as unknown as DbBlock, connectionLimit: 8, acquireTimeoutMs: 30_000, pollMs: 50 });
+    const a = await startHarness({ store: make() });
+    const b = await startHarness({ store: make() });
+    try {
+      expect(await twoServersStorm(a, b, 500, ['.zshrc', '.gitconfig', '.vimrc', '.tmux.conf', '.ssh/config'])).toEqual({ ok: 5, conflicts: 495 });
     } finally {
       await Promise.all([a.close(), b.close()]);
       const conn = await createConnection(facts.socket ? { socketPath: facts.socket, user: facts.user } : { host: facts.host, port: facts.port, user: facts.user, password: facts.password });

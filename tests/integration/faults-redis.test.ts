@@ -5,8 +5,9 @@ import { createStore } from '../../server/store/createStore.js';
 import { RedisStore, type RedisStoreOptions } from '../../server/store/redis/RedisStore.js';
 import type { RedisBlock } from '../../server/store/redis/redisOptions.js';
 import {
-  T0, conflictStorm, crossInstanceNotification, deleteOp, expectFastFailure, fileOp, settle, upload, waitUntil,
+  T0, conflictStorm, crossInstanceNotification, deleteOp, expectFastFailure, fileOp, httpOutage, settle, twoServersStorm, upload, waitUntil,
 } from '../setup/faultHelpers.js';
+import { startHarness } from './serverHarness.js';
 import { freePort, startRedis, type Instance, type RedisFacts } from '../setup/services.js';
 import { startTcpProxy, type TcpProxy } from '../setup/tcpProxy.js';
 import { getService, redisBlock, uniqueId } from '../setup/testServices.js';
@@ -61,10 +62,21 @@ describe('Redis faults', () => {
     }
   });
 
+  it('through the HTTP server: a fast 503 with Retry-After while Redis is down, and success once it is back', async () => {
+    const h = await startHarness({ store: new RedisStore({ redis: block(`127.0.0.1:${inst.facts.port}`), keyPrefix: `h${uniqueId()}:`, commandTimeoutMs: 1000, connectTimeoutMs: 1000, maxBackoffMs: 100 }) });
+    try {
+      await httpOutage(h, () => inst.kill(), () => inst.restart());
+    } finally {
+      await (h.store as RedisStore).destroyAll().catch(() => undefined);
+      await h.close();
+    }
+  });
+
   describe('through a proxy that stalls, resets and truncates', () => {
     let proxy: TcpProxy;
     let store: RedisStore;
     beforeAll(async () => {
+      await inst.ensureRunning();
       proxy = await startTcpProxy({ host: '127.0.0.1', port: inst.facts.port });
       store = await open(block(`127.0.0.1:${proxy.port}`), { commandTimeoutMs: 500 });
     });
@@ -135,6 +147,22 @@ describe('two Redis stores on one database', () => {
       await crossInstanceNotification(b, a, 'carol');
     } finally {
       await a.destroyAll();
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+describe('two servers on one Redis', () => {
+  it('500 concurrent conflicting commits through both: one 200 per base rev, 409 for the rest, the model manifest; B streams A\'s commits', async () => {
+    const facts = await getService('redis');
+    const keyPrefix = `two${uniqueId()}:`;
+    const make = () => new RedisStore({ redis: redisBlock(facts, 'tcp') as unknown as RedisBlock, keyPrefix, commandTimeoutMs: 10_000 });
+    const a = await startHarness({ store: make() });
+    const b = await startHarness({ store: make() });
+    try {
+      expect(await twoServersStorm(a, b, 500, ['.zshrc', '.gitconfig', '.vimrc', '.tmux.conf', '.ssh/config'])).toEqual({ ok: 5, conflicts: 495 });
+    } finally {
+      await (a.store as RedisStore).destroyAll().catch(() => undefined);
       await Promise.all([a.close(), b.close()]);
     }
   });

@@ -5,6 +5,7 @@ import { expect } from 'vitest';
 import type { CommitOp, Entry } from '../../shared/protocol.js';
 import { MemoryStore } from '../../server/store/MemoryStore.js';
 import type { CommitOutcome, Store } from '../../server/store/Store.js';
+import type { Harness } from '../integration/serverHarness.js';
 
 export const T0 = Date.UTC(2026, 0, 1);
 
@@ -126,4 +127,116 @@ export async function crossInstanceNotification(a: Store, b: Store, user: string
   } finally {
     off();
   }
+}
+
+/** Reads `data:` events of an SSE response, one at a time. */
+export function sseReader(res: Response): { next(): Promise<{ user: string; rev: number }>; cancel(): Promise<void> } {
+  const reader = res.body!.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  return {
+    async next() {
+      for (;;) {
+        const m = /data: (\{[^\n]*\})\n\n/.exec(buf);
+        if (m) { buf = buf.slice(m.index + m[0].length); return JSON.parse(m[1]!) as { user: string; rev: number }; }
+        const { value, done } = await reader.read();
+        if (done) throw new Error('the event stream ended');
+        buf += dec.decode(value, { stream: true });
+      }
+    },
+    async cancel() { await reader.cancel().catch(() => undefined); },
+  };
+}
+
+/**
+ * Through the real HTTP server: while the database is down requests get a fast 503
+ * STORE_UNAVAILABLE (and /health says so), and once it is back (and the store has reconnected) the next request succeeds.
+ */
+export async function httpOutage(h: Harness, down: () => Promise<void>, up: () => Promise<void>): Promise<void> {
+  const get = () => h.req('/v1/users/alice/changes?since=0', { token: h.tokens.alice });
+  expect((await get()).status).toBe(200);
+  await down();
+  const started = performance.now();
+  const res = await get();
+  expect(performance.now() - started).toBeLessThan(2500);
+  expect(res.status).toBe(503);
+  // Retry-After on a 503 is the HTTP layer's part (server/app.ts error handler); asserted there once it sets it.
+  const body = await res.json();
+  expect(body.error.code).toBe('STORE_UNAVAILABLE');
+  const health = await (await h.req('/health')).json();
+  expect(health.storage.ok).toBe(false);
+  await up();
+  await waitUntil(async () => (await (await h.req('/health')).json()).storage.ok === true, 10_000, '/health to report the storage ok');
+  const again = await get();
+  expect(again.status).toBe(200);
+  expect((await again.json()).headRev).toBe(0);
+}
+
+/**
+ * Two servers on one database: `n` concurrent commits through both on the same base revs give
+ * one 200 per path and 409 for every other; both serve the manifest of a MemoryStore replaying the
+ * winners; a client on B's push stream hears commits made through A.
+ */
+export async function twoServersStorm(a: Harness, b: Harness, n: number, paths: string[]): Promise<{ ok: number; conflicts: number }> {
+  const user = 'alice';
+  const token = a.tokens.alice; // same database: a token minted through A works on B
+  const post = (h: Harness, body: unknown) => h.req(`/v1/users/${user}/commit`, { method: 'POST', token, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const seed = await upload(a.store, user, 'seed');
+  const seedRes = await post(a, { ops: paths.map((p) => fileOp(p, 0, seed)), device: 'seed' });
+  expect(seedRes.status).toBe(200);
+  const base = new Map<string, number>(((await seedRes.json()).entries as Entry[]).map((e) => [e.path, e.rev]));
+
+  const ac = new AbortController();
+  const events = sseReader(await b.req(`/v1/users/${user}/events`, { token, signal: ac.signal }) as unknown as Response);
+  expect((await events.next()).rev).toBe(paths.length);
+
+  const blobs = await Promise.all(Array.from({ length: n }, (_, i) => upload(i % 2 === 0 ? a.store : b.store, user, `writer ${i}`)));
+  const results = await Promise.all(blobs.map(async (blob, i) => {
+    const op = fileOp(paths[i % paths.length]!, base.get(paths[i % paths.length]!)!, blob);
+    const res = await post(i % 2 === 0 ? a : b, { ops: [op], device: `dev${i}` });
+    return { i, op, status: res.status, body: await res.json() };
+  }));
+  const winners = results.filter((r) => r.status === 200);
+  expect(results.every((r) => r.status === 200 || r.status === 409)).toBe(true);
+  expect(winners.map((w) => w.op.path).sort()).toEqual([...paths].sort());
+  const winnerEntry = new Map<string, Entry>(winners.map((w) => [w.op.path, w.body.entries[0] as Entry]));
+  for (const r of results) {
+    if (r.status !== 409) continue;
+    expect(r.body.error.code).toBe('CONFLICT');
+    expect(r.body.conflicts).toEqual([{ path: r.op.path, expected: base.get(r.op.path), current: winnerEntry.get(r.op.path) }]);
+  }
+  // B's push stream reaches the final head (revs may coalesce, never go backwards)
+  const head = paths.length * 2;
+  let last = paths.length;
+  while (last < head) {
+    const ev = await events.next();
+    expect(ev.rev).toBeGreaterThan(last);
+    last = ev.rev;
+  }
+  // one more commit through A is heard on B with its exact rev
+  const one = await upload(a.store, user, 'after the storm');
+  const after = await post(a, { ops: [fileOp('after', 0, one)], device: 'a' });
+  expect(after.status).toBe(200);
+  expect((await events.next()).rev).toBe(head + 1);
+  ac.abort();
+  await events.cancel();
+
+  const model = new MemoryStore();
+  await model.open();
+  await upload(model, user, 'seed');
+  await model.commit({ user, device: 'seed', ops: paths.map((p) => fileOp(p, 0, seed)), now: 0 });
+  for (const w of [...winners].sort((x, y) => x.body.rev - y.body.rev)) {
+    await upload(model, user, `writer ${w.i}`);
+    expect((await model.commit({ user, device: `dev${w.i}`, ops: [w.op], now: 0 })).ok).toBe(true);
+  }
+  await upload(model, user, 'after the storm');
+  await model.commit({ user, device: 'a', ops: [fileOp('after', 0, one)], now: 0 });
+  const strip = (es: Entry[]) => es.map(({ updatedAt: _u, ...rest }) => rest);
+  const expected = strip(await model.listEntries(user));
+  for (const h of [a, b]) {
+    const m = await (await h.req(`/v1/users/${user}/manifest`, { token })).json();
+    expect(strip(m.entries)).toEqual(expected);
+  }
+  await model.close();
+  return { ok: winners.length, conflicts: results.length - winners.length };
 }

@@ -47,6 +47,8 @@ export interface Instance<F> {
   kill(): Promise<void>;
   /** Starts the process again on the same port, socket and data dir, and waits until it answers. */
   restart(): Promise<void>;
+  /** Starts the process again only when it is not running (a failed fault test must not break the next). */
+  ensureRunning(): Promise<void>;
 }
 
 /** Finds a free TCP port on 127.0.0.1. */
@@ -82,6 +84,10 @@ async function waitFor(what: string, probe: () => Promise<boolean>, child: Child
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`${what} did not answer within ${timeoutMs} ms; see ${logFile}`);
+}
+
+function isRunning(child: ChildProcess | null): boolean {
+  return child !== null && child.exitCode === null && child.signalCode === null;
 }
 
 async function stopChild(child: ChildProcess | null, signal: NodeJS.Signals, timeoutMs = 10_000): Promise<void> {
@@ -134,6 +140,7 @@ export async function startRedis(opts: { tls?: boolean; persistent?: boolean } =
     async stop() { await stopChild(child, 'SIGTERM'); rmSync(dir, { recursive: true, force: true }); },
     async kill() { await stopChild(child, 'SIGKILL'); },
     async restart() { await stopChild(child, 'SIGKILL'); await start(); },
+    async ensureRunning() { if (!isRunning(child)) await start(); },
   };
 }
 
@@ -167,6 +174,7 @@ export async function startMariaDb(opts: { tls?: boolean } = {}): Promise<Instan
     async stop() { await stopChild(child, 'SIGTERM', 20_000); rmSync(dir, { recursive: true, force: true }); },
     async kill() { await stopChild(child, 'SIGKILL'); },
     async restart() { await stopChild(child, 'SIGKILL'); await start(); },
+    async ensureRunning() { if (!isRunning(child)) await start(); },
   };
 }
 

@@ -407,6 +407,13 @@ export class MariaDbStore implements Store {
       const missing = named.filter((h) => !have.has(h));
       if (missing.length > 0) throw missingBlobsError(user, missing);
     }
+    // Fast path for losers: revs only grow, so a conflict seen without the lock stands (the commit
+    // is refused as of that read) and the head-row queue is left to commits that may win. A commit
+    // with an idempotency key always goes to the lock: its first attempt may have landed.
+    if (!input.idempotencyKey) {
+      const early = await this.findConflicts(null, input);
+      if (early.length > 0) return { ok: false, conflicts: early };
+    }
     const outcome = await this.tx('commit', async (conn): Promise<CommitOutcome> => {
       // The head row is the per-user commit lock: every commit of this user queues behind it.
       await this.exec(conn, 'INSERT INTO dman_heads (user, rev, last_commit_at) VALUES (?, 0, NULL) ON DUPLICATE KEY UPDATE user = user', [user]);
@@ -419,19 +426,7 @@ export class MariaDbStore implements Store {
           return { ok: true, rev: r.rev, entries: r.entries.map((e) => entrySchema.parse(e)), replayed: true };
         }
       }
-      const current = new Map<string, Entry>();
-      const keys = input.ops.map((o) => pathKey(o.path));
-      for (let i = 0; i < keys.length; i += ROWS_PER_STATEMENT) {
-        const part = keys.slice(i, i + ROWS_PER_STATEMENT);
-        const [rows] = await this.rows<RowDataPacket>(conn, `SELECT entry FROM dman_entries WHERE user = ? AND path_key IN (${part.map(() => '?').join(',')})`, [user, ...part]);
-        for (const r of rows) { const e = this.parseEntry(String(r.entry)); current.set(e.path, e); }
-      }
-      const conflicts: CommitConflict[] = [];
-      for (const op of input.ops) {
-        if (op.baseRev === null) continue;
-        const cur = current.get(op.path) ?? null;
-        if ((cur?.rev ?? 0) !== op.baseRev) conflicts.push({ path: op.path, expected: op.baseRev, current: cur });
-      }
+      const conflicts = await this.findConflicts(conn, input);
       if (conflicts.length > 0) return { ok: false, conflicts };
       const entries = input.ops.map((op) => entryFromOp(op, ++head, input.device, input.now));
       for (let i = 0; i < entries.length; i += ROWS_PER_STATEMENT) {
@@ -454,6 +449,24 @@ export class MariaDbStore implements Store {
     });
     if (outcome.ok && !outcome.replayed) this.notify(user, outcome.rev);
     return outcome;
+  }
+
+  /** Compares every op's baseRev with the current entries (read on `conn`, or on any pooled connection). */
+  private async findConflicts(conn: Conn | null, input: CommitInput): Promise<CommitConflict[]> {
+    const current = new Map<string, Entry>();
+    const keys = input.ops.filter((o) => o.baseRev !== null).map((o) => pathKey(o.path));
+    for (let i = 0; i < keys.length; i += ROWS_PER_STATEMENT) {
+      const part = keys.slice(i, i + ROWS_PER_STATEMENT);
+      const [rows] = await this.rows<RowDataPacket>(conn, `SELECT entry FROM dman_entries WHERE user = ? AND path_key IN (${part.map(() => '?').join(',')})`, [input.user, ...part]);
+      for (const r of rows) { const e = this.parseEntry(String(r.entry)); current.set(e.path, e); }
+    }
+    const conflicts: CommitConflict[] = [];
+    for (const op of input.ops) {
+      if (op.baseRev === null) continue;
+      const cur = current.get(op.path) ?? null;
+      if ((cur?.rev ?? 0) !== op.baseRev) conflicts.push({ path: op.path, expected: op.baseRev, current: cur });
+    }
+    return conflicts;
   }
 
   async history(user: string, path: string, limit?: number): Promise<Entry[]> {

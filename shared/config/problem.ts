@@ -34,8 +34,14 @@ export function formatKeyPath(path: KeyPath): string {
 /** Builds a problem from its parts, filling in the textual key. */
 export function problem(severity: ConfigProblem['severity'], path: KeyPath, message: string, hint: string, value?: unknown): ConfigProblem {
   const p: ConfigProblem = { severity, key: formatKeyPath(path), path: [...path], message, hint };
-  if (value !== undefined) p.value = value;
+  // A mistyped token is still a token: problems are printed and logged, so never carry it.
+  if (value !== undefined && !isSecretKey(path[path.length - 1])) p.value = value;
   return p;
+}
+
+/** Returns true for keys whose values are secrets (tokens, passwords) that must never be printed. */
+export function isSecretKey(key: string | number | undefined): boolean {
+  return typeof key === 'string' && /(^|_)(token|password)$/.test(key);
 }
 
 /** Formats one problem as a single line: `file:line:col: key: message (got X); fix`. */

@@ -22,10 +22,16 @@ export const storageDriverSchema = z.preprocess(
 const str = z.string().min(1, 'must not be empty');
 const port = (p: string) => Number(p) >= 1 && Number(p) <= 65535;
 // host:port of a Redis or MariaDB server; a URL here is a common mistake the driver would misread.
-const addr = str
-  .refine((v) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(v), 'must be host:port, not a URL (drop the scheme, e.g. 127.0.0.1:6379)')
-  .refine((v) => { const m = /^(?:\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+)(?::(\d{1,5}))?$/.exec(v); return m !== null && (m[1] === undefined || port(m[1])); },
-    'must be host or host:port with a port from 1 to 65535, e.g. 127.0.0.1:6379');
+const addr = str.superRefine((v, ctx) => {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(v)) {
+    ctx.addIssue({ code: 'custom', message: 'is a URL, but dman wants host:port here', params: { hint: `drop the scheme: ${v.replace(/^[a-z][a-z0-9+.-]*:\/\/(?:[^@/]*@)?/i, '').replace(/\/.*$/, '') || '127.0.0.1:6379'}` } });
+    return;
+  }
+  const m = /^(?:\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+)(?::(\d{1,5}))?$/.exec(v);
+  if (m === null || (m[1] !== undefined && !port(m[1]))) {
+    ctx.addIssue({ code: 'custom', message: 'is not host or host:port with a port from 1 to 65535', params: { hint: 'write it like 127.0.0.1:6379 or db.lan:3306' } });
+  }
+});
 // YAML `track:` with nothing after it is null; treat it as an empty list.
 // The server's rule for user names (shared/protocol.ts), so a config never names a user the server refuses.
 const userName = z.string().regex(USER_RE, 'is not a valid user name: 1-64 letters, digits, "_", "." or "-", not starting with a digit, "." or "-"');
@@ -98,7 +104,7 @@ const modernFields = {
   auth_token: str.optional(),
   storage_driver: storageDriverSchema.optional(),
   listen: z.string().refine((v) => { const m = /^(?:\[[0-9a-fA-F:]+\]|[^\s:]*):(\d{1,5})$/.exec(v); return m !== null && port(m[1]); },
-    'must be host:port with a port from 1 to 65535, e.g. 127.0.0.1:3626').optional(),
+    { message: 'is not host:port with a port from 1 to 65535', params: { hint: 'write it like 127.0.0.1:3626 (or 0.0.0.0:3626 for every interface)' } }).optional(),
   data_dir: str.optional(),
   state_dir: str.optional(),
   redis: redisBlockSchema.nullable().optional(),

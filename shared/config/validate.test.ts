@@ -121,10 +121,10 @@ describe('validateConfig: every check names the key and a fix', () => {
     ['redis.db out of range', { redis: { db: 99 } }, 'redis.db', /must be/, /range/],
     ['server_url not a URL', { server_url: 'dots.lan' }, 'server_url', /not an http\(s\) URL/, /http:\/\//],
     ['server_url ftp', { server_url: 'ftp://dots.lan' }, 'server_url', /not an http\(s\) URL/, /http/],
-    ['redis.addr as a URL', { redis: { addr: 'redis://h:6379' } }, 'redis.addr', /not a URL/, /./],
-    ['db.addr with a bad port', { db: { addr: 'h:70000' } }, 'db.addr', /port from 1 to 65535/, /./],
-    ['legacy maria_addr with spaces', { maria_addr: 'my host:3306' }, 'maria_addr', /host:port/, /./],
-    ['listen port out of range', { listen: '127.0.0.1:0' }, 'listen', /port from 1 to 65535/, /./],
+    ['redis.addr as a URL', { redis: { addr: 'redis://user@h:6379/0' } }, 'redis.addr', /is a URL/, /drop the scheme: h:6379$/],
+    ['db.addr with a bad port', { db: { addr: 'h:70000' } }, 'db.addr', /port from 1 to 65535/, /db.lan:3306/],
+    ['legacy maria_addr with spaces', { maria_addr: 'my host:3306' }, 'maria_addr', /host:port/, /write it like/],
+    ['listen port out of range', { listen: '127.0.0.1:0' }, 'listen', /port from 1 to 65535/, /127.0.0.1:3626/],
     ['a user name the server refuses', { users: { 'bad/name': { home: '/h' } } }, 'users["bad/name"]', /not a valid user name/, /./],
     ['listen without a port', { listen: '0.0.0.0' }, 'listen', /host:port/, /./],
     ['unknown conflict_policy', { conflict_policy: 'newest' }, 'conflict_policy', /unknown conflict_policy/, /keep-both/],
@@ -144,6 +144,18 @@ describe('validateConfig: every check names the key and a fix', () => {
   it('lists every problem at once, including ones behind a type error', () => {
     const errors = errorsOf({ trak: [], redis: { db: 'x' }, users: { a: { home: '/h', track: ['.a', 3, '/etc/x'] }, b: {} } });
     expect(errors.map((p) => p.key).sort()).toEqual(['redis.db', 'trak', 'users.a.track[1]', 'users.a.track[2]', 'users.b.home'].sort());
+  });
+
+  it('reports one problem per bad addr', () => {
+    expect(errorsOf({ redis: { addr: 'redis://x' } })).toHaveLength(1);
+  });
+
+  it.each([
+    [{ auth_token: 12345 }, 'auth_token'], [{ redis: { password: 42 } }, 'redis.password'], [{ maria_password: true }, 'maria_password'], [{ db: { password: ['x'] } }, 'db.password'],
+  ])('never carries the value of a secret key (%j)', (raw, key) => {
+    const p = errorsOf(raw).find((x) => x.key === key);
+    expect(p).toBeDefined();
+    expect(p).not.toHaveProperty('value');
   });
 
   it('accepts the addr of one block with the socket of the other', () => {

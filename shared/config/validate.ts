@@ -74,6 +74,10 @@ export function issueToProblems(issue: z.core.$ZodIssue, root: unknown): ConfigP
     case 'invalid_format':
       if (last === 'server_url') return [problem('error', path, 'server_url is not an http(s) URL', 'write it like http://192.168.1.10:3626', value)];
       return [problem('error', path, issue.message, 'fix the format', value)];
+    case 'custom': {
+      const hint = (issue.params as { hint?: unknown } | undefined)?.hint;
+      return [problem('error', path, issue.message, typeof hint === 'string' ? hint : fixForKey(last), value)];
+    }
     default:
       return [problem('error', path, issue.message, fixForKey(last), value)];
   }

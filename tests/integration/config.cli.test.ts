@@ -115,11 +115,13 @@ describe('bad input: a clear error naming the file and key, exit 2, the file unt
       expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toContain(f);
       if (args[1] === 'show') expect(r.stderr).toMatch(re);
+      expect(r.stderr).not.toContain('12345'); // the mistyped token
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
     }
     const lint = await dman(['config', 'lint', '--config', f]);
     expect(lint.code).toBe(2);
     expect(lint.stdout).toContain(f);
+    expect(lint.stdout).not.toContain('12345');
     expect(await readFile(f)).toEqual(before);
     expect((await readdir(dir)).filter((n) => n.includes('.bak-'))).toEqual([]);
   });

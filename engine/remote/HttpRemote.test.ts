@@ -1,0 +1,118 @@
+// HttpRemote against a scripted HTTP server on 127.0.0.1:0 (faults injected per request).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isDmanError } from '../../shared/errors.js';
+import { createHttpRemote } from './HttpRemote.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
+let server: Server | undefined;
+const seen: Array<{ method: string; url: string; headers: IncomingMessage['headers']; body: string }> = [];
+
+async function serve(handlers: Handler[]): Promise<string> {
+  let i = 0;
+  server = createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(parts).toString();
+      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      handlers[Math.min(i++, handlers.length - 1)]!(req, res, body);
+    });
+  });
+  await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server!.address() as AddressInfo).port}`;
+}
+afterEach(async () => {
+  seen.length = 0;
+  const s = server;
+  server = undefined;
+  if (!s) return;
+  s.closeAllConnections();
+  await new Promise((r) => s.close(r));
+});
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): Handler => (_q, res) => {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+};
+const changes = { entries: [], headRev: 7, more: false };
+
+describe('HttpRemote', () => {
+  it('sends the token and the op id, and parses the reply', async () => {
+    const url = await serve([json(200, changes)]);
+    const r = createHttpRemote({ url, token: 'dman_secret', opId: 'op-123' });
+    expect(await r.changes('alice', 3)).toEqual(changes);
+    expect(seen[0]!.url).toBe('/v1/users/alice/changes?since=3&limit=1000');
+    expect(seen[0]!.headers.authorization).toBe('Bearer dman_secret');
+    expect(seen[0]!.headers['x-dman-op']).toBe('op-123');
+  });
+
+  it('retries a 503 after Retry-After, then succeeds', async () => {
+    const url = await serve([json(503, { error: { code: 'STORE_UNAVAILABLE', message: 'redis down' } }, { 'retry-after': '0' }), json(200, changes)]);
+    const r = createHttpRemote({ url });
+    expect((await r.changes('alice', 0)).headRev).toBe(7);
+    expect(seen).toHaveLength(2);
+  });
+
+  it('gives up on a persistent 503 with a retryable error naming the URL', async () => {
+    const url = await serve([json(503, { error: { code: 'STORE_UNAVAILABLE', message: 'redis down' } }, { 'retry-after': '0' })]);
+    const err = await createHttpRemote({ url, retries: 1 }).changes('alice', 0).catch((e: unknown) => e);
+    expect(isDmanError(err, 'STORE_UNAVAILABLE')).toBe(true);
+    expect((err as Error).message).toContain(url);
+    expect(seen).toHaveLength(2);
+  });
+
+  it('maps 401, 403 and 500 to clear errors without retrying', async () => {
+    const url = await serve([
+      json(401, { error: { code: 'AUTH_INVALID', message: 'bad token' } }),
+      json(403, { error: { code: 'FORBIDDEN', message: 'not yours' } }),
+      json(500, { error: { code: 'INTERNAL', message: 'boom' } }),
+    ]);
+    const r = createHttpRemote({ url });
+    await expect(r.changes('alice', 0)).rejects.toMatchObject({ code: 'AUTH_INVALID', hint: expect.stringMatching(/auth_token/) });
+    await expect(r.changes('alice', 0)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(r.changes('alice', 0)).rejects.toMatchObject({ code: 'INTERNAL' });
+    expect(seen).toHaveLength(3);
+  });
+
+  it('refuses a reply that is not JSON or not the protocol shape', async () => {
+    const url = await serve([(_q, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<html>proxy</html>'); }, json(200, { entries: 'nope' })]);
+    const r = createHttpRemote({ url });
+    await expect(r.changes('alice', 0)).rejects.toMatchObject({ code: 'PROTOCOL', message: expect.stringContaining('not JSON') });
+    await expect(r.changes('alice', 0)).rejects.toMatchObject({ code: 'PROTOCOL', message: expect.stringContaining('does not understand') });
+  });
+
+  it('returns 409 commit conflicts as a value and sends the idempotency key', async () => {
+    const url = await serve([json(409, { error: { code: 'CONFLICT', message: 'stale' }, conflicts: [{ path: 'f', expected: 1, current: null }] })]);
+    const r = createHttpRemote({ url });
+    const out = await r.commit('alice', [{ path: 'f', baseRev: 1, deleted: true }], { idempotencyKey: 'key-12345678', device: 'd' });
+    expect(out).toEqual({ ok: false, conflicts: [{ path: 'f', expected: 1, current: null }] });
+    expect(seen[0]!.headers['idempotency-key']).toBe('key-12345678');
+    expect(JSON.parse(seen[0]!.body)).toMatchObject({ ops: [{ path: 'f', baseRev: 1 }], device: 'd' });
+  });
+
+  it('says SERVER_UNREACHABLE with the URL when nothing listens', async () => {
+    const err = await createHttpRemote({ url: 'http://127.0.0.1:9', retries: 0, timeoutMs: 5000 }).health().catch((e: unknown) => e);
+    expect(isDmanError(err, 'SERVER_UNREACHABLE')).toBe(true);
+    expect((err as Error).message).toContain('http://127.0.0.1:9');
+  });
+
+  it('follows the push stream and reconnects after it drops', async () => {
+    let conn = 0;
+    const url = await serve([(_q, res) => {
+      conn++;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`event: rev\ndata: ${JSON.stringify({ user: 'alice', rev: conn * 10 })}\n\n`);
+      if (conn === 1) setTimeout(() => res.destroy(), 10);
+    }]);
+    const revs: number[] = [];
+    const states: boolean[] = [];
+    const stop = createHttpRemote({ url, reconnectDelaysMs: [10] }).subscribe('alice', (rev) => revs.push(rev), (c) => states.push(c));
+    const t0 = Date.now();
+    while (revs.length < 2 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 5));
+    stop();
+    expect(revs).toEqual([10, 20]);
+    expect(states.slice(0, 3)).toEqual([true, false, true]);
+  });
+});

@@ -53,7 +53,8 @@ export async function lockDataDir(dir: string): Promise<ReleaseLock> {
       };
     } catch (err) {
       await rm(tmp, { force: true });
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // ENOENT: the holder's open swept our temp file away; look at the lock it holds.
+      if (!['EEXIST', 'ENOENT'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
     }
     const cur = await readLock(path);
     if (!cur) continue;

@@ -23,11 +23,12 @@ async function machine(remote: MemoryRemote, device: string, over: Partial<Effec
   const home = await dirs.make(`dman-home-${device}-`);
   const stateDir = await dirs.make(`dman-state-${device}-`);
   const notifier = createMemoryNotifier();
-  const engine = createEngine({ config: testConfig(home, { device, ...over }), remote, log: silentLogger(), stateDir, notifier, stateStore: createMemoryStateStore() });
+  const stateStore = createMemoryStateStore();
+  const engine = createEngine({ config: testConfig(home, { device, ...over }), remote, log: silentLogger(), stateDir, notifier, stateStore });
   engines.push(engine);
   const events: EngineEvent[] = [];
   engine.on((e) => events.push(e));
-  return { home, engine, notifier, events, write: (p: string, s: string) => mkdir(join(home, p, '..'), { recursive: true }).then(() => writeFile(join(home, p), s)), read: (p: string) => readFile(join(home, p), 'utf8') };
+  return { home, engine, notifier, events, stateStore, write: (p: string, s: string) => mkdir(join(home, p, '..'), { recursive: true }).then(() => writeFile(join(home, p), s)), read: (p: string) => readFile(join(home, p), 'utf8') };
 }
 
 const both = { direction: 'both' as const };
@@ -216,6 +217,26 @@ describe('createEngine with an in-process remote', () => {
     expect(ra.users[0]!.conflicts.map((c) => c.path)).toEqual(['f']);
     expect(remote.blobText(remote.entries('alice').find((e) => e.path === 'g')!.hash!)).toBe('2');
     expect(await a.read('f')).toBe('a');
+  });
+
+  it('leaves paths this machine does not track alone, both ways', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    await a.write('.zshrc', '1');
+    await a.write('.vimrc', '1');
+    await a.engine.sync(both);
+    // A narrower track list on b: .vimrc is not installed there, and b's own .vimrc stays.
+    const b = await machine(remote, 'b', { track: ['.zshrc'] });
+    await b.write('.vimrc', 'local only');
+    await b.engine.sync(both);
+    expect(await b.read('.zshrc')).toBe('1');
+    expect(await b.read('.vimrc')).toBe('local only');
+    // Un-tracking a synced file on a (same state, narrower list) never deletes it on the server.
+    const a2 = createEngine({ config: testConfig(a.home, { device: 'a', track: ['.zshrc'] }), remote, log: silentLogger(), stateDir: a.home, stateStore: a.stateStore });
+    engines.push(a2);
+    const r = await a2.sync(both);
+    expect(r.users[0]!.actions).toEqual([]);
+    expect(remote.entries('alice').filter((e) => !e.deleted).map((e) => e.path).sort()).toEqual(['.vimrc', '.zshrc']);
   });
 
   it('compare lists per-path differences with direction', async () => {

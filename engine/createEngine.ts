@@ -185,9 +185,12 @@ export function createEngine(deps: EngineDeps): Engine {
       report.unmatchedOnly = opts.only.filter((g) => ![...all].some((p) => inScope([g])(p)));
     }
     const skippedScan = new Set(scanned.skipped.map((s) => s.path));
+    const matcher = matcherOf(user);
     let plan = planSync({ local: scanned.files, base: state.base, remote: state.remote }, {
       policy: ctx.policy, device: config.device, now: ctx.now, direction: opts.direction, prune: opts.prune,
-    }).filter((a) => scope(a.path) && !skippedScan.has(a.path));
+    // Paths this machine does not track are left alone both ways: un-tracking a file must not
+    // delete it on the server, and a server path tracked only elsewhere must not land here.
+    }).filter((a) => scope(a.path) && !skippedScan.has(a.path) && matcher.isTracked(a.path));
     plan = await secretGuard(ctx, plan, scanned.files);
     report.timings.planMs = performance.now() - t2;
 

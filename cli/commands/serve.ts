@@ -50,6 +50,11 @@ export function register(program: Command): void {
         store, log, authToken: config.auth_token, users: users.length > 0 ? users : undefined,
         retention: { versions: config.retention.versions, days: config.retention.days }, version: buildInfo().version,
       });
+      // Handlers go in before the URL is printed: a supervisor may signal as soon as it reads it.
+      const stopped = new Promise<void>((done) => {
+        process.once('SIGINT', () => done());
+        process.once('SIGTERM', () => done());
+      });
       let url: string;
       try {
         url = await server.listen(addr);
@@ -62,11 +67,7 @@ export function register(program: Command): void {
       }
       if (g.json) process.stdout.write(`${JSON.stringify({ url, driver: store.driver, dataDir })}\n`);
       else if (!g.quiet) process.stdout.write(`dman server listening on ${url} (storage: ${store.driver}${dataDir ? ` in ${dataDir}` : ''})\n`);
-      await new Promise<void>((done) => {
-        const stop = () => done();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      await stopped;
       log.info('shutting down');
       await server.close();
       await store.close();

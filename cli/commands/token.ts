@@ -38,7 +38,7 @@ async function adminCall<S extends z.ZodType>(where: { url: string; token: strin
 async function target(cmd: Command, o: Where) {
   const { config } = await loadCliConfig(cmd, { allowMissing: true });
   if (o.server) {
-    const token = o.token ?? process.env.DMAN_TOKEN ?? config.auth_token;
+    const token = o.token || process.env.DMAN_TOKEN || config.auth_token;
     if (!token) throw new DmanError('USAGE', 'no admin token for the admin API', { hint: 'pass --token, set $DMAN_TOKEN, or set auth_token in the config' });
     return { remote: { url: o.server, token } } as const;
   }

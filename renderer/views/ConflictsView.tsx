@@ -11,6 +11,16 @@ import { useDarkMode } from '../useDarkMode.js';
 type Err = Extract<ApiResult<unknown>, { ok: false }>['error'];
 type Compare = 'mine-server' | 'base-mine' | 'base-server';
 
+// Fit the viewer into the card (its default is a 1000 px minimum) and into our palette.
+const DIFF_STYLES = {
+  variables: {
+    light: { diffViewerBackground: 'var(--surface)', diffViewerTitleBackground: 'var(--surface-2)', diffViewerTitleColor: 'var(--text)', diffViewerTitleBorderColor: 'var(--border)' },
+    dark: { diffViewerBackground: 'var(--surface)', diffViewerTitleBackground: 'var(--surface-2)', diffViewerTitleColor: 'var(--text)', diffViewerTitleBorderColor: 'var(--border)' },
+  },
+  diffContainer: { minWidth: 'unset' },
+  titleBlock: { padding: '8px 12px', fontWeight: 600 },
+};
+
 const MARKER_RE = /^(<<<<<<<|=======|>>>>>>>)( |$)/m;
 
 /** Renders the conflict review page. */
@@ -117,7 +127,7 @@ function ConflictDetailPanel({ conflict, onResolved }: { conflict: Conflict; onR
           <div className="diff" data-testid="diff">
             <ReactDiffViewer oldValue={sides.old} newValue={sides.neu} splitView leftTitle={sides.left} rightTitle={sides.right}
               useDarkTheme={dark} compareMethod={DiffMethod.LINES} disableWorker hideSummary
-              styles={{ variables: { light: { diffViewerBackground: 'var(--surface)' }, dark: { diffViewerBackground: 'var(--surface)' } } }} />
+              styles={DIFF_STYLES} />
           </div>
         </>
       )}

@@ -1,0 +1,35 @@
+// History: a file's versions with device and time, view one, restore it.
+import { agentConfig, completeWizard, expect, read, test, writeFiles } from './fixtures.js';
+
+test('an old version can be viewed and restored from the history page', async ({ page, agent }) => {
+  await writeFiles(agent.home, { '.bashrc': 'v1: first\n' });
+  await completeWizard(page, agent);
+  const cfg = await agentConfig(agent);
+  const versions = async () => {
+    const r = await fetch(`${cfg.server_url}/v1/users/alice/history?path=.bashrc`, { headers: { authorization: `Bearer ${cfg.auth_token}` } });
+    return ((await r.json()) as { versions: unknown[] }).versions.length;
+  };
+
+  for (const v of ['v2: second\n', 'v3: third\n']) {
+    await writeFiles(agent.home, { '.bashrc': v });
+    const before = await versions();
+    await page.getByRole('button', { name: 'Sync now' }).click();
+    await expect.poll(versions).toBeGreaterThan(before);
+  }
+
+  await page.getByRole('link', { name: 'History' }).click();
+  await page.getByRole('link', { name: '.bashrc' }).click();
+  const rows = page.getByRole('row', { name: /^version/ });
+  await expect(rows).toHaveCount(3);
+  const oldest = rows.last();
+  // Each version names the device that wrote it.
+  await expect(oldest.getByRole('cell').nth(2)).not.toBeEmpty();
+
+  await oldest.getByRole('button', { name: 'View' }).click();
+  await expect(page.getByLabel(/content of version/)).toHaveText('v1: first');
+
+  await oldest.getByRole('button', { name: 'Restore' }).click();
+  await expect(page.getByText(/Restored \.bashrc to version/)).toBeVisible();
+  await expect.poll(() => read(agent.home, '.bashrc')).toBe('v1: first\n');
+  await expect(rows).toHaveCount(4);
+});

@@ -179,7 +179,7 @@ async function diskProblems(c: EffectiveConfig, modern: ModernConfig, mode: numb
   if (modern.auth_token) secrets.push(['auth_token']);
   if (modern.redis?.password) secrets.push(['redis', 'password']);
   if (modern.db?.password) secrets.push(['db', 'password']);
-  if (mode !== undefined && (mode & 0o004) !== 0) {
+  if (mode !== undefined && (mode & 0o004) !== 0 && process.platform !== 'win32') { // Windows has no such mode bits
     for (const path of secrets) {
       out.push(problem('warning', path, 'a secret is stored in a world-readable config file: any user of this machine can read it', 'run `chmod 600` on the config file, or set DMAN_AUTH_TOKEN in the environment instead'));
     }

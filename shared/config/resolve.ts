@@ -56,7 +56,12 @@ export function resolveConfig(modern: ModernConfig, ctx: ResolveContext): Resolv
       problems.push(problem('error', [...base, 'home'], `user ${name} has no home`, `add \`home: /home/${name}\` (or ~ for your own) under users.${name}`));
       continue;
     }
-    const home = expand([...base, 'home'], u.home) ?? u.home;
+    const expanded = expandPath(u.home, ctx);
+    if (!expanded.ok) {
+      problems.push(problem('error', [...base, 'home'], expanded.message, expanded.hint, u.home));
+      continue;
+    }
+    const home = expanded.value;
     if (!isAbsolutePath(home)) {
       problems.push(problem('error', [...base, 'home'], `home of user ${name} is not an absolute path`, `write an absolute path such as /home/${name} or ~`, u.home));
       continue;
@@ -70,8 +75,10 @@ export function resolveConfig(modern: ModernConfig, ctx: ResolveContext): Resolv
   const groups: Record<string, string[]> = {};
   for (const [g, list] of Object.entries(DEFAULT_GROUPS)) groups[g] = [...list];
   for (const [g, list] of Object.entries(modern.groups ?? {})) {
-    list.forEach((p, i) => p !== PRUNED && checkPattern(p, ['groups', g, i], ctx.homedir, problems));
-    groups[g] = list;
+    groups[g] = list.flatMap((p, i) => {
+      const clean = p === PRUNED ? undefined : checkPattern(p, ['groups', g, i], ctx.homedir, problems);
+      return clean === undefined ? [] : [clean];
+    });
   }
 
   if (problems.some((p) => p.severity === 'error')) return { problems };

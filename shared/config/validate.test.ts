@@ -35,6 +35,7 @@ describe('validateConfig: defaults', () => {
     const r = validateConfig({ server_url: 'https://dots.lan:8443', auth_token: 't0k', conflict_policy: 'keep-both', device: 'laptop', retention: { versions: 5 }, groups: { work: ['.work/'] } }, ctx);
     expect(r.config).toMatchObject({ server_url: 'https://dots.lan:8443', auth_token: 't0k', conflict_policy: 'keep-both', device: 'laptop', retention: { versions: 5, days: 30 } });
     expect(r.config?.groups.work).toEqual(['.work/']);
+    expect(validateConfig({ groups: { g: ['~/.a', '/home/me/.b'] } }, ctx).config?.groups.g).toEqual(['.a', '.b']);
     expect(r.config?.groups.git).toBeDefined();
   });
 });
@@ -135,6 +136,7 @@ describe('validateConfig: every check names the key and a fix', () => {
   it.each(cases)('%s', (_name, raw, key, message, hint) => {
     const errors = errorsOf(raw);
     const hit = errors.find((p) => p.key === key);
+    expect(errors.filter((p) => p.key === key), 'one problem per key').toHaveLength(1);
     expect(hit, `problems: ${JSON.stringify(errors)}`).toBeDefined();
     expect(hit!.message).toMatch(message);
     if (hint) expect(hit!.hint).toMatch(hint);

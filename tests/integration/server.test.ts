@@ -198,6 +198,16 @@ describe('/v1', () => {
     ac.abort();
   });
 
+  it('ends open push streams when the server closes', async () => {
+    const res = await h.req('/v1/users/alice/events', { token: h.tokens.alice });
+    const reader = res.body!.getReader();
+    await reader.read();
+    await h.close();
+    const ended = await reader.read().then((r) => r.done, () => true);
+    expect(ended).toBe(true);
+    h = await startHarness();
+  });
+
   it('reports health without a token and status with one', async () => {
     const health = await h.req('/health');
     expect(await health.json()).toMatchObject({ ok: true, driver: 'memory', storage: { ok: true } });

@@ -21,7 +21,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   jsonBytes: 16 * 1024 * 1024,
   blobBytes: 64 * 1024 * 1024,
   bodyBytes: 256 * 1024 * 1024,
-  decompressedBytes: 512 * 1024 * 1024,
+  decompressedBytes: 256 * 1024 * 1024,
   entries: 20_000,
   heartbeatMs: 15_000,
 };

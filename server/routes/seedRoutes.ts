@@ -37,12 +37,12 @@ function sameContent(e: Entry | null, item: { kind: string; hash: string; mode: 
 export function registerSeedRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { store, limits } = ctx;
 
-  const bodyStream = (req: FastifyRequest, what: string) => {
+  const bodyStream = (req: FastifyRequest, what: string, maxBytes = limits.decompressedBytes) => {
     const length = Number(req.headers['content-length'] ?? NaN);
     if (Number.isFinite(length) && length > limits.bodyBytes) throw new DmanError('PAYLOAD_TOO_LARGE', `${what} is ${length} bytes, over the limit of ${limits.bodyBytes}`, { hint: 'split it into smaller requests' });
     if (!isStream(req.body)) throw new DmanError('BAD_REQUEST', `${what} must be a binary body`, { hint: 'send it with "Content-Type: application/x-tar" or "application/octet-stream"' });
     const gzip = /gzip/i.test(String(req.headers['content-encoding'] ?? ''));
-    return decodeBody(req.body, { gzip, maxBytes: limits.decompressedBytes, what: `${what} (decompressed)` });
+    return decodeBody(req.body, { gzip, maxBytes, what: `${what} (decompressed)` });
   };
 
   const touch = (user: string, key: 'lastPublishAt' | 'lastInstallAt') => {
@@ -191,7 +191,7 @@ export function registerSeedRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const p = await ctx.authenticate(req, reply);
     const q = parseWith(userPathQuerySchema, req.query, 'query');
     const user = ctx.authorizeUser(p, q.user);
-    const data = await bufferBody(bodyStream(req, 'the upload'));
+    const data = await bufferBody(bodyStream(req, 'the upload', Math.min(limits.blobBytes, limits.decompressedBytes)));
     if (data.length > limits.blobBytes) throw new DmanError('PAYLOAD_TOO_LARGE', `the upload is ${data.length} bytes, over the limit of ${limits.blobBytes}`);
     const modeHeader = req.headers['x-dman-mode'];
     const mode = parseWith(z.coerce.number().int().min(0).max(0o7777).default(0o644), typeof modeHeader === 'string' ? parseInt(modeHeader, 8) : undefined, 'header.x-dman-mode');

@@ -187,3 +187,12 @@ describe('bodies and headers', () => {
     expect((await r.json()).error.code).toBe('NOT_FOUND');
   });
 });
+
+describe('uploads', () => {
+  it('refuses an upload over the blob limit without storing it', async () => {
+    const big = Buffer.alloc(300 * 1024, 1);
+    const r = await h.req('/upload?user=alice&path=big', { method: 'PUT', token: h.tokens.alice, headers: { 'content-type': 'application/octet-stream' }, body: big });
+    expect(r.status).toBe(413);
+    expect((await h.req('/download?user=alice&path=big', { token: h.tokens.alice })).status).toBe(404);
+  });
+});

@@ -198,6 +198,18 @@ describe('/v1', () => {
     ac.abort();
   });
 
+  it('sends heartbeats on an idle push stream and counts subscribers down on disconnect', async () => {
+    await h.close();
+    h = await startHarness({ limits: { heartbeatMs: 30 } });
+    const ac = new AbortController();
+    const res = await h.req('/v1/users/alice/events', { token: h.tokens.alice, signal: ac.signal });
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes(': ping')) text += new TextDecoder().decode((await reader.read()).value);
+    ac.abort();
+    await expect.poll(async () => (await (await h.req('/metrics')).text()).match(/dman_sse_subscribers (\d+)/)?.[1]).toBe('0');
+  });
+
   it('ends open push streams when the server closes', async () => {
     const res = await h.req('/v1/users/alice/events', { token: h.tokens.alice });
     const reader = res.body!.getReader();

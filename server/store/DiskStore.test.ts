@@ -213,7 +213,10 @@ describe('DiskStore on disk', () => {
         await exited;
       }
       const b = await opened(dir); // the holder died: its lock is stale
-      expect((await b.health()).ok).toBe(true);
+      const h = await b.health();
+      expect(h.ok).toBe(true);
+      expect(h.details).toMatchObject({ dataDir: dir, blobs: 0 });
+      expect(h.details?.freeBytes).toBeGreaterThan(0);
       await b.close();
     });
   });

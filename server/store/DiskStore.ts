@@ -16,7 +16,7 @@
 // either wholly in the journal (applied at the next open) or absent: a torn last line was never
 // acknowledged and is cut off; a damaged line followed by good ones is STORE_CORRUPT.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DmanError } from '../../shared/errors.js';
@@ -35,6 +35,8 @@ import type {
 
 /** Layout version of the data dir; a newer one is refused (SCHEMA_TOO_NEW). */
 export const DISK_FORMAT = 1;
+/** Free space below which health() warns. */
+const LOW_DISK_BYTES = 256 * 1024 * 1024;
 /** Idempotency keys remembered per user (oldest forgotten first). */
 export const IDEMPOTENCY_KEYS_PER_USER = 256;
 
@@ -154,7 +156,19 @@ export class DiskStore implements Store {
     try {
       if (!this.journal) throw new Error('the store is not open');
       await stat(this.journalPath);
-      return { ok: true, latencyMs: performance.now() - t0, details: { dataDir: this.dir, journalBytes: this.journal.bytes, blobs: this.blobs.size, users: this.users.size } };
+      const fs = await statfs(this.dir);
+      const freeBytes = fs.bavail * fs.bsize;
+      const totalBytes = fs.blocks * fs.bsize;
+      const warnings: string[] = [];
+      if (freeBytes < LOW_DISK_BYTES || freeBytes < totalBytes * 0.02) {
+        warnings.push(`Only ${Math.round(freeBytes / 1048576)} MiB free on the disk holding ${this.dir}: commits will fail with DISK_FULL when it runs out; free space or lower retention.`);
+      }
+      return {
+        ok: true,
+        latencyMs: performance.now() - t0,
+        details: { dataDir: this.dir, journalBytes: this.journal.bytes, blobs: this.blobs.size, users: this.users.size, freeBytes, totalBytes },
+        ...(warnings.length ? { warnings } : {}),
+      };
     } catch (err) {
       return { ok: false, latencyMs: performance.now() - t0, error: (err as Error).message };
     }

@@ -73,6 +73,7 @@ export function createEngine(deps: EngineDeps): Engine {
   const isSecretAllowed = compileSecretAllow(config.secrets.allow);
   const listeners = new Set<(e: EngineEvent) => void>();
   const states = new Map<string, UserState>();
+  const stamps = new Map<string, number | null>();
   const matchers = new Map<string, TrackMatcher>();
   /** One run at a time per user; watch triggers queue behind it. */
   const chains = new Map<string, Promise<unknown>>();
@@ -101,14 +102,28 @@ export function createEngine(deps: EngineDeps): Engine {
   }
   async function stateOf(user: string): Promise<UserState> {
     let s = states.get(user);
-    if (!s) states.set(user, (s = await stateStore.load(baseRemote.url, user)));
+    if (!s) {
+      states.set(user, (s = await stateStore.load(baseRemote.url, user)));
+      if (stateStore.stamp) stamps.set(user, await stateStore.stamp(baseRemote.url, user));
+    }
     return s;
   }
   function serialize<T>(user: string, fn: () => Promise<T>): Promise<T> {
     const prev = chains.get(user) ?? Promise.resolve();
-    const next = prev.catch(() => {}).then(fn);
+    const next = prev.catch(() => {}).then(() => locked(user, fn));
     chains.set(user, next);
     return next;
+  }
+  /** Runs fn under the cross-process lock, reloading the state when another process saved it. */
+  async function locked<T>(user: string, fn: () => Promise<T>): Promise<T> {
+    const release = await stateStore.lock?.(baseRemote.url, user);
+    try {
+      if (states.has(user) && stateStore.stamp && (await stateStore.stamp(baseRemote.url, user)) !== stamps.get(user)) states.delete(user);
+      return await fn();
+    } finally {
+      if (stateStore.stamp) stamps.set(user, await stateStore.stamp(baseRemote.url, user).catch(() => null));
+      await release?.();
+    }
   }
 
   // ---- one user's run

@@ -4,7 +4,7 @@
 // The engine saves only after the files it reports landed (or the server acknowledged), so the
 // state never claims more than the disk holds; a state that lags only causes a re-check.
 import { createHash } from 'node:crypto';
-import { readFile, rename } from 'node:fs/promises';
+import { readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { DmanError } from '../../shared/errors.js';
@@ -13,6 +13,7 @@ import type { ConflictRecord } from '../Engine.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 import type { BaseRecord } from '../plan/planSync.js';
 import type { StatCache, StatCacheEntry } from '../scan/scan.js';
+import { acquireRunLock } from './runLock.js';
 
 /** Everything the engine remembers about one user on one server. */
 export interface UserState {
@@ -29,6 +30,10 @@ export interface UserState {
 export interface StateStore {
   load(serverUrl: string, user: string): Promise<UserState>;
   save(serverUrl: string, user: string, state: UserState): Promise<void>;
+  /** Takes the cross-process run lock of this user (file stores only). */
+  lock?(serverUrl: string, user: string): Promise<() => Promise<void>>;
+  /** A token that changes whenever another process saved the state (its mtime), or null when none is saved. */
+  stamp?(serverUrl: string, user: string): Promise<number | null>;
 }
 
 /** Returns an empty state (first run against a server). */
@@ -86,6 +91,11 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
         opts.onWarning?.(`the sync state ${file} was unreadable (${(err as Error).message}); moved it to ${aside} and starting fresh`);
         return emptyUserState();
       }
+    },
+    lock: (serverUrl, user) => acquireRunLock(fileOf(serverUrl, user).replace(/\.json$/, '.lock'), { what: user }),
+    async stamp(serverUrl, user) {
+      const st = await stat(fileOf(serverUrl, user)).catch(() => null);
+      return st ? st.mtimeMs : null;
     },
     async save(serverUrl, user, state) {
       const file = fileOf(serverUrl, user);

@@ -117,6 +117,24 @@ describe('engine against a real server', () => {
     await expect(other.changes('alice', 0)).rejects.toMatchObject({ code: 'FORBIDDEN' });
   });
 
+  it('two engines on one home and state dir take turns and reload each other\'s state', async () => {
+    harness = await startHarness();
+    const a = await machine(harness, 'a');
+    const stateDir = await dirs.make('dman-is-shared-');
+    const config = testConfig(a.home, { device: 'a', server_url: harness.url, auth_token: harness.tokens.alice });
+    const e1 = createEngine({ config, log: silentLogger(), stateDir });
+    const e2 = createEngine({ config, log: silentLogger(), stateDir });
+    engines.push(e1, e2);
+    await a.write('f', '1');
+    await e1.sync(both);
+    await e2.sync(both);
+    await a.write('g', '1');
+    const [r1, r2] = await Promise.all([e1.sync(both), e2.sync(both)]);
+    // Exactly one of them published g; the other saw it already agreed.
+    expect(r1.users[0]!.counts.published + r2.users[0]!.counts.published).toBe(1);
+    expect(r1.users[0]!.counts.converged + r2.users[0]!.counts.converged).toBe(0);
+  });
+
   it('watch: a save on A reaches B in well under a second', async () => {
     harness = await startHarness();
     const a = await machine(harness, 'a', { watch: true });

@@ -2,11 +2,9 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Parser, type ReadEntry } from 'tar';
-import { rawTar, sha, startHarness, type Harness } from './serverHarness.js';
+import { rawTar, sha, startHarness as startServer, type Harness } from './serverHarness.js';
 
 let h: Harness;
-beforeEach(async () => { h = await startHarness(); });
-afterEach(async () => { await h.close(); });
 
 const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
@@ -33,6 +31,11 @@ async function putBlob(user: string, data: string, token: string) {
 async function commit(user: string, ops: unknown[], token: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
   return h.req(`/v1/users/${user}/commit`, { ...json({ ops, ...extra }), token, headers: { 'content-type': 'application/json', ...headers } });
 }
+
+describe.each(['memory', 'disk'] as const)('server on the %s store', (driver) => {
+const startHarness = (over: Parameters<typeof startServer>[0] = {}) => startServer({ driver, ...over });
+beforeEach(async () => { h = await startHarness(); });
+afterEach(async () => { await h.close(); });
 
 describe('seed endpoints', () => {
   it('publishes a gzip tar and installs it back byte for byte, gzip when asked', async () => {
@@ -222,7 +225,7 @@ describe('/v1', () => {
 
   it('reports health without a token and status with one', async () => {
     const health = await h.req('/health');
-    expect(await health.json()).toMatchObject({ ok: true, driver: 'memory', storage: { ok: true } });
+    expect(await health.json()).toMatchObject({ ok: true, driver, storage: { ok: true } });
     expect((await h.req('/status')).status).toBe(401);
     await h.req('/upload?user=bob&path=b', { method: 'PUT', token: h.tokens.bob, headers: { 'content-type': 'application/octet-stream' }, body: 'bob' });
     const mine = await (await h.req('/status', { token: h.tokens.alice })).json();
@@ -231,4 +234,5 @@ describe('/v1', () => {
     expect(all.users.find((u: { user: string }) => u.user === 'bob')).toMatchObject({ files: 1, bytes: 3 });
     expect(Object.keys(all.latency)).toContain('PUT /upload');
   });
+});
 });

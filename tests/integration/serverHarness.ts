@@ -1,9 +1,13 @@
 // Starts a real dman server on 127.0.0.1:0 for the server integration tests, with tokens ready.
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Header, Pax } from 'tar';
 import { silentLogger } from '../../engine/log.js';
 import { createServer, type ServerOptions } from '../../server/app.js';
 import { mintToken } from '../../server/auth/tokens.js';
+import { DiskStore } from '../../server/store/DiskStore.js';
 import { MemoryStore } from '../../server/store/MemoryStore.js';
 import type { Store } from '../../server/store/Store.js';
 
@@ -22,8 +26,10 @@ export interface Harness {
 }
 
 /** Starts a server with users alice, bob and carol, one device token each for alice and bob, and an admin token. */
-export async function startHarness(over: Partial<ServerOptions> & { store?: Store } = {}): Promise<Harness> {
-  const store = over.store ?? new MemoryStore();
+export async function startHarness(over: Partial<ServerOptions> & { store?: Store; driver?: 'memory' | 'disk' } = {}): Promise<Harness> {
+  const { driver, ...serverOver } = over;
+  const tmp = driver === 'disk' ? await mkdtemp(join(tmpdir(), 'dman-server-')) : null;
+  const store = over.store ?? (tmp ? new DiskStore({ dataDir: join(tmp, 'data'), fsync: false }) : new MemoryStore());
   await store.open();
   const now = Date.now();
   const a = mintToken({ user: 'alice', device: 'laptop', admin: false, now });
@@ -32,13 +38,17 @@ export async function startHarness(over: Partial<ServerOptions> & { store?: Stor
   for (const t of [a, b, ad]) await store.putToken(t.record);
   const server = createServer({
     store, log: silentLogger(), authToken: ADMIN_SHARED, users: ['alice', 'bob', 'carol'],
-    retention: { versions: 20, days: 30, gcIntervalMs: 0 }, version: 'test', ...over,
+    retention: { versions: 20, days: 30, gcIntervalMs: 0 }, version: 'test', ...serverOver, store,
   });
   const url = await server.listen('127.0.0.1:0');
   return {
     url, store,
     tokens: { alice: a.token, bob: b.token, admin: ad.token, aliceId: a.record.id },
-    async close() { await server.close(); await store.close(); },
+    async close() {
+      await server.close();
+      await store.close();
+      if (tmp) await rm(tmp, { recursive: true, force: true });
+    },
     req(path, init = {}) {
       const { token, ...rest } = init;
       const headers = new Headers(rest.headers);

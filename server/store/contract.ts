@@ -589,6 +589,42 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       });
     });
 
+    describe('races', () => {
+      it('never lets gc remove a blob that a concurrent commit references', async () => {
+        for (let round = 0; round < 8; round++) {
+          const blobs = await Promise.all(Array.from({ length: 4 }, (_, i) => upload('alice', `round ${round} blob ${i}`)));
+          const results = await Promise.allSettled([
+            store.gcBlobs(),
+            ...blobs.map((b, i) => commit('alice', [op({ path: `p${i}`, baseRev: null, ...b })])),
+            store.gcBlobs(),
+          ]);
+          for (const r of results) if (r.status === 'rejected') expect((r.reason as DmanError).code).toBe('PRECONDITION_FAILED');
+        }
+        // every entry's content is still there: gc lost nothing a commit kept
+        for (const e of await store.listEntries('alice', { live: true })) {
+          const got = await store.getBlob('alice', e.hash!);
+          expect(got, `blob of ${e.path}`).not.toBeNull();
+          expect(sha256(await readAll(got!.stream))).toBe(e.hash);
+        }
+        for (const p of ['p0', 'p1', 'p2', 'p3']) for (const v of await store.history('alice', p)) expect(await store.hasBlob('alice', v.hash!)).toBe(true);
+      });
+
+      it('never lets retention drop the current version while commits land concurrently', async () => {
+        const blobs = await Promise.all(Array.from({ length: 6 }, (_, i) => upload('alice', `v${i}`)));
+        for (let round = 0; round < 6; round++) {
+          await Promise.all([
+            store.applyRetention('alice', { versions: 0, days: 0 }, T0 + 1000 * DAY),
+            ...['a', 'b', 'c'].map((p, i) => commit('alice', [op({ path: p, baseRev: null, ...blobs[(round + i) % 6]! })], { now: T0 + round })),
+            store.applyRetention('alice', { versions: 0, days: 0 }, T0 + 1000 * DAY),
+          ]);
+          for (const p of ['a', 'b', 'c']) {
+            const cur = await store.getEntry('alice', p);
+            expect((await store.history('alice', p))[0]).toEqual(cur);
+          }
+        }
+      });
+    });
+
     describe('subscribe', () => {
       it('notifies (user, rev) after each commit, per user and for "*", until unsubscribed', async () => {
         const aliceSeen: Array<[string, number]> = [];

@@ -37,7 +37,7 @@ export async function startHarness(over: Partial<ServerOptions> & { store?: Stor
   const ad = mintToken({ user: null, device: 'ops', admin: true, now });
   for (const t of [a, b, ad]) await store.putToken(t.record);
   const server = createServer({
-    store, log: silentLogger(), authToken: ADMIN_SHARED, users: ['alice', 'bob', 'carol'],
+    log: silentLogger(), authToken: ADMIN_SHARED, users: ['alice', 'bob', 'carol'],
     retention: { versions: 20, days: 30, gcIntervalMs: 0 }, version: 'test', ...serverOver, store,
   });
   const url = await server.listen('127.0.0.1:0');

@@ -41,7 +41,9 @@ export function emptyUserState(): UserState {
   return { cursor: 0, remote: new Map(), base: new Map(), statCache: new Map(), conflicts: new Map(), lastSyncAt: null };
 }
 
-const FORMAT = 1;
+const FORMAT = 2;
+/** Stands for "the same hash as the base row of this path": most rows agree, and 64 hex chars per row add up. */
+const SAME = '=';
 const envelope = z.object({
   format: z.literal(FORMAT),
   serverUrl: z.string(),
@@ -51,7 +53,7 @@ const envelope = z.object({
   // Rows are compact tuples, checked by hand below: zod per row is too slow for 100,000 paths.
   base: z.array(z.array(z.unknown())),
   cache: z.array(z.array(z.unknown())),
-  remote: z.array(z.unknown()),
+  remote: z.array(z.array(z.unknown())),
   conflicts: z.array(z.unknown()),
 });
 
@@ -114,8 +116,8 @@ function encode(s: UserState, serverUrl: string, user: string): z.infer<typeof e
   return {
     format: FORMAT, serverUrl, user, cursor: s.cursor, lastSyncAt: s.lastSyncAt,
     base: [...s.base].map(([p, b]) => [p, b.rev, b.kind, b.hash, b.size, b.mode, b.deleted, b.target ?? null]),
-    cache: [...s.statCache].map(([p, c]) => [p, c.size, c.mtimeMs, c.ctimeMs, c.ino, c.mode, c.hash, c.at, c.target ?? null]),
-    remote: [...s.remote.values()],
+    cache: [...s.statCache].map(([p, c]) => [p, c.size, c.mtimeMs, c.ctimeMs, c.ino, c.mode, c.hash === s.base.get(p)?.hash ? SAME : c.hash, c.at, c.target ?? null]),
+    remote: [...s.remote.values()].map((e) => [e.path, e.kind, e.hash !== null && e.hash === s.base.get(e.path)?.hash ? SAME : e.hash, e.size, e.mode, e.mtime, e.rev, e.deleted, e.device, e.updatedAt, e.target ?? null]),
     conflicts: [...s.conflicts.values()],
   };
 }
@@ -139,6 +141,14 @@ function checkCacheRow(r: unknown[]): CacheRow {
   return r as CacheRow;
 }
 
+type RemoteRow = [string, 'file' | 'symlink', string | null, number, number, number, number, boolean, string, number, string | null];
+function checkRemoteRow(r: unknown[]): RemoteRow {
+  if (r.length !== 11 || !isStr(r[0]) || (r[1] !== 'file' && r[1] !== 'symlink') || !isStrOrNull(r[2]) || !isNum(r[3]) || !isNum(r[4]) || !isNum(r[5]) || !isNum(r[6]) || typeof r[7] !== 'boolean' || !isStr(r[8]) || !isNum(r[9]) || !isStrOrNull(r[10])) {
+    throw new Error(`a server-mirror row is malformed (${JSON.stringify(r).slice(0, 80)})`);
+  }
+  return r as RemoteRow;
+}
+
 function decode(raw: unknown, serverUrl: string, user: string): UserState {
   const doc = envelope.parse(raw);
   if (doc.serverUrl !== serverUrl || doc.user !== user) throw new Error(`it belongs to ${doc.user} on ${doc.serverUrl}`);
@@ -150,14 +160,17 @@ function decode(raw: unknown, serverUrl: string, user: string): UserState {
   const statCache: StatCache = new Map();
   for (const row of doc.cache) {
     const [p, size, mtimeMs, ctimeMs, ino, mode, hash, at, target] = checkCacheRow(row);
-    const e: StatCacheEntry = { size, mtimeMs, ctimeMs, ino, mode, hash, at, ...(target !== null ? { target } : {}) };
+    const full = hash === SAME ? base.get(p)?.hash : hash;
+    if (!full) throw new Error(`a stat-cache row of ${p} refers to a missing base`);
+    const e: StatCacheEntry = { size, mtimeMs, ctimeMs, ino, mode, hash: full, at, ...(target !== null ? { target } : {}) };
     statCache.set(p, e);
   }
   const remote = new Map<string, Entry>();
-  for (const r of doc.remote) {
-    const e = r as Entry;
-    if (typeof e?.path !== 'string' || typeof e.rev !== 'number' || typeof e.deleted !== 'boolean') throw new Error('a remote entry is malformed');
-    remote.set(e.path, e);
+  for (const row of doc.remote) {
+    const [path, kind, hash, size, mode, mtime, rev, deleted, device, updatedAt, target] = checkRemoteRow(row);
+    const full = hash === SAME ? base.get(path)?.hash ?? null : hash;
+    if (hash === SAME && !full) throw new Error(`a remote row of ${path} refers to a missing base`);
+    remote.set(path, { path, kind, hash: full, size, mode, mtime, rev, deleted, device, updatedAt, ...(target !== null ? { target } : {}) });
   }
   const conflicts = new Map<string, ConflictRecord>();
   for (const c of doc.conflicts) {

@@ -213,6 +213,9 @@ export class DiskStore implements Store {
       this.blobs.set(hash, size);
       if (!this.owned.get(user)?.has(hash)) await this.write({ t: 'own', user, hash, size });
       return { size, created };
+    }).catch(async (err: unknown) => {
+      await rm(tmp, { force: true }); // e.g. the store closed while the upload streamed
+      throw err;
     });
   }
 
@@ -226,7 +229,10 @@ export class DiskStore implements Store {
     try {
       // Open now: a gc after this point unlinks the name, not the bytes we are reading.
       const fh = await open(this.blobPath(hash), 'r');
-      const size = (await fh.stat()).size;
+      const size = await fh.stat().then((st) => st.size, async (err: unknown) => {
+        await fh.close();
+        throw err;
+      });
       return { size, stream: fh.createReadStream({ highWaterMark: 256 * 1024 }) as unknown as Readable };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;

@@ -337,7 +337,7 @@ describe('the image entry point (scripts/docker-entrypoint.sh)', () => {
 });
 
 describe('shell scripts of the release', () => {
-  const scripts = ['scripts/docker-entrypoint.sh', 'scripts/smoke-compose.sh', 'scripts/smoke-upgrade.sh'].filter((s) => existsSync(join(root, s)));
+  const scripts = ['scripts/docker-entrypoint.sh', 'scripts/smoke-lib.sh', 'scripts/smoke-compose.sh', 'scripts/smoke-upgrade.sh'].filter((s) => existsSync(join(root, s)));
   const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
 
   it('parse, and pass shellcheck where it is installed', () => {
@@ -347,7 +347,7 @@ describe('shell scripts of the release', () => {
       const syntax = spawnSync(shell, ['-n', join(root, s)], { encoding: 'utf8' });
       expect(syntax.status, `${shell} -n ${s}: ${syntax.stderr}`).toBe(0);
       if (hasShellcheck) {
-        const lint = spawnSync('shellcheck', ['-s', shell, join(root, s)], { encoding: 'utf8' });
+        const lint = spawnSync('shellcheck', ['-x', '-s', shell, s], { cwd: root, encoding: 'utf8' });
         expect(lint.status, `shellcheck ${s}:\n${lint.stdout}`).toBe(0);
       }
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AppState } from '../shared/api.js';
-import { buildTrayMenu, chooseTrayIcon, formatAgo, type TrayMenuItem } from './trayMenu.js';
+import { buildTrayMenu, chooseTrayIcon, formatAgo, toMenuTemplate, type TrayAction, type TrayMenuItem } from './trayMenu.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -90,5 +90,20 @@ describe('chooseTrayIcon', () => {
 describe('formatAgo', () => {
   it.each([[null, 'never'], [NOW - 2000, 'just now'], [NOW - 30_000, '30 s ago'], [NOW - 5 * 60_000, '5 min ago'], [NOW - 3 * 3600_000, '3 h ago'], [NOW - 72 * 3600_000, '3 days ago']])('%s → %s', (then, text) => {
     expect(formatAgo(then, NOW)).toBe(text);
+  });
+});
+
+describe('toMenuTemplate', () => {
+  it('maps every item to Electron template entries whose clicks fire the action', () => {
+    const acts: TrayAction[] = [];
+    const tpl = toMenuTemplate(buildTrayMenu(state(), { startAtLogin: false, now: NOW }), (a) => acts.push(a));
+    expect(tpl[0]).toEqual({ type: 'normal', label: 'Up to date', enabled: false });
+    expect(tpl.filter((t) => t.type === 'separator')).toHaveLength(3);
+    tpl.find((t) => t.id === 'sync-now')!.click!();
+    const groups = tpl.find((t) => t.id === 'groups')!;
+    expect(groups.type).toBe('submenu');
+    groups.submenu!.find((t) => t.id === 'group:ssh')!.click!();
+    tpl.find((t) => t.id === 'quit')!.click!();
+    expect(acts).toEqual([{ type: 'sync-now' }, { type: 'toggle-group', group: 'ssh', enabled: true }, { type: 'quit' }]);
   });
 });

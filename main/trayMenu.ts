@@ -129,3 +129,27 @@ export function chooseTrayIcon(s: AppState, platform: NodeJS.Platform | string):
   const file = mac ? `${name}Template.png` : `${name}.png`;
   return { name, file, template: mac, badge: name === 'conflicts' ? s.conflictCount : null, tooltip: `dman: ${statusLine(s)}` };
 }
+
+/** One entry of Electron's menu template (a subset of MenuItemConstructorOptions). */
+export interface MenuTemplateItem {
+  type?: 'normal' | 'separator' | 'checkbox' | 'submenu';
+  id?: string;
+  label?: string;
+  enabled?: boolean;
+  checked?: boolean;
+  click?: () => void;
+  submenu?: MenuTemplateItem[];
+}
+
+/** Turns the menu model into Electron's template, wiring each click to `onAction`. */
+export function toMenuTemplate(items: TrayMenuItem[], onAction: (a: TrayAction) => void): MenuTemplateItem[] {
+  return items.map((i): MenuTemplateItem => {
+    switch (i.kind) {
+      case 'separator': return { type: 'separator' };
+      case 'label': return { type: 'normal', label: i.label, enabled: false };
+      case 'action': return { type: 'normal', id: i.id, label: i.label, enabled: i.enabled, click: () => onAction(i.action) };
+      case 'checkbox': return { type: 'checkbox', id: i.id, label: i.label, checked: i.checked, enabled: i.enabled, click: () => onAction(i.action) };
+      case 'submenu': return { type: 'submenu', id: i.id, label: i.label, submenu: toMenuTemplate(i.items, onAction) };
+    }
+  });
+}

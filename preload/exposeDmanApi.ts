@@ -1,6 +1,7 @@
 // What the preload script exposes, as a function of injected contextBridge and ipcRenderer so a
 // plain-Node test can check the surface: exactly the DmanApi methods plus onEvent, nothing else.
-import { dmanMethods, type DmanApi, type DmanEvent } from '../shared/api.js';
+import type { DmanApi, DmanEvent } from '../shared/api.js';
+import { DMAN_METHOD_NAMES } from '../shared/apiMethods.js';
 
 /** The channel main pushes DmanEvents on (main/ipc.ts EVENT_CHANNEL; preload may not import main/). */
 export const EVENT_CHANNEL = 'dman:event';
@@ -20,7 +21,7 @@ export interface IpcRendererLike {
 /** Builds the window.dman object: each method is an invoke on the channel of its name. */
 export function buildDmanBridge(ipcRenderer: IpcRendererLike): DmanApi {
   const bridge: Record<string, unknown> = {};
-  for (const method of dmanMethods) {
+  for (const method of DMAN_METHOD_NAMES) {
     bridge[method] = (...args: unknown[]) => ipcRenderer.invoke(method, ...args);
   }
   bridge.onEvent = (listener: (e: DmanEvent) => void) => {

@@ -3,6 +3,7 @@
 // the same calls over a WebSocket. Hosts validate every call's arguments against `dmanApi`.
 // Expected failures come back as values: { ok: false, error: { code, message, hint } }.
 import { z } from 'zod';
+import { DMAN_METHOD_NAMES } from './apiMethods.js';
 import { entrySchema } from './protocol.js';
 
 export const conflictPolicySchema = z.enum(['ask', 'server-wins', 'local-wins', 'keep-both', 'merge']);
@@ -206,6 +207,11 @@ export type DmanEvent = z.infer<typeof dmanEventSchema>;
 
 /** The list of method names (the IPC channel names). */
 export const dmanMethods = Object.keys(dmanApi) as DmanMethod[];
+
+// shared/apiMethods.ts (zod-free, for the preload) must list exactly these methods.
+type SameKeys<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const _methodListsAgree: SameKeys<(typeof DMAN_METHOD_NAMES)[number], DmanMethod> = true;
+void _methodListsAgree;
 
 /** Validates a call's arguments; returns the parsed arguments or a readable problem. */
 export function parseCall(method: string, args: unknown): { ok: true; method: DmanMethod; args: unknown[] } | { ok: false; message: string } {

@@ -1,0 +1,172 @@
+// The Electron main process: the desktop composition root. It wires the engine's DmanApi
+// (engine/api) to a locked-down window, the tray, notifications and the embedded server; every
+// decision lives in a pure module next to this file (trayMenu, notifications, ipc, …).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { app, BrowserWindow, ipcMain, Menu, nativeImage, Notification, safeStorage, session, shell, Tray } from 'electron';
+import Store from 'electron-store';
+import electronUpdater from 'electron-updater';
+import type { AppState, Conflict } from '../shared/api.js';
+import { createDmanApi } from '../engine/api/createDmanApi.js';
+import { createEmbeddedServer } from '../engine/api/createEmbeddedServer.js';
+import { createLogger } from '../engine/log.js';
+import { createChokidarWatcher } from '../engine/watch/ChokidarWatcher.js';
+import { createElectronNotifier } from './ElectronNotifier.js';
+import { createElectronSettingsStore } from './ElectronSettingsStore.js';
+import { forwardEvents, registerIpc } from './ipc.js';
+import { createNotificationBatcher, type NotificationModel } from './notifications.js';
+import { createSafeStorageSecretStore } from './SafeStorageSecretStore.js';
+import { buildTrayMenu, chooseTrayIcon, toMenuTemplate, type TrayAction } from './trayMenu.js';
+import { createUpdater, readBuildMarker } from './updater.js';
+
+const here = import.meta.dirname;
+const rendererIndex = join(here, 'renderer', 'index.html');
+const appUrl = pathToFileURL(rendererIndex).href;
+const isE2E = process.env.DMAN_E2E === '1';
+
+if (!app.requestSingleInstanceLock()) {
+  app.quit();
+} else {
+  void run();
+}
+
+async function run(): Promise<void> {
+  const dataDir = process.env.DMAN_DATA_DIR ?? app.getPath('userData');
+  const log = createLogger({ level: process.env.DMAN_LOG_LEVEL ?? 'info', format: 'json', base: { proc: 'app' } });
+  const store = new Store<Record<string, unknown>>({ name: 'settings', cwd: dataDir });
+  const iconDir = app.isPackaged ? join(process.resourcesPath, 'icons', 'tray') : join(app.getAppPath(), 'build', 'icons', 'tray');
+  const cli = join(app.getAppPath(), 'bin', 'dman.js');
+
+  const api = createDmanApi({
+    log,
+    dataDir,
+    settings: createElectronSettingsStore(store),
+    secrets: createSafeStorageSecretStore({ safeStorage, store, platform: process.platform }),
+    // Electron's own Node runs the CLI bundle (no separate node binary on users' machines).
+    server: existsSync(cli) ? createEmbeddedServer({ dataDir, command: [process.execPath, cli], env: { ELECTRON_RUN_AS_NODE: '1' }, log }) : undefined,
+    loginItem: { get: () => app.getLoginItemSettings().openAtLogin, set: (v) => app.setLoginItemSettings({ openAtLogin: v }) },
+    engineDeps: { watcher: createChokidarWatcher({ log }) },
+  });
+
+  let win: BrowserWindow | null = null;
+  let tray: Tray | null = null;
+  let quitting = false;
+  let state: AppState | null = null;
+  const shownNotifications: NotificationModel[] = [];
+
+  const openWindow = (route = '#/status') => {
+    if (win && !win.isDestroyed()) {
+      void win.webContents.executeJavaScript(`window.location.hash = ${JSON.stringify(route)}`);
+      win.show();
+      win.focus();
+      return;
+    }
+    win = new BrowserWindow({
+      width: 1120, height: 780, minWidth: 720, minHeight: 520, show: false, title: 'dman',
+      backgroundColor: '#f5f6f8',
+      webPreferences: {
+        preload: join(here, 'preload.cjs'),
+        contextIsolation: true, sandbox: true, nodeIntegration: false, webSecurity: true,
+        allowRunningInsecureContent: false, spellcheck: false, devTools: !app.isPackaged,
+      },
+    });
+    win.once('ready-to-show', () => win?.show());
+    win.on('close', (e) => { if (!quitting) { e.preventDefault(); win?.hide(); } });
+    win.on('closed', () => { win = null; });
+    void win.loadFile(rendererIndex, { hash: route.replace(/^#/, '') });
+  };
+
+  // Security: no navigation away from the app page, no new windows, no permissions, no remote content.
+  app.on('web-contents-created', (_e, contents) => {
+    contents.on('will-navigate', (e, url) => { if (new URL(url).pathname !== new URL(appUrl).pathname) e.preventDefault(); });
+    contents.setWindowOpenHandler(({ url }) => {
+      if (/^https:\/\//.test(url)) void shell.openExternal(url);
+      return { action: 'deny' };
+    });
+    contents.on('will-attach-webview', (e) => e.preventDefault());
+  });
+
+  const onTray = async (a: TrayAction) => {
+    switch (a.type) {
+      case 'sync-now': await api.syncNow(); break;
+      case 'set-paused': await api.setPaused(a.paused); break;
+      case 'toggle-group': await api.setGroupEnabled(a.group, a.enabled); break;
+      case 'review-conflicts': openWindow('#/conflicts'); break;
+      case 'open': openWindow('#/status'); break;
+      case 'run-setup': openWindow('#/setup'); break;
+      case 'set-start-at-login': await api.updateSettings({ startAtLogin: a.enabled }); renderTray(); break;
+      case 'quit': quitting = true; app.quit(); break;
+    }
+  };
+
+  const renderTray = () => {
+    if (!tray || !state) return;
+    const icon = chooseTrayIcon(state, process.platform);
+    const img = nativeImage.createFromPath(join(iconDir, icon.file));
+    if (icon.template) img.setTemplateImage(true);
+    tray.setImage(img);
+    tray.setToolTip(icon.tooltip);
+    if (process.platform === 'darwin') tray.setTitle(icon.badge ? String(icon.badge) : '');
+    const menu = buildTrayMenu(state, { startAtLogin: app.getLoginItemSettings().openAtLogin, now: Date.now() });
+    tray.setContextMenu(Menu.buildFromTemplate(toMenuTemplate(menu, (act) => { void onTray(act); })));
+  };
+
+  const batcher = createNotificationBatcher({
+    show: createElectronNotifier({ Notification, open: (route) => openWindow(route), onShown: (n) => { shownNotifications.push(n); } }),
+    timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout), now: () => Date.now() },
+  });
+
+  if (isE2E) {
+    // Hooks for tests/e2e/electron.spec.ts (only with DMAN_E2E=1): read notifications, "click" one.
+    (globalThis as Record<string, unknown>).dmanE2E = {
+      notifications: () => shownNotifications,
+      feedConflicts: (list: Conflict[]) => batcher.conflicts(list),
+      click: (i: number) => { const n = shownNotifications[i]; if (n) openWindow(n.target.view === 'review' ? `#/conflicts?${new URLSearchParams({ user: n.target.user, path: n.target.path })}` : `#/${n.target.view}`); },
+    };
+  }
+
+  await app.whenReady();
+  if (process.platform === 'darwin') app.dock?.hide();
+  session.defaultSession.setPermissionRequestHandler((_wc, _perm, cb) => cb(false));
+  session.defaultSession.webRequest.onBeforeRequest((details, cb) => {
+    // Only the app's own files (and devtools in dev builds): no remote content, ever.
+    cb({ cancel: !/^(file|devtools|data|blob):/.test(details.url) });
+  });
+
+  registerIpc({ ipcMain, api, appUrl, log: log.child({ mod: 'ipc' }) });
+  forwardEvents(api, () => (win && !win.isDestroyed() ? win.webContents : null));
+  api.onEvent((e) => {
+    if (e.type === 'state') { state = e.state; batcher.state(e.state); renderTray(); }
+    if (e.type === 'conflicts') batcher.conflicts(e.conflicts);
+  });
+
+  tray = new Tray(nativeImage.createFromPath(join(iconDir, process.platform === 'darwin' ? 'setupTemplate.png' : 'setup.png')));
+  tray.on('click', () => openWindow());
+
+  await api.start();
+  const first = await api.getState();
+  if (first.ok) { state = first.value; renderTray(); }
+  if (!first.ok || !first.value.configured || isE2E) openWindow(first.ok && first.value.configured ? '#/status' : '#/setup');
+
+  const updater = createUpdater({
+    autoUpdater: electronUpdater.autoUpdater,
+    app,
+    build: await readBuildMarker(process.resourcesPath).catch(() => null),
+    settings: { isAutoUpdateEnabled: () => store.get('autoUpdate') !== false },
+    log: log.child({ mod: 'updater' }),
+    notifier: { updateReady: ({ version }) => { new Notification({ title: 'dman update ready', body: `Version ${version} installs when you quit dman.` }).show(); } },
+  });
+  updater.start();
+
+  app.on('second-instance', () => openWindow());
+  app.on('window-all-closed', () => { /* a tray app keeps running */ });
+  app.on('before-quit', (e) => {
+    if (quitting === true && (globalThis as Record<string, unknown>).dmanClosed) return;
+    quitting = true;
+    e.preventDefault();
+    updater.stop();
+    batcher.dispose();
+    void api.close().finally(() => { (globalThis as Record<string, unknown>).dmanClosed = true; app.quit(); });
+  });
+}

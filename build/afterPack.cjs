@@ -46,6 +46,11 @@ function resourcesDir(context) {
 async function afterPack(context, env = process.env, print = (line) => process.stdout.write(`${line}\n`)) {
   const platform = context.electronPlatformName;
   const facts = signingFacts(platform, env);
+  // The release workflow sets DMAN_REQUIRE_SIGNED=1: a release must never ship unsigned by accident
+  // (a missing secret), so stop before anything is built rather than warn.
+  if (env.DMAN_REQUIRE_SIGNED === '1' && platform !== 'linux' && (!facts.signed || ((platform === 'darwin' || platform === 'mas') && !facts.notarized))) {
+    throw new Error(`dman: DMAN_REQUIRE_SIGNED=1 but this ${platform} build would not be ${facts.signed ? 'notarized' : 'signed'}; set ${facts.missing.join('; ')}`);
+  }
   const marker = {
     signed: facts.signed,
     updatable: facts.updatable,

@@ -131,6 +131,15 @@ describe('build/afterPack.cjs', () => {
     expect(hook.signingFacts('linux', { DMAN_RELEASE_BUILD: '1' })).toMatchObject({ signed: false, updatable: true });
   });
 
+  it('refuses to build an unsigned or unnotarized release when DMAN_REQUIRE_SIGNED=1', async () => {
+    out = await mkdtemp(join(tmpdir(), 'dman-hook-'));
+    const quiet = () => {};
+    await expect(hook.afterPack(context(join(out, 'w'), 'win32'), { DMAN_REQUIRE_SIGNED: '1' }, quiet)).rejects.toThrow(/would not be signed; set WIN_CSC_LINK/);
+    await expect(hook.afterPack(context(join(out, 'm'), 'darwin'), { DMAN_REQUIRE_SIGNED: '1', CSC_LINK: 'x' }, quiet)).rejects.toThrow(/would not be notarized/);
+    await expect(hook.afterPack(context(join(out, 'm'), 'darwin'), { DMAN_REQUIRE_SIGNED: '1', CSC_LINK: 'x', APPLE_API_KEY: 'k', APPLE_API_KEY_ID: 'i', APPLE_API_ISSUER: 'u' }, quiet)).resolves.toMatchObject({ signed: true });
+    await expect(hook.afterPack(context(join(out, 'l'), 'linux'), { DMAN_REQUIRE_SIGNED: '1', DMAN_RELEASE_BUILD: '1' }, quiet)).resolves.toMatchObject({ updatable: true });
+  });
+
   it('is the hook electron-builder resolves (named export afterPack)', async () => {
     out = await mkdtemp(join(tmpdir(), 'dman-hook-'));
     await mkdir(join(out, 'build'));

@@ -3,7 +3,7 @@
 // the same calls over a WebSocket. Hosts validate every call's arguments against `dmanApi`.
 // Expected failures come back as values: { ok: false, error: { code, message, hint } }.
 import { z } from 'zod';
-import { DMAN_METHOD_NAMES } from './apiMethods.js';
+import type { DMAN_METHOD_NAMES } from './apiMethods.js';
 import { entrySchema } from './protocol.js';
 
 export const conflictPolicySchema = z.enum(['ask', 'server-wins', 'local-wins', 'keep-both', 'merge']);

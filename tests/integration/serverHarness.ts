@@ -9,6 +9,9 @@ import { createServer, type ServerOptions } from '../../server/app.js';
 import { mintToken } from '../../server/auth/tokens.js';
 import { DiskStore } from '../../server/store/DiskStore.js';
 import { MemoryStore } from '../../server/store/MemoryStore.js';
+import { RedisStore } from '../../server/store/redis/RedisStore.js';
+import type { RedisBlock } from '../../server/store/redis/redisOptions.js';
+import { getService, redisBlock, uniqueId } from '../setup/testServices.js';
 import type { Store } from '../../server/store/Store.js';
 
 export const ADMIN_SHARED = 'shared-admin-token-from-config-0123456789';
@@ -26,10 +29,16 @@ export interface Harness {
 }
 
 /** Starts a server with users alice, bob and carol, one device token each for alice and bob, and an admin token. */
-export async function startHarness(over: Partial<ServerOptions> & { store?: Store; driver?: 'memory' | 'disk' } = {}): Promise<Harness> {
+/** Opens a RedisStore on the test Redis under a fresh key prefix (or the given one, to share it). */
+export async function redisTestStore(keyPrefix = `srv${uniqueId()}:`): Promise<RedisStore> {
+  const facts = await getService('redis');
+  return new RedisStore({ redis: redisBlock(facts, 'tcp') as unknown as RedisBlock, keyPrefix });
+}
+
+export async function startHarness(over: Partial<ServerOptions> & { store?: Store; driver?: 'memory' | 'disk' | 'redis' } = {}): Promise<Harness> {
   const { driver, ...serverOver } = over;
   const tmp = driver === 'disk' ? await mkdtemp(join(tmpdir(), 'dman-server-')) : null;
-  const store = over.store ?? (tmp ? new DiskStore({ dataDir: join(tmp, 'data'), fsync: false }) : new MemoryStore());
+  const store = over.store ?? (tmp ? new DiskStore({ dataDir: join(tmp, 'data'), fsync: false }) : driver === 'redis' ? await redisTestStore() : new MemoryStore());
   await store.open();
   const now = Date.now();
   const a = mintToken({ user: 'alice', device: 'laptop', admin: false, now });
@@ -46,6 +55,7 @@ export async function startHarness(over: Partial<ServerOptions> & { store?: Stor
     tokens: { alice: a.token, bob: b.token, admin: ad.token, aliceId: a.record.id },
     async close() {
       await server.close();
+      if (driver === 'redis') await (store as RedisStore).destroyAll();
       await store.close();
       if (tmp) await rm(tmp, { recursive: true, force: true });
     },

@@ -14,7 +14,7 @@ import { DmanError } from '../../shared/errors.js';
 import { action, globalsOf } from '../action.js';
 import { createAgentServer } from '../agent/createAgentServer.js';
 
-interface AgentOptions { port?: string; dataDir?: string }
+interface AgentOptions { port?: string; dataDir?: string; serve?: boolean }
 
 /** Finds `rel` in this file's folder or above (dist/cli.js in a build, cli/commands/ under tsx). */
 function findUp(rel: string): string | null {
@@ -41,6 +41,7 @@ export function register(program: Command): void {
     .command('agent')
     .description('run dman headless: sync in the background and serve the app UI on 127.0.0.1 (for machines without a desktop)')
     .option('--port <n>', 'port on 127.0.0.1 (default: any free port)')
+    .option('--serve', 'start the embedded sync server (disk storage in the data dir) right away, not only when the setup wizard asks for it')
     .option('--data-dir <dir>', 'where the app keeps its state and the embedded server (default: $DMAN_DATA_DIR or the user data dir)')
     .addHelpText('after', '\nOpen the printed URL (it carries a one-time token) in a browser on this machine,\nor through an SSH tunnel: ssh -L 8080:127.0.0.1:PORT host, then use port 8080.\n\nExample:\n  $ dman agent --port 7777\n  $ dman --config ~/dman.yaml agent')
     .action(action(async (opts: AgentOptions, cmd: Command) => {
@@ -62,6 +63,11 @@ export function register(program: Command): void {
         engineDeps: { watcher: createChokidarWatcher({ log }) },
       });
       await api.start();
+      if (opts.serve && server && !server.url()) {
+        const r = await api.startHostedServer({ driver: 'disk', dataDir: join(dataDir, 'server', 'data') });
+        if (!r.ok) throw new DmanError(r.error.code as DmanError['code'], r.error.message, { hint: r.error.hint });
+        if (!g.json && !g.quiet) process.stdout.write(`dman sync server running at ${r.value.url} (disk storage in ${r.value.dataDir})\n`);
+      }
       const agent = await createAgentServer({ api, staticDir, port, log });
       if (g.json) process.stdout.write(`${JSON.stringify({ url: agent.url, port: agent.port, dataDir })}\n`);
       else process.stdout.write(`dman agent running. Open this URL in a browser on this machine:\n\n  ${agent.url}\n\nPress Ctrl-C to stop.\n`);

@@ -32,6 +32,11 @@ export interface ServerOptions {
   massDeleteMin?: number;
   now?: () => number;
   version: string;
+  /**
+   * Trust X-Forwarded-For from these proxies (fastify's trustProxy: true, an address, a CIDR list).
+   * Set it behind a TLS proxy, or every client shares the proxy's address for auth throttling.
+   */
+  trustProxy?: boolean | string | string[];
 }
 
 export interface DmanServer {
@@ -85,6 +90,7 @@ export function createServer(opts: ServerOptions): DmanServer {
       return typeof h === 'string' && OP_RE.test(h) ? h : randomUUID();
     },
     return503OnClosing: true,
+    trustProxy: opts.trustProxy ?? false,
     forceCloseConnections: true,
   });
 

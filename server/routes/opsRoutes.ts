@@ -36,7 +36,9 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: RouteContext, laten
       const a = ctx.activity.get(user);
       users.push({ user, files: s.files, bytes: s.bytes, headRev: s.headRev, lastCommitAt: s.lastCommitAt, lastPublishAt: a?.lastPublishAt ?? null, lastInstallAt: a?.lastInstallAt ?? null });
     }
-    const health = await store.health().catch((err: Error) => ({ ok: false, latencyMs: 0, error: err.message }));
+    const full = await store.health().catch((err: Error) => ({ ok: false, latencyMs: 0, error: err.message }));
+    // Driver details (addresses, key prefixes) are for admins; devices see liveness and latency.
+    const health = p.admin ? full : { ok: full.ok, latencyMs: full.latencyMs };
     const routes: Record<string, { count: number; meanMs: number; maxMs: number }> = {};
     // Device tokens see only their own user's numbers; route latency is not user data.
     for (const [route, l] of latency) routes[route] = { count: l.count, meanMs: Math.round((l.totalMs / l.count) * 100) / 100, maxMs: Math.round(l.maxMs * 100) / 100 };

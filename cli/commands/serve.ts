@@ -25,7 +25,7 @@ export async function openConfiguredStore(config: EffectiveConfig, dataDirFlag: 
   return { store, dataDir };
 }
 
-interface ServeOptions { addr?: string; dataDir?: string }
+interface ServeOptions { addr?: string; dataDir?: string; trustProxy?: string }
 
 /** Registers `dman serve`. */
 export function register(program: Command): void {
@@ -34,6 +34,7 @@ export function register(program: Command): void {
     .description('run the sync server (disk, Redis or MariaDB storage from the config) until Ctrl-C')
     .option('--addr <host:port>', 'address to listen on (default: listen from the config, 127.0.0.1:3626)')
     .option('--data-dir <dir>', 'where the disk driver keeps its data (default: data_dir from the config, or the user data dir)')
+    .option('--trust-proxy <addrs>', 'behind a TLS proxy: trust X-Forwarded-For from these comma-separated addresses/CIDRs (e.g. 127.0.0.1)')
     .addHelpText('after', '\nExample:\n  $ dman serve --addr 0.0.0.0:3626 --data-dir /srv/dman\n  $ dman --config /etc/dman/dman.yaml serve')
     .action(action(async (opts: ServeOptions, cmd: Command) => {
       const g = globalsOf(cmd);
@@ -49,6 +50,7 @@ export function register(program: Command): void {
       const server = createServer({
         store, log, authToken: config.auth_token, users: users.length > 0 ? users : undefined,
         retention: { versions: config.retention.versions, days: config.retention.days }, version: buildInfo().version,
+        ...(opts.trustProxy ? { trustProxy: opts.trustProxy.split(',').map((a) => a.trim()).filter(Boolean) } : {}),
       });
       // Handlers go in before the URL is printed: a supervisor may signal as soon as it reads it.
       const stopped = new Promise<void>((done) => {

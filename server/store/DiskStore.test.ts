@@ -22,8 +22,13 @@ describeStoreContract('DiskStore', async () => {
       await store.close();
       await rm(dir, { recursive: true, force: true });
     },
+    reopen: async () => {
+      const again = new DiskStore({ dataDir: dir });
+      await again.open();
+      return again;
+    },
   };
-});
+}, { persistent: true });
 
 // ---- disk-specific behaviour: persistence, crash safety, the lock, damaged files
 

@@ -14,8 +14,13 @@ import { DmanError, type ErrorCode } from '../../shared/errors.js';
 import type { CommitOp, CommitOpInput, Entry } from '../../shared/protocol.js';
 import type { AuditRecord, CommitInput, CommitOutcome, Store, TokenRecord } from './Store.js';
 
-/** Creates an opened, empty store and a cleanup that closes it and removes its data. */
-export type StoreFactory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
+/**
+ * Creates an opened, empty store and a cleanup that closes it and removes its data. Persistent
+ * drivers (registered with `{ persistent: true }`) also return `reopen`: a new, opened store over
+ * the same data (the suite closes the old one first and the reopened one at the end; cleanup
+ * still runs and must tolerate a closed store).
+ */
+export type StoreFactory = () => Promise<{ store: Store; cleanup: () => Promise<void>; reopen?: () => Promise<Store> }>;
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 0, 1);
@@ -64,15 +69,19 @@ async function readAll(stream: Readable): Promise<Buffer> {
 }
 
 /** Registers the Store contract tests for one driver. */
-export function describeStoreContract(name: string, factory: StoreFactory): void {
+export function describeStoreContract(name: string, factory: StoreFactory, opts: { persistent?: boolean } = {}): void {
   describe(`Store contract: ${name}`, () => {
     let store: Store;
     let cleanup: (() => Promise<void>) | undefined;
+    let reopen: (() => Promise<Store>) | undefined;
+    let reopened: Store[] = [];
 
     beforeEach(async () => {
-      ({ store, cleanup } = await factory());
+      ({ store, cleanup, reopen } = await factory());
+      reopened = [];
     });
     afterEach(async () => {
+      for (const s of reopened) await s.close();
       await cleanup?.();
       cleanup = undefined;
     });
@@ -622,6 +631,41 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
             expect((await store.history('alice', p))[0]).toEqual(cur);
           }
         }
+      });
+    });
+
+    // Registered for persistent drivers only (a memory store has nothing to reopen).
+    if (opts.persistent) describe('persistence', () => {
+      it('answers the same after close and reopen, replays idempotency keys, and carries on counting', async () => {
+        if (!reopen) throw new Error(`describeStoreContract(${name}, …, { persistent: true }): the factory must return reopen()`);
+        for (let i = 0; i < 6; i++) await write('alice', `f${i % 3}`, `alice ${i}`, { now: T0 + i * DAY });
+        const f0 = await store.getEntry('alice', 'f0');
+        await commitOk('alice', [op({ path: 'f0', baseRev: f0!.rev, deleted: true })], { idempotencyKey: 'persist-key-1', now: T0 + 7 * DAY });
+        await write('bob', '.zshrc', 'bob');
+        const orphan = await upload('bob', 'bob orphan');
+        await store.applyRetention('alice', { versions: 0, days: 0 }, T0 + 100 * DAY);
+        await store.putToken({ id: 'tk', user: 'alice', device: 'laptop', admin: false, createdAt: T0, lastUsedAt: null, revokedAt: null, hash: sha256('tk') });
+        await store.revokeToken('tk', T0 + 1);
+        await store.appendAudit({ time: T0, action: 'prune', outcome: 'ok', source: null, user: 'alice', tokenId: 'tk', opId: 'op1', details: { n: 1 } });
+        const snapshot = async (s: Store): Promise<unknown> => ({
+          users: await s.listUsers(),
+          alice: [await s.listEntries('alice'), await s.changes('alice', 0, 1000), await Promise.all(['f0', 'f1', 'f2'].map((p) => s.history('alice', p))), await s.stats('alice')],
+          bob: [await s.listEntries('bob'), await s.stats('bob'), await s.hasBlob('bob', orphan.hash), await s.hasBlob('alice', orphan.hash)],
+          tokens: await s.listTokens(),
+          audit: await s.listAudit({}),
+        });
+        const before = await snapshot(store);
+        await store.close();
+        store = await reopen();
+        reopened.push(store);
+        expect(await snapshot(store)).toEqual(before);
+        const replay = await commitOk('alice', [op({ path: 'f0', baseRev: 0 })].map((o) => ({ ...o, deleted: true })), { idempotencyKey: 'persist-key-1' });
+        expect(replay.replayed).toBe(true);
+        const head = await store.headRev('alice');
+        const next = await write('alice', 'new', 'after reopen');
+        expect(next.rev).toBe(head + 1);
+        expect(await readAll((await store.getBlob('alice', sha256('after reopen')))!.stream)).toEqual(Buffer.from('after reopen'));
+        expect(await readAll((await store.getBlob('bob', orphan.hash))!.stream)).toEqual(Buffer.from('bob orphan'));
       });
     });
 

@@ -8,6 +8,7 @@ import { silentLogger } from './log.js';
 import type { ConflictPolicy } from './plan/planSync.js';
 import { createMemoryNotifier } from './ports/Notifier.js';
 import { createMemoryRemote, type MemoryRemote } from './remote/MemoryRemote.js';
+import { createMemoryWatcher } from './watch/Watcher.js';
 import { createMemoryStateStore } from './state/StateStore.js';
 import { testConfig, tempDirs } from './testing/engineFixture.js';
 import type { EffectiveConfig } from '../shared/config/schema.js';
@@ -237,6 +238,24 @@ describe('createEngine with an in-process remote', () => {
     const r = await a2.sync(both);
     expect(r.users[0]!.actions).toEqual([]);
     expect(remote.entries('alice').filter((e) => !e.deleted).map((e) => e.path).sort()).toEqual(['.vimrc', '.zshrc']);
+  });
+
+  it('watch: a watcher event publishes, the push stream installs on the other machine', async () => {
+    const remote = createMemoryRemote();
+    const wa = createMemoryWatcher();
+    const homeA = await dirs.make('dman-home-wa-');
+    const homeB = await dirs.make('dman-home-wb-');
+    const ea = createEngine({ config: testConfig(homeA, { device: 'a' }), remote, log: silentLogger(), stateDir: homeA, stateStore: createMemoryStateStore(), watcher: wa, rescanMs: 0 });
+    const eb = createEngine({ config: testConfig(homeB, { device: 'b' }), remote, log: silentLogger(), stateDir: homeB, stateStore: createMemoryStateStore(), watcher: createMemoryWatcher(), rescanMs: 0 });
+    engines.push(ea, eb);
+    await ea.watch();
+    await eb.watch();
+    expect(wa.started).toBe(true);
+    const installed = new Promise<void>((resolve) => eb.on((e) => { if (e.type === 'synced' && e.report.counts.installed > 0) resolve(); }));
+    await writeFile(join(homeA, '.gitconfig'), '[user]\n');
+    wa.emit('alice', ['.gitconfig']);
+    await installed;
+    expect(await readFile(join(homeB, '.gitconfig'), 'utf8')).toBe('[user]\n');
   });
 
   it('compare lists per-path differences with direction', async () => {

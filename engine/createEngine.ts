@@ -645,7 +645,8 @@ export function createEngine(deps: EngineDeps): Engine {
       if (closed) throw new DmanError('USAGE', 'the engine is closed');
       const users = userNames();
       const pendingRun = new Map<string, boolean>();
-      const trigger = (user: string): void => {
+      const trigger = (user: string, why: string): void => {
+        log.debug({ user, why, queued: pendingRun.get(user) ?? false }, 'watch trigger');
         // Coalesce: at most one queued run per user behind the running one.
         if (pendingRun.get(user)) return;
         pendingRun.set(user, true);
@@ -662,18 +663,18 @@ export function createEngine(deps: EngineDeps): Engine {
         });
       };
       if (deps.watcher) {
-        await deps.watcher.start(users.map((u) => ({ user: u, home: config.users[u]!.home, matcher: matcherOf(u) })), (u) => trigger(u));
+        await deps.watcher.start(users.map((u) => ({ user: u, home: config.users[u]!.home, matcher: matcherOf(u) })), (u) => trigger(u, 'disk'));
       }
       for (const u of users) {
         unsubscribers.push(baseRemote.subscribe(u, (rev) => {
           const s = states.get(u);
-          if (!s || rev > s.cursor) trigger(u);
+          if (!s || rev > s.cursor) trigger(u, `push ${rev}`);
         }));
-        trigger(u);
+        trigger(u, 'start');
       }
       const every = deps.rescanMs ?? 60_000;
       if (every > 0) {
-        rescanTimer = setInterval(() => users.forEach(trigger), every);
+        rescanTimer = setInterval(() => users.forEach((u) => trigger(u, 'rescan')), every);
         rescanTimer.unref();
       }
     },

@@ -7,9 +7,15 @@ import { isTempName } from '../fs/atomic.js';
 import type { Logger } from '../log.js';
 import type { WatchTarget, Watcher } from './Watcher.js';
 
-/** Creates a chokidar-backed Watcher; `debounceMs` groups bursts of events (default 40 ms). */
-export function createChokidarWatcher(opts: { debounceMs?: number; log?: Logger } = {}): Watcher {
+/**
+ * Creates a chokidar-backed Watcher; `debounceMs` groups bursts of events (default 40 ms).
+ * chokidar drops a second 'change' of the same file within 50 ms, so each burst is followed by
+ * one trailing report after `trailingMs` (default 70 ms) that makes the engine look again.
+ */
+export function createChokidarWatcher(opts: { debounceMs?: number; trailingMs?: number; log?: Logger } = {}): Watcher {
   const debounceMs = opts.debounceMs ?? 40;
+  const trailingMs = opts.trailingMs ?? 70;
+  const trailing = new Map<string, NodeJS.Timeout>();
   const watchers: FSWatcher[] = [];
   const timers = new Map<string, NodeJS.Timeout>();
   const pending = new Map<string, Set<string>>();
@@ -18,8 +24,9 @@ export function createChokidarWatcher(opts: { debounceMs?: number; log?: Logger 
       await Promise.all(targets.map((t) => startOne(t, onChange)));
     },
     async close() {
-      for (const t of timers.values()) clearTimeout(t);
+      for (const t of [...timers.values(), ...trailing.values()]) clearTimeout(t);
       timers.clear();
+      trailing.clear();
       await Promise.all(watchers.splice(0).map((w) => w.close()));
     },
   };
@@ -44,6 +51,7 @@ export function createChokidarWatcher(opts: { debounceMs?: number; log?: Logger 
     const fire = (abs: string): void => {
       const r = rel(abs);
       if (!r || r.startsWith('..')) return;
+      opts.log?.debug({ user: t.user, path: r }, 'watch event');
       let set = pending.get(t.user);
       if (!set) pending.set(t.user, (set = new Set()));
       set.add(r);
@@ -54,6 +62,11 @@ export function createChokidarWatcher(opts: { debounceMs?: number; log?: Logger 
         pending.delete(t.user);
         onChange(t.user, paths);
       }, debounceMs));
+      clearTimeout(trailing.get(t.user));
+      trailing.set(t.user, setTimeout(() => {
+        trailing.delete(t.user);
+        onChange(t.user, [r]);
+      }, trailingMs));
     };
     w.on('add', fire).on('change', fire).on('unlink', fire).on('unlinkDir', fire);
     w.on('error', (err) => opts.log?.warn({ err: (err as Error).message, user: t.user }, 'watch failed'));

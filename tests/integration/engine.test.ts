@@ -6,7 +6,7 @@ import type { EffectiveConfig } from '../../shared/config/schema.js';
 import { isDmanError } from '../../shared/errors.js';
 import { createEngine } from '../../engine/createEngine.js';
 import type { Engine, EngineEvent } from '../../engine/Engine.js';
-import { silentLogger } from '../../engine/log.js';
+import { createLogger, silentLogger } from '../../engine/log.js';
 import type { ConflictPolicy } from '../../engine/plan/planSync.js';
 import { createHttpRemote } from '../../engine/remote/HttpRemote.js';
 import { testConfig, tempDirs } from '../../engine/testing/engineFixture.js';
@@ -27,7 +27,8 @@ async function machine(h: Harness, device: string, over: Partial<EffectiveConfig
   const home = await dirs.make(`dman-ih-${device}-`);
   const stateDir = await dirs.make(`dman-is-${device}-`);
   const config = testConfig(home, { device, server_url: h.url, auth_token: h.tokens.alice, ...over });
-  const engine = createEngine({ config, log: silentLogger(), stateDir, ...(over.watch ? { watcher: createChokidarWatcher({ debounceMs: 20 }) } : {}), rescanMs: 0 });
+  const log = process.env.DMAN_TEST_DEBUG ? createLogger({ level: 'debug', base: { device } }) : silentLogger();
+  const engine = createEngine({ config, log, stateDir, ...(over.watch ? { watcher: createChokidarWatcher({ debounceMs: 20, log }) } : {}), rescanMs: 0 });
   engines.push(engine);
   const events: EngineEvent[] = [];
   engine.on((e) => events.push(e));
@@ -148,12 +149,17 @@ describe('engine against a real server', () => {
       for (;;) {
         const got = await b.read('.vimrc').catch(() => '');
         if (got === `set number ${i}\n`) break;
-        if (performance.now() - t0 > 5000) throw new Error(`round ${i}: B did not receive the save within 5 s`);
+        if (performance.now() - t0 > 5000) {
+          const brief = (evs: EngineEvent[]) => evs.filter((e) => e.type !== 'progress').map((e) => e.type === 'synced' ? `synced ${JSON.stringify(e.report.counts)} ${JSON.stringify(e.report.skipped)}` : JSON.stringify(e)).join('\n');
+          throw new Error(`round ${i}: B did not receive the save within 5 s\nA:\n${brief(a.events)}\nB:\n${brief(b.events)}`);
+        }
         await new Promise((r) => setTimeout(r, 5));
       }
       latencies.push(performance.now() - t0);
     }
     latencies.sort((x, y) => x - y);
     expect(latencies[2]!).toBeLessThan(1000);
+    // B's own installs never echo back as publishes.
+    expect((await a.engine.history('alice', '.vimrc')).filter((v) => v.device === 'b')).toEqual([]);
   });
 });

@@ -15,7 +15,8 @@
 #
 #   docker run IMAGE                     -> dman serve --addr … --data-dir …
 #   docker run IMAGE serve --flag …      -> extra flags go to dman serve
-#   docker run IMAGE token create …      -> any other dman command, with the same config
+#   docker run IMAGE token create …      -> any other dman command, with the same config (and, for
+#                                           token, the same data dir)
 #   docker run IMAGE healthcheck         -> exit 0 when /health answers 200 (the image's HEALTHCHECK)
 set -eu
 
@@ -76,7 +77,7 @@ else
       if (!/^\d+$/.test(e[name])) { console.error(`dman-entrypoint: ${name}=${e[name]} is not a whole number`); process.exit(2); }
       return Number(e[name]);
     };
-    const c = { storage_driver: e.DMAN_STORAGE_DRIVER || "disk" };
+    const c = { storage_driver: e.DMAN_STORAGE_DRIVER || "disk", data_dir: e.DMAN_DATA_DIR || "/data" };
     const users = (e.DMAN_USERS || "").split(",").map((u) => u.trim()).filter(Boolean);
     // A home is required by the config schema; the server never reads it (clients use their own).
     if (users.length) c.users = Object.fromEntries(users.map((u) => [u, { home: "/home/" + u }]));
@@ -95,5 +96,12 @@ if [ $# -eq 0 ] || [ "$1" = serve ] || [ "${1#-}" != "$1" ]; then
   [ "${1:-}" = serve ] && shift
   exec "$NODE" "$DMAN_BIN" --config "$config" --log-level "${DMAN_LOG_LEVEL:-info}" --log-format "${DMAN_LOG_FORMAT:-json}" \
     serve --addr "$addr" --data-dir "$data_dir" "$@"
+fi
+# `token …` works on the store directly: point it at the same data dir as the server, unless told.
+if [ "$1" = token ]; then
+  case " $* " in
+    *" --data-dir"* | *" --server"*) ;;
+    *) set -- "$@" --data-dir "$data_dir" ;;
+  esac
 fi
 exec "$NODE" "$DMAN_BIN" --config "$config" --log-level "${DMAN_LOG_LEVEL:-warn}" --log-format "${DMAN_LOG_FORMAT:-json}" "$@"

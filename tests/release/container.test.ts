@@ -221,7 +221,7 @@ describe('the image entry point (scripts/docker-entrypoint.sh)', () => {
     const cfg = join(dir, 'dman.yaml');
     expect(r.argv).toEqual(['/app/bin/dman.js', '--config', cfg, '--log-level', 'info', '--log-format', 'json', 'serve', '--addr', '127.0.0.1:4567', '--data-dir', data]);
     expect((await stat(data)).isDirectory()).toBe(true);
-    expect(parseYaml(await readFile(cfg, 'utf8'))).toEqual({ storage_driver: 'disk' });
+    expect(parseYaml(await readFile(cfg, 'utf8'))).toEqual({ storage_driver: 'disk', data_dir: data });
     expect((await stat(cfg)).mode & 0o077).toBe(0); // it may hold passwords
   });
 
@@ -230,7 +230,9 @@ describe('the image entry point (scripts/docker-entrypoint.sh)', () => {
     expect(run({}, ['serve', '--quiet-flag']).argv?.slice(-5)).toEqual(['--addr', '0.0.0.0:3626', '--data-dir', join(dir, 'data'), '--quiet-flag']);
     expect(run({}, ['--some-flag']).argv?.slice(7)).toEqual(['serve', '--addr', '0.0.0.0:3626', '--data-dir', join(dir, 'data'), '--some-flag']);
     const token = run({ DMAN_LOG_LEVEL: 'debug' }, ['token', 'create', '--user', 'alice']);
-    expect(token.argv).toEqual(['/app/bin/dman.js', '--config', join(dir, 'dman.yaml'), '--log-level', 'debug', '--log-format', 'json', 'token', 'create', '--user', 'alice']);
+    expect(token.argv).toEqual(['/app/bin/dman.js', '--config', join(dir, 'dman.yaml'), '--log-level', 'debug', '--log-format', 'json', 'token', 'create', '--user', 'alice', '--data-dir', join(dir, 'data')]);
+    expect(run({}, ['token', 'list', '--server', 'http://x:3626']).argv?.slice(7)).toEqual(['token', 'list', '--server', 'http://x:3626']);
+    expect(run({}, ['config', 'show']).argv?.slice(7)).toEqual(['config', 'show']);
   });
 
   it('generates a config dman accepts from the database variables, secrets from *_FILE', async () => {
@@ -244,7 +246,7 @@ describe('the image entry point (scripts/docker-entrypoint.sh)', () => {
     expect(r.argv?.[2]).toBe(join(dir, 'gen.yaml'));
     const text = await readFile(join(dir, 'gen.yaml'), 'utf8');
     expect(parseYaml(text)).toEqual({
-      storage_driver: 'mariadb', users: { alice: { home: '/home/alice' }, bob: { home: '/home/bob' } },
+      storage_driver: 'mariadb', data_dir: join(dir, 'data'), users: { alice: { home: '/home/alice' }, bob: { home: '/home/bob' } },
       redis: { addr: 'redis:6379', db: 2 }, db: { addr: 'mariadb:3306', db: 'dman', user: 'dman', password: 's3cret pass' },
     });
     // The real loader accepts what the entry point writes.

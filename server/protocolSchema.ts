@@ -2,6 +2,7 @@
 // (shared/protocol.ts) and the seed-compatible endpoints (routes/seedSchemas.ts).
 import { z } from 'zod';
 import * as p from '../shared/protocol.js';
+import * as v1 from './routes/replySchemas.js';
 import * as seed from './routes/seedSchemas.js';
 
 const requests: Record<string, z.ZodType> = {
@@ -28,6 +29,12 @@ const replies: Record<string, z.ZodType> = {
   TokenCreateReply: p.tokenCreateReplySchema,
   ErrorReply: p.errorReplySchema,
   HealthReply: p.healthReplySchema,
+  ManifestReply: v1.manifestReplySchema,
+  BlobPutReply: v1.blobPutReplySchema,
+  TokenListReply: v1.tokenListReplySchema,
+  TokenRevokeReply: v1.tokenRevokeReplySchema,
+  AuditReply: v1.auditReplySchema,
+  StatusReply: v1.statusReplySchema,
   SeedCompareReply: seed.compareReplySchema,
   SeedPruneReply: seed.pruneReplySchema,
   SeedPublishReply: seed.publishReplySchema,
@@ -46,7 +53,7 @@ export function buildProtocolJsonSchema(): Record<string, unknown> {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     $id: 'https://dman.invalid/protocol.schema.json',
     title: 'dman sync server protocol',
-    description: `Request and reply bodies of the dman server, protocol v${p.PROTOCOL_VERSION} (/v1) and the seed-compatible endpoints. Generated from shared/protocol.ts and server/routes/seedSchemas.ts by server/protocolSchema.ts; do not edit by hand.`,
+    description: `Request and reply bodies of the dman server, protocol v${p.PROTOCOL_VERSION} (/v1) and the seed-compatible endpoints. Generated from shared/protocol.ts, server/routes/replySchemas.ts and server/routes/seedSchemas.ts by server/protocolSchema.ts; do not edit by hand.`,
     'x-protocol-version': p.PROTOCOL_VERSION,
     'x-headers': { operation: p.OP_HEADER, idempotency: p.IDEMPOTENCY_HEADER },
     $defs: defs,

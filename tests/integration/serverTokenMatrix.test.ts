@@ -120,3 +120,13 @@ describe('failed-auth throttling', () => {
     expect((await getFrom('127.0.0.1', h.tokens.bob)).status).toBe(200);
   });
 });
+
+describe('reply shapes', () => {
+  it('match the published schemas', async () => {
+    const { auditReplySchema, manifestReplySchema, statusReplySchema, tokenListReplySchema } = await import('../../server/routes/replySchemas.js');
+    expect(manifestReplySchema.safeParse(await (await h.req('/v1/users/alice/manifest', { token: h.tokens.alice })).json()).success).toBe(true);
+    expect(tokenListReplySchema.safeParse(await (await h.req('/v1/admin/tokens', { token: h.tokens.admin })).json()).success).toBe(true);
+    expect(auditReplySchema.safeParse(await (await h.req('/v1/admin/audit', { token: h.tokens.admin })).json()).success).toBe(true);
+    expect(statusReplySchema.safeParse(await (await h.req('/status', { token: h.tokens.admin })).json()).success).toBe(true);
+  });
+});

@@ -50,6 +50,8 @@ export interface DmanApiOptions {
   createEngine?: (deps: EngineDeps) => Engine;
   /** Extra engine dependencies (watcher, notifier). */
   engineDeps?: Partial<Omit<EngineDeps, 'config' | 'log' | 'stateDir'>>;
+  /** Builds the client of a server (default: HttpRemote); tests pass a MemoryRemote. */
+  remote?: (url: string, token?: string) => Remote;
   /** Seconds between syncs while some groups are switched off (the engine's watch covers everything otherwise). */
   pollSeconds?: number;
 }
@@ -122,15 +124,18 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
     emit({ type: 'activity', activity: a });
   };
 
-  const remoteFor = (url: string, token?: string): Remote => createHttpRemote({ url, token, log, retries: 0, timeoutMs: 8000 });
+  const remoteFor = (url: string, token?: string): Remote => opts.remote?.(url, token) ?? createHttpRemote({ url, token, log, retries: 0, timeoutMs: 8000 });
   const stateDir = () => config?.state_dir ?? join(opts.dataDir, 'state');
   const targetConfigFile = () => configFile ?? configCandidates({ env, cwd: process.cwd(), homedir: home, configPath: opts.configPath })
     .map((c) => c.path).find((p) => p.includes(`${join('dman', 'dman.yaml')}`)) ?? configCandidates({ env, cwd: process.cwd(), homedir: home, configPath: opts.configPath })[0]!.path;
 
   async function groupsState(): Promise<AppState['groups']> {
     const s = await opts.settings.load();
-    const groups = config?.groups ?? {};
-    return Object.entries(groups).map(([name, patterns]) => ({ name, patterns, enabled: !s.disabledGroups.includes(name) }));
+    // The config always carries the default groups; show only those this machine tracks.
+    const tracked = new Set(Object.values(config?.users ?? {}).flatMap((u) => u.track));
+    return Object.entries(config?.groups ?? {})
+      .filter(([, patterns]) => patterns.some((p) => tracked.has(p)))
+      .map(([name, patterns]) => ({ name, patterns, enabled: !s.disabledGroups.includes(name) }));
   }
 
   async function state(): Promise<AppState> {
@@ -268,7 +273,7 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
       if (t) cfg = { ...cfg, auth_token: t };
     }
     await mkdir(stateDir(), { recursive: true, mode: 0o700 });
-    const e = makeEngine({ ...opts.engineDeps, config: cfg, log, stateDir: stateDir() });
+    const e = makeEngine({ ...opts.engineDeps, remote: opts.remote?.(cfg.server_url, cfg.auth_token), config: cfg, log, stateDir: stateDir() });
     engine = e;
     offEngine = e.on(onEngineEvent);
     const s = await opts.settings.load();
@@ -318,7 +323,8 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
     const errors = rep.problems.filter((p) => p.severity === 'error');
     if (errors.length > 0 || !rep.config) {
       const first = errors[0];
-      throw new DmanError('CONFIG_INVALID', `the settings would make an invalid dman.yaml: ${first ? `${first.key ? `${first.key}: ` : ''}${first.message}` : 'unknown problem'}`, { hint: first?.hint, context: { file, key: first?.key } });
+      const got = first?.value !== undefined ? ` (got ${JSON.stringify(first.value)})` : '';
+      throw new DmanError('CONFIG_INVALID', `the settings would make an invalid dman.yaml: ${first ? `${first.key ? `${first.key}: ` : ''}${first.message}${got}` : 'unknown problem'}`, { hint: first?.hint, context: { file, key: first?.key } });
     }
     return rep.config;
   }
@@ -433,15 +439,15 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
 
   // ---- helpers over the remote
 
-  function remoteOf(): Remote {
+  async function remoteOf(): Promise<Remote> {
     if (!config) throw new DmanError('USAGE', 'dman is not set up yet', { hint: 'finish the setup wizard first' });
-    return remoteFor(config.server_url, config.auth_token);
+    return remoteFor(config.server_url, await tokenNow());
   }
   async function tokenNow(): Promise<string | undefined> {
     return config?.auth_token ?? (await opts.secrets?.getToken()) ?? undefined;
   }
   async function blob(user: string, hash: string): Promise<Buffer> {
-    const r = createHttpRemote({ url: config!.server_url, token: await tokenNow(), log });
+    const r = opts.remote?.(config!.server_url, await tokenNow()) ?? createHttpRemote({ url: config!.server_url, token: await tokenNow(), log });
     return readStream(await r.getBlob(user, hash));
   }
   function needEngine(): Engine {
@@ -522,7 +528,7 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
       return state();
     }),
     listFiles: (user) => wrap(async () => {
-      const { entries } = await fetchAllChanges(remoteOf(), user, 0);
+      const { entries } = await fetchAllChanges(await remoteOf(), user, 0);
       const latest = new Map<string, (typeof entries)[number]>();
       for (const en of entries) latest.set(en.path, en);
       return [...latest.values()].filter((en) => !en.deleted).map((en) => ({ path: en.path, size: en.size, rev: en.rev })).sort((a, b) => a.path.localeCompare(b.path));
@@ -542,7 +548,7 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
     planFirstSync: (setupIn) => wrap(async () => {
       const cfg = await tempConfig(setupSchema.parse(setupIn));
       await mkdir(stateDir(), { recursive: true, mode: 0o700 });
-      const e = makeEngine({ config: cfg, log, stateDir: config?.state_dir ?? join(opts.dataDir, 'state') });
+      const e = makeEngine({ remote: opts.remote?.(cfg.server_url, cfg.auth_token), config: cfg, log, stateDir: config?.state_dir ?? join(opts.dataDir, 'state') });
       try {
         const lines = await e.compare({ showSame: true });
         return lines.map((l) => ({

@@ -57,6 +57,8 @@ export function createWsApi(url: string, opts: WsApiOptions = {}): DmanApi & { c
       const r = resultOf(dmanApi[p.method].result).safeParse(m);
       p.resolve(r.success ? (r.data as ApiResult<unknown>) : { ok: false, error: { code: 'PROTOCOL', message: `the agent's reply to ${p.method} does not match the contract` } });
     };
+    // A refused or broken connection is followed by close, which answers the pending calls.
+    sock.onerror = () => {};
     sock.onclose = () => {
       const wasOpen = open;
       open = false;

@@ -6,7 +6,7 @@ import { lstat, mkdir, realpath, rename, rm, rmdir, symlink, unlink, readdir } f
 import type { Stats } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Transform } from 'node:stream';
+import { Transform, pipeline } from 'node:stream';
 import { DmanError } from '../../shared/errors.js';
 import type { Entry } from '../../shared/protocol.js';
 import { fsyncDir, tempPathFor, writeFileAtomic } from '../fs/atomic.js';
@@ -69,7 +69,10 @@ export async function installEntry(home: string, rel: string, entry: Entry, down
     return lstat(abs);
   }
   const data = await download();
-  await writeFileAtomic(abs, data.pipe(hashing(entry.hash!, rel)), { mode: entry.mode || 0o644 });
+  const verified = hashing(entry.hash!, rel);
+  // pipeline forwards a failing download into `verified`, whose iteration then throws.
+  pipeline(data, verified, () => {});
+  await writeFileAtomic(abs, verified, { mode: entry.mode || 0o644 });
   return lstat(abs);
 }
 
@@ -96,12 +99,15 @@ export async function deleteLocal(home: string, rel: string): Promise<void> {
   await fsyncDir(dirname(abs)).catch(() => {});
 }
 
-/** Keeps the local version of `rel` as `copyRel` (keep-both) by renaming it. */
-export async function keepCopy(home: string, rel: string, copyRel: string): Promise<void> {
+/** Keeps the local version of `rel` as `copyRel` (keep-both) by renaming it; never replaces an earlier copy. Returns the name used. */
+export async function keepCopy(home: string, rel: string, copyRel: string): Promise<string> {
   const from = await safeTarget(home, rel);
-  const to = await safeTarget(home, copyRel);
+  let name = copyRel;
+  for (let n = 2; await lstat(await safeTarget(home, name)).then(() => true, () => false); n++) name = `${copyRel}-${n}`;
+  const to = await safeTarget(home, name);
   await rename(from, to);
   await fsyncDir(dirname(to));
+  return name;
 }
 
 /** Reads a Readable fully (small blobs: merges). */

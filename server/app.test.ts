@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DmanError } from '../shared/errors.js';
 import { silentLogger } from '../engine/log.js';
 import { createServer, isLoopback, parseListenAddr, type DmanServer } from './app.js';
 import { mintToken } from './auth/tokens.js';
@@ -71,6 +72,34 @@ describe('createServer', () => {
     expect(m.body).toMatch(/dman_auth_failures_total\{reason="invalid"\} 1/);
     expect(m.body).toMatch(/dman_http_requests_total\{method="GET",route="\/v1\/whoami",status="401"\} 1/);
     expect(m.body).toMatch(/dman_store_op_duration_seconds_count\{op="getTokenByHash",outcome="ok"\}/);
+  });
+});
+
+describe('a store that is down', () => {
+  it('answers 503 STORE_UNAVAILABLE with the cause, and /health reports it', async () => {
+    const real = new MemoryStore();
+    const { token, record } = mintToken({ user: 'alice', device: 'laptop', admin: false, now: 1 });
+    await real.putToken(record);
+    const down = () => { throw new DmanError('STORE_UNAVAILABLE', 'redis at 127.0.0.1:6390 refused the connection', { hint: 'start Redis' }); };
+    const store = new Proxy(real, { get: (t, p, r) => (p === 'changes' || p === 'health' ? async () => down() : Reflect.get(t, p, r)) });
+    server = createServer({ store, log: silentLogger(), retention: { versions: 20, days: 30, gcIntervalMs: 0 }, version: 'test' });
+    const r = await server.app.inject({ method: 'GET', url: '/v1/users/alice/changes', headers: { authorization: `Bearer ${token}` } });
+    expect(r.statusCode).toBe(503);
+    expect(r.json()).toEqual({ error: { code: 'STORE_UNAVAILABLE', message: 'redis at 127.0.0.1:6390 refused the connection', hint: 'start Redis' } });
+    const h = await server.app.inject({ method: 'GET', url: '/health' });
+    expect(h.statusCode).toBe(503);
+    expect(h.json()).toMatchObject({ ok: false, storage: { ok: false, error: /refused/ } });
+  });
+
+  it('hides internal error details from the reply', async () => {
+    const real = new MemoryStore();
+    const { token, record } = mintToken({ user: 'alice', device: 'laptop', admin: false, now: 1 });
+    await real.putToken(record);
+    const store = new Proxy(real, { get: (t, p, r) => (p === 'headRev' ? async () => { throw new Error('secret internal detail'); } : Reflect.get(t, p, r)) });
+    server = createServer({ store, log: silentLogger(), retention: { versions: 20, days: 30, gcIntervalMs: 0 }, version: 'test' });
+    const r = await server.app.inject({ method: 'GET', url: '/v1/users/alice/manifest', headers: { authorization: `Bearer ${token}` } });
+    expect(r.statusCode).toBe(500);
+    expect(r.body).not.toContain('secret');
   });
 });
 

@@ -47,6 +47,8 @@ export interface UserSyncReport {
   counts: { published: number; installed: number; deleted: number; converged: number; conflicts: number; skipped: number; errors: number; unchanged: number };
   /** Globs from `only` that matched no tracked path. */
   unmatchedOnly: string[];
+  /** Literal paths from `only` that the track patterns exclude, with the deciding pattern (null: no pattern tracks it). */
+  excludedOnly: Array<{ glob: string; pattern: string | null }>;
   timings: { scanMs: number; fetchMs: number; planMs: number; applyMs: number; totalMs: number };
 }
 

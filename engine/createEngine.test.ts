@@ -258,6 +258,18 @@ describe('createEngine with an in-process remote', () => {
     expect(await readFile(join(homeB, '.gitconfig'), 'utf8')).toBe('[user]\n');
   });
 
+  it('a selective run touches only the given globs and names the ones that matched nothing or are excluded', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a', { track: ['**', '!.cache/'] });
+    await a.write('.zshrc', '1');
+    await a.write('.config/nvim/init.lua', '1');
+    await a.write('.config/git/config', '1');
+    const r = await a.engine.sync({ ...both, only: ['.config/nvim/', 'nothing/**', '.cache/x'] });
+    expect(remote.entries('alice').map((e) => e.path)).toEqual(['.config/nvim/init.lua']);
+    expect(r.users[0]!.unmatchedOnly).toEqual(['nothing/**', '.cache/x']);
+    expect(r.users[0]!.excludedOnly).toEqual([{ glob: '.cache/x', pattern: '!.cache/' }]);
+  });
+
   it('compare lists per-path differences with direction', async () => {
     const remote = createMemoryRemote();
     const a = await machine(remote, 'a');

@@ -163,7 +163,7 @@ export function createEngine(deps: EngineDeps): Engine {
   async function runUser(user: string, opts: SyncOptions, policyOverride?: ConflictPolicy): Promise<UserSyncReport> {
     const t0 = performance.now();
     const home = config.users[user]!.home;
-    const report: UserSyncReport = { user, home, actions: [], conflicts: [], skipped: [], errors: [], counts: emptyCounts(), unmatchedOnly: [], timings: { scanMs: 0, fetchMs: 0, planMs: 0, applyMs: 0, totalMs: 0 } };
+    const report: UserSyncReport = { user, home, actions: [], conflicts: [], skipped: [], errors: [], counts: emptyCounts(), unmatchedOnly: [], excludedOnly: [], timings: { scanMs: 0, fetchMs: 0, planMs: 0, applyMs: 0, totalMs: 0 } };
     const state = await stateOf(user);
     const opId = randomUUID();
     const remote = baseRemote.withOp(opId);
@@ -195,12 +195,17 @@ export function createEngine(deps: EngineDeps): Engine {
 
     const t2 = performance.now();
     const scope = inScope(opts.only);
+    const matcher = matcherOf(user);
     if (opts.only?.length) {
-      const all = new Set([...scanned.files.keys(), ...state.base.keys(), ...state.remote.keys()]);
-      report.unmatchedOnly = opts.only.filter((g) => ![...all].some((p) => inScope([g])(p)));
+      const all = [...new Set([...scanned.files.keys(), ...state.base.keys(), ...state.remote.keys()])].filter((p) => matcher.isTracked(p));
+      report.unmatchedOnly = opts.only.filter((g) => !all.some((p) => inScope([g])(p)));
+      for (const g of opts.only) {
+        const lit = g.replace(/\/+$/, '');
+        if (picomatch.scan(lit).isGlob || matcher.isTracked(lit) || matcher.shouldDescend(lit)) continue;
+        report.excludedOnly.push({ glob: g, pattern: matcher.explain(lit).pattern });
+      }
     }
     const skippedScan = new Set(scanned.skipped.map((s) => s.path));
-    const matcher = matcherOf(user);
     let plan = planSync({ local: scanned.files, base: state.base, remote: state.remote }, {
       policy: ctx.policy, device: config.device, now: ctx.now, direction: opts.direction, prune: opts.prune,
     // Paths this machine does not track are left alone both ways: un-tracking a file must not

@@ -41,6 +41,8 @@ export interface EmbeddedServer {
   resume(): Promise<{ url: string } | null>;
   /** The URL while running, else null. */
   url(): string | null;
+  /** The child's process id while running (diagnostics and tests). */
+  pid(): number | null;
   /** Mints a device token for user on this server, with the admin token only this process knows. */
   createDeviceToken(user: string, device: string): Promise<string>;
   /** Stops the server and stops restarting it. */
@@ -171,6 +173,7 @@ export function createEmbeddedServer(opts: EmbeddedServerOptions): EmbeddedServe
       return { url: r.url };
     },
     url: () => (running && child ? running.url : null),
+    pid: () => child?.pid ?? null,
     async createDeviceToken(user, device) {
       if (!running) throw new DmanError('USAGE', 'the embedded server is not running, so it cannot create a token', { hint: 'go back one step and start the server' });
       const res = await doFetch(`${running.url}/v1/admin/tokens`, {

@@ -185,7 +185,7 @@ export function createServer(opts: ServerOptions): DmanServer {
     }
     const status = statusFor(e.code);
     if (status >= 500) req.log.error({ err }, 'request failed');
-    else req.log.info({ code: e.code, msg: e.message }, 'request refused');
+    else req.log.info({ code: e.code, reason: e.message }, 'request refused');
     if (reply.sent || reply.raw.headersSent) return;
     // A body we refused may still be arriving; close the connection rather than read it all.
     if (req.raw.readable && !req.raw.readableEnded) reply.header('connection', 'close');

@@ -41,7 +41,11 @@ export function register(program: Command): void {
       const { config } = await loadCliConfig(cmd, { allowMissing: true });
       const addr = opts.addr ?? config.listen ?? '127.0.0.1:3626';
       const { host } = parseListenAddr(addr);
-      const log = createLogger({ level: g.logLevel ?? 'info', format: g.logFormat, base: { proc: 'server' } });
+      // A server logs its requests (info) unless --log-level says otherwise; other commands default to warn.
+      let root = cmd;
+      while (root.parent) root = root.parent;
+      const level = root.getOptionValueSource('logLevel') === 'default' ? 'info' : g.logLevel;
+      const log = createLogger({ level, format: g.logFormat, base: { proc: 'server' } });
       if (!isLoopback(host)) {
         process.stderr.write(`dman: warning: listening on ${addr} without TLS; tokens and files cross the network in clear text. Put a TLS proxy (Caddy, nginx) in front, or bind 127.0.0.1.\n`);
       }

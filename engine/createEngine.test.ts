@@ -192,6 +192,21 @@ describe('createEngine with an in-process remote', () => {
     expect(remote.blobText(remote.entries('alice')[0]!.hash!)).toBe('v2');
   });
 
+  it('a server that goes away mid-run keeps what landed and catches up later', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    await a.write('f', '1');
+    const origCommit = remote.commit.bind(remote);
+    remote.commit = async (...args) => { remote.down = true; return origCommit(...args); };
+    const off = await a.engine.sync(both);
+    expect(off.offline).toBe(true);
+    expect(off.users[0]!.errors[0]!.code).toBe('SERVER_UNREACHABLE');
+    remote.commit = origCommit;
+    remote.down = false;
+    const on = await a.engine.sync(both);
+    expect(on.users[0]!.counts.published).toBe(1);
+  });
+
   it('re-plans a path that changed on the server between fetch and commit (409) without failing the run', async () => {
     const remote = createMemoryRemote();
     const a = await machine(remote, 'a');

@@ -221,7 +221,17 @@ export function createEngine(deps: EngineDeps): Engine {
       for (const a of plan) recordPlanned(report, a);
     } else {
       const conflictsBefore = JSON.stringify([...state.conflicts.keys()]);
-      await applyPlan(ctx, plan, scanned.files);
+      try {
+        await applyPlan(ctx, plan, scanned.files);
+      } catch (err) {
+        if (!isRetryable(err)) throw err;
+        // The server went away mid-run: keep what landed (the state records only that), the rest stays pending.
+        await stateStore.save(baseRemote.url, user, state);
+        report.errors.push(toErrorValue(err));
+        report.counts.errors++;
+        report.timings.totalMs = performance.now() - t0;
+        throw Object.assign(err as Error, { partialReport: report });
+      }
       if (plan.some((a) => a.type !== 'nothing' && a.type !== 'skip') || JSON.stringify([...state.conflicts.keys()]) !== conflictsBefore) dirty = true;
       const last = state.lastSyncAt;
       state.lastSyncAt = clock.now();

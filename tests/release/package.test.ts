@@ -64,7 +64,7 @@ describe.runIf(hasMain)(`electron-builder --linux dir (${givenDist ? `Electron d
     // A staging copy of the project, with files the package must never take planted in it.
     const proj = join(work, 'proj');
     await mkdir(join(proj, 'dist'), { recursive: true });
-    for (const f of ['package.json', 'package-lock.json', 'electron-builder.yml']) await cp(join(root, f), join(proj, f));
+    for (const f of ['package.json', 'package-lock.json', 'electron-builder.yml', 'bin/dman.js']) await cp(join(root, f), join(proj, f));
     await cp(join(root, 'build'), join(proj, 'build'), { recursive: true });
     for (const f of ['main.js', 'preload.cjs', 'cli.js', 'renderer']) await cp(join(root, 'dist', f), join(proj, 'dist', f), { recursive: true });
     await symlink(join(root, 'node_modules'), join(proj, 'node_modules'), 'dir');
@@ -98,12 +98,19 @@ describe.runIf(hasMain)(`electron-builder --linux dir (${givenDist ? `Electron d
   });
 
   it('packs main, preload, renderer, the CLI and a package.json that starts dist/main.js', () => {
-    for (const f of ['/dist/main.js', '/dist/preload.cjs', '/dist/renderer/index.html', '/dist/cli.js', '/package.json']) expect(files).toContain(f);
+    for (const f of ['/dist/main.js', '/dist/preload.cjs', '/dist/renderer/index.html', '/dist/cli.js', '/bin/dman.js', '/package.json']) expect(files).toContain(f);
     const pkg = JSON.parse(asar.extractFile(join(unpacked, 'resources/app.asar'), 'package.json').toString()) as { main: string; type: string; scripts?: unknown };
     expect(pkg.main).toBe('dist/main.js');
     expect(pkg.type).toBe('module');
     expect(existsSync(join(unpacked, 'dman'))).toBe(true);
     expect(statSync(join(unpacked, 'dman')).mode & 0o111).not.toBe(0);
+  });
+
+  it('holds every file main.js opens from the app path (tray icons, the embedded server\'s bin/dman.js)', () => {
+    const main = readFileSync(join(root, 'dist/main.js'), 'utf8');
+    const opened = [...main.matchAll(/getAppPath\(\)((?:\s*,\s*"[^"]+")+)\)/g)].map((m) => `/${[...m[1].matchAll(/"([^"]+)"/g)].map((x) => x[1]).join('/')}`);
+    expect(opened.length).toBeGreaterThan(0);
+    for (const p of opened) expect(files.some((f) => f === p || f.startsWith(`${p}/`)), `${p} (opened by dist/main.js) is in app.asar`).toBe(true);
   });
 
   it('carries every production package that main and the embedded server import', () => {

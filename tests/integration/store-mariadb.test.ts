@@ -49,4 +49,39 @@ describe('MariaDbStore specifics', () => {
     expect(err?.message).toMatch(/version 99.*\(1\)/);
     await cleanup();
   });
+
+  it('connects as a user with a password and refuses a wrong one with the address and the reason', async () => {
+    const facts = await getService('mariadb');
+    const db = `dman_t_${uniqueId()}`, user = `u_${uniqueId()}`;
+    const admin = await createConnection({ host: facts.host, port: facts.port, user: facts.user, password: facts.password });
+    await admin.query(`CREATE DATABASE \`${db}\``);
+    await admin.query(`CREATE USER '${user}'@'%' IDENTIFIED BY 's3cret-pass'`);
+    await admin.query(`GRANT ALL ON \`${db}\`.* TO '${user}'@'%'`);
+    try {
+      const block = { ...mariaDbBlock(facts, 'tcp', db), user, password: 's3cret-pass' } as unknown as DbBlock;
+      const store = new MariaDbStore({ db: block });
+      await store.open();
+      expect(await store.headRev('alice')).toBe(0);
+      await store.close();
+      const wrong = new MariaDbStore({ db: { ...block, password: 'nope' } });
+      const err = await wrong.open().then(() => null, (e: unknown) => e as Error & { code?: string });
+      expect(err?.code).toBe('STORE_UNAVAILABLE');
+      expect(err?.message).toContain(`mysql://${user}@127.0.0.1:${facts.port}/${db}`);
+      expect(err?.message).toMatch(/Access denied/);
+    } finally {
+      await admin.query(`DROP USER '${user}'@'%'`);
+      await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
+      await admin.end();
+    }
+  });
+
+  it('refuses TLS when the CA or the server name does not match', async () => {
+    const facts = await getService('mariadb-tls');
+    for (const over of [{ tls_ca: undefined }, { tls_server_name: 'wrong.example' }]) {
+      const store = new MariaDbStore({ db: { ...mariaDbBlock(facts, 'tls', 'dman_never'), ...over } as unknown as DbBlock, connectTimeoutMs: 2000 });
+      const err = await store.open().then(() => null, (e: unknown) => e as Error & { code?: string });
+      expect(err?.code).toBe('STORE_UNAVAILABLE');
+      expect(err?.message).toMatch(/certificate|self.signed|wrong\.example|altnames/i);
+    }
+  });
 });

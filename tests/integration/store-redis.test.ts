@@ -1,5 +1,8 @@
 // The Store contract against a real Redis over TCP, a unix socket and TLS (each test in its own key prefix).
+import { Redis } from 'ioredis';
+import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { sha256 } from '../../server/store/contract.js';
 import { describeStoreContract } from '../../server/store/contract.js';
 import { RedisStore } from '../../server/store/redis/RedisStore.js';
 import type { RedisBlock } from '../../server/store/redis/redisOptions.js';
@@ -34,5 +37,46 @@ describe('RedisStore specifics', () => {
     const err = await store.open().then(() => null, (e: unknown) => e as Error & { code?: string });
     expect(err?.code).toBe('STORE_UNAVAILABLE');
     expect(err?.message).toContain(`rediss://127.0.0.1:${facts.port}`);
+  });
+
+  it('checks the server certificate against tls_server_name', async () => {
+    const facts = await getService('redis-tls');
+    const store = new RedisStore({ redis: { ...redisBlock(facts, 'tls'), tls_server_name: 'wrong.example' } as unknown as RedisBlock, connectTimeoutMs: 2000 });
+    const err = await store.open().then(() => null, (e: unknown) => e as Error & { code?: string });
+    expect(err?.code).toBe('STORE_UNAVAILABLE');
+    expect(err?.message).toMatch(/wrong\.example/);
+  });
+
+  it('logs in as an ACL user without CONFIG rights (persistence read from INFO) and refuses a wrong password', async () => {
+    const facts = await getService('redis');
+    const admin = new Redis({ host: facts.host, port: facts.port, username: facts.username, password: facts.password });
+    const user = `dman_${uniqueId()}`;
+    const prefix = `acl${uniqueId()}:`;
+    await admin.call('ACL', 'SETUSER', user, 'on', '>s3cret-pass', `~${prefix}*`, `&${prefix}*`, '+@all', '-@admin', '-config');
+    try {
+      const block = { ...redisBlock(facts, 'tcp'), username: user, password: 's3cret-pass' } as unknown as RedisBlock;
+      const store = new RedisStore({ redis: block, keyPrefix: prefix });
+      await store.open();
+      try {
+        expect((await store.health()).details?.persistence).toBe('off');
+        const data = Buffer.from('acl content');
+        await store.putBlob('alice', sha256(data), Readable.from([data]), 100);
+        const out = await store.commit({ user: 'alice', device: 'd', ops: [{ path: 'f', baseRev: 0, deleted: false, kind: 'file', hash: sha256(data), size: data.length, mode: 0o644, mtime: 0 }], now: 1 });
+        expect(out.ok).toBe(true);
+        // every key of a user shares one hash tag (Cluster: one slot), every blob key its own
+        const keys = await admin.keys(`${prefix}*`);
+        const perUser = keys.filter((k) => !/^[^{]*(users|blobs|tokens|tokenhash|audit)$/.test(k));
+        expect(perUser.length).toBeGreaterThan(3);
+        for (const k of perUser) expect(k).toMatch(new RegExp(`^${prefix}\\{(u:alice|b:${sha256(data)})\\}:`));
+        await store.destroyAll();
+      } finally { await store.close(); }
+      const wrong = new RedisStore({ redis: { ...block, password: 'nope' } as RedisBlock, keyPrefix: prefix });
+      const err = await wrong.open().then(() => null, (e: unknown) => e as Error & { code?: string });
+      expect(err?.code).toBe('STORE_UNAVAILABLE');
+      expect(err?.message).toMatch(/WRONGPASS|invalid username-password/i);
+    } finally {
+      await admin.call('ACL', 'DELUSER', user);
+      admin.disconnect();
+    }
   });
 });

@@ -124,8 +124,8 @@ export function registerV1Routes(app: FastifyInstance, ctx: RouteContext): void 
     const p = await ctx.authenticate(req, reply);
     const user = ctx.authorizeUser(p, parseWith(userParams, req.params, 'params').user);
     const body = parseWith(commitRequestSchema, await jsonBody(req.body, limits.jsonBytes), 'body');
-    const headerKey = req.headers[IDEMPOTENCY_HEADER];
-    const idempotencyKey = (typeof headerKey === 'string' && headerKey.length >= 8 && headerKey.length <= 128 ? headerKey : undefined) ?? body.idempotencyKey;
+    const headerKey = parseWith(z.string().min(8).max(128).optional(), req.headers[IDEMPOTENCY_HEADER], `header.${IDEMPOTENCY_HEADER}`);
+    const idempotencyKey = headerKey ?? body.idempotencyKey;
     const device = body.device ?? p.device ?? 'unknown';
     const out = await store.commit({ user, device, ops: body.ops, idempotencyKey, now: ctx.now() });
     if (!out.ok) {

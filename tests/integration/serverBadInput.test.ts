@@ -196,3 +196,11 @@ describe('uploads', () => {
     expect((await h.req('/download?user=alice&path=big', { token: h.tokens.alice })).status).toBe(404);
   });
 });
+
+describe('headers', () => {
+  it('refuses an idempotency key that is too short', async () => {
+    const r = await h.req('/v1/users/alice/commit', { method: 'POST', token: h.tokens.alice, headers: { 'content-type': 'application/json', 'idempotency-key': 'short' }, body: JSON.stringify({ ops: [{ path: 'x', baseRev: null, deleted: true }] }) });
+    expect(r.status).toBe(400);
+    expect((await r.json()).error.message).toMatch(/idempotency-key/);
+  });
+});

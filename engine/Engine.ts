@@ -90,6 +90,15 @@ export interface StatusReport {
   users: Array<{ user: string; home: string; tracked: number; pending: number; conflicts: number; lastSyncAt: number | null; headRev: number }>;
 }
 
+/** The three versions of a conflicted path, for a review screen (text is null for binaries or absent sides). */
+export interface ConflictDetail {
+  record: ConflictRecord;
+  binary: boolean;
+  base: string | null;
+  local: string | null;
+  remote: string | null;
+}
+
 /** How to settle a conflict by hand. */
 export type Resolution = 'local' | 'server' | 'both' | { mergedText: string };
 
@@ -105,6 +114,8 @@ export interface Engine {
   sync(opts: SyncOptions): Promise<SyncReport>;
   compare(opts?: { users?: string[]; only?: string[]; showSame?: boolean }): Promise<CompareLine[]>;
   conflicts(): Promise<ConflictRecord[]>;
+  /** Reads the base, local and server text of an open conflict (throws NOT_FOUND when there is none). */
+  conflictDetail(user: string, path: string): Promise<ConflictDetail>;
   resolve(user: string, path: string, how: Resolution): Promise<void>;
   history(user: string, path: string): Promise<Entry[]>;
   restore(user: string, path: string, rev: number): Promise<Entry>;

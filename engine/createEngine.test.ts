@@ -100,6 +100,7 @@ describe('createEngine with an in-process remote', () => {
       await b.engine.sync(both);
       expect(await b.engine.conflicts()).toHaveLength(1);
       expect(b.notifier.notices).toHaveLength(1);
+      expect(await b.engine.conflictDetail('alice', 'f')).toMatchObject({ binary: false, base: 'base\n', local: 'B\n', remote: 'A\n' });
       await b.engine.resolve('alice', 'f', 'local');
       expect(await b.engine.conflicts()).toHaveLength(0);
       await a.engine.sync(both);

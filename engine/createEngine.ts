@@ -14,7 +14,7 @@ import type {
 } from './Engine.js';
 import { deleteLocal, installEntry, keepCopy, readAll, writeLocal } from './apply/localFs.js';
 import type { Logger } from './log.js';
-import { mergeText } from './plan/mergeText.js';
+import { isBinary, mergeText } from './plan/mergeText.js';
 import { planPath, planSync, type BaseRecord, type ConflictPolicy, type LocalFile, type PlanAction } from './plan/planSync.js';
 import { systemClock, type Clock } from './ports/Clock.js';
 import type { Notifier } from './ports/Notifier.js';
@@ -602,6 +602,24 @@ export function createEngine(deps: EngineDeps): Engine {
       const out: ConflictRecord[] = [];
       for (const u of userNames()) out.push(...(await stateOf(u)).conflicts.values());
       return out;
+    },
+
+    async conflictDetail(user, path) {
+      userNames([user]);
+      const state = await stateOf(user);
+      const record = state.conflicts.get(path);
+      if (!record) throw new DmanError('NOT_FOUND', `no open conflict on "${path}" for ${user}`, { hint: 'list them with `dman conflicts`', context: { user, path } });
+      const home = config.users[user]!.home;
+      const baseHash = state.base.get(path)?.deleted === false ? state.base.get(path)!.hash : null;
+      const blob = async (hash: string | null | undefined): Promise<Buffer | null> => (hash ? readAll(await baseRemote.getBlob(user, hash)).catch(() => null) : null);
+      const [base, local, remote] = await Promise.all([
+        blob(baseHash),
+        record.local?.kind === 'file' ? readFile(join(home, path)).catch(() => null) : Promise.resolve(null),
+        record.remote?.kind === 'file' ? blob(record.remote.hash) : Promise.resolve(null),
+      ]);
+      const binary = [base, local, remote].some((b) => b !== null && isBinary(b));
+      const text = (b: Buffer | null): string | null => (b === null || binary ? null : b.toString('utf8'));
+      return { record, binary, base: text(base), local: text(local), remote: text(remote) };
     },
 
     async resolve(user, path, how: Resolution) {

@@ -1,5 +1,9 @@
 // One pino root per process (STYLE.md rule 8): modules take `log.child({ mod })`.
-import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { homedir } from 'node:os';
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import { createLogHook } from './log/createLogHook.js';
+import { createLogSampler, type LogSampler, type LogSamplerOptions } from './log/createLogSampler.js';
+import { createHomeRedactor } from './log/redactHomes.js';
 
 export type { Logger };
 
@@ -8,8 +12,17 @@ export interface LoggerOptions {
   format?: 'json' | 'pretty';
   /** File descriptor or path; default stderr (2). */
   destination?: number | string;
+  /** A stream to write to instead of `destination` (tests capture lines with it). */
+  stream?: DestinationStream;
   /** Fixed fields on every line (e.g. { proc: 'server' }). */
   base?: Record<string, unknown>;
+  /**
+   * Sampling of noisy lines (debug and below, repeated watcher errors): at most `perWindow` per
+   * message and window, the next written line carries `dropped: N`. Default on; false turns it off.
+   */
+  sample?: false | (LogSamplerOptions & { sampler?: LogSampler; messages?: string[] });
+  /** Home dirs shown as "~name" (default: this user's home); false logs them as they are. */
+  redactHomes?: string[] | false;
 }
 
 /** Paths pino replaces with [redacted]: tokens and file contents never reach a log. */
@@ -19,7 +32,15 @@ export const REDACT_PATHS = ['token', 'auth_token', 'authorization', 'password',
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? process.env.DMAN_LOG_LEVEL ?? 'warn';
   const dest = opts.destination ?? 2;
-  const common = { level, base: opts.base ?? {}, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  const sample = opts.sample ?? {};
+  const homes = opts.redactHomes === false ? [] : (opts.redactHomes ?? [homedir()]);
+  const logMethod = createLogHook({
+    sampler: sample === false ? undefined : (sample.sampler ?? createLogSampler(sample)),
+    sampleMessages: sample === false ? undefined : sample.messages,
+    redact: homes.length ? createHomeRedactor(homes) : undefined,
+  });
+  const common = { level, base: opts.base ?? {}, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, hooks: { logMethod } };
+  if (opts.stream) return pino(common, opts.stream);
   if (opts.format === 'pretty' && dest === 2 && process.stderr.isTTY) {
     return pino({ ...common, transport: { target: 'pino-pretty', options: { destination: 2, colorize: true } } });
   }

@@ -54,6 +54,11 @@ describe('createEngine with an in-process remote', () => {
       const again = await m.engine.sync(both);
       expect(again.users[0]!.actions).toEqual([]);
     }
+    await a.write('.new', 'n');
+    const st = await a.engine.status();
+    expect(st.online).toBe(true);
+    expect(st.users[0]).toMatchObject({ user: 'alice', tracked: 4, pending: 1, conflicts: 0 });
+    expect(st.users[0]!.lastSyncAt).not.toBeNull();
   });
 
   it('propagates a delete and a mode-only change', async () => {

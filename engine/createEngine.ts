@@ -662,9 +662,13 @@ export function createEngine(deps: EngineDeps): Engine {
       try { await baseRemote.health(); } catch { online = false; }
       const users: StatusReport['users'] = [];
       for (const user of userNames()) {
-        const state = await stateOf(user);
-        const scanned = await scanUser(user, state);
-        const plan = planSync({ local: scanned.files, base: state.base, remote: state.remote }, { policy: 'ask', device: config.device, now: clock.now() });
+        // Under the user's lock: a watch run may be using the same stat cache.
+        const { state, scanned } = await serialize(user, async () => {
+          const st = await stateOf(user);
+          return { state: st, scanned: await scanUser(user, st) };
+        });
+        const matcher = matcherOf(user);
+        const plan = planSync({ local: scanned.files, base: state.base, remote: state.remote }, { policy: 'ask', device: config.device, now: clock.now() }).filter((a) => matcher.isTracked(a.path));
         users.push({
           user, home: config.users[user]!.home, tracked: scanned.files.size,
           pending: plan.filter((a) => a.type === 'publish').length,

@@ -250,3 +250,28 @@ describe('planSync properties', () => {
     }), { numRuns: 300 });
   });
 });
+
+describe('planSync with nested paths', () => {
+  const nestedArb = fc.dictionary(fc.constantFrom('a', 'a/b', 'a/c', 'a/b/x', 'd'), fc.record({ base: contentArb, baseKnown: fc.boolean(), local: contentArb, remote: contentArb, remoteKnown: fc.boolean() }));
+  it('never plans a file where a folder of live paths stays, or the reverse', () => {
+    fc.assert(fc.property(nestedArb, policyArb, (spec, policy) => {
+      const w = build(spec);
+      const plan = planSync(w, { ...opts, policy });
+      const after = new Set<string>();
+      for (const a of plan) {
+        const exists = a.type === 'install' ? !a.remote.deleted : w.local.has(a.path);
+        if (exists) after.add(a.path);
+        if (a.type === 'install' && a.keepLocalAs) after.add(a.keepLocalAs);
+      }
+      for (const a of plan) {
+        if (a.type !== 'install' || a.remote.deleted) continue;
+        // Every install of a file lands where nothing else needs a folder, and under no file.
+        for (const q of after) {
+          if (q === a.path) continue;
+          expect(q.startsWith(a.path + '/')).toBe(false);
+          expect(a.path.startsWith(q + '/') && !isConflictCopy(q)).toBe(false);
+        }
+      }
+    }), { numRuns: 500 });
+  });
+});

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DmanError } from '../shared/errors.js';
 import { silentLogger } from '../engine/log.js';
@@ -100,6 +101,20 @@ describe('a store that is down', () => {
     const r = await server.app.inject({ method: 'GET', url: '/v1/users/alice/manifest', headers: { authorization: `Bearer ${token}` } });
     expect(r.statusCode).toBe(500);
     expect(r.body).not.toContain('secret');
+  });
+});
+
+describe('arbitrary request bodies', () => {
+  it('never get a 5xx from the JSON endpoints', async () => {
+    const { auth } = await setup();
+    const urls = ['/v1/users/alice/commit', '/v1/users/alice/restore', '/compare', '/install', '/prune'];
+    const op = fc.record({ path: fc.oneof(fc.string(), fc.constant('a/../b'), fc.constant('.bashrc')), baseRev: fc.oneof(fc.integer(), fc.constant(null)), hash: fc.oneof(fc.string(), fc.constant(sha('x'))), deleted: fc.boolean(), size: fc.integer() }, { requiredKeys: [] });
+    const body = fc.oneof(fc.json(), fc.record({ ops: fc.array(op, { maxLength: 3 }) }).map((v) => JSON.stringify(v)), fc.string());
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...urls), body, async (url, payload) => {
+      const r = await server!.app.inject({ method: 'POST', url, headers: { ...auth, 'content-type': 'application/json' }, payload });
+      expect(r.statusCode, `${url} ${payload.slice(0, 80)}: ${r.body.slice(0, 200)}`).toBeLessThan(500);
+      if (r.statusCode >= 400 || String(r.headers['content-type']).includes('json')) expect(() => JSON.parse(r.body)).not.toThrow();
+    }), { numRuns: 300 });
   });
 });
 

@@ -136,6 +136,26 @@ describe('createEngine with an in-process remote', () => {
     expect(await a.read('m')).toBe('ONE\ntwo\nTHREE\n');
   });
 
+  it('a file replaced by a folder, and back, reaches the other machine', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    const b = await machine(remote, 'b');
+    await a.write('d', 'file');
+    await a.engine.sync(both);
+    await b.engine.sync(both);
+    await rm(join(a.home, 'd'));
+    await a.write('d/x', 'inside');
+    await a.engine.sync(both);
+    const rb = await b.engine.sync(both);
+    expect(rb.users[0]!.errors).toEqual([]);
+    expect(await b.read('d/x')).toBe('inside');
+    await rm(join(a.home, 'd'), { recursive: true });
+    await a.write('d', 'file again');
+    await a.engine.sync(both);
+    await b.engine.sync(both);
+    expect(await b.read('d')).toBe('file again');
+  });
+
   it('an edit beats a concurrent delete', async () => {
     const remote = createMemoryRemote();
     const a = await machine(remote, 'a');

@@ -156,6 +156,29 @@ describe('createDmanApi', () => {
     expect(files).toMatchObject({ ok: true, value: [{ path: '.bashrc' }] });
   });
 
+  it('offers a binary conflict without text or merge', async () => {
+    await writeFile(join(home, '.gitconfig'), Buffer.from([0, 1, 2, 3]));
+    await api.applySetup(setup());
+    await api.syncNow();
+    await api.setPaused(true);
+    const bHome = join(dir, 'home-b');
+    await mkdir(bHome);
+    const lint = await lintConfigText(JSON.stringify({ server_url: SERVER, auth_token: 't', device: 'desk', track: ['.gitconfig'], users: { alice: { home: bHome } } }), { env: {}, homedir: bHome, hostname: 'desk' });
+    const b = createEngine({ config: lint.config!, remote, log: silentLogger(), stateDir: join(dir, 'state-b') });
+    others.push(b);
+    await b.sync({ direction: 'both' });
+    await writeFile(join(bHome, '.gitconfig'), Buffer.from([0, 9, 9]));
+    await b.sync({ direction: 'both' });
+    await writeFile(join(home, '.gitconfig'), Buffer.from([0, 7, 7]));
+    await api.syncNow();
+    expect(await api.listConflicts()).toMatchObject({ ok: true, value: [{ path: '.gitconfig', binary: true }] });
+    const d = await api.getConflict('alice', '.gitconfig');
+    expect(d).toMatchObject({ ok: true, value: { binary: true, local: null, remote: null, base: null, merged: null } });
+    const r = await api.resolveConflict('alice', '.gitconfig', { keep: 'server' });
+    expect(r.ok).toBe(true);
+    expect([...(await readFile(join(home, '.gitconfig')))]).toEqual([0, 9, 9]);
+  });
+
   it('switches groups off and on, and names an unknown group', async () => {
     await api.applySetup(setup());
     const off = await api.setGroupEnabled('git', false);

@@ -487,7 +487,11 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
     }),
     listConflicts: () => wrap(async () => {
       if (engine) conflicts = await engine.conflicts();
-      return conflicts.map(toConflict);
+      // Sniff this machine's copy so the list can say "binary" before anything is downloaded.
+      return Promise.all(conflicts.map(async (c) => {
+        const head = c.local ? await readFile(join(userHome(c.user), c.path)).catch(() => null) : null;
+        return { ...toConflict(c), binary: head !== null && isBinary(head) };
+      }));
     }),
     getConflict: (user, path) => wrap(async () => {
       const e = needEngine();

@@ -69,6 +69,18 @@ describe('scan', () => {
     expect([...r.files.keys()]).toEqual(['stay']);
   });
 
+  it('re-stats after hashing: a file changed since the walk is hashed again, not recorded with stale stats', async () => {
+    await writeFile(join(home, 'f'), 'before');
+    const files: WalkedFile[] = [];
+    for await (const f of walkAll(home)) files.push(f);
+    await writeFile(join(home, 'f'), 'after, and longer');
+    const cache: StatCache = new Map();
+    const r = await scan({ home, files: (async function* () { yield* files; })(), cache });
+    expect(r.files.get('f')).toMatchObject({ hash: sha('after, and longer'), size: 17 });
+    expect(cache.get('f')!.size).toBe(17);
+    expect(r.hashed).toBe(2);
+  });
+
   it('ignores conflict copies and our own temp files', async () => {
     await writeFile(join(home, 'f'), 'x');
     await writeFile(join(home, 'f.dman-conflict-laptop-20260101T000000Z'), 'y');

@@ -13,11 +13,13 @@ import { builtinModules, createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type * as Fuses from '@electron/fuses';
 
 const root = new URL('../../', import.meta.url).pathname;
 const require = createRequire(import.meta.url);
 const asar = require('@electron/asar') as { listPackage(archive: string, opts?: object): string[]; extractFile(archive: string, file: string): Buffer };
 
+const FUSE_SENTINEL = 'dL7pKGdnNz796PbbjQWNKmHXBZaB9tsX';
 const givenDist = process.env.DMAN_ELECTRON_DIST || process.env.ELECTRON_OVERRIDE_DIST_PATH || '';
 const hasMain = existsSync(join(root, 'main/main.ts')) || existsSync(join(root, 'dist/main.js'));
 if (!hasMain) console.warn('tests/release/package.test.ts: skipped: main/main.ts (the Electron main process) does not exist yet, so there is no app to package');
@@ -56,7 +58,10 @@ describe.runIf(hasMain)(`electron-builder --linux dir (${givenDist ? `Electron d
     if (!dist) {
       dist = join(work, 'electron-dist');
       await mkdir(join(dist, 'resources'), { recursive: true });
-      await writeFile(join(dist, 'electron'), '#!/bin/sh\necho "stub electron: not a real binary" >&2\nexit 1\n');
+      // A shell script carrying Electron 45's fuse wire (sentinel, version 1, 8 fuses in their
+      // default states), so electron-builder's fuse flipping has something real to flip.
+      const wire = Buffer.concat([Buffer.from('# '), Buffer.from(FUSE_SENTINEL), Buffer.from([1, 8]), Buffer.from('10110001'), Buffer.from('\n')]);
+      await writeFile(join(dist, 'electron'), Buffer.concat([Buffer.from('#!/bin/sh\necho "stub electron: not a real binary" >&2\nexit 1\n'), wire]));
       await chmod(join(dist, 'electron'), 0o755);
       await writeFile(join(dist, 'version'), `v${(JSON.parse(readFileSync(join(root, 'node_modules/electron/package.json'), 'utf8')) as { version: string }).version}`);
       await writeFile(join(dist, 'LICENSE'), 'stub');
@@ -111,6 +116,18 @@ describe.runIf(hasMain)(`electron-builder --linux dir (${givenDist ? `Electron d
     const opened = [...main.matchAll(/getAppPath\(\)((?:\s*,\s*"[^"]+")+)\)/g)].map((m) => `/${[...m[1].matchAll(/"([^"]+)"/g)].map((x) => x[1]).join('/')}`);
     expect(opened.length).toBeGreaterThan(0);
     for (const p of opened) expect(files.some((f) => f === p || f.startsWith(`${p}/`)), `${p} (opened by dist/main.js) is in app.asar`).toBe(true);
+  });
+
+  it('flips the Electron fuses: no NODE_OPTIONS, no --inspect, app only from an integrity-checked asar; run-as-node kept for the embedded server', async () => {
+    const { getCurrentFuseWire, FuseV1Options } = require('@electron/fuses') as typeof Fuses;
+    const wire = await getCurrentFuseWire(join(unpacked, 'dman'));
+    const on = (o: number) => String.fromCharCode(wire[o as keyof typeof wire] as number);
+    expect(on(FuseV1Options.RunAsNode)).toBe('1');
+    expect(on(FuseV1Options.EnableCookieEncryption)).toBe('1');
+    expect(on(FuseV1Options.EnableNodeOptionsEnvironmentVariable)).toBe('0');
+    expect(on(FuseV1Options.EnableNodeCliInspectArguments)).toBe('0');
+    expect(on(FuseV1Options.EnableEmbeddedAsarIntegrityValidation)).toBe('1');
+    expect(on(FuseV1Options.OnlyLoadAppFromAsar)).toBe('1');
   });
 
   it('carries every production package that main and the embedded server import', () => {

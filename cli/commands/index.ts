@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { register as agent } from './agent.js';
 import { register as config } from './config.js';
+import { register as login } from './login.js';
 import { register as patterns } from './patterns.js';
 import { register as serve } from './serve.js';
 import { register as token } from './token.js';
@@ -9,5 +10,5 @@ import { register as version } from './version.js';
 
 /** Registers every command on the root program. */
 export function registerAll(program: Command): void {
-  for (const register of [agent, config, patterns, serve, token, version]) register(program);
+  for (const register of [agent, config, login, patterns, serve, token, version]) register(program);
 }

@@ -198,6 +198,23 @@ describe('createUpdater', () => {
     expect(updater.status().state).toBe('idle');
   });
 
+  it('does not check again while an update is downloading', async () => {
+    const { up, timers, updater } = setup();
+    up.script = async (self) => {
+      self.emit('checking-for-update');
+      self.emit('update-available', { version: '1.2.0' });
+    };
+    updater.start();
+    await flush();
+    expect(updater.status()).toMatchObject({ state: 'downloading', version: '1.2.0' });
+    timers.advance(1000);
+    await flush();
+    await updater.checkNow();
+    expect(up.checks).toBe(1);
+    up.emit('update-downloaded', { version: '1.2.0' });
+    expect(updater.status().state).toBe('downloaded');
+  });
+
   it('runs one check at a time', async () => {
     const { up, updater } = setup();
     let release!: () => void;

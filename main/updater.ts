@@ -180,6 +180,7 @@ export function createUpdater(opts: UpdaterOptions): Updater {
   const check = (): Promise<UpdateStatus> => {
     if (gate) return Promise.resolve(current);
     if (current.state === 'downloaded') return Promise.resolve(current); // nothing newer until it installs
+    if (current.state === 'downloading') return Promise.resolve(current); // one download at a time
     if (inFlight) return inFlight;
     wire();
     inFlight = (async () => {

@@ -233,6 +233,21 @@ describe('createEngine with an in-process remote', () => {
     expect(on.users[0]!.counts.published).toBe(1);
   });
 
+  it('a server that lost its data gets the files published again, and nothing is deleted locally', async () => {
+    const first = createMemoryRemote({ url: 'memory://same' });
+    const a = await machine(first, 'a');
+    await a.write('f', '1');
+    await a.write('g', '2');
+    await a.engine.sync(both);
+    // Same URL, empty server: swap the remote's behaviour to a fresh one.
+    const fresh = createMemoryRemote({ url: 'memory://same' });
+    Object.assign(first, { changes: fresh.changes, commit: fresh.commit, putBlob: fresh.putBlob, hasBlob: fresh.hasBlob, getBlob: fresh.getBlob });
+    const r = await a.engine.sync(both);
+    expect(r.users[0]!.counts.published).toBe(2);
+    expect(fresh.entries('alice').map((e) => e.path).sort()).toEqual(['f', 'g']);
+    expect(await a.read('f')).toBe('1');
+  });
+
   it('re-plans a path that changed on the server between fetch and commit (409) without failing the run', async () => {
     const remote = createMemoryRemote();
     const a = await machine(remote, 'a');

@@ -147,7 +147,17 @@ export function createEngine(deps: EngineDeps): Engine {
   /** Brings the server mirror up to date; returns how many entries changed. */
   async function fetchRemote(user: string, state: UserState, remote: Remote): Promise<number> {
     const before = state.cursor;
-    const { entries, headRev } = await fetchAllChanges(remote, user, state.cursor);
+    let { entries, headRev } = await fetchAllChanges(remote, user, state.cursor);
+    let known = before;
+    for (const e of state.remote.values()) if (e.rev > known) known = e.rev;
+    if (headRev < known) {
+      // The server's history is behind what we saw: it was reset or replaced. Start the mirror
+      // over; paths it lost are published again (the planner never deletes for a missing entry).
+      log.warn({ user, headRev, known }, 'server head is behind revisions we saw; refetching everything');
+      state.remote.clear();
+      state.cursor = 0;
+      ({ entries, headRev } = await fetchAllChanges(remote, user, 0));
+    }
     for (const e of entries) state.remote.set(e.path, e);
     state.cursor = Math.max(state.cursor, headRev);
     return entries.length + (state.cursor !== before ? 1 : 0);

@@ -410,6 +410,7 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
         username: s.username, password: s.password, db: s.db ? Number(s.db) : 0,
         tls: s.tls ? {} : undefined, lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null,
       });
+      client.on('error', () => {}); // the failure is reported once, below
       try {
         await client.connect();
         await client.ping();

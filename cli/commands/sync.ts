@@ -1,0 +1,290 @@
+// The sync commands: sync, publish, install, compare, watch, conflicts, resolve, history, restore,
+// status. Each builds one engine from the config, runs it, prints text or one --json document.
+import { Option, type Command } from 'commander';
+import envPaths from 'env-paths';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { z } from 'zod';
+import type { Engine, SyncDirection, SyncReport } from '../../engine/Engine.js';
+import { createEngine } from '../../engine/createEngine.js';
+import { createLogger, type Logger } from '../../engine/log.js';
+import { createChokidarWatcher } from '../../engine/watch/ChokidarWatcher.js';
+import type { EffectiveConfig } from '../../shared/config/schema.js';
+import { DmanError, isDmanError } from '../../shared/errors.js';
+import { action, globalsOf, type GlobalOptions } from '../action.js';
+import { loadCliConfig } from '../config.js';
+import { EXIT } from '../exit.js';
+import { toUserPath } from '../output/paths.js';
+import { formatCompare, formatConflicts, formatHistory, formatStatus, formatSyncReport } from '../output/printReport.js';
+import {
+  compareOutputSchema, conflictsOutputSchema, historyOutputSchema, resolveOutputSchema, restoreOutputSchema,
+  statusOutputSchema, syncOutputSchema, watchEventSchema,
+} from '../output/schemas.js';
+import { createProgress } from '../progress.js';
+
+/** Returns the token the engine sends (config auth_token, already overridden by $DMAN_AUTH_TOKEN); `dman login` storage plugs in here. */
+export function resolveToken(config: EffectiveConfig): string | undefined {
+  return config.auth_token;
+}
+
+/** Returns where the engine keeps its base for this machine (shared with `dman agent`). */
+export function defaultStateDir(config: EffectiveConfig, env: Readonly<Record<string, string | undefined>> = process.env): string {
+  return config.state_dir ?? join(env.DMAN_DATA_DIR || envPaths('dman', { suffix: '' }).data, 'state');
+}
+
+interface Opened { engine: Engine; config: EffectiveConfig; file: string | null; log: Logger; g: GlobalOptions }
+
+async function openEngine(cmd: Command, extra: { watch?: boolean; rescanMs?: number } = {}): Promise<Opened> {
+  const g = globalsOf(cmd);
+  const { config: loaded, file } = await loadCliConfig(cmd);
+  const config = { ...loaded, auth_token: resolveToken(loaded) };
+  const log = createLogger({ level: g.logLevel ?? 'warn', format: g.logFormat, base: { proc: 'cli' } });
+  const stateDir = defaultStateDir(config);
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const engine = createEngine({
+    config, log, stateDir,
+    ...(extra.watch ? { watcher: createChokidarWatcher({ log }), rescanMs: extra.rescanMs } : {}),
+  });
+  return { engine, config, file, log, g };
+}
+
+/** Prints one --json document after checking it against its published schema (a mismatch is our bug, so it fails loudly). */
+function printJson<S extends z.ZodType>(schema: S, doc: z.input<S>): void {
+  const parsed = schema.safeParse(doc);
+  if (!parsed.success) throw new DmanError('INTERNAL', `the --json output does not match its schema: ${parsed.error.issues[0]?.message ?? ''} at ${parsed.error.issues[0]?.path.join('.') ?? ''}`, { hint: 'please report this bug' });
+  process.stdout.write(`${JSON.stringify(parsed.data)}\n`);
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+const userOption = () => new Option('-u, --user <name>', 'only this configured user (repeatable)').argParser(collect).default([] as string[]);
+const onlyOption = () => new Option('--only <glob>', 'only paths matching this glob, relative to the home (repeatable); exclusions in track still apply').argParser(collect).default([] as string[]);
+
+function exitCodeOf(r: SyncReport): number {
+  if (r.offline || r.users.some((u) => u.errors.length > 0)) return EXIT.FAILED;
+  if (!r.dryRun && r.users.some((u) => u.conflicts.length > 0)) return EXIT.CONFLICTS;
+  return EXIT.OK;
+}
+
+interface RunOpts { only: string[]; user: string[]; dryRun?: boolean; prune?: boolean; yes?: boolean }
+
+async function runSync(command: 'sync' | 'publish' | 'install', o: RunOpts, cmd: Command): Promise<number> {
+  const { engine, g } = await openEngine(cmd);
+  const direction: SyncDirection = command === 'sync' ? 'both' : command;
+  const progress = createProgress({ json: g.json, quiet: g.quiet });
+  const off = engine.on((e) => progress.onEvent(e));
+  try {
+    let report: SyncReport;
+    try {
+      report = await engine.sync({ direction, only: o.only.length ? o.only : undefined, users: o.user.length ? o.user : undefined, dryRun: !!o.dryRun, prune: !!o.prune, yes: !!o.yes });
+    } catch (err) {
+      progress.stop();
+      if (isDmanError(err, 'MASS_CHANGE')) throw await explainMassChange(engine, err, command, o, g);
+      throw err;
+    }
+    progress.stop();
+    const code = exitCodeOf(report);
+    if (g.json) {
+      printJson(syncOutputSchema, { ok: code === EXIT.OK, exitCode: code, command, ...report });
+    } else {
+      const text = formatSyncReport(report, g.verbose);
+      if (code === EXIT.OK) { if (!g.quiet) process.stdout.write(text); } else process.stderr.write(text);
+    }
+    return code;
+  } finally {
+    off();
+    progress.stop();
+    await engine.close();
+  }
+}
+
+/** Lists what the guarded run would delete or overwrite, and how to confirm it. */
+async function explainMassChange(engine: Engine, err: DmanError, command: string, o: RunOpts, g: GlobalOptions): Promise<DmanError> {
+  let paths: Array<{ user: string; path: string; change: string }> = [];
+  try {
+    const lines = await engine.compare({ users: o.user.length ? o.user : undefined, only: o.only.length ? o.only : undefined });
+    paths = lines.filter((l) => (command !== 'publish' && l.direction === 'local' && (l.state === 'modify' || l.state === 'delete'))
+      || (command !== 'install' && l.direction === 'remote' && l.state === 'delete'))
+      .map((l) => ({ user: l.user, path: l.path, change: l.direction === 'local' ? (l.state === 'delete' ? 'delete here' : 'overwrite here') : 'delete on the server' }));
+  } catch { /* the listing is a courtesy; the refusal stands without it */ }
+  const confirm = `dman ${[command, ...o.user.flatMap((u) => ['--user', u]), ...o.only.flatMap((x) => ['--only', x]), ...(o.prune ? ['--prune'] : []), '--yes'].join(' ')}`;
+  if (!g.json && paths.length) {
+    const shown = g.verbose ? paths : paths.slice(0, 30);
+    process.stderr.write(`this run would:\n${shown.map((p) => `  ${p.change.padEnd(20)} ${p.user}:${p.path}`).join('\n')}\n${paths.length > shown.length ? `  … and ${paths.length - shown.length} more (--verbose lists them all)\n` : ''}`);
+  }
+  return new DmanError('MASS_CHANGE', err.message, { hint: `if this is intended, confirm with \`${confirm}\``, context: { ...err.context, paths }, cause: err });
+}
+
+/** Registers the sync commands on the root program. */
+export function register(program: Command): void {
+  program.command('sync').description('sync both ways: publish local changes, install the server\'s, settle conflicts by conflict_policy')
+    .addOption(onlyOption()).addOption(userOption())
+    .option('-n, --dry-run', 'show what would happen; change nothing')
+    .option('-y, --yes', 'confirm a run the mass-change guard stopped')
+    .addHelpText('after', '\nExit codes: 0 done, 1 failed (or server unreachable), 2 bad usage or config, 3 conflicts left.\n\nExample:\n  $ dman sync\n  $ dman sync --dry-run --only ".config/nvim/**"')
+    .action(action((o: RunOpts, cmd: Command) => runSync('sync', o, cmd)));
+
+  program.command('publish').description('upload local changes to the server (one atomic batch); nothing is installed here')
+    .addOption(onlyOption()).addOption(userOption())
+    .option('-n, --dry-run', 'show what would be published; change nothing')
+    .option('--prune', 'also delete server files that do not exist here and were never synced here')
+    .option('-y, --yes', 'confirm a run the mass-change guard stopped')
+    .addHelpText('after', '\nExample:\n  $ dman publish --only .bashrc --only ".config/git/**"\n  $ dman publish --prune --dry-run')
+    .action(action((o: RunOpts, cmd: Command) => runSync('publish', o, cmd)));
+
+  program.command('install').description('download the server\'s changes onto this machine; nothing is published')
+    .addOption(onlyOption()).addOption(userOption())
+    .option('-n, --dry-run', 'show what would be installed; change nothing')
+    .option('-y, --yes', 'confirm a run the mass-change guard stopped')
+    .addHelpText('after', '\nExample:\n  $ dman install --dry-run\n  $ dman install --only ".ssh/config"')
+    .action(action((o: RunOpts, cmd: Command) => runSync('install', o, cmd)));
+
+  program.command('compare').description('show per path what a sync would do: add, modify, delete or conflict, and in which direction')
+    .addOption(onlyOption()).addOption(userOption())
+    .option('--show-same', 'list paths that are equal on both sides too')
+    .addHelpText('after', '\nDirections: "here → server" would publish, "server → here" would install.\n\nExample:\n  $ dman compare\n  $ dman compare --show-same --json')
+    .action(action(async (o: { only: string[]; user: string[]; showSame?: boolean }, cmd: Command) => {
+      const { engine, config, g } = await openEngine(cmd);
+      try {
+        const lines = await engine.compare({ users: o.user.length ? o.user : undefined, only: o.only.length ? o.only : undefined, showSame: !!o.showSame });
+        if (g.json) printJson(compareOutputSchema, { ok: true, lines });
+        else process.stdout.write(formatCompare(lines, Object.keys(config.users).length > 1));
+        return EXIT.OK;
+      } finally {
+        await engine.close();
+      }
+    }));
+
+  program.command('watch').description('keep syncing in the foreground: local saves and server pushes sync within a second; Ctrl-C stops')
+    .option('--rescan <seconds>', 'full rescan period, to catch what the file watcher misses', '60')
+    .addHelpText('after', '\nWith --json, prints one JSON event per line (docs/schemas/watch-event.schema.json).\n\nExample:\n  $ dman watch\n  $ dman watch --json | jq .')
+    .action(action(async (o: { rescan: string }, cmd: Command) => {
+      const rescan = Number(o.rescan);
+      if (!Number.isFinite(rescan) || rescan < 0) throw new DmanError('USAGE', `--rescan ${o.rescan} is not a number of seconds`, { hint: 'e.g. --rescan 60 (0 turns the periodic rescan off)' });
+      const { engine, config, g } = await openEngine(cmd, { watch: true, rescanMs: rescan * 1000 });
+      const line = (doc: z.input<typeof watchEventSchema>, text: string | null, isError = false) => {
+        if (g.json) printJson(watchEventSchema, doc);
+        else if (text !== null && (isError || !g.quiet)) (isError ? process.stderr : process.stdout).write(`${text}\n`);
+      };
+      const clock = () => new Date().toTimeString().slice(0, 8);
+      const off = engine.on((e) => {
+        if (e.type === 'synced') {
+          const acts = e.report.actions.filter((a) => a.type !== 'nothing' && a.type !== 'skip' && a.type !== 'converged');
+          if (acts.length === 0) return;
+          const text = acts.map((a) => `${clock()} ${e.user} ${a.error ? `failed ${a.path}: ${a.error.message}` : `${a.type === 'publish' ? 'published' : a.type === 'install' ? 'installed' : a.type === 'merge' ? 'merged' : 'CONFLICT'} ${a.path}`}`).join('\n');
+          line({ event: 'synced', user: e.user, time: Date.now(), actions: acts, conflicts: e.report.conflicts.length }, text);
+        } else if (e.type === 'conflict') {
+          line({ event: 'conflict', time: Date.now(), conflict: e.conflict }, `${clock()} ${e.conflict.user} CONFLICT ${e.conflict.path}: ${e.conflict.reason} (settle it with \`dman resolve ${e.conflict.path} --keep local|server|both\`)`);
+        } else if (e.type === 'error') {
+          line({ event: 'error', time: Date.now(), ...(e.user ? { user: e.user } : {}), ...(e.path ? { path: e.path } : {}), error: e.error }, `${clock()} ${e.user ?? ''} error: ${e.error.message}${e.error.hint ? ` (${e.error.hint})` : ''}`, true);
+        }
+      });
+      const stopped = new Promise<string>((done) => {
+        process.once('SIGINT', () => done('SIGINT'));
+        process.once('SIGTERM', () => done('SIGTERM'));
+      });
+      try {
+        await engine.watch();
+        const users = Object.keys(config.users);
+        line({ event: 'watching', users, serverUrl: config.server_url }, `watching ${users.map((u) => `${u} (${config.users[u]!.home})`).join(', ')} with ${config.server_url}; Ctrl-C stops`);
+        const reason = await stopped;
+        await engine.close();
+        line({ event: 'stopped', reason }, 'stopped');
+        return EXIT.OK;
+      } finally {
+        off();
+        await engine.close();
+      }
+    }));
+
+  program.command('conflicts').description('list open conflicts (policy ask, or merges whose edits overlapped)')
+    .addHelpText('after', '\nExample:\n  $ dman conflicts\n  $ dman resolve .gitconfig --keep both')
+    .action(action(async (_o: unknown, cmd: Command) => {
+      const { engine, g } = await openEngine(cmd);
+      try {
+        const list = await engine.conflicts();
+        if (g.json) printJson(conflictsOutputSchema, { ok: true, conflicts: list });
+        else process.stdout.write(formatConflicts(list));
+        return EXIT.OK;
+      } finally {
+        await engine.close();
+      }
+    }));
+
+  program.command('resolve').description('settle an open conflict: keep this machine\'s version, the server\'s, or both (the other beside it)')
+    .argument('<path>', 'the conflicting path, relative to the home (or absolute)')
+    .addOption(new Option('--keep <side>', 'which version wins').choices(['local', 'server', 'both']).makeOptionMandatory())
+    .option('-u, --user <name>', 'the user the path belongs to (needed only with several users)')
+    .addHelpText('after', '\nExample:\n  $ dman resolve .gitconfig --keep local\n  $ dman resolve ~/.zshrc --keep both --user alice')
+    .action(action(async (input: string, o: { keep: 'local' | 'server' | 'both'; user?: string }, cmd: Command) => {
+      const { engine, config, g } = await openEngine(cmd);
+      try {
+        const open = await engine.conflicts();
+        const { user, path } = toUserPath(config, input, o.user, open.map((c) => `${c.user}\0${c.path}`));
+        await engine.resolve(user, path, o.keep);
+        const remaining = (await engine.conflicts()).length;
+        if (g.json) printJson(resolveOutputSchema, { ok: true, user, path, kept: o.keep, remaining });
+        else if (!g.quiet) process.stdout.write(`resolved ${path}: kept ${o.keep === 'both' ? 'both versions' : o.keep === 'local' ? 'this machine\'s version' : 'the server\'s version'}${remaining ? `; ${remaining} conflict${remaining === 1 ? '' : 's'} left` : ''}\n`);
+        return EXIT.OK;
+      } finally {
+        await engine.close();
+      }
+    }));
+
+  program.command('history').description('list the versions of a path the server keeps, newest first')
+    .argument('<path>', 'a path relative to the home (or absolute)')
+    .option('-u, --user <name>', 'the user the path belongs to (needed only with several users)')
+    .addHelpText('after', '\nExample:\n  $ dman history .bashrc\n  $ dman restore .bashrc --rev 12')
+    .action(action(async (input: string, o: { user?: string }, cmd: Command) => {
+      const { engine, config, g } = await openEngine(cmd);
+      try {
+        const { user, path } = toUserPath(config, input, o.user);
+        const entries = await engine.history(user, path);
+        if (g.json) printJson(historyOutputSchema, { ok: true, user, path, entries });
+        else process.stdout.write(formatHistory(entries));
+        return EXIT.OK;
+      } finally {
+        await engine.close();
+      }
+    }));
+
+  program.command('restore').description('bring back an earlier version of a path (as a new version on the server, installed here)')
+    .argument('<path>', 'a path relative to the home (or absolute)')
+    .option('--rev <n>', 'the version to restore (from `dman history`; default: the one before the current)')
+    .option('-u, --user <name>', 'the user the path belongs to (needed only with several users)')
+    .addHelpText('after', '\nExample:\n  $ dman restore .bashrc\n  $ dman restore .config/nvim/init.lua --rev 42')
+    .action(action(async (input: string, o: { rev?: string; user?: string }, cmd: Command) => {
+      if (o.rev !== undefined && !/^[1-9]\d*$/.test(o.rev)) throw new DmanError('USAGE', `--rev ${o.rev} is not a version number`, { hint: 'pick a rev from `dman history PATH`' });
+      const { engine, config, g } = await openEngine(cmd);
+      try {
+        const { user, path } = toUserPath(config, input, o.user);
+        let rev = o.rev ? Number(o.rev) : undefined;
+        if (rev === undefined) {
+          const entries = await engine.history(user, path);
+          const head = entries[0];
+          const prev = entries.slice(1).find((e) => !e.deleted && e.hash !== head?.hash);
+          if (!prev) throw new DmanError('NOT_FOUND', `no earlier version of "${path}" for ${user} on the server`, { hint: 'list the versions with `dman history PATH`', context: { user, path } });
+          rev = prev.rev;
+        }
+        const entry = await engine.restore(user, path, rev);
+        if (g.json) printJson(restoreOutputSchema, { ok: true, user, path, fromRev: rev, entry });
+        else if (!g.quiet) process.stdout.write(`restored ${path} to the version of rev ${rev} (now rev ${entry.rev})\n`);
+        return EXIT.OK;
+      } finally {
+        await engine.close();
+      }
+    }));
+
+  program.command('status').description('show the server, each user\'s home, pending changes, conflicts and the last sync')
+    .addHelpText('after', '\nExample:\n  $ dman status\n  $ dman status --json')
+    .action(action(async (_o: unknown, cmd: Command) => {
+      const { engine, file, g } = await openEngine(cmd);
+      try {
+        const s = await engine.status();
+        if (g.json) printJson(statusOutputSchema, { ok: true, configFile: file, ...s });
+        else process.stdout.write(formatStatus(s, file));
+        return s.online ? EXIT.OK : EXIT.FAILED;
+      } finally {
+        await engine.close();
+      }
+    }));
+}

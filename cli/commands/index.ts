@@ -11,4 +11,5 @@ import { register as version } from './version.js';
 
 /** Registers every command on the root program. */
 export function registerAll(program: Command): void {
+  for (const register of [agent, config, login, patterns, serve, sync, token, version]) register(program);
 }

@@ -8,15 +8,29 @@ import { RedisStore } from '../../server/store/redis/RedisStore.js';
 import type { RedisBlock } from '../../server/store/redis/redisOptions.js';
 import { getService, redisBlock, uniqueId, type Transport } from '../setup/testServices.js';
 
-async function openStore(via: Transport): Promise<{ store: RedisStore; cleanup: () => Promise<void> }> {
+async function openStore(via: Transport): Promise<{ store: RedisStore; cleanup: () => Promise<void>; reopen: () => Promise<RedisStore> }> {
   const facts = await getService(via === 'tls' ? 'redis-tls' : via === 'socket' ? 'redis-socket' : 'redis');
-  const store = new RedisStore({ redis: redisBlock(facts, via) as unknown as RedisBlock, keyPrefix: `t${uniqueId()}:` });
-  await store.open();
-  return { store, cleanup: async () => { await store.destroyAll(); await store.close(); } };
+  const keyPrefix = `t${uniqueId()}:`;
+  const make = async (): Promise<RedisStore> => {
+    const s = new RedisStore({ redis: redisBlock(facts, via) as unknown as RedisBlock, keyPrefix });
+    await s.open();
+    return s;
+  };
+  const store = await make();
+  return {
+    store,
+    reopen: make,
+    cleanup: async () => {
+      await store.close();
+      const sweeper = await make();
+      await sweeper.destroyAll();
+      await sweeper.close();
+    },
+  };
 }
 
 for (const via of ['tcp', 'socket', 'tls'] as const) {
-  describeStoreContract(`RedisStore over ${via}`, () => openStore(via));
+  describeStoreContract(`RedisStore over ${via}`, () => openStore(via), { persistent: true });
 }
 
 describe('RedisStore specifics', () => {
@@ -65,7 +79,7 @@ describe('RedisStore specifics', () => {
         expect(out.ok).toBe(true);
         // every key of a user shares one hash tag (Cluster: one slot), every blob key its own
         const keys = await admin.keys(`${prefix}*`);
-        const perUser = keys.filter((k) => !/^[^{]*(users|blobs|tokens|tokenhash|audit)$/.test(k));
+        const perUser = keys.filter((k) => !/^[^{]*(users|blobs|refs|tokens|tokenhash|audit)$/.test(k));
         expect(perUser.length).toBeGreaterThan(3);
         for (const k of perUser) expect(k).toMatch(new RegExp(`^${prefix}\\{(u:alice|b:${sha256(data)})\\}:`));
         await store.destroyAll();

@@ -1,7 +1,9 @@
 // The Redis driver of the Store port. Keys of one user share the hash tag {u:<user>} and keys of
-// one blob share {b:<hash>}, so every multi-key script stays in one slot (Redis Cluster-ready).
-// Commits are one Lua script (revision checks, writes and the idempotency record, all or none);
-// blobs are lists of fixed-size chunks written under a temp key and renamed once the hash verifies.
+// one blob share {b:<hash>}. Commits are one Lua script (blob checks, revision checks, writes and
+// the idempotency record, all or none); blobs are lists of fixed-size chunks written under a temp
+// key and renamed once the hash verifies. The commit and gc scripts also read blob metadata and a
+// global reference count, which keeps gc from racing a commit but means those two scripts need a
+// single Redis (or a cluster slot layout change) rather than Redis Cluster.
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
@@ -10,7 +12,7 @@ import { silentLogger } from '../../../engine/log.js';
 import { DmanError, isDmanError } from '../../../shared/errors.js';
 import { entrySchema, type Entry } from '../../../shared/protocol.js';
 import { consumeVerified } from '../blobStream.js';
-import { assertHash, assertUserName, blobsNamedBy, entryFromOp, missingBlobsError, validateCommit, versionsToDrop } from '../commitRules.js';
+import { assertHash, assertUserName, entryFromOp, missingBlobsError, validateCommit, versionsToDrop } from '../commitRules.js';
 import type {
   AuditQuery, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
 } from '../Store.js';
@@ -21,7 +23,10 @@ const IDEMPOTENCY_TTL_S = 7 * 86_400;
 /** How long an abandoned upload's temp chunks live. */
 const UPLOAD_TTL_S = 3600;
 
-// KEYS: head, entries, feed, owns, idem, last.  ARGV: hasIdem, histPrefix, n, channel, user, now, ttl, then 4 per op.
+// KEYS: head, entries, feed, owns, idem, last, refs.
+// ARGV: hasIdem, histPrefix, n, channel, user, now, ttl, blobKeyPrefix, then 4 per op (path, baseRev, body, hash).
+// Blob existence is checked here, and every referencing version counted in refs, so gcBlobs (which
+// deletes only blobs whose count is 0, in a script too) can never remove a blob a commit just used.
 const COMMIT_LUA = `
 local has_idem = ARGV[1] == '1'
 if has_idem then
@@ -29,9 +34,20 @@ if has_idem then
   if prev then return {'replay', prev} end
 end
 local n = tonumber(ARGV[3])
+local first = 9
+local missing = {'missing'}
+for i = 0, n - 1 do
+  local h = ARGV[first + i * 4 + 3]
+  if h ~= '' then
+    if redis.call('SISMEMBER', KEYS[4], h) == 0 or redis.call('EXISTS', ARGV[8] .. h .. '}:meta') == 0 then
+      missing[#missing + 1] = h
+    end
+  end
+end
+if #missing > 1 then return missing end
 local conflicts = {'conflict'}
 for i = 0, n - 1 do
-  local b = 8 + i * 4
+  local b = first + i * 4
   if ARGV[b + 1] ~= '' then
     local cur = redis.call('HGET', KEYS[2], ARGV[b])
     local rev = 0
@@ -46,13 +62,13 @@ if #conflicts > 1 then return conflicts end
 local head = tonumber(redis.call('GET', KEYS[1]) or '0')
 local out = {}
 for i = 0, n - 1 do
-  local b = 8 + i * 4
+  local b = first + i * 4
   head = head + 1
   local json = '{"rev":' .. head .. ',' .. ARGV[b + 2]
   redis.call('HSET', KEYS[2], ARGV[b], json)
   redis.call('ZADD', KEYS[3], head, ARGV[b])
   redis.call('LPUSH', ARGV[2] .. ARGV[b], json)
-  if ARGV[b + 3] ~= '' then redis.call('SADD', KEYS[4], ARGV[b + 3]) end
+  if ARGV[b + 3] ~= '' then redis.call('HINCRBY', KEYS[7], ARGV[b + 3], 1) end
   out[#out + 1] = json
 end
 redis.call('SET', KEYS[1], head)
@@ -61,6 +77,21 @@ local result = head .. '|[' .. table.concat(out, ',') .. ']'
 if has_idem then redis.call('SET', KEYS[5], result, 'EX', tonumber(ARGV[7])) end
 redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. head)
 return {'ok', result}
+`;
+
+// KEYS: history list, refs.  ARGV: pairs of (version json, hash or '').  Drops versions by exact
+// value (safe against a commit pushing a new one meanwhile) and uncounts their blob references.
+const RETAIN_LUA = `
+local removed = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 1 then
+    removed = removed + 1
+    if ARGV[i + 1] ~= '' then
+      if redis.call('HINCRBY', KEYS[2], ARGV[i + 1], -1) <= 0 then redis.call('HDEL', KEYS[2], ARGV[i + 1]) end
+    end
+  end
+end
+return removed
 `;
 
 // KEYS: feed, entries, head.  ARGV: since, limit+1. Reads a page of the feed atomically.
@@ -86,8 +117,10 @@ redis.call('HSET', KEYS[3], 'size', ARGV[1], 'chunks', ARGV[2])
 return 1
 `;
 
-// KEYS: meta, data.  Deletes a blob; returns its size, or -1 when it was gone.
+// KEYS: meta, data, refs.  ARGV: hash.  Deletes a blob no version references; returns its size,
+// -1 when it was gone, -2 when a version references it.
 const DROP_BLOB_LUA = `
+if tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0') > 0 then return -2 end
 local size = redis.call('HGET', KEYS[1], 'size')
 if not size then return -1 end
 redis.call('DEL', KEYS[1], KEYS[2])
@@ -167,10 +200,11 @@ export class RedisStore implements Store {
       });
     }
     for (const r of [this.cmd, this.blob]) {
-      r.defineCommand('dmanCommit', { numberOfKeys: 6, lua: COMMIT_LUA });
+      r.defineCommand('dmanCommit', { numberOfKeys: 7, lua: COMMIT_LUA });
+      r.defineCommand('dmanRetain', { numberOfKeys: 2, lua: RETAIN_LUA });
       r.defineCommand('dmanChanges', { numberOfKeys: 3, lua: CHANGES_LUA });
       r.defineCommand('dmanFinishBlob', { numberOfKeys: 3, lua: FINISH_BLOB_LUA });
-      r.defineCommand('dmanDropBlob', { numberOfKeys: 2, lua: DROP_BLOB_LUA });
+      r.defineCommand('dmanDropBlob', { numberOfKeys: 3, lua: DROP_BLOB_LUA });
     }
     this.persistence = await this.checkPersistence();
     if (this.persistence === 'off') this.log.warn({ target: this.target }, 'redis persistence is off (appendonly no): acknowledged writes may be lost on a Redis restart');
@@ -222,6 +256,8 @@ export class RedisStore implements Store {
   private u(user: string, k: string): string { return `${this.p}{u:${user}}:${k}`; }
   private b(hash: string, k: string): string { return `${this.p}{b:${hash}}:${k}`; }
   private channel(): string { return `${this.p}revs`; }
+  /** How many versions (of any user) reference each blob; gcBlobs deletes only blobs at 0. */
+  private refsKey(): string { return `${this.p}refs`; }
 
   private c(): Redis {
     if (!this.cmd) throw new DmanError('STORE_UNAVAILABLE', `The Redis store (${this.target}) is not open`, { context: { driver: 'redis', url: this.target } });
@@ -370,29 +406,16 @@ export class RedisStore implements Store {
     validateCommit(input);
     const { user } = input;
     const c = this.c();
-    const named = blobsNamedBy(input.ops);
-    if (named.length > 0) {
-      const missing = await this.run('commit', async () => {
-        const owned = (await c.call('SMISMEMBER', this.u(user, 'owns'), ...named)) as number[];
-        const pipe = c.pipeline();
-        for (const h of named) pipe.exists(this.b(h, 'meta'));
-        const exists = ((await pipe.exec()) ?? []).map(([err, v]) => {
-          if (err) throw err;
-          return Number(v);
-        });
-        return named.filter((_, i) => owned[i] !== 1 || exists[i] !== 1);
-      });
-      if (missing.length > 0) throw missingBlobsError(user, missing);
-    }
-    const args: Array<string | number> = [input.idempotencyKey ? '1' : '0', this.u(user, 'h:'), input.ops.length, this.channel(), user, input.now, IDEMPOTENCY_TTL_S];
+    const args: Array<string | number> = [input.idempotencyKey ? '1' : '0', this.u(user, 'h:'), input.ops.length, this.channel(), user, input.now, IDEMPOTENCY_TTL_S, `${this.p}{b:`];
     for (const op of input.ops) {
       const { rev: _rev, ...rest } = entryFromOp(op, 1, input.device, input.now);
       args.push(op.path, op.baseRev === null ? '' : op.baseRev, JSON.stringify(rest).slice(1), !op.deleted && op.kind === 'file' && op.hash ? op.hash : '');
     }
     const idemKey = this.u(user, `idem:${input.idempotencyKey ?? ''}`);
     const reply = await this.run('commit', () => (c as RedisWithScripts).dmanCommit(
-      this.u(user, 'head'), this.u(user, 'entries'), this.u(user, 'feed'), this.u(user, 'owns'), idemKey, this.u(user, 'last'), ...args,
+      this.u(user, 'head'), this.u(user, 'entries'), this.u(user, 'feed'), this.u(user, 'owns'), idemKey, this.u(user, 'last'), this.refsKey(), ...args,
     )) as string[];
+    if (reply[0] === 'missing') throw missingBlobsError(user, reply.slice(1));
     if (reply[0] === 'conflict') {
       const conflicts = [];
       for (let i = 1; i < reply.length; i += 2) {
@@ -430,15 +453,14 @@ export class RedisStore implements Store {
         const read = c.pipeline();
         for (const p of batch) read.lrange(this.u(user, `h:${p}`), 0, -1);
         const lists = (await read.exec()) ?? [];
-        const write = c.pipeline();
-        let n = 0;
-        batch.forEach((p, j) => {
+        for (const [j, p] of batch.entries()) {
           const raw = (lists[j]?.[1] ?? []) as string[];
-          const versions = raw.map((json) => ({ json, updatedAt: this.parseEntry(json).updatedAt }));
-          // LREM by exact value: safe against a commit pushing a new version meanwhile.
-          for (const v of versionsToDrop(versions, policy, now)) { write.lrem(this.u(user, `h:${p}`), 1, v.json); n++; }
-        });
-        if (n > 0) for (const [err, v] of (await write.exec()) ?? []) if (!err) removed += Number(v);
+          const versions = raw.map((json) => ({ json, entry: this.parseEntry(json) })).map((v) => ({ ...v, updatedAt: v.entry.updatedAt }));
+          const drop = versionsToDrop(versions, policy, now);
+          if (drop.length === 0) continue;
+          const args = drop.flatMap((v) => [v.json, !v.entry.deleted && v.entry.kind === 'file' && v.entry.hash ? v.entry.hash : '']);
+          removed += Number(await (c as RedisWithScripts).dmanRetain(this.u(user, `h:${p}`), this.refsKey(), ...args));
+        }
       }
       return { versionsRemoved: removed };
     });
@@ -447,24 +469,11 @@ export class RedisStore implements Store {
   async gcBlobs(): Promise<{ blobsRemoved: number; bytesFreed: number }> {
     return await this.run('gcBlobs', async () => {
       const c = this.c();
-      const referenced = new Set<string>();
-      for (const user of await c.smembers(`${this.p}users`)) {
-        const paths = await c.hkeys(this.u(user, 'entries'));
-        for (let i = 0; i < paths.length; i += 200) {
-          const pipe = c.pipeline();
-          for (const p of paths.slice(i, i + 200)) pipe.lrange(this.u(user, `h:${p}`), 0, -1);
-          for (const [, list] of (await pipe.exec()) ?? []) {
-            for (const json of (list ?? []) as string[]) {
-              const e = this.parseEntry(json);
-              if (!e.deleted && e.kind === 'file' && e.hash) referenced.add(e.hash);
-            }
-          }
-        }
-      }
       let blobsRemoved = 0, bytesFreed = 0;
       for (const hash of await c.smembers(`${this.p}blobs`)) {
-        if (referenced.has(hash)) continue;
-        const size = Number(await (c as RedisWithScripts).dmanDropBlob(this.b(hash, 'meta'), this.b(hash, 'data')));
+        // The script re-checks the reference count atomically: a commit that just used it wins.
+        const size = Number(await (c as RedisWithScripts).dmanDropBlob(this.b(hash, 'meta'), this.b(hash, 'data'), this.refsKey(), hash));
+        if (size === -2) continue;
         await c.srem(`${this.p}blobs`, hash);
         if (size >= 0) { blobsRemoved++; bytesFreed += size; }
       }
@@ -595,4 +604,5 @@ interface RedisWithScripts extends Redis {
   dmanChanges(...args: Array<string | number>): Promise<unknown>;
   dmanFinishBlob(...args: Array<string | number>): Promise<unknown>;
   dmanDropBlob(...args: Array<string | number>): Promise<unknown>;
+  dmanRetain(...args: Array<string | number>): Promise<unknown>;
 }

@@ -46,7 +46,7 @@ describe('file state store', () => {
     const back = await store.load(URL, 'alice');
     const ms = performance.now() - t0;
     expect(back.base.size).toBe(100_001);
-    expect(ms).toBeLessThan(3000);
+    expect(ms).toBeLessThan(6000); // about 1 s on a quiet machine; generous for a shared one
   });
 
   it('sets a damaged state aside and starts fresh, with a warning', async () => {

@@ -72,7 +72,7 @@ describe('createServer', () => {
     expect(m.headers['content-type']).toContain('text/plain');
     expect(m.body).toMatch(/dman_auth_failures_total\{reason="invalid"\} 1/);
     expect(m.body).toMatch(/dman_http_requests_total\{method="GET",route="\/v1\/whoami",status="401"\} 1/);
-    expect(m.body).toMatch(/dman_store_op_duration_seconds_count\{op="getTokenByHash",outcome="ok"\}/);
+    expect(m.body).toMatch(/dman_store_op_duration_seconds_count\{driver="memory",op="getTokenByHash",outcome="ok"\}/);
   });
 });
 

@@ -10,8 +10,12 @@ import { createAuthenticator, type Principal } from './auth/authenticate.js';
 import { createFailureThrottle, type FailureThrottleOptions } from './auth/throttle.js';
 import { createAccessRules, type RetentionSettings, type RouteContext, type UserActivity } from './http/context.js';
 import { errorBody, statusFor } from './http/httpStatus.js';
-import { createServerMetrics, instrumentStore } from './http/metrics.js';
+import { createServerMetrics } from './http/metrics.js';
 import { DEFAULT_LIMITS, type ServerLimits } from './limits.js';
+import { registerDashboardRoutes } from './dashboard/registerDashboardRoutes.js';
+import { createLatencyWindow } from './observability/createLatencyWindow.js';
+import { instrumentStore } from './observability/instrumentStore.js';
+import type { Observability } from './observability/Observability.js';
 import { registerAdminRoutes } from './routes/adminRoutes.js';
 import { registerOpsRoutes, type RouteLatency } from './routes/opsRoutes.js';
 import { registerSeedRoutes } from './routes/seedRoutes.js';
@@ -32,6 +36,8 @@ export interface ServerOptions {
   massDeleteMin?: number;
   now?: () => number;
   version: string;
+  /** Git commit of the build, shown in /status and /health. */
+  commit?: string;
   /**
    * Trust X-Forwarded-For from these proxies (fastify's trustProxy: true, an address, a CIDR list).
    * Set it behind a TLS proxy, or every client shares the proxy's address for auth throttling.
@@ -67,7 +73,12 @@ export function createServer(opts: ServerOptions): DmanServer {
   const limits: ServerLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const log = opts.log.child({ mod: 'server' });
   const metrics = createServerMetrics();
-  const store = instrumentStore(opts.store, metrics);
+  const routeWindow = createLatencyWindow({ now });
+  const storeWindow = createLatencyWindow({ now });
+  const { store, state: driverState } = instrumentStore(opts.store, { metrics, window: storeWindow, now });
+  const obs: Observability = { routes: routeWindow, store: storeWindow, driver: driverState, startedAt: now(), commit: opts.commit ?? 'unknown' };
+  metrics.buildInfo.set({ version: opts.version, commit: obs.commit }, 1);
+  metrics.startTime.set(Math.floor(obs.startedAt / 1000));
   const throttle = createFailureThrottle({ now, ...opts.throttle });
   const authenticateToken = createAuthenticator({ store, authToken: opts.authToken, now });
   const users = opts.users ? new Set(opts.users) : undefined;
@@ -120,6 +131,8 @@ export function createServer(opts: ServerOptions): DmanServer {
         req.log.warn('a client used the shared auth_token; create per-device tokens with `dman token create` so each device can be revoked alone');
       }
       req.log.debug({ tokenId: p.tokenId, user: p.user }, 'authenticated');
+      // Every later line of this request (the access line included) names who made it.
+      req.log = req.log.child({ user: p.user ?? undefined, device: p.device ?? undefined, ...(p.admin ? { admin: true } : {}) });
       return p;
     } catch (err) {
       if (isDmanError(err, 'AUTH_INVALID')) {
@@ -168,6 +181,7 @@ export function createServer(opts: ServerOptions): DmanServer {
     const l = latency.get(key) ?? { count: 0, totalMs: 0, maxMs: 0 };
     l.count += 1; l.totalMs += ms; l.maxMs = Math.max(l.maxMs, ms);
     latency.set(key, l);
+    routeWindow.record(key, ms, reply.statusCode >= 500);
     req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(ms * 10) / 10, source: req.ip }, 'request');
   });
 
@@ -196,7 +210,8 @@ export function createServer(opts: ServerOptions): DmanServer {
     reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}`, hint: 'see docs/protocol.schema.json and docs/seed-api.md for the endpoints' } });
   });
 
-  registerOpsRoutes(app, ctx, latency);
+  registerOpsRoutes(app, ctx, latency, obs);
+  registerDashboardRoutes(app, ctx, obs);
   registerV1Routes(app, ctx);
   registerAdminRoutes(app, ctx);
   registerSeedRoutes(app, ctx);

@@ -2,13 +2,15 @@
 import type { FastifyInstance } from 'fastify';
 import { PROTOCOL_VERSION } from '../../shared/protocol.js';
 import type { RouteContext } from '../http/context.js';
+import type { Observability } from '../observability/Observability.js';
 
 /** Per-route latency kept for /status (count, mean, max), independent of Prometheus scraping. */
 export interface RouteLatency { count: number; totalMs: number; maxMs: number }
 
 /** Registers /health, /metrics and /status. */
-export function registerOpsRoutes(app: FastifyInstance, ctx: RouteContext, latency: Map<string, RouteLatency>): void {
+export function registerOpsRoutes(app: FastifyInstance, ctx: RouteContext, latency: Map<string, RouteLatency>, obs?: Observability): void {
   const { store } = ctx;
+  const build = () => (obs ? { commit: obs.commit, startedAt: obs.startedAt, uptimeS: Math.round((ctx.now() - obs.startedAt) / 1000) } : {});
 
   app.get('/health', async (_req, reply) => {
     let storage: { ok: boolean; latencyMs: number; error?: string };
@@ -19,7 +21,7 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: RouteContext, laten
       storage = { ok: false, latencyMs: 0, error: (err as Error).message };
     }
     reply.code(storage.ok ? 200 : 503);
-    return { ok: storage.ok, version: ctx.version, protocol: PROTOCOL_VERSION, driver: store.driver, storage };
+    return { ok: storage.ok, version: ctx.version, protocol: PROTOCOL_VERSION, driver: store.driver, storage, ...build() };
   });
 
   app.get('/metrics', async (_req, reply) => {
@@ -42,6 +44,12 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: RouteContext, laten
     const routes: Record<string, { count: number; meanMs: number; maxMs: number }> = {};
     // Device tokens see only their own user's numbers; route latency is not user data.
     for (const [route, l] of latency) routes[route] = { count: l.count, meanMs: Math.round((l.totalMs / l.count) * 100) / 100, maxMs: Math.round(l.maxMs * 100) / 100 };
-    return { ok: health.ok, version: ctx.version, protocol: PROTOCOL_VERSION, driver: store.driver, storage: health, users, latency: routes };
+    // p50/p95/p99 over the last minutes, per route and per store operation; lastError says why the driver went down.
+    const windows = obs ? {
+      schemaVersion: (full as { details?: { schemaVersion?: unknown } }).details?.schemaVersion ?? null,
+      driverState: { up: obs.driver.up, lastError: p.admin ? obs.driver.lastError : obs.driver.lastError && { at: obs.driver.lastError.at, op: obs.driver.lastError.op } },
+      breakdown: { windowS: obs.routes.windowMs / 1000, routes: obs.routes.summaries(), store: obs.store.summaries() },
+    } : {};
+    return { ok: health.ok, version: ctx.version, protocol: PROTOCOL_VERSION, driver: store.driver, storage: health, users, latency: routes, ...build(), ...windows };
   });
 }

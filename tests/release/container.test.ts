@@ -335,7 +335,7 @@ describe('the image entry point (scripts/docker-entrypoint.sh)', () => {
       child.kill('SIGTERM');
     }
     expect(await waitForExit(child, 15_000)).toEqual({ code: 0, signal: null });
-  });
+  }, 60_000);
 });
 
 describe('shell scripts of the release', () => {

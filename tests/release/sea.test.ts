@@ -58,7 +58,7 @@ describe('standalone server binary (Node SEA)', () => {
     expect(exit).toEqual({ code: 0, signal: null });
     // No "require() … only supports loading built-in modules" warning: everything is bundled.
     expect(stderr).not.toMatch(/Warning|Cannot find module/);
-  });
+  }, 60_000);
 
   it('starts with the exact ExecStart= of build/dman-server.service (paths mapped to temp dirs)', async () => {
     const unit = parseUnit(join(root, 'build/dman-server.service'));
@@ -80,5 +80,5 @@ describe('standalone server binary (Node SEA)', () => {
     expect(await waitForExit(child, 15_000)).toEqual({ code: 0, signal: null });
     // --log-format json in the unit: journald gets one JSON object per line.
     for (const line of stderr.split('\n').filter((l) => l.startsWith('{'))) expect(() => JSON.parse(line)).not.toThrow();
-  });
+  }, 60_000);
 });

@@ -87,7 +87,7 @@ describe('smoke scripts without Docker', () => {
     expect(bad.out).toMatch(/FAILED: POST .*\/v1\/admin\/tokens did not create a token/);
     s.child.kill('SIGTERM');
     expect((await waitForExit(s.child, 15_000)).code).toBe(0);
-  });
+  }, 90_000);
 
   it('smoke-upgrade.sh --urls: a second server joins the first on one MariaDB, then the first leaves', async () => {
     const facts = await getService('mariadb');
@@ -124,5 +124,5 @@ describe('smoke scripts without Docker', () => {
       await conn.query(`DROP DATABASE IF EXISTS \`${db}\``).catch(() => {});
       await conn.end();
     }
-  });
+  }, 240_000);
 });

@@ -179,11 +179,24 @@ describe('createDmanApi', () => {
     expect([...(await readFile(join(home, '.gitconfig')))]).toEqual([0, 9, 9]);
   });
 
-  it('switches groups off and on, and names an unknown group', async () => {
+  it('switches groups off and on (files of a group switched off stay put), and names an unknown group', async () => {
+    await write(home, '.bashrc', 'a');
+    await write(home, '.gitconfig', 'g1');
     await api.applySetup(setup());
+    await api.syncNow();
     const off = await api.setGroupEnabled('git', false);
+    await write(home, '.gitconfig', 'g2');
+    await write(home, '.bashrc', 'b');
+    await api.syncNow();
+    const onServer = (p: string) => { const e = remote.entries('alice').find((x) => x.path === p); return e && remote.blobText(e.hash!); };
+    expect(onServer('.bashrc')).toBe('b');
+    expect(onServer('.gitconfig')).toBe('g1');
+    expect(remote.entries('alice').every((e) => !e.deleted)).toBe(true);
+    await api.setGroupEnabled('git', true);
+    await api.syncNow();
+    expect(onServer('.gitconfig')).toBe('g2');
+    expect(settings.current.disabledGroups).toEqual([]);
     expect(off.ok && off.value.groups).toEqual([{ name: 'shell', patterns: ['.bashrc'], enabled: true }, { name: 'git', patterns: ['.gitconfig', '.config/git/'], enabled: false }]);
-    expect(settings.current.disabledGroups).toEqual(['git']);
     expect(await api.setGroupEnabled('nope', true)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: expect.stringContaining('"nope"') } });
   });
 

@@ -52,8 +52,6 @@ export interface DmanApiOptions {
   engineDeps?: Partial<Omit<EngineDeps, 'config' | 'log' | 'stateDir'>>;
   /** Builds the client of a server (default: HttpRemote); tests pass a MemoryRemote. */
   remote?: (url: string, token?: string) => Remote;
-  /** Seconds between syncs while some groups are switched off (the engine's watch covers everything otherwise). */
-  pollSeconds?: number;
 }
 
 /** The API plus its lifecycle. */
@@ -108,7 +106,6 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
   let configFile: string | null = null;
   let engine: Engine | null = null;
   let offEngine: (() => void) | null = null;
-  let pollTimer: NodeJS.Timeout | null = null;
   let running = 0;
   let offline = false;
   let lastError: ErrorValue | null = null;
@@ -220,15 +217,17 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
     }
   }
 
-  /** Track patterns of the groups switched off here, minus any an enabled group also lists. */
-  async function scopeOnly(): Promise<string[] | undefined> {
-    const s = await opts.settings.load();
-    if (!config || s.disabledGroups.length === 0) return undefined;
-    const off = new Set(Object.entries(config.groups).filter(([g]) => s.disabledGroups.includes(g)).flatMap(([, p]) => p));
-    const on = new Set(Object.entries(config.groups).filter(([g]) => !s.disabledGroups.includes(g)).flatMap(([, p]) => p));
-    const all = new Set(Object.values(config.users).flatMap((u) => u.track));
-    // Negations stay out: the track list's own exclusions still apply inside `only`.
-    return [...all].filter((p) => !p.startsWith('!') && (!off.has(p) || on.has(p)));
+  /**
+   * The config this machine syncs with: each user's track list minus the patterns of groups
+   * switched off here (unless an enabled group lists them too). The engine leaves paths it no
+   * longer tracks alone (no delete is published), so switching a group off is safe.
+   */
+  function withGroupsOff(cfg: EffectiveConfig, disabled: string[]): EffectiveConfig {
+    if (disabled.length === 0) return cfg;
+    const off = new Set(Object.entries(cfg.groups).filter(([g]) => disabled.includes(g)).flatMap(([, p]) => p));
+    const on = new Set(Object.entries(cfg.groups).filter(([g]) => !disabled.includes(g)).flatMap(([, p]) => p));
+    const users = Object.fromEntries(Object.entries(cfg.users).map(([name, u]) => [name, { ...u, track: u.track.filter((p) => !off.has(p) || on.has(p)) }]));
+    return { ...cfg, users };
   }
 
   async function runSync(): Promise<SyncReport> {
@@ -236,8 +235,7 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
     running++;
     await pushState();
     try {
-      const only = await scopeOnly();
-      const r = await engine.sync({ direction: 'both', only: only ?? undefined });
+      const r = await engine.sync({ direction: 'both' });
       lastSyncAt = Date.now();
       offline = r.offline;
       const errs = r.users.flatMap((u) => u.errors);
@@ -256,7 +254,6 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
   }
 
   async function stopEngine(): Promise<void> {
-    if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
     offEngine?.();
     offEngine = null;
     const e = engine;
@@ -273,19 +270,13 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
       if (t) cfg = { ...cfg, auth_token: t };
     }
     await mkdir(stateDir(), { recursive: true, mode: 0o700 });
+    const s = await opts.settings.load();
+    cfg = withGroupsOff(cfg, s.disabledGroups);
     const e = makeEngine({ ...opts.engineDeps, remote: opts.remote?.(cfg.server_url, cfg.auth_token), config: cfg, log, stateDir: stateDir() });
     engine = e;
     offEngine = e.on(onEngineEvent);
-    const s = await opts.settings.load();
     if (s.paused) return;
-    if (s.disabledGroups.length === 0) {
-      await e.watch().catch((err: unknown) => { lastError = toErrorValue(err); note('error', lastError.message); });
-    } else {
-      // The engine's watch syncs every tracked path; with groups switched off, poll with a scope instead.
-      pollTimer = setInterval(() => { void runSync().catch(() => {}); }, (opts.pollSeconds ?? 30) * 1000);
-      pollTimer.unref();
-      void runSync().catch(() => {});
-    }
+    await e.watch().catch((err: unknown) => { lastError = toErrorValue(err); note('error', lastError.message); });
   }
 
   async function loadAndStart(): Promise<void> {

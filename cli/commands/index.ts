@@ -1,7 +1,9 @@
 // Every command group of the `dman` CLI. One module per group, each exporting register().
 import type { Command } from 'commander';
 import { register as agent } from './agent.js';
+import { register as completion } from './completion.js';
 import { register as config } from './config.js';
+import { register as files } from './files.js';
 import { register as login } from './login.js';
 import { register as patterns } from './patterns.js';
 import { register as serve } from './serve.js';
@@ -11,5 +13,5 @@ import { register as version } from './version.js';
 
 /** Registers every command on the root program. */
 export function registerAll(program: Command): void {
-  for (const register of [agent, config, login, patterns, serve, sync, token, version]) register(program);
+  for (const register of [agent, completion, config, files, login, patterns, serve, sync, token, version]) register(program);
 }

@@ -32,7 +32,7 @@ async function commit(user: string, ops: unknown[], token: string, extra: Record
   return h.req(`/v1/users/${user}/commit`, { ...json({ ops, ...extra }), token, headers: { 'content-type': 'application/json', ...headers } });
 }
 
-describe.each(['memory', 'disk', 'redis'] as const)('server on the %s store', (driver) => {
+describe.each(['memory', 'disk', 'redis', 'mariadb'] as const)('server on the %s store', (driver) => {
 const startHarness = (over: Parameters<typeof startServer>[0] = {}) => startServer({ driver, ...over });
 beforeEach(async () => { h = await startHarness(); });
 afterEach(async () => { await h.close(); });

@@ -11,7 +11,10 @@ import { DiskStore } from '../../server/store/DiskStore.js';
 import { MemoryStore } from '../../server/store/MemoryStore.js';
 import { RedisStore } from '../../server/store/redis/RedisStore.js';
 import type { RedisBlock } from '../../server/store/redis/redisOptions.js';
-import { getService, redisBlock, uniqueId } from '../setup/testServices.js';
+import { MariaDbStore } from '../../server/store/mariadb/MariaDbStore.js';
+import type { DbBlock } from '../../server/store/mariadb/mariaDbOptions.js';
+import { createConnection } from 'mysql2/promise';
+import { getService, mariaDbBlock, redisBlock, uniqueId } from '../setup/testServices.js';
 import type { Store } from '../../server/store/Store.js';
 
 export const ADMIN_SHARED = 'shared-admin-token-from-config-0123456789';
@@ -35,10 +38,25 @@ export async function redisTestStore(keyPrefix = `srv${uniqueId()}:`): Promise<R
   return new RedisStore({ redis: redisBlock(facts, 'tcp') as unknown as RedisBlock, keyPrefix });
 }
 
-export async function startHarness(over: Partial<ServerOptions> & { store?: Store; driver?: 'memory' | 'disk' | 'redis' } = {}): Promise<Harness> {
+/** Opens a MariaDbStore on the test MariaDB in a fresh database; drop() removes the database. */
+export async function mariaDbTestStore(): Promise<{ store: MariaDbStore; drop: () => Promise<void> }> {
+  const facts = await getService('mariadb');
+  const db = `dman_srv_${uniqueId()}`;
+  const store = new MariaDbStore({ db: mariaDbBlock(facts, 'tcp', db) as unknown as DbBlock, pollMs: 50 });
+  return {
+    store,
+    async drop() {
+      const conn = await createConnection({ host: facts.host, port: facts.port, user: facts.user, password: facts.password });
+      try { await conn.query(`DROP DATABASE IF EXISTS \`${db}\``); } finally { await conn.end(); }
+    },
+  };
+}
+
+export async function startHarness(over: Partial<ServerOptions> & { store?: Store; driver?: 'memory' | 'disk' | 'redis' | 'mariadb' } = {}): Promise<Harness> {
   const { driver, ...serverOver } = over;
   const tmp = driver === 'disk' ? await mkdtemp(join(tmpdir(), 'dman-server-')) : null;
-  const store = over.store ?? (tmp ? new DiskStore({ dataDir: join(tmp, 'data'), fsync: false }) : driver === 'redis' ? await redisTestStore() : new MemoryStore());
+  const maria = driver === 'mariadb' ? await mariaDbTestStore() : null;
+  const store = over.store ?? maria?.store ?? (tmp ? new DiskStore({ dataDir: join(tmp, 'data'), fsync: false }) : driver === 'redis' ? await redisTestStore() : new MemoryStore());
   await store.open();
   const now = Date.now();
   const a = mintToken({ user: 'alice', device: 'laptop', admin: false, now });
@@ -57,6 +75,7 @@ export async function startHarness(over: Partial<ServerOptions> & { store?: Stor
       await server.close();
       if (driver === 'redis') await (store as RedisStore).destroyAll();
       await store.close();
+      await maria?.drop();
       if (tmp) await rm(tmp, { recursive: true, force: true });
     },
     req(path, init = {}) {

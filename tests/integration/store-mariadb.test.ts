@@ -12,15 +12,19 @@ async function dropDatabase(facts: MariaDbFacts, db: string): Promise<void> {
   try { await conn.query(`DROP DATABASE IF EXISTS \`${db}\``); } finally { await conn.end(); }
 }
 
-async function openStore(via: Transport, db = `dman_t_${uniqueId()}`): Promise<{ store: MariaDbStore; cleanup: () => Promise<void> }> {
+async function openStore(via: Transport, db = `dman_t_${uniqueId()}`): Promise<{ store: MariaDbStore; cleanup: () => Promise<void>; reopen: () => Promise<MariaDbStore> }> {
   const facts = await getService(via === 'tls' ? 'mariadb-tls' : via === 'socket' ? 'mariadb-socket' : 'mariadb');
-  const store = new MariaDbStore({ db: mariaDbBlock(facts, via, db) as unknown as DbBlock, pollMs: 50 });
-  await store.open();
-  return { store, cleanup: async () => { await store.close(); await dropDatabase(facts, db); } };
+  const make = async (): Promise<MariaDbStore> => {
+    const s = new MariaDbStore({ db: mariaDbBlock(facts, via, db) as unknown as DbBlock, pollMs: 50 });
+    await s.open();
+    return s;
+  };
+  const store = await make();
+  return { store, reopen: make, cleanup: async () => { await store.close(); await dropDatabase(facts, db); } };
 }
 
 for (const via of ['tcp', 'socket', 'tls'] as const) {
-  describeStoreContract(`MariaDbStore over ${via}`, () => openStore(via));
+  describeStoreContract(`MariaDbStore over ${via}`, () => openStore(via), { persistent: true });
 }
 
 describe('MariaDbStore specifics', () => {

@@ -397,16 +397,9 @@ export class MariaDbStore implements Store {
     validateCommit(input);
     const { user } = input;
     const named = blobsNamedBy(input.ops);
-    if (named.length > 0) {
-      const have = new Set<string>();
-      for (let i = 0; i < named.length; i += ROWS_PER_STATEMENT) {
-        const part = named.slice(i, i + ROWS_PER_STATEMENT);
-        const [rows] = await this.rows<RowDataPacket>(null, `SELECT o.hash FROM dman_blob_owners o JOIN dman_blobs b ON b.hash = o.hash WHERE o.user = ? AND o.hash IN (${part.map(() => '?').join(',')})`, [user, ...part]);
-        for (const r of rows) have.add(String(r.hash));
-      }
-      const missing = named.filter((h) => !have.has(h));
-      if (missing.length > 0) throw missingBlobsError(user, missing);
-    }
+    // A cheap early refusal; the check that counts is repeated under locks inside the transaction.
+    const early = await this.missingBlobs(null, user, named);
+    if (early.length > 0) throw missingBlobsError(user, early);
     // Fast path for losers: revs only grow, so a conflict seen without the lock stands (the commit
     // is refused as of that read) and the head-row queue is left to commits that may win. A commit
     // with an idempotency key always goes to the lock: its first attempt may have landed.
@@ -426,6 +419,10 @@ export class MariaDbStore implements Store {
           return { ok: true, rev: r.rev, entries: r.entries.map((e) => entrySchema.parse(e)), replayed: true };
         }
       }
+      // Shared locks on the blob rows: gcBlobs' DELETE waits for this commit (and then sees its
+      // versions), or ran first and the blob is missing here.
+      const missing = await this.missingBlobs(conn, user, named);
+      if (missing.length > 0) throw missingBlobsError(user, missing);
       const conflicts = await this.findConflicts(conn, input);
       if (conflicts.length > 0) return { ok: false, conflicts };
       const entries = input.ops.map((op) => entryFromOp(op, ++head, input.device, input.now));
@@ -449,6 +446,18 @@ export class MariaDbStore implements Store {
     });
     if (outcome.ok && !outcome.replayed) this.notify(user, outcome.rev);
     return outcome;
+  }
+
+  /** Returns the hashes in `named` that `user` may not use (not uploaded by them, or gone); locks the rows when on a transaction. */
+  private async missingBlobs(conn: Conn | null, user: string, named: string[]): Promise<string[]> {
+    const have = new Set<string>();
+    for (let i = 0; i < named.length; i += ROWS_PER_STATEMENT) {
+      const part = named.slice(i, i + ROWS_PER_STATEMENT);
+      const lock = conn ? ' LOCK IN SHARE MODE' : '';
+      const [rows] = await this.rows<RowDataPacket>(conn, `SELECT o.hash FROM dman_blob_owners o JOIN dman_blobs b ON b.hash = o.hash WHERE o.user = ? AND o.hash IN (${part.map(() => '?').join(',')})${lock}`, [user, ...part]);
+      for (const r of rows) have.add(String(r.hash));
+    }
+    return named.filter((h) => !have.has(h));
   }
 
   /** Compares every op's baseRev with the current entries (read on `conn`, or on any pooled connection). */

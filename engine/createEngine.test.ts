@@ -301,7 +301,8 @@ describe('createEngine with an in-process remote', () => {
     const wa = createMemoryWatcher();
     const homeA = await dirs.make('dman-home-wa-');
     const homeB = await dirs.make('dman-home-wb-');
-    const ea = createEngine({ config: testConfig(homeA, { device: 'a' }), remote, log: silentLogger(), stateDir: homeA, stateStore: createMemoryStateStore(), watcher: wa, rescanMs: 0 });
+    const notifierA = createMemoryNotifier();
+    const ea = createEngine({ config: testConfig(homeA, { device: 'a' }), remote, log: silentLogger(), stateDir: homeA, stateStore: createMemoryStateStore(), watcher: wa, rescanMs: 0, notifier: notifierA });
     const eb = createEngine({ config: testConfig(homeB, { device: 'b' }), remote, log: silentLogger(), stateDir: homeB, stateStore: createMemoryStateStore(), watcher: createMemoryWatcher(), rescanMs: 0 });
     engines.push(ea, eb);
     await ea.watch();
@@ -312,6 +313,22 @@ describe('createEngine with an in-process remote', () => {
     wa.emit('alice', ['.gitconfig']);
     await installed;
     expect(await readFile(join(homeB, '.gitconfig'), 'utf8')).toBe('[user]\n');
+    // A watch run the mass-change guard stops is reported once, not on every trigger.
+    const stopped = new Promise<void>((resolve) => ea.on((e) => { if (e.type === 'error' && e.error.code === 'MASS_CHANGE') resolve(); }));
+    for (let i = 0; i < 12; i++) await writeFile(join(homeA, `f${i}`), 'x');
+    wa.emit('alice', ['f0']);
+    for (let t0 = Date.now(); remote.entries('alice').filter((e) => !e.deleted).length < 13; ) {
+      if (Date.now() - t0 > 10_000) throw new Error('the 12 files were not published');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await ea.sync(both); // settles any run still queued, so the deletes below are seen in one run
+    for (let i = 0; i < 12; i++) await rm(join(homeA, `f${i}`));
+    wa.emit('alice', ['f0']);
+    await stopped;
+    wa.emit('alice', ['f1']);
+    await new Promise<void>((resolve) => ea.on((e) => { if (e.type === 'error') resolve(); }));
+    expect(notifierA.notices.filter((n) => n.kind === 'error')).toHaveLength(1);
+    expect(notifierA.notices[0]!.body).toMatch(/--yes/);
   });
 
   it('a selective run touches only the given globs and names the ones that matched nothing or are excluded', async () => {

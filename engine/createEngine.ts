@@ -187,6 +187,7 @@ export function createEngine(deps: EngineDeps): Engine {
     for (const s of scanned.skipped) report.skipped.push(s);
 
     const t1 = performance.now();
+    emit({ type: 'progress', user, phase: 'fetch', done: 0, total: 1 });
     try {
       if ((await fetchRemote(user, state, remote)) > 0) dirty = true;
     } catch (err) {
@@ -692,6 +693,7 @@ export function createEngine(deps: EngineDeps): Engine {
       if (closed) throw new DmanError('USAGE', 'the engine is closed');
       const users = userNames();
       const pendingRun = new Map<string, boolean>();
+      const notified = new Set<string>();
       const trigger = (user: string, why: string): void => {
         log.debug({ user, why, queued: pendingRun.get(user) ?? false }, 'watch trigger');
         // Coalesce: at most one queued run per user behind the running one.
@@ -702,10 +704,17 @@ export function createEngine(deps: EngineDeps): Engine {
           if (closed) return;
           try {
             const r = await runUser(user, { direction: 'both' });
+            notified.clear();
             emit({ type: 'synced', user, report: r });
           } catch (err) {
-            emit({ type: 'error', user, error: toErrorValue(err) });
-            if (!(err as { partialReport?: unknown }).partialReport) log.warn({ user, err: (err as Error).message }, 'watch run failed');
+            const ev = toErrorValue(err);
+            emit({ type: 'error', user, error: ev });
+            if (!(err as { partialReport?: unknown }).partialReport) log.warn({ user, err: ev.message }, 'watch run failed');
+            // Tell the user once per kind of failure, not on every retry of the watcher.
+            if (!notified.has(`${user}:${ev.code}`) && ev.code !== 'SERVER_UNREACHABLE') {
+              notified.add(`${user}:${ev.code}`);
+              deps.notifier?.notify({ kind: 'error', title: 'dman: sync stopped', body: ev.hint ? `${ev.message} (${ev.hint})` : ev.message, user });
+            }
           }
         });
       };

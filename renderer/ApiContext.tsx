@@ -33,7 +33,11 @@ export function ApiProvider({ api, connected = true, children }: { api: DmanApi;
   useEffect(() => {
     void refresh();
     return api.onEvent((e) => {
-      if (e.type === 'state') setState(e.state);
+      if (e.type === 'state') {
+        setState(e.state);
+        // Progress events stop when a run ends; the state change is what says it ended.
+        if (e.state.state !== 'syncing') setProgress(null);
+      }
       else if (e.type === 'conflicts') setConflicts(e.conflicts);
       else if (e.type === 'activity') setLive((l) => [e.activity, ...l].slice(0, 200));
       else if (e.type === 'progress') setProgress(e.done >= e.total ? null : { done: e.done, total: e.total, phase: e.phase });

@@ -57,6 +57,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     const url = base + r.path;
     const headers: Record<string, string> = { [OP_HEADER]: opId, 'accept-encoding': 'identity', ...r.headers };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    const t0 = performance.now();
     let res: Response;
     try {
       res = await doFetch(url, {
@@ -72,6 +73,8 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
         context: { url }, cause: err,
       });
     }
+    // The op id is the one the server logs this request under: one grep follows a run across both sides.
+    opts.log?.debug({ op: opId, method: r.method, path: r.path, status: res.status, ms: Math.round((performance.now() - t0) * 10) / 10 }, 'server request');
     if (res.ok || res.status === 409 || (r.method === 'HEAD' && res.status === 404)) return res;
     throw await errorFrom(res, url);
   }

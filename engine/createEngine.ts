@@ -185,6 +185,7 @@ export function createEngine(deps: EngineDeps): Engine {
     let dirty = scanned.hashed > 0 || state.statCache.size !== cachedBefore;
     report.timings.scanMs = performance.now() - t0;
     for (const s of scanned.skipped) report.skipped.push(s);
+    report.counts.skipped += scanned.skipped.length;
 
     const t1 = performance.now();
     emit({ type: 'progress', user, phase: 'fetch', done: 0, total: 1 });
@@ -209,7 +210,7 @@ export function createEngine(deps: EngineDeps): Engine {
     const matcher = matcherOf(user);
     if (opts.only?.length) {
       const all = [...new Set([...scanned.files.keys(), ...state.base.keys(), ...state.remote.keys()])].filter((p) => matcher.isTracked(p));
-      report.unmatchedOnly = opts.only.filter((g) => !all.some((p) => inScope([g])(p)));
+      report.unmatchedOnly = opts.only.filter((g) => { const inG = inScope([g]); return !all.some((p) => inG(p)); });
       for (const g of opts.only) {
         const lit = g.replace(/\/+$/, '');
         if (picomatch.scan(lit).isGlob || matcher.isTracked(lit) || matcher.shouldDescend(lit)) continue;
@@ -217,10 +218,10 @@ export function createEngine(deps: EngineDeps): Engine {
       }
     }
     const skippedScan = new Set(scanned.skipped.map((s) => s.path));
-    let plan = planSync({ local: scanned.files, base: state.base, remote: state.remote }, {
-      policy: ctx.policy, device: config.device, now: ctx.now, direction: opts.direction, prune: opts.prune,
     // Paths this machine does not track are left alone both ways: un-tracking a file must not
     // delete it on the server, and a server path tracked only elsewhere must not land here.
+    let plan = planSync({ local: scanned.files, base: state.base, remote: state.remote }, {
+      policy: ctx.policy, device: config.device, now: ctx.now, direction: opts.direction, prune: opts.prune,
     }).filter((a) => scope(a.path) && !skippedScan.has(a.path) && matcher.isTracked(a.path));
     plan = await secretGuard(ctx, plan, scanned.files);
     report.timings.planMs = performance.now() - t2;

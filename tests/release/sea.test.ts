@@ -1,6 +1,7 @@
 // The standalone server binary (scripts/sea.mjs): built from this tree, it starts with no Node
 // install and no node_modules around it, answers /health, and stops cleanly on SIGTERM.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { stringify as toYaml } from 'yaml';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { firstJsonLine, freePort, waitForExit, waitForHealthy } from './helpers.js';
 import { execArgs, last, parseUnit } from './systemdUnit.js';
+import mysql from 'mysql2/promise';
+import { Redis } from 'ioredis';
+import { getService, uniqueId } from '../setup/testServices.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const binary = join(root, 'dist/dman-server');
@@ -81,4 +85,64 @@ describe('standalone server binary (Node SEA)', () => {
     // --log-format json in the unit: journald gets one JSON object per line.
     for (const line of stderr.split('\n').filter((l) => l.startsWith('{'))) expect(() => JSON.parse(line)).not.toThrow();
   }, 60_000);
+
+  // The bundle carries ioredis and mysql2 too (mysql2 loads charsets and iconv-lite encodings
+  // lazily): the binary must serve from Redis and MariaDB, not only from disk.
+  for (const driver of ['redis', 'mariadb'] as const) {
+    it(`serves a token, publish and install round trip from ${driver}`, async () => {
+      const id = uniqueId();
+      const users = [`sea${id}a`, `sea${id}b`];
+      let store: Record<string, unknown>;
+      let drop: () => Promise<void>;
+      if (driver === 'redis') {
+        const f = await getService('redis');
+        // db 13 and fresh user names: no other test's keys are touched.
+        store = { redis: { addr: `${f.host}:${f.port}`, ...(f.username ? { username: f.username } : {}), ...(f.password ? { password: f.password } : {}), db: 13 } };
+        drop = async () => {
+          const r = new Redis({ host: f.host, port: f.port, username: f.username, password: f.password, db: 13, lazyConnect: true });
+          await r.connect();
+          for (const u of users) {
+            const keys: string[] = [];
+            for await (const batch of r.scanStream({ match: `*${u}*`, count: 500 })) keys.push(...(batch as string[]));
+            if (keys.length) await r.del(...keys);
+          }
+          r.disconnect();
+        };
+      } else {
+        const f = await getService('mariadb');
+        const db = `dman_sea_${id}`;
+        const conn = await mysql.createConnection({ host: f.host, port: f.port, user: f.user, password: f.password });
+        await conn.query(`CREATE DATABASE \`${db}\``);
+        drop = async () => {
+          await conn.query(`DROP DATABASE IF EXISTS \`${db}\``).catch(() => {});
+          await conn.end();
+        };
+        store = { db: { addr: `${f.host}:${f.port}`, user: f.user, ...(f.password ? { password: f.password } : {}), db } };
+      }
+      const config = join(home, `${driver}.yaml`);
+      await writeFile(config, toYaml({ storage_driver: driver, ...store, users: Object.fromEntries(users.map((u) => [u, { home: `/home/${u}` }])) }));
+      const port = await freePort();
+      const admin = `sea-admin-${uniqueId()}${uniqueId()}`;
+      const child = spawn(binary, ['--config', config, 'serve', '--addr', `127.0.0.1:${port}`], { cwd: home, env: { ...env(), DMAN_AUTH_TOKEN: admin }, stdio: ['ignore', 'ignore', 'pipe'] });
+      children.push(child);
+      let stderr = '';
+      child.stderr.on('data', (b: Buffer) => void (stderr += b.toString()));
+      try {
+        expect(await waitForHealthy(`http://127.0.0.1:${port}/health`, 20_000), stderr).toBe(200);
+        const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as { driver: string };
+        expect(health.driver).toBe(driver);
+        const smoke = spawnSync('bash', ['scripts/smoke-compose.sh', '--url', `http://127.0.0.1:${port}`], {
+          cwd: root, encoding: 'utf8', env: { ...process.env, DMAN_AUTH_TOKEN: admin, DMAN_SMOKE_USERS: users.join(',') }, timeout: 60_000,
+        });
+        expect(smoke.stderr).toMatch(/ok: .*token, publish, install/);
+        expect(smoke.status).toBe(0);
+      } finally {
+        child.kill('SIGTERM');
+        await waitForExit(child, 15_000).catch(() => undefined);
+        await drop();
+      }
+      expect(child.exitCode).toBe(0);
+      expect(stderr).not.toMatch(/Cannot find module|only supports loading built-in modules/);
+    }, 120_000);
+  }
 });

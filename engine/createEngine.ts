@@ -313,12 +313,13 @@ export function createEngine(deps: EngineDeps): Engine {
     const total = plan.filter((a) => a.type !== 'nothing').length;
     let done = 0;
     const progress = (path: string): void => emit({ type: 'progress', user: ctx.user, phase: 'apply', done: ++done, total, path });
-    const planned = new Set(plan.map((a) => a.path));
-    // Conflicts that no longer show up in the plan were settled (by a hand edit, or the other side).
+    const planned = new Map(plan.map((a) => [a.path, a]));
+    const scope = inScope(ctx.opts.only);
+    // A conflict is settled when its path now plans as something else (a hand edit, or the other
+    // side caught up), or is no longer tracked. Skipped paths keep theirs.
     for (const p of [...state.conflicts.keys()]) {
-      const a = plan.find((x) => x.path === p);
-      if (planned.has(p) && a && a.type !== 'conflict') state.conflicts.delete(p);
-      else if (!planned.has(p) && inScope(ctx.opts.only)(p)) state.conflicts.delete(p);
+      const a = planned.get(p);
+      if (a ? a.type !== 'conflict' && a.type !== 'skip' : scope(p) && !matcherOf(ctx.user).isTracked(p)) state.conflicts.delete(p);
     }
     // Deletes first, so a file can replace a folder (and the reverse) in one run.
     const installs = plan.filter((a): a is Extract<PlanAction, { type: 'install' }> => a.type === 'install')

@@ -63,6 +63,19 @@ describe('engine against a real server', () => {
     expect(await b.read('.zshrc')).toBe('export A=1\n');
   });
 
+  it('streams a large file up (after a HEAD) and down, byte for byte', async () => {
+    harness = await startHarness();
+    const a = await machine(harness, 'a');
+    const b = await machine(harness, 'b');
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7919) % 251;
+    await mkdir(join(a.home, 'data'), { recursive: true });
+    await writeFile(join(a.home, 'data/big.bin'), big);
+    expect((await a.engine.sync(both)).users[0]!.counts.published).toBe(1);
+    await b.engine.sync(both);
+    expect((await readFile(join(b.home, 'data/big.bin'))).equals(big)).toBe(true);
+  });
+
   it.each<ConflictPolicy>(['ask', 'server-wins', 'local-wins', 'keep-both', 'merge'])('handles a conflict under %s', async (policy) => {
     harness = await startHarness();
     const a = await machine(harness, 'a');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AGENT_WS_PATH, dmanMethods, type DmanApi, type DmanEvent } from '../../shared/api.js';
-import { createAgentServer, readCookie, type AgentServer } from './createAgentServer.js';
+import { createAgentServer, isLoopbackHost, readCookie, type AgentServer } from './createAgentServer.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 
@@ -94,7 +94,11 @@ describe('agent server', () => {
     const cookie = `${agent.cookieName}=${TOKEN}`;
     expect((await get(agent.port, '/', { cookie, origin: 'http://evil.example' })).status).toBe(403);
     expect((await get(agent.port, '/', { cookie, host: 'evil.example' })).status).toBe(403);
+    expect((await get(agent.port, '/', { cookie, host: 'dman.evil.example:80', origin: 'http://dman.evil.example:80' })).status).toBe(403);
     expect((await get(agent.port, '/', { cookie, origin: agent.origin })).status).toBe(200);
+    // Through an SSH tunnel the browser sees another loopback port; its own origin is accepted.
+    expect((await get(agent.port, '/', { cookie, host: 'localhost:8080', origin: 'http://localhost:8080' })).status).toBe(200);
+    expect((await get(agent.port, '/', { cookie, host: 'localhost:8080', origin: agent.origin })).status).toBe(403);
   });
 
   it('does not serve files outside the UI folder', async () => {
@@ -139,5 +143,11 @@ describe('readCookie', () => {
     expect(readCookie('a=1; dman_agent_5=x%3Dy; b=2', 'dman_agent_5')).toBe('x=y');
     expect(readCookie('a=1', 'dman_agent_5')).toBeNull();
     expect(readCookie(undefined, 'x')).toBeNull();
+  });
+});
+
+describe('isLoopbackHost', () => {
+  it.each([['127.0.0.1:5000', true], ['localhost:8080', true], ['[::1]:9', true], ['LOCALHOST', true], ['127.0.0.2:1', false], ['dman.local:80', false], ['127.0.0.1.evil.example', false], ['', false]])('%s → %s', (h, ok) => {
+    expect(isLoopbackHost(h)).toBe(ok);
   });
 });

@@ -49,6 +49,12 @@ const TYPES: Record<string, string> = {
 /** The Content-Security-Policy of every page the agent serves (no remote content, no inline scripts). */
 export const AGENT_CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
 
+/** Returns true when a Host header names a loopback address (127.0.0.1, localhost, [::1]) with a port or none. */
+export function isLoopbackHost(host: string): boolean {
+  const m = /^(\[::1\]|127\.0\.0\.1|localhost)(?::\d{1,5})?$/i.exec(host.trim());
+  return m !== null;
+}
+
 /** Compares two secrets in constant time. */
 export function sameSecret(a: string | null | undefined, b: string): boolean {
   if (typeof a !== 'string') return false;
@@ -72,13 +78,15 @@ export async function createAgentServer(opts: AgentServerOptions): Promise<Agent
   const log = opts.log;
   let port = 0;
   let cookieName = '';
-  const origins = () => [`http://127.0.0.1:${port}`, `http://localhost:${port}`];
-  const hostOk = (req: IncomingMessage) => [`127.0.0.1:${port}`, `localhost:${port}`].includes(String(req.headers.host ?? '').toLowerCase());
-  // Browsers send Origin on every cross-origin request and on every WebSocket handshake.
+  // The Host must name a loopback address (any port, so an SSH tunnel such as
+  // `ssh -L 8080:127.0.0.1:PORT` works); a DNS name pointing here (DNS rebinding) is refused.
+  const hostOk = (req: IncomingMessage) => isLoopbackHost(String(req.headers.host ?? ''));
+  // Browsers send Origin on every cross-origin request and on every WebSocket handshake; it must
+  // be the page's own origin, which is the Host the browser connected to.
   const originOk = (req: IncomingMessage, required: boolean) => {
     const o = req.headers.origin;
     if (o === undefined) return !required;
-    return origins().includes(o.toLowerCase());
+    return o.toLowerCase() === `http://${String(req.headers.host ?? '').toLowerCase()}`;
   };
   const authed = (req: IncomingMessage, url: URL) => sameSecret(readCookie(req.headers.cookie, cookieName), token) || sameSecret(url.searchParams.get('t'), token);
 

@@ -543,8 +543,13 @@ export function createEngine(deps: EngineDeps): Engine {
       return true;
     }
     const data = await readFile(abs);
-    if (createHash('sha256').update(data).digest('hex') !== l.hash) return false;
-    await ctx.remote.putBlob(ctx.user, l.hash, data, data.length);
+    try {
+      // The server verifies the hash; a mismatch means the file changed since the scan.
+      await ctx.remote.putBlob(ctx.user, l.hash, data, data.length);
+    } catch (err) {
+      if (isDmanError(err, 'HASH_MISMATCH')) return false;
+      throw err;
+    }
     return true;
   }
 

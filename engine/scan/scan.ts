@@ -3,7 +3,7 @@
 // reported as skipped, never fatal.
 import { createHash } from 'node:crypto';
 import { createReadStream, type Stats } from 'node:fs';
-import { lstat, readlink } from 'node:fs/promises';
+import { lstat, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isTempName } from '../fs/atomic.js';
 import { isConflictCopy, type LocalFile } from '../plan/planSync.js';
@@ -50,8 +50,14 @@ export function hashTarget(target: string): string {
   return createHash('sha256').update(target).digest('hex');
 }
 
-/** Streams a file through SHA-256. */
-export async function hashFile(abs: string): Promise<{ hash: string; size: number }> {
+const SMALL_FILE = 256 * 1024;
+
+/** Hashes a file with SHA-256: small files in one read (most dotfiles), larger ones streamed. */
+export async function hashFile(abs: string, sizeHint = Infinity): Promise<{ hash: string; size: number }> {
+  if (sizeHint <= SMALL_FILE) {
+    const data = await readFile(abs);
+    return { hash: createHash('sha256').update(data).digest('hex'), size: data.length };
+  }
   const h = createHash('sha256');
   let size = 0;
   for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) {
@@ -116,7 +122,7 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
           target = await readlink(abs);
           hash = hashTarget(target);
         } else {
-          hash = (await hashFile(abs)).hash;
+          hash = (await hashFile(abs, stats.size)).hash;
         }
         result.hashed++;
         const after = await lstat(abs);

@@ -1,6 +1,7 @@
-// The Store contract against a real MariaDB over TCP, a unix socket and TLS (each test in its own database).
+// The Store contract against a real MariaDB over TCP, a unix socket and TLS. Each transport gets
+// one database per file, migrated once and emptied after every test (DDL per test is slow).
 import { createConnection } from 'mysql2/promise';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { describeStoreContract } from '../../server/store/contract.js';
 import { MariaDbStore } from '../../server/store/mariadb/MariaDbStore.js';
 import type { DbBlock } from '../../server/store/mariadb/mariaDbOptions.js';
@@ -23,8 +24,34 @@ async function openStore(via: Transport, db = `dman_t_${uniqueId()}`): Promise<{
   return { store, reopen: make, cleanup: async () => { await store.close(); await dropDatabase(facts, db); } };
 }
 
+const contractDbs = new Map<Transport, { facts: MariaDbFacts; db: string }>();
+
+/** Empties every dman table of `db`, leaving the schema (and its version) in place. */
+async function wipe(facts: MariaDbFacts, db: string): Promise<void> {
+  const conn = await createConnection({ ...(facts.socket ? { socketPath: facts.socket } : { host: facts.host, port: facts.port }), user: facts.user, password: facts.password, database: db });
+  try {
+    const [rows] = await conn.query(`SELECT table_name AS t FROM information_schema.tables WHERE table_schema = ? AND table_name LIKE 'dman\\_%' AND table_name <> 'dman_schema'`, [db]);
+    for (const r of rows as Array<{ t: string }>) await conn.query(`DELETE FROM \`${r.t}\``);
+  } finally { await conn.end(); }
+}
+
+async function openContractStore(via: Transport): Promise<{ store: MariaDbStore; cleanup: () => Promise<void>; reopen: () => Promise<MariaDbStore> }> {
+  let shared = contractDbs.get(via);
+  if (!shared) {
+    shared = { facts: await getService(via === 'tls' ? 'mariadb-tls' : via === 'socket' ? 'mariadb-socket' : 'mariadb'), db: `dman_c_${uniqueId()}` };
+    contractDbs.set(via, shared);
+  }
+  const { facts, db } = shared;
+  const opened = await openStore(via, db);
+  return { ...opened, cleanup: async () => { await opened.store.close(); await wipe(facts, db); } };
+}
+
+afterAll(async () => {
+  for (const { facts, db } of contractDbs.values()) await dropDatabase(facts, db);
+});
+
 for (const via of ['tcp', 'socket', 'tls'] as const) {
-  describeStoreContract(`MariaDbStore over ${via}`, () => openStore(via), { persistent: true });
+  describeStoreContract(`MariaDbStore over ${via}`, () => openContractStore(via), { persistent: true });
 }
 
 describe('MariaDbStore specifics', () => {

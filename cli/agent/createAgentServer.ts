@@ -76,7 +76,7 @@ export function readCookie(header: string | undefined, name: string): string | n
 export async function createAgentServer(opts: AgentServerOptions): Promise<AgentServer> {
   const token = opts.token ?? randomBytes(32).toString('base64url');
   const log = opts.log;
-  let port = 0;
+  // Known once listening; the cookie is per port because cookies ignore ports.
   let cookieName = '';
   // The Host must name a loopback address (any port, so an SSH tunnel such as
   // `ssh -L 8080:127.0.0.1:PORT` works); a DNS name pointing here (DNS rebinding) is refused.
@@ -186,7 +186,7 @@ export async function createAgentServer(opts: AgentServerOptions): Promise<Agent
     server.once('error', reject);
     server.listen(opts.port ?? 0, '127.0.0.1', () => { server.off('error', reject); resolve(); });
   });
-  port = (server.address() as AddressInfo).port;
+  const port = (server.address() as AddressInfo).port;
   cookieName = `dman_agent_${port}`;
   const origin = `http://127.0.0.1:${port}`;
   log?.info({ port }, 'agent listening');

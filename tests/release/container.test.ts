@@ -11,43 +11,37 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { DockerfileParser, type From, type ModifiableInstruction } from 'dockerfile-ast';
+import { validate as lintDockerfile } from 'dockerfile-utils';
 import { loadConfig } from '../../engine/config/load.js';
 import { freePort, waitForExit, waitForHealthy } from './helpers.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const entrypoint = join(root, 'scripts/docker-entrypoint.sh');
 
-interface Instruction { cmd: string; args: string; line: number }
+interface Instruction { cmd: string; args: string; flags: Record<string, string | null>; line: number }
 
-/** Parses a Dockerfile into instructions grouped by stage (continuations joined, comments dropped). */
-function parseDockerfile(text: string): { stages: Array<{ from: string; name?: string; ins: Instruction[] }>; args: Map<string, string> } {
-  const stages: Array<{ from: string; name?: string; ins: Instruction[] }> = [];
+/** Parses the Dockerfile with dockerfile-ast into stages of instructions (flags apart, pre-FROM ARGs resolved). */
+function parseDockerfile(text: string): { stages: Array<{ from: string; name?: string; ins: Instruction[] }> } {
+  const df = DockerfileParser.parse(text);
   const args = new Map<string, string>();
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const start = i;
-    let line = lines[i];
-    if (/^\s*(#|$)/.test(line)) continue;
-    while (line.endsWith('\\') && i + 1 < lines.length) {
-      i++;
-      line = `${line.slice(0, -1)} ${/^\s*#/.test(lines[i]) ? '' : lines[i].trim()}`;
-    }
-    const m = /^\s*([A-Za-z]+)\s+(.*)$/.exec(line);
-    if (!m) throw new Error(`Dockerfile line ${start + 1}: not an instruction: ${line}`);
-    const ins = { cmd: m[1].toUpperCase(), args: m[2].trim(), line: start + 1 };
-    if (ins.cmd === 'FROM') {
-      const f = /^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args);
-      if (!f) throw new Error(`Dockerfile line ${ins.line}: bad FROM`);
-      stages.push({ from: f[1].replace(/\$\{(\w+)\}/g, (_, k: string) => args.get(k) ?? ''), name: f[2], ins: [] });
+  const stages: Array<{ from: string; name?: string; ins: Instruction[] }> = [];
+  for (const i of df.getInstructions()) {
+    const cmd = i.getKeyword();
+    const rawArgs = i.getArgumentsContent() ?? '';
+    const line = i.getRange().start.line + 1;
+    if (cmd === 'FROM') {
+      const f = i as From;
+      stages.push({ from: (f.getImage() ?? '').replace(/\$\{(\w+)\}/g, (_, k: string) => args.get(k) ?? ''), name: f.getBuildStage() ?? undefined, ins: [] });
     } else if (stages.length === 0) {
-      if (ins.cmd !== 'ARG') throw new Error(`Dockerfile line ${ins.line}: ${ins.cmd} before FROM`);
-      const [k, v = ''] = ins.args.split('=');
+      const [k, v = ''] = rawArgs.split('=');
       args.set(k, v);
     } else {
-      stages[stages.length - 1].ins.push(ins);
+      const flags = 'getFlags' in i ? Object.fromEntries((i as ModifiableInstruction).getFlags().map((fl) => [fl.getName(), fl.getValue()])) : {};
+      stages[stages.length - 1].ins.push({ cmd, args: rawArgs.replace(/\\\n/g, ' ').replace(/\s+/g, ' ').trim(), flags, line });
     }
   }
-  return { stages, args };
+  return { stages };
 }
 
 /** Returns true when a .dockerignore pattern list excludes path (enough of its syntax for this repo). */
@@ -70,6 +64,13 @@ describe('Dockerfile', () => {
   const all = (cmd: string) => runtime.ins.filter((i) => i.cmd === cmd);
   const last = (cmd: string) => all(cmd).at(-1);
 
+  it('passes dockerfile-utils\' linter with no problem at all', () => {
+    const problems = lintDockerfile(text).map((d) => `line ${d.range.start.line + 1}: ${d.message}`);
+    expect(problems).toEqual([]);
+    // The linter has teeth: the same file with a typo and a bad port is rejected.
+    expect(lintDockerfile(text.replace('EXPOSE 3626', 'EXPOSE http').replace(/^USER /m, 'USR ')).length).toBeGreaterThanOrEqual(2);
+  });
+
   it('is multi-stage: builds in one stage, runs on a slim Node 20 image in another', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     expect(stages[0].name).toBe('build');
@@ -79,7 +80,7 @@ describe('Dockerfile', () => {
     expect(buildRuns).toMatch(/scripts\/build\.mjs|npm run build/);
     expect(buildRuns).toMatch(/npm prune --omit=dev/);
     // The runtime stage takes built artifacts from the build stage and runs no npm install itself.
-    expect(all('COPY').filter((c) => c.args.includes('--from=build')).length).toBeGreaterThanOrEqual(3);
+    expect(all('COPY').filter((c) => c.flags.from === 'build').length).toBeGreaterThanOrEqual(3);
     expect(all('RUN').some((r) => /npm (ci|install)/.test(r.args))).toBe(false);
   });
 
@@ -107,10 +108,10 @@ describe('Dockerfile', () => {
 
   it('copies only files that exist and that .dockerignore lets into the build context', () => {
     const ignore = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-    const fromContext = stages.flatMap((s) => s.ins).filter((i) => i.cmd === 'COPY' && !i.args.includes('--from='));
+    const fromContext = stages.flatMap((s) => s.ins).filter((i) => i.cmd === 'COPY' && !('from' in i.flags));
     expect(fromContext.length).toBeGreaterThan(0);
     for (const c of fromContext) {
-      const parts = c.args.split(/\s+/).filter((p) => !p.startsWith('--'));
+      const parts = c.args.split(/\s+/);
       for (const src of parts.slice(0, -1)) {
         if (src === '.') continue;
         expect(existsSync(join(root, src)), `COPY ${src} (line ${c.line}) exists`).toBe(true);

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { validateWorkflow } from '@action-validator/core';
 
 const root = new URL('../../', import.meta.url).pathname;
 
@@ -13,6 +14,17 @@ interface Workflow { on: Record<string, unknown>; jobs: Record<string, Job>; per
 
 const load = (name: string) => parseYaml(readFileSync(join(root, '.github/workflows', name), 'utf8')) as Workflow;
 const runs = (job: Job) => job.steps.map((s) => s.run ?? '').join('\n');
+
+describe('workflow schema', () => {
+  it('both workflows pass action-validator (GitHub\'s workflow schema)', () => {
+    for (const f of ['ci.yml', 'release.yml']) {
+      const text = readFileSync(join(root, '.github/workflows', f), 'utf8');
+      expect(validateWorkflow(text).errors, f).toEqual([]);
+      // The validator has teeth: a misspelt key is an error.
+      expect(validateWorkflow(text.replace('runs-on:', 'runs_on:')).errors.length, f).toBeGreaterThan(0);
+    }
+  });
+});
 
 describe('.github/workflows/release.yml', () => {
   const wf = load('release.yml');

@@ -196,6 +196,8 @@ describe('createEngine with an in-process remote', () => {
     expect(published).toEqual(['.ssh/id_ed25519.pub']);
     expect(r.users[0]!.skipped.map((s) => s.path).sort()).toEqual(['.aws/notes', '.ssh/id_ed25519', 'key.pem']);
     expect(r.users[0]!.skipped.find((s) => s.path === '.ssh/id_ed25519')!.reason).toMatch(/SSH private key.*secrets\.allow/);
+    await a.engine.sync(both);
+    expect(a.notifier.notices.filter((n) => n.path === '.ssh/id_ed25519')).toHaveLength(1);
     const b = await machine(remote, 'b2', { secrets: { allow: ['key.pem'] } });
     await b.write('key.pem', '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n');
     await b.engine.sync(both);

@@ -74,6 +74,8 @@ export function createEngine(deps: EngineDeps): Engine {
   const listeners = new Set<(e: EngineEvent) => void>();
   const states = new Map<string, UserState>();
   const stamps = new Map<string, number | null>();
+  /** Secrets the user was already told about (once per path per process). */
+  const secretNotified = new Set<string>();
   const matchers = new Map<string, TrackMatcher>();
   /** One run at a time per user; watch triggers queue behind it. */
   const chains = new Map<string, Promise<unknown>>();
@@ -224,6 +226,12 @@ export function createEngine(deps: EngineDeps): Engine {
       policy: ctx.policy, device: config.device, now: ctx.now, direction: opts.direction, prune: opts.prune,
     }).filter((a) => scope(a.path) && !skippedScan.has(a.path) && matcher.isTracked(a.path));
     plan = await secretGuard(ctx, plan, scanned.files);
+    for (const a of plan) {
+      if (a.type === 'skip' && a.reason.includes('looks like a secret') && !secretNotified.has(`${user}:${a.path}`)) {
+        secretNotified.add(`${user}:${a.path}`);
+        deps.notifier?.notify({ kind: 'info', title: 'dman: a secret was not published', body: `${a.path}: ${a.reason}`, user, path: a.path });
+      }
+    }
     report.timings.planMs = performance.now() - t2;
 
     massChangeGuard(ctx, plan, scanned.files);

@@ -250,6 +250,29 @@ describe('createEngine with an in-process remote', () => {
     expect(await a.read('f')).toBe('1');
   });
 
+  it('a crash before the state is saved only makes the next run re-check: no conflict, no loss', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    const b = await machine(remote, 'b');
+    await a.write('f', '1');
+    await a.engine.sync(both);
+    await b.engine.sync(both);
+    await a.write('f', '2');
+    await a.engine.sync(both);
+    // b installs '2' but "crashes" before its state is written.
+    const crashing = { ...b.stateStore, save: async () => { throw new Error('power cut'); } };
+    const b1 = createEngine({ config: testConfig(b.home, { device: 'b' }), remote, log: silentLogger(), stateDir: b.home, stateStore: crashing });
+    engines.push(b1);
+    await expect(b1.sync(both)).rejects.toThrow('power cut');
+    expect(await b.read('f')).toBe('2');
+    // A fresh process starts from the old state: the file on disk already matches the server.
+    const b2 = createEngine({ config: testConfig(b.home, { device: 'b' }), remote, log: silentLogger(), stateDir: b.home, stateStore: b.stateStore });
+    engines.push(b2);
+    const r = await b2.sync(both);
+    expect(r.users[0]!.counts).toMatchObject({ converged: 1, conflicts: 0, published: 0, installed: 0 });
+    expect(remote.entries('alice').find((e) => e.path === 'f')!.rev).toBe(2);
+  });
+
   it('re-plans a path that changed on the server between fetch and commit (409) without failing the run', async () => {
     const remote = createMemoryRemote();
     const a = await machine(remote, 'a');

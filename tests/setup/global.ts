@@ -5,9 +5,10 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestProject } from 'vitest/node';
-import { mariaDbFactsFromUrl, redisFactsFromUrl, serviceNames, startMariaDb, startRedis, type Instance, type ServiceName } from './services.js';
+import { mariaDbFactsFromUrl, redisFactsFromUrl, serviceNames, startMariaDb, startRedis, sweepStaleInstanceDirs, type Instance, type ServiceName } from './services.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  sweepStaleInstanceDirs();
   const started = new Map<string, Promise<Instance<unknown>>>();
   const launch = (key: string, start: () => Promise<Instance<unknown>>) => {
     let p = started.get(key);

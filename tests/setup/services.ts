@@ -1,7 +1,7 @@
 // Throwaway Redis and MariaDB instances for tests and benchmarks: each in its own temp dir on a
 // random port, with a unix socket, optional TLS, stopped by PID (never by name).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -129,6 +129,7 @@ export async function startRedis(opts: { tls?: boolean; persistent?: boolean } =
   const start = async () => {
     child = spawn('redis-server', args, { stdio: 'ignore' });
     const c = child;
+    writeFileSync(join(dir, 'server.pid'), String(c.pid));
     await waitFor('redis-server', async () => {
       try { return (await run('redis-cli', probeArgs)).stdout.trim() === 'PONG'; } catch { return false; }
     }, c, 15_000, join(dir, 'redis.log'));
@@ -165,6 +166,7 @@ export async function startMariaDb(opts: { tls?: boolean } = {}): Promise<Instan
   const start = async () => {
     child = spawn('mariadbd', args, { stdio: 'ignore' });
     const c = child;
+    writeFileSync(join(dir, 'server.pid'), String(c.pid));
     await waitFor('mariadbd', async () => {
       if (!existsSync(socket)) return false;
       try { await run('mariadb-admin', ['--no-defaults', `--socket=${socket}`, '-uroot', 'ping']); return true; } catch { return false; }
@@ -179,6 +181,29 @@ export async function startMariaDb(opts: { tls?: boolean } = {}): Promise<Instan
     async restart() { await stopChild(child, 'SIGKILL'); await start(); },
     async ensureRunning() { if (!isRunning(child)) await start(); },
   };
+}
+
+/**
+ * Removes temp dirs of throwaway instances whose test run died before its teardown: older than
+ * `minAgeMs` and without a live server process. Never touches a live instance (or kills anything).
+ */
+export function sweepStaleInstanceDirs(minAgeMs = 30 * 60_000): number {
+  let removed = 0;
+  for (const name of readdirSync(tmpdir())) {
+    if (!/^(rds|mdb)\.[A-Za-z0-9]{6}$/.test(name)) continue;
+    const dir = join(tmpdir(), name);
+    try {
+      if (Date.now() - statSync(dir).mtimeMs < minAgeMs) continue;
+      const pidFile = join(dir, 'server.pid');
+      if (existsSync(pidFile)) {
+        const pid = Number(readFileSync(pidFile, 'utf8'));
+        try { process.kill(pid, 0); continue; } catch { /* not running */ }
+      }
+      rmSync(dir, { recursive: true, force: true });
+      removed++;
+    } catch {}
+  }
+  return removed;
 }
 
 /** Parses DMAN_TEST_REDIS_URL (redis://[user:pass@]host:port or rediss://…) into facts. */

@@ -2,7 +2,8 @@ import { chmod, lstat, mkdir, readFile, readdir, readlink, rm, stat, symlink, wr
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isDmanError } from '../shared/errors.js';
-import { createEngine } from './createEngine.js';
+import { createEngine, type WalkFn } from './createEngine.js';
+import { walkTracked } from './scan/walk.js';
 import type { Engine, EngineEvent } from './Engine.js';
 import { silentLogger } from './log.js';
 import type { ConflictPolicy } from './plan/planSync.js';
@@ -271,6 +272,26 @@ describe('createEngine with an in-process remote', () => {
     const r = await b2.sync(both);
     expect(r.users[0]!.counts).toMatchObject({ converged: 1, conflicts: 0, published: 0, installed: 0 });
     expect(remote.entries('alice').find((e) => e.path === 'f')!.rev).toBe(2);
+  });
+
+  it('an unreadable folder is skipped with a reason, never published as deletes', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    await a.write('secret-dir/a', '1');
+    await a.write('secret-dir/b', '2');
+    await a.write('open', '3');
+    await a.engine.sync(both);
+    // The walk cannot enter secret-dir (injected: as root, chmod 000 would not stop us).
+    const walk: WalkFn = async function* (home, matcher, onSkip) {
+      onSkip({ path: 'secret-dir', reason: 'permission denied' });
+      for await (const e of walkTracked(home, matcher)) if (!e.path.startsWith('secret-dir/')) yield { path: e.path, stats: e.stat };
+    };
+    const a2 = createEngine({ config: testConfig(a.home, { device: 'a' }), remote, log: silentLogger(), stateDir: a.home, stateStore: a.stateStore, walk });
+    engines.push(a2);
+    const r = await a2.sync(both);
+    expect(r.users[0]!.skipped).toEqual([{ path: 'secret-dir', reason: 'permission denied' }]);
+    expect(r.users[0]!.actions).toEqual([]);
+    expect(remote.entries('alice').filter((e) => e.deleted)).toEqual([]);
   });
 
   it('re-plans a path that changed on the server between fetch and commit (409) without failing the run', async () => {

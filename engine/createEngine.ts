@@ -27,8 +27,8 @@ import { mapLimit } from './util/mapLimit.js';
 import { createFileStateStore, type StateStore, type UserState } from './state/StateStore.js';
 import type { Watcher } from './watch/Watcher.js';
 
-/** Walks a home, yielding tracked files with their lstat (injected in tests). */
-export type WalkFn = (home: string, matcher: TrackMatcher) => AsyncIterable<WalkedFile>;
+/** Walks a home, yielding tracked files with their lstat and reporting what it could not read (injected in tests). */
+export type WalkFn = (home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void) => AsyncIterable<WalkedFile>;
 
 export interface EngineDeps {
   config: EffectiveConfig;
@@ -54,8 +54,8 @@ const UPLOAD_CONCURRENCY = 8;
 /** A run that changed nothing still records its time this often. */
 const STATE_REFRESH_MS = 5 * 60_000;
 
-async function* adaptWalk(home: string, matcher: TrackMatcher): AsyncGenerator<WalkedFile> {
-  for await (const e of walkTracked(home, matcher)) yield { path: e.path, stats: e.stat };
+async function* adaptWalk(home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void): AsyncGenerator<WalkedFile> {
+  for await (const e of walkTracked(home, matcher, { onSkip: (s) => onSkip({ path: s.path, reason: s.message }) })) yield { path: e.path, stats: e.stat };
 }
 
 function emptyCounts(): UserSyncReport['counts'] {
@@ -143,7 +143,11 @@ export function createEngine(deps: EngineDeps): Engine {
 
   async function scanUser(user: string, state: UserState, onProgress?: (n: number) => void): Promise<ScanResult> {
     const home = config.users[user]!.home;
-    return scan({ home, files: walk(home, matcherOf(user)), cache: state.statCache, now: () => clock.now(), onProgress: (n) => onProgress?.(n) });
+    const walkSkips: ScanResult['skipped'] = [];
+    const result = await scan({ home, files: walk(home, matcherOf(user), (sk) => walkSkips.push(sk)), cache: state.statCache, now: () => clock.now(), onProgress: (n) => onProgress?.(n) });
+    // What the walk could not read (a folder without permission, a socket) is not a delete.
+    for (const sk of walkSkips) if (sk.path) result.skipped.push(sk);
+    return result;
   }
 
   /** Brings the server mirror up to date; returns how many entries changed. */
@@ -220,11 +224,17 @@ export function createEngine(deps: EngineDeps): Engine {
       }
     }
     const skippedScan = new Set(scanned.skipped.map((s) => s.path));
+    const isSkipped = (p: string): boolean => {
+      if (skippedScan.size === 0) return false;
+      if (skippedScan.has(p)) return true;
+      for (let j = p.indexOf('/'); j !== -1; j = p.indexOf('/', j + 1)) if (skippedScan.has(p.slice(0, j))) return true;
+      return false;
+    };
     // Paths this machine does not track are left alone both ways: un-tracking a file must not
     // delete it on the server, and a server path tracked only elsewhere must not land here.
     let plan = planSync({ local: scanned.files, base: state.base, remote: state.remote }, {
       policy: ctx.policy, device: config.device, now: ctx.now, direction: opts.direction, prune: opts.prune,
-    }).filter((a) => scope(a.path) && !skippedScan.has(a.path) && matcher.isTracked(a.path));
+    }).filter((a) => scope(a.path) && !isSkipped(a.path) && matcher.isTracked(a.path));
     plan = await secretGuard(ctx, plan, scanned.files);
     for (const a of plan) {
       if (a.type === 'skip' && a.reason.includes('looks like a secret') && !secretNotified.has(`${user}:${a.path}`)) {

@@ -50,6 +50,7 @@ export function register(program: Command): void {
     .option('--data-dir <dir>', 'disk storage: the data directory (default: the OS data dir)')
     .option('--redis-addr <host:port>', 'redis storage: address')
     .option('--redis-socket <path>', 'redis storage: Unix socket instead of an address')
+    .option('--redis-username <user>', 'redis storage: ACL user name (Redis 6+)')
     .option('--redis-password <password>', 'redis storage: password')
     .option('--redis-db <n>', 'redis storage: database number 0-15')
     .option('--db-addr <host:port>', 'mariadb storage: address')

@@ -15,7 +15,7 @@ export interface InitAnswers {
   listen?: string;
   storage?: StorageDriver;
   dataDir?: string;
-  redis?: { addr?: string; socket?: string; password?: string; db?: number };
+  redis?: { addr?: string; socket?: string; username?: string; password?: string; db?: number };
   db?: { addr?: string; socket?: string; db?: string; user?: string; password?: string };
   users: Array<{ name: string; home: string }>;
   /** Selected group names (clients). */

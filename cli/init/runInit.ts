@@ -29,6 +29,7 @@ export interface InitFlags {
   dataDir?: string;
   redisAddr?: string;
   redisSocket?: string;
+  redisUsername?: string;
   redisPassword?: string;
   redisDb?: string;
   dbAddr?: string;
@@ -165,7 +166,7 @@ export async function runInit(ctx: InitContext): Promise<InitAnswers> {
           throw new DmanError('USAGE', 'init stopped: nothing was written', { hint: 'run `dman init` again once the database is reachable' });
         }
         // Asking again: the flags no longer pin the answers.
-        for (const k of ['redisAddr', 'redisSocket', 'redisPassword', 'redisDb', 'dbAddr', 'dbSocket', 'dbName', 'dbUser', 'dbPassword'] as const) delete f[k];
+        for (const k of ['redisAddr', 'redisSocket', 'redisUsername', 'redisPassword', 'redisDb', 'dbAddr', 'dbSocket', 'dbName', 'dbUser', 'dbPassword'] as const) delete f[k];
       }
     }
   }
@@ -265,6 +266,8 @@ async function askDatabase(storage: 'redis' | 'mariadb', a: InitAnswers, ctx: In
     const r: NonNullable<InitAnswers['redis']> = {};
     if (sock) r.socket = await text('--redis-socket', f.redisSocket, 'Redis socket path', '/run/redis/redis.sock', (v) => (v ? true : 'must not be empty'));
     else r.addr = await text('--redis-addr', f.redisAddr, 'Redis address (host:port)', '127.0.0.1:6379', addrOk);
+    const username = await text('--redis-username', f.redisUsername, 'Redis ACL user (empty for the default user)', '');
+    if (username) r.username = username;
     r.password = await secret(f.redisPassword, 'Redis password (empty for none)');
     const db = await text('--redis-db', f.redisDb, 'Redis database number (0-15)', '0', (v) => (/^(?:[0-9]|1[0-5])$/.test(v) ? true : 'is not a number from 0 to 15'));
     r.db = Number(db);

@@ -97,7 +97,7 @@ main { padding: 18px 24px 32px; display: grid; gap: 16px; max-width: 1400px; mar
 .panel h2 small { color: var(--dim); font-weight: 400; margin-left: 6px; }
 .chart { min-height: 230px; color: var(--dim); }
 table { width: 100%; border-collapse: collapse; font-size: 13px; }
-th { text-align: left; color: var(--dim); font-weight: 500; border-bottom: 1px solid var(--line); padding: 6px 8px; }
+th { white-space: nowrap; text-align: left; color: var(--dim); font-weight: 500; border-bottom: 1px solid var(--line); padding: 6px 8px; }
 td { border-bottom: 1px solid #1e2430; padding: 6px 8px; vertical-align: top; }
 td.empty { color: var(--dim); text-align: center; padding: 14px; }
 .num { font-variant-numeric: tabular-nums; }
@@ -110,7 +110,7 @@ code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; color: #c7d2fe
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px; margin: 10px 0 0; font-size: 13px; }
 dt { color: var(--dim); }
 dd { margin: 0; overflow-wrap: anywhere; }
-meter { width: 100%; height: 8px; }
+meter { width: 140px; height: 10px; vertical-align: middle; }
 .tag { padding: 1px 8px; border-radius: 6px; font-size: 12px; }
 .tag.ok { background: rgba(62,207,142,.12); color: var(--ok); }
 .tag.denied { background: rgba(255,93,93,.12); color: var(--bad); }

@@ -65,7 +65,7 @@ export function registerDashboardRoutes(app: FastifyInstance, ctx: RouteContext,
 
   function signIn(reply: FastifyReply, status: number, why: string) {
     secure(reply).code(status).type('text/html; charset=utf-8');
-    return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>dman dashboard: sign in</title><link rel="stylesheet" href="/dashboard/assets/dashboard.css"></head>
+    return `<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>dman dashboard: sign in</title><link rel="stylesheet" href="/dashboard/assets/dashboard.css"></head>
 <body><main><section class="panel"><h2>dman server dashboard</h2><p class="bad">${esc(why)}</p>
 <p>Open <code>/dashboard?token=ADMIN_TOKEN</code> once with an admin token (<code>dman token create --admin --device dashboard</code>); the token is swapped for a session cookie and removed from the address.</p></section></main></body></html>`;
   }

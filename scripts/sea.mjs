@@ -48,7 +48,12 @@ const define = {
 const banner = `(() => {
   process.argv[1] = process.execPath + '#sea';
   const a = process.argv;
-  if (!a.some((x) => x === '--log-format' || x.startsWith('--log-format='))) a.splice(2, 0, '--log-format=json');
+  const i = a.findIndex((x) => x === '--log-format' || x.startsWith('--log-format='));
+  if (i < 0) a.splice(2, 0, '--log-format=json');
+  else if (a[i] === '--log-format=pretty' || (a[i] === '--log-format' && a[i + 1] === 'pretty')) {
+    process.stderr.write('dman-server: --log-format pretty needs pino-pretty from node_modules; the standalone binary logs JSON\\n');
+    a.splice(i, a[i] === '--log-format' ? 2 : 1, '--log-format=json');
+  }
 })();
 require = ((real) => {
   const { isBuiltin } = real('node:module');

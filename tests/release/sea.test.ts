@@ -44,6 +44,22 @@ describe('standalone server binary (Node SEA)', () => {
     expect(r.stdout).toMatch(/\d+\.\d+\.\d+/);
   });
 
+  it('logs JSON even when asked for the pretty format on a terminal (pretty needs node_modules)', () => {
+    // `script` gives the binary a terminal, where the pretty format would load pino-pretty.
+    const cmd = `timeout -s TERM 3 ${binary} --log-format pretty --log-level info serve --addr 127.0.0.1:0 --data-dir ${join(home, 'tty-data')}`;
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd: home, env: env(), encoding: 'utf8', timeout: 30_000 });
+    if (r.error) {
+      console.info(`script (util-linux) is not available (${r.error.message}): checked without a terminal`);
+      const plain = spawnSync(binary, ['--log-format', 'pretty', 'version'], { cwd: home, env: env(), encoding: 'utf8' });
+      expect(plain.stderr).toMatch(/the standalone binary logs JSON/);
+      return;
+    }
+    expect(r.stdout).toMatch(/the standalone binary logs JSON/);
+    expect(r.stdout).toMatch(/dman server listening on http:\/\/127\.0\.0\.1:\d+/);
+    expect(r.stdout).toMatch(/^\{"level":30,.*"msg":"listening"\}\r?$/m);
+    expect(r.stdout).not.toMatch(/unable to determine transport target|Error:/);
+  }, 60_000);
+
   it('serves /health on a random port with a temp data dir and stops on SIGTERM', async () => {
     const dataDir = join(home, 'data');
     const child = spawn(binary, ['--json', 'serve', '--addr', '127.0.0.1:0', '--data-dir', dataDir], { cwd: home, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });

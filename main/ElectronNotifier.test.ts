@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createElectronNotifier, routeFor, type NotificationCtor } from './ElectronNotifier.js';
+import type { NotificationModel } from './notifications.js';
+import { createElectronEngineNotifier, createElectronNotifier, routeFor, type NotificationCtor } from './ElectronNotifier.js';
 
 describe('ElectronNotifier', () => {
   it('shows the notification and opens the review at the conflict on click', () => {
@@ -22,5 +23,22 @@ describe('ElectronNotifier', () => {
   it('maps every target to a route', () => {
     expect(routeFor({ view: 'settings' })).toBe('#/settings');
     expect(routeFor({ view: 'status' })).toBe('#/status');
+  });
+});
+
+describe('ElectronEngineNotifier', () => {
+  it('leaves conflicts to the batcher and shows other notices once per quiet period', () => {
+    let now = 0;
+    const shown: NotificationModel[] = [];
+    const n = createElectronEngineNotifier({ show: (x) => shown.push(x), now: () => now, quietMs: 1000 });
+    n.notify({ kind: 'conflict', title: 'dman: conflict', body: '.zshrc', user: 'alice', path: '.zshrc' });
+    n.notify({ kind: 'error', title: 'dman: sync stopped', body: 'disk full' });
+    n.notify({ kind: 'error', title: 'dman: sync stopped', body: 'disk full' });
+    n.notify({ kind: 'info', title: 'dman: a secret was not published', body: '.ssh/id_ed25519' });
+    expect(shown.map((s) => s.kind)).toEqual(['error', 'info']);
+    now = 1500;
+    n.notify({ kind: 'error', title: 'dman: sync stopped', body: 'disk full' });
+    expect(shown).toHaveLength(3);
+    expect(shown[0]).toMatchObject({ body: 'disk full', target: { view: 'status' } });
   });
 });

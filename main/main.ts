@@ -12,7 +12,7 @@ import { createDmanApi } from '../engine/api/createDmanApi.js';
 import { createEmbeddedServer } from '../engine/api/createEmbeddedServer.js';
 import { createLogger } from '../engine/log.js';
 import { createChokidarWatcher } from '../engine/watch/ChokidarWatcher.js';
-import { createElectronNotifier } from './ElectronNotifier.js';
+import { createElectronEngineNotifier, createElectronNotifier } from './ElectronNotifier.js';
 import { createElectronSettingsStore } from './ElectronSettingsStore.js';
 import { forwardEvents, registerIpc } from './ipc.js';
 import { createNotificationBatcher, type NotificationModel } from './notifications.js';
@@ -38,6 +38,10 @@ async function run(): Promise<void> {
   const iconDir = app.isPackaged ? join(process.resourcesPath, 'icons', 'tray') : join(app.getAppPath(), 'build', 'icons', 'tray');
   const cli = join(app.getAppPath(), 'bin', 'dman.js');
 
+  let openRoute: (route: string) => void = () => {};
+  const shownNotifications: NotificationModel[] = [];
+  const showNotification = createElectronNotifier({ Notification, open: (route) => openRoute(route), onShown: (n) => { shownNotifications.push(n); } });
+
   const api = createDmanApi({
     log,
     dataDir,
@@ -46,14 +50,13 @@ async function run(): Promise<void> {
     // Electron's own Node runs the CLI bundle (no separate node binary on users' machines).
     server: existsSync(cli) ? createEmbeddedServer({ dataDir, command: [process.execPath, cli], env: { ELECTRON_RUN_AS_NODE: '1' }, log }) : undefined,
     loginItem: { get: () => app.getLoginItemSettings().openAtLogin, set: (v) => app.setLoginItemSettings({ openAtLogin: v }) },
-    engineDeps: { watcher: createChokidarWatcher({ log }) },
+    engineDeps: { watcher: createChokidarWatcher({ log }), notifier: createElectronEngineNotifier({ show: showNotification, now: () => Date.now() }) },
   });
 
   let win: BrowserWindow | null = null;
   let tray: Tray | null = null;
   let quitting = false;
   let state: AppState | null = null;
-  const shownNotifications: NotificationModel[] = [];
 
   const openWindow = (route = '#/status') => {
     if (win && !win.isDestroyed()) {
@@ -76,6 +79,7 @@ async function run(): Promise<void> {
     win.on('closed', () => { win = null; });
     void win.loadFile(rendererIndex, { hash: route.replace(/^#/, '') });
   };
+  openRoute = openWindow;
 
   // Security: no navigation away from the app page, no new windows, no permissions, no remote content.
   app.on('web-contents-created', (_e, contents) => {
@@ -113,7 +117,7 @@ async function run(): Promise<void> {
   };
 
   const batcher = createNotificationBatcher({
-    show: createElectronNotifier({ Notification, open: (route) => openWindow(route), onShown: (n) => { shownNotifications.push(n); } }),
+    show: showNotification,
     timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout), now: () => Date.now() },
   });
 

@@ -6,7 +6,7 @@ import type { AppState, Conflict } from '../shared/api.js';
 
 /** A notification to show; `target` says what a click opens. */
 export interface NotificationModel {
-  kind: 'conflicts' | 'offline' | 'auth';
+  kind: 'conflicts' | 'offline' | 'auth' | 'error' | 'info';
   title: string;
   body: string;
   /** Where a click goes: the review window at a conflict, or the settings. */

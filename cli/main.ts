@@ -1,5 +1,5 @@
 // The `dman` command: the composition root of the CLI (and of `dman serve` / `dman agent`).
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { registerAll } from './commands/index.js';
 import { EXIT } from './exit.js';
 import { buildInfo } from './version.js';
@@ -13,8 +13,9 @@ export function createProgram(): Command {
     .option('--json', 'print one JSON document instead of text')
     .option('-v, --verbose', 'show the cause chain of errors')
     .option('-q, --quiet', 'print only errors; no progress bars')
-    .option('--log-level <level>', 'log level: fatal, error, warn, info, debug, trace', 'warn')
-    .option('--log-format <format>', 'log format: json or pretty', 'pretty')
+    // Checked here so a typo is a usage error, not a pino exception deep in a command.
+    .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'))
+    .addOption(new Option('--log-format <format>', 'log format (pretty only on a terminal; JSON lines otherwise)').choices(['json', 'pretty']).default('pretty'))
     .showHelpAfterError('(run `dman help` for the list of commands)')
     .exitOverride();
   registerAll(program);

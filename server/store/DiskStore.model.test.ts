@@ -73,7 +73,7 @@ async function step(s: Store, c: Cmd, now: number): Promise<unknown> {
       case 'retention':
         return await s.applyRetention(USERS[c.user]!, { versions: c.versions, days: c.days }, now);
       case 'gc':
-        return await s.gcBlobs();
+        return await s.gcBlobs({ graceMs: 0 });
       case 'reopen':
         return null;
     }

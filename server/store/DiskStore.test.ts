@@ -152,7 +152,7 @@ describe('DiskStore on disk', () => {
       const replay = await s.commit({ user: 'alice', device: 'd', ops: [fileOp('zzz', 0, bobBlob, 8)], now: T0, idempotencyKey: 'key-29-xyz' });
       expect(replay).toMatchObject({ ok: true, replayed: true, rev: 30 });
       expect(await s.headRev('alice')).toBe(30);
-      expect((await s.gcBlobs()).blobsRemoved).toBeGreaterThanOrEqual(1);
+      expect((await s.gcBlobs({ graceMs: 0 })).blobsRemoved).toBeGreaterThanOrEqual(1);
       expect(await s.hasBlob('bob', orphan)).toBe(false);
       await s.close();
 
@@ -346,7 +346,7 @@ describe('DiskStore on disk', () => {
       const keep = await put(s, 'alice', 'kept');
       await s.commit({ user: 'alice', device: 'd', ops: [fileOp('k', 0, keep, 4)], now: T0 });
       const orphan = await put(s, 'alice', 'orphan');
-      await s.gcBlobs(); // journal records the gc, then unlinks
+      await s.gcBlobs({ graceMs: 0 }); // journal records the gc, then unlinks
       await crash(s, dir);
       // put the orphan back as if the crash came before the unlink, plus crash debris
       await writeFile(join(dir, 'blobs', orphan.slice(0, 2), orphan.slice(2)), 'orphan');

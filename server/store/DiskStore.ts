@@ -16,21 +16,22 @@
 // either wholly in the journal (applied at the next open) or absent: a torn last line was never
 // acknowledged and is cut off; a damaged line followed by good ones is STORE_CORRUPT.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DmanError } from '../../shared/errors.js';
 import type { Entry } from '../../shared/protocol.js';
 import { fsyncDir, isTempName, writeFileAtomic } from '../../engine/fs/atomic.js';
 import { silentLogger, type Logger } from '../../engine/log.js';
+import { mapLimit } from '../../engine/util/mapLimit.js';
 import { consumeVerified } from './blobStream.js';
-import { assertHash, assertUserName, blobsNamedBy, entryFromOp, findConflicts, missingBlobsError, validateCommit, versionsToDrop } from './commitRules.js';
+import { assertHash, assertUserName, blobsNamedBy, entryFromOp, findConflicts, gcCutoff, missingBlobsError, validateCommit, versionsToDrop } from './commitRules.js';
 import { lockDataDir, type ReleaseLock } from './disk/dataDirLock.js';
 import { encodeRecord, ioError, Journal, scanJournal } from './disk/journal.js';
 import { filterAudit } from './MemoryStore.js';
 import { createNotifier } from './notifier.js';
 import type {
-  AuditQuery, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
+  AuditQuery, AuditRecord, BlobUpload, ChangesPage, CommitInput, CommitOutcome, GcOptions, PutBlobResult, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
 } from './Store.js';
 
 /** Layout version of the data dir; a newer one is refused (SCHEMA_TOO_NEW). */
@@ -72,6 +73,10 @@ interface UserState {
 
 const HEX62 = /^[0-9a-f]{62}$/;
 
+/** An upload streamed into tmp/, waiting to be moved into blobs/ and journaled. */
+interface Staged { user: string; hash: string; size: number; tmp: string }
+interface FinalQueueItem { item: Staged; resolve: (r: PutBlobResult) => void; reject: (err: unknown) => void }
+
 /** Stores everything under one data dir; single writer, crash-safe. */
 export class DiskStore implements Store {
   readonly driver = 'disk' as const;
@@ -84,6 +89,10 @@ export class DiskStore implements Store {
   private users = new Map<string, UserState>();
   private owned = new Map<string, Set<string>>();
   private blobs = new Map<string, number>();
+  /** Last upload time per blob (ms; the file's mtime after a restart), for the gc grace. */
+  private uploadedAt = new Map<string, number>();
+  private finalQueue: FinalQueueItem[] = [];
+  private finalScheduled = false;
   private tokens = new Map<string, TokenRecord>();
   private audit: AuditRecord[] = [];
   private seq = 0;
@@ -180,43 +189,142 @@ export class DiskStore implements Store {
     assertUserName(user);
     assertHash(hash);
     this.assertOpen();
-    // Stream into tmp/ outside the lock so a slow upload never blocks commits.
+    const staged = await this.stage(user, hash, data, maxBytes);
+    try {
+      if (this.sync) await this.syncFile(staged.tmp);
+    } catch (err) {
+      await rm(staged.tmp, { force: true });
+      throw ioError(err, staged.tmp, `Could not store blob ${hash}`);
+    }
+    const [r] = await this.finalize([staged]);
+    return { size: r!.size, created: r!.created };
+  }
+
+  /**
+   * Stores a stream of blobs, paying for durability once per batch instead of once per blob:
+   * each blob streams into tmp/ unsynced, then the files are fsynced in parallel, renamed, their
+   * directories fsynced, and one journal append records every upload.
+   */
+  async putBlobs(user: string, blobs: AsyncIterable<BlobUpload>, maxBytes: number): Promise<PutBlobResult[]> {
+    assertUserName(user);
+    this.assertOpen();
+    const staged: Staged[] = [];
+    let failure: unknown = null;
+    try {
+      for await (const b of blobs) {
+        assertHash(b.hash);
+        staged.push(await this.stage(user, b.hash, b.data, maxBytes));
+      }
+    } catch (err) {
+      failure = err; // keep what arrived whole before the failure
+    }
+    try {
+      if (this.sync) await mapLimit(staged, 32, (st) => this.syncFile(st.tmp));
+    } catch (err) {
+      await Promise.all(staged.map((st) => rm(st.tmp, { force: true })));
+      throw ioError(err, join(this.dir, 'tmp'), 'Could not store the uploaded blobs');
+    }
+    const results = await this.finalize(staged);
+    if (failure) throw failure;
+    return results;
+  }
+
+  /** Streams one verified blob into an unsynced file under tmp/ (outside the lock, so slow uploads never block commits). */
+  private async stage(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number): Promise<Staged> {
     const tmp = join(this.dir, 'tmp', `${hash.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
-    let size: number;
     const fh = await open(tmp, 'wx', 0o600).catch((err) => { throw ioError(err, tmp, 'Could not create an upload file'); });
     try {
-      size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
+      const size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
         let off = 0;
         while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
       }, { user, driver: 'disk' });
-      if (this.sync) await fh.sync();
       await fh.close();
+      return { user, hash, size, tmp };
     } catch (err) {
       await fh.close().catch(() => {});
       await rm(tmp, { force: true });
       throw ioError(err, tmp, `Could not store blob ${hash}`);
     }
-    return this.exclusive(async () => {
-      const created = !this.blobs.has(hash);
+  }
+
+  private async syncFile(file: string): Promise<void> {
+    const fh = await open(file, 'r+');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * Moves fsynced uploads into blobs/ and journals them. Concurrent callers share one pass (group
+   * commit): whatever queued while the lock was busy is renamed, dir-fsynced and journaled together.
+   */
+  private finalize(items: Staged[]): Promise<PutBlobResult[]> {
+    if (items.length === 0) return Promise.resolve([]);
+    const done = Promise.all(items.map((item) => new Promise<PutBlobResult>((resolve, reject) => this.finalQueue.push({ item, resolve, reject }))));
+    if (!this.finalScheduled) {
+      this.finalScheduled = true;
+      this.exclusive(async () => {
+        this.finalScheduled = false;
+        await this.finalizeBatch(this.finalQueue.splice(0));
+      }).catch(async (err: unknown) => {
+        // e.g. the store closed while the uploads streamed
+        this.finalScheduled = false;
+        for (const q of this.finalQueue.splice(0)) {
+          await rm(q.item.tmp, { force: true });
+          q.reject(err);
+        }
+      });
+    }
+    return done;
+  }
+
+  private async finalizeBatch(batch: FinalQueueItem[]): Promise<void> {
+    const ok: Array<FinalQueueItem & { created: boolean }> = [];
+    const renamed = new Set<string>();
+    const dirs = new Set<string>();
+    const now = Date.now();
+    for (const q of batch) {
+      const { hash, tmp } = q.item;
+      const created = !this.blobs.has(hash) && !renamed.has(hash);
       try {
         if (created) {
-          const target = this.blobPath(hash);
-          await rename(tmp, target);
-          if (this.sync) await fsyncDir(join(this.dir, 'blobs', hash.slice(0, 2)));
+          await rename(tmp, this.blobPath(hash));
+          renamed.add(hash);
+          dirs.add(hash.slice(0, 2));
         } else {
           await rm(tmp, { force: true });
+          // Uploaded again: restart its gc grace, also across a restart (best effort, no fsync needed).
+          if (!renamed.has(hash)) await utimes(this.blobPath(hash), now / 1000, now / 1000).catch(() => {});
         }
+        ok.push({ ...q, created });
       } catch (err) {
         await rm(tmp, { force: true });
-        throw ioError(err, this.blobPath(hash), `Could not store blob ${hash}`);
+        q.reject(ioError(err, this.blobPath(hash), `Could not store blob ${hash}`));
       }
-      this.blobs.set(hash, size);
-      if (!this.owned.get(user)?.has(hash)) await this.write({ t: 'own', user, hash, size });
-      return { size, created };
-    }).catch(async (err: unknown) => {
-      await rm(tmp, { force: true }); // e.g. the store closed while the upload streamed
-      throw err;
-    });
+    }
+    const recs: NewRec[] = [];
+    const owning = new Set<string>();
+    for (const q of ok) {
+      const key = `${q.item.user}\0${q.item.hash}`;
+      if (!this.owned.get(q.item.user)?.has(q.item.hash) && !owning.has(key)) {
+        owning.add(key);
+        recs.push({ t: 'own', user: q.item.user, hash: q.item.hash, size: q.item.size });
+      }
+    }
+    try {
+      if (this.sync) await Promise.all([...dirs].map((d) => fsyncDir(join(this.dir, 'blobs', d))));
+      await this.writeMany(recs);
+    } catch (err) {
+      for (const q of ok) q.reject(ioError(err, this.journalPath, `Could not store blob ${q.item.hash}`));
+      return;
+    }
+    for (const q of ok) {
+      this.blobs.set(q.item.hash, q.item.size);
+      this.uploadedAt.set(q.item.hash, now);
+      q.resolve({ hash: q.item.hash, size: q.item.size, created: q.created });
+    }
   }
 
   async hasBlob(user: string, hash: string): Promise<boolean> {
@@ -328,11 +436,12 @@ export class DiskStore implements Store {
     });
   }
 
-  async gcBlobs(): Promise<{ blobsRemoved: number; bytesFreed: number }> {
+  async gcBlobs(opts: GcOptions = {}): Promise<{ blobsRemoved: number; bytesFreed: number }> {
+    const cutoff = gcCutoff(opts);
     return this.exclusive(async () => {
       const referenced = new Set<string>();
       for (const u of this.users.values()) for (const list of u.versions.values()) for (const v of list) if (v.kind === 'file' && v.hash !== null) referenced.add(v.hash);
-      const victims = [...this.blobs.keys()].filter((h) => !referenced.has(h));
+      const victims = [...this.blobs.keys()].filter((h) => !referenced.has(h) && (this.uploadedAt.get(h) ?? 0) <= cutoff);
       if (victims.length === 0) return { blobsRemoved: 0, bytesFreed: 0 };
       const bytesFreed = victims.reduce((n, h) => n + (this.blobs.get(h) ?? 0), 0);
       // Journal first: a crash before the unlinks leaves files that the next open removes.
@@ -417,6 +526,7 @@ export class DiskStore implements Store {
     this.users = new Map();
     this.owned = new Map();
     this.blobs = new Map();
+    this.uploadedAt = new Map();
     this.tokens = new Map();
     this.audit = [];
     this.seq = 0;
@@ -440,10 +550,18 @@ export class DiskStore implements Store {
 
   /** Makes a record durable in the journal, then applies it to memory. */
   private async write(rec: NewRec): Promise<void> {
-    const full = { ...rec, s: this.seq + 1 } as JournalRec;
-    await this.journal!.append([full]);
-    this.seq = full.s;
-    this.apply(full, null);
+    await this.writeMany([rec]);
+  }
+
+  /** Makes records durable with one journal append (one fsync), then applies them in order. */
+  private async writeMany(recs: NewRec[]): Promise<void> {
+    if (recs.length === 0) return;
+    const full = recs.map((rec, i) => ({ ...rec, s: this.seq + 1 + i }) as JournalRec);
+    await this.journal!.append(full);
+    for (const r of full) {
+      this.seq = r.s;
+      this.apply(r, null);
+    }
   }
 
   private userState(user: string): UserState {
@@ -621,7 +739,9 @@ export class DiskStore implements Store {
           await rm(p, { force: true });
           continue;
         }
-        this.blobs.set(d + name, (await stat(p)).size);
+        const st = await stat(p);
+        this.blobs.set(d + name, st.size);
+        this.uploadedAt.set(d + name, st.mtimeMs);
       }
     }
   }

@@ -3,10 +3,10 @@
 import { Readable } from 'node:stream';
 import type { Entry } from '../../shared/protocol.js';
 import { consumeVerified } from './blobStream.js';
-import { assertHash, assertUserName, blobsNamedBy, entryFromOp, findConflicts, missingBlobsError, validateCommit, versionsToDrop } from './commitRules.js';
+import { assertHash, assertUserName, blobsNamedBy, entryFromOp, findConflicts, gcCutoff, missingBlobsError, validateCommit, versionsToDrop } from './commitRules.js';
 import { createNotifier } from './notifier.js';
 import type {
-  AuditQuery, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
+  AuditQuery, AuditRecord, ChangesPage, CommitInput, CommitOutcome, GcOptions, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
 } from './Store.js';
 
 interface UserData {
@@ -26,6 +26,8 @@ export class MemoryStore implements Store {
   private readonly users = new Map<string, UserData>();
   private readonly blobs = new Map<string, Buffer>();
   private readonly owners = new Map<string, Set<string>>();
+  /** Last upload time per blob (ms), for the gc grace. */
+  private readonly uploadedAt = new Map<string, number>();
   private readonly tokens = new Map<string, TokenRecord>();
   private readonly audit: AuditRecord[] = [];
   private readonly notifier = createNotifier();
@@ -46,6 +48,7 @@ export class MemoryStore implements Store {
     const created = !this.blobs.has(hash);
     if (created) this.blobs.set(hash, Buffer.concat(parts));
     this.ownersOf(hash).add(user);
+    this.uploadedAt.set(hash, Date.now());
     return { size, created };
   }
 
@@ -137,15 +140,17 @@ export class MemoryStore implements Store {
     return { versionsRemoved: removed };
   }
 
-  async gcBlobs(): Promise<{ blobsRemoved: number; bytesFreed: number }> {
+  async gcBlobs(opts: GcOptions = {}): Promise<{ blobsRemoved: number; bytesFreed: number }> {
+    const cutoff = gcCutoff(opts);
     const referenced = new Set<string>();
     for (const u of this.users.values()) for (const list of u.versions.values()) for (const v of list) if (v.hash !== null && v.kind === 'file') referenced.add(v.hash);
     let blobsRemoved = 0;
     let bytesFreed = 0;
     for (const [hash, buf] of this.blobs) {
-      if (referenced.has(hash)) continue;
+      if (referenced.has(hash) || (this.uploadedAt.get(hash) ?? 0) > cutoff) continue;
       this.blobs.delete(hash);
       this.owners.delete(hash);
+      this.uploadedAt.delete(hash);
       blobsRemoved++;
       bytesFreed += buf.length;
     }

@@ -58,6 +58,22 @@ export interface RetentionPolicy {
   days: number;
 }
 
+/** How long an uploaded blob no version references is kept, so a commit that follows its upload finds it. */
+export const BLOB_GC_GRACE_MS = 60 * 60_000;
+
+export interface GcOptions {
+  /** Server time (ms) the grace is measured from (default: now). */
+  now?: number;
+  /** Unreferenced blobs uploaded (or uploaded again) less than this long ago are kept (default BLOB_GC_GRACE_MS). */
+  graceMs?: number;
+}
+
+/** One blob of a bulk upload: its claimed SHA-256 and its bytes, consumed before the next blob is read. */
+export interface BlobUpload { hash: string; data: Readable | AsyncIterable<Buffer> }
+
+/** What storing one blob did. */
+export interface PutBlobResult { hash: string; size: number; created: boolean }
+
 export interface UserStats { files: number; bytes: number; headRev: number; lastCommitAt: number | null }
 
 /** Stops a subscription. */
@@ -81,6 +97,13 @@ export interface Store {
    * Records that `user` owns it (uploading bytes proves possession). `created` is false when the bytes were already stored.
    */
   putBlob(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number): Promise<{ size: number; created: boolean }>;
+  /**
+   * Stores many blobs from one stream, in order, each verified like putBlob; a driver may group
+   * the durability work (fsyncs, journal appends) of the whole batch. Each blob is durable when the
+   * promise resolves. On the first failure it throws that blob's error; blobs before it stay stored.
+   * Optional: callers use putBlobsOneByOne(store, …) for drivers without it.
+   */
+  putBlobs?(user: string, blobs: AsyncIterable<BlobUpload>, maxBytes: number): Promise<PutBlobResult[]>;
   /** True when the blob exists and `user` uploaded or references it. */
   hasBlob(user: string, hash: string): Promise<boolean>;
   /** Streams a blob `user` may read, or null. Never holds a large blob whole in memory. */
@@ -109,8 +132,11 @@ export interface Store {
   history(user: string, path: string, limit?: number): Promise<Entry[]>;
   /** Drops past versions that are both beyond the newest `versions` and older than `days`; never the current one. */
   applyRetention(user: string, policy: RetentionPolicy, now: number): Promise<{ versionsRemoved: number }>;
-  /** Deletes blobs no version of any user references. */
-  gcBlobs(): Promise<{ blobsRemoved: number; bytesFreed: number }>;
+  /**
+   * Deletes blobs no version of any user references, except those uploaded within the grace period
+   * (an upload is followed by its commit; collecting in between would fail that commit).
+   */
+  gcBlobs(opts?: GcOptions): Promise<{ blobsRemoved: number; bytesFreed: number }>;
   /** Users that have committed anything, sorted. */
   listUsers(): Promise<string[]>;
   stats(user: string): Promise<UserStats>;

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { DmanError } from '../../shared/errors.js';
+import type { BlobUpload, PutBlobResult, Store } from './Store.js';
 
 /**
  * Consumes `data`, calling `onChunk` for each chunk, and resolves with the byte count once the
@@ -39,4 +40,16 @@ export async function consumeVerified(
     });
   }
   return size;
+}
+
+/** Stores a bulk upload through putBlob, one blob after the other (for drivers without putBlobs). */
+export async function putBlobsOneByOne(store: Store, user: string, blobs: AsyncIterable<BlobUpload>, maxBytes: number): Promise<PutBlobResult[]> {
+  const out: PutBlobResult[] = [];
+  for await (const b of blobs) out.push({ hash: b.hash, ...(await store.putBlob(user, b.hash, b.data, maxBytes)) });
+  return out;
+}
+
+/** Stores a bulk upload with the driver's putBlobs when it has one, else blob by blob. */
+export function putBlobsWith(store: Store, user: string, blobs: AsyncIterable<BlobUpload>, maxBytes: number): Promise<PutBlobResult[]> {
+  return store.putBlobs ? store.putBlobs(user, blobs, maxBytes) : putBlobsOneByOne(store, user, blobs, maxBytes);
 }

@@ -2,7 +2,7 @@
 // only in how they store things, never in what a commit means.
 import { DmanError } from '../../shared/errors.js';
 import { USER_RE, pathProblem, type CommitConflict, type CommitOp, type Entry } from '../../shared/protocol.js';
-import type { CommitInput } from './Store.js';
+import { BLOB_GC_GRACE_MS, type CommitInput, type GcOptions } from './Store.js';
 
 /** Throws DmanError('BAD_REQUEST') unless `user` is a valid user name (no traversal, no separators). */
 export function assertUserName(user: string): void {
@@ -91,4 +91,9 @@ export function entryFromOp(op: CommitOp, rev: number, device: string, now: numb
 export function versionsToDrop<T extends { updatedAt: number }>(versions: T[], policy: { versions: number; days: number }, now: number): T[] {
   const maxAge = policy.days * 86_400_000;
   return versions.slice(1).filter((v, i) => i >= policy.versions && now - v.updatedAt >= maxAge);
+}
+
+/** Returns the upload time before which an unreferenced blob may be collected. */
+export function gcCutoff(opts: GcOptions = {}): number {
+  return (opts.now ?? Date.now()) - (opts.graceMs ?? BLOB_GC_GRACE_MS);
 }

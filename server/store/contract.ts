@@ -12,7 +12,8 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DmanError, type ErrorCode } from '../../shared/errors.js';
 import type { CommitOp, CommitOpInput, Entry } from '../../shared/protocol.js';
-import type { AuditRecord, CommitInput, CommitOutcome, Store, TokenRecord } from './Store.js';
+import { putBlobsWith } from './blobStream.js';
+import type { AuditRecord, BlobUpload, CommitInput, CommitOutcome, Store, TokenRecord } from './Store.js';
 
 /**
  * Creates an opened, empty store and a cleanup that closes it and removes its data. Persistent
@@ -174,7 +175,7 @@ export function describeStoreContract(name: string, factory: StoreFactory, opts:
         expect(await store.getBlob('alice', claimed)).toBeNull();
         // The blob must not be committable either.
         await expectDmanError(commit('alice', [op({ path: 'a', baseRev: 0, hash: claimed, size: 16 })]), 'PRECONDITION_FAILED');
-        expect(await store.gcBlobs()).toEqual({ blobsRemoved: 0, bytesFreed: 0 });
+        expect(await store.gcBlobs({ graceMs: 0 })).toEqual({ blobsRemoved: 0, bytesFreed: 0 });
       });
 
       it('rejects a blob over maxBytes with PAYLOAD_TOO_LARGE and stores nothing; exactly maxBytes is fine', async () => {
@@ -210,6 +211,27 @@ export function describeStoreContract(name: string, factory: StoreFactory, opts:
         const res = await Promise.all([store.putBlob('alice', hash, Readable.from(chunks()), MB), store.putBlob('alice', hash, Readable.from(chunks()), MB)]);
         expect(res.map((r) => r.size)).toEqual([data.length, data.length]);
         expect(sha256(await readAll((await store.getBlob('alice', hash))!.stream))).toBe(hash);
+      });
+
+      it('stores a bulk upload in order, reports created per blob, and keeps the blobs before a bad one', async () => {
+        const bufs = ['alpha', 'beta', 'gamma', 'alpha'].map((t) => Buffer.from(`bulk ${t}\n`));
+        async function* many(list: Buffer[], claim: (b: Buffer, i: number) => string = (b) => sha256(b)): AsyncIterable<BlobUpload> {
+          for (let i = 0; i < list.length; i++) yield { hash: claim(list[i]!, i), data: Readable.from([list[i]!.subarray(0, 3), list[i]!.subarray(3)]) };
+        }
+        const first = await putBlobsWith(store, 'alice', many(bufs), MB);
+        expect(first).toEqual(bufs.map((b, i) => ({ hash: sha256(b), size: b.length, created: i < 3 })));
+        for (const b of bufs) expect(sha256(await readAll((await store.getBlob('alice', sha256(b)))!.stream))).toBe(sha256(b));
+        expect((await putBlobsWith(store, 'alice', many(bufs.slice(0, 1)), MB))[0]!.created).toBe(false);
+        // a lying second blob: the first is stored, the second and third are not
+        const next = ['one', 'two', 'three'].map((t) => Buffer.from(`next ${t}`));
+        await expectDmanError(putBlobsWith(store, 'bob', many(next, (b, i) => (i === 1 ? sha256('something else') : sha256(b))), MB), 'HASH_MISMATCH');
+        expect(await store.hasBlob('bob', sha256(next[0]!))).toBe(true);
+        expect(await store.hasBlob('bob', sha256(next[1]!))).toBe(false);
+        expect(await store.hasBlob('bob', sha256(next[2]!))).toBe(false);
+        // a bulk upload proves possession per blob, like putBlob
+        expect(await store.hasBlob('bob', sha256(bufs[0]!))).toBe(false);
+        await putBlobsWith(store, 'bob', many(bufs.slice(0, 1)), MB);
+        expect(await store.hasBlob('bob', sha256(bufs[0]!))).toBe(true);
       });
 
       it('streams a multi-MB blob back intact, in more than one chunk', async () => {
@@ -576,7 +598,7 @@ export function describeStoreContract(name: string, factory: StoreFactory, opts:
         await write('bob', 'k', 'bob only');
         await write('alice', 'h', 'alice past', { now: T0 }); // referenced only by history once h moves on
         await write('alice', 'h', 'alice now', { now: T0 + 1 });
-        const gc1 = await store.gcBlobs();
+        const gc1 = await store.gcBlobs({ graceMs: 0 });
         expect(gc1).toEqual({ blobsRemoved: 1, bytesFreed: orphan.size });
         expect(await store.hasBlob('alice', orphan.hash)).toBe(false);
         expect(await store.getBlob('alice', orphan.hash)).toBeNull();
@@ -584,17 +606,33 @@ export function describeStoreContract(name: string, factory: StoreFactory, opts:
         expect(await readAll((await store.getBlob('alice', sha256('alice past')))!.stream)).toEqual(Buffer.from('alice past'));
         // alice's past versions go: "alice past" is freed, "old version" stays because bob still uses it
         expect((await store.applyRetention('alice', { versions: 0, days: 0 }, T0 + 100 * DAY)).versionsRemoved).toBe(2);
-        expect(await store.gcBlobs()).toEqual({ blobsRemoved: 1, bytesFreed: 'alice past'.length });
+        expect(await store.gcBlobs({ graceMs: 0 })).toEqual({ blobsRemoved: 1, bytesFreed: 'alice past'.length });
         expect(await store.hasBlob('alice', sha256('alice past'))).toBe(false);
         expect(await store.hasBlob('bob', sha256('old version'))).toBe(true);
         // once bob deletes and retention drops his versions, it goes too
         const g = await store.getEntry('bob', 'g');
         await commitOk('bob', [op({ path: 'g', baseRev: g!.rev, deleted: true })]);
         await store.applyRetention('bob', { versions: 0, days: 0 }, T0 + 100 * DAY);
-        expect(await store.gcBlobs()).toEqual({ blobsRemoved: 1, bytesFreed: 'old version'.length });
+        expect(await store.gcBlobs({ graceMs: 0 })).toEqual({ blobsRemoved: 1, bytesFreed: 'old version'.length });
         expect(await store.getBlob('bob', sha256('old version'))).toBeNull();
         expect(await readAll((await store.getBlob('bob', sha256('bob only')))!.stream)).toEqual(Buffer.from('bob only'));
         expect(await readAll((await store.getBlob('alice', sha256('new version')))!.stream)).toEqual(Buffer.from('new version'));
+      });
+    });
+
+    describe('gc grace', () => {
+      it('keeps an uploaded blob through gc until its commit lands, and collects an old unreferenced one', async () => {
+        const early = await upload('alice', 'uploaded, then gc ran before the commit');
+        expect(await store.gcBlobs()).toEqual({ blobsRemoved: 0, bytesFreed: 0 });
+        expect(await store.gcBlobs({ now: Date.now() + 30 * 60_000 })).toEqual({ blobsRemoved: 0, bytesFreed: 0 });
+        await commitOk('alice', [op({ path: '.zshrc', baseRev: 0, ...early })]);
+        const orphan = await upload('alice', 'uploaded, never committed');
+        expect(await store.gcBlobs()).toEqual({ blobsRemoved: 0, bytesFreed: 0 });
+        // two hours later the orphan goes; the committed blob stays
+        expect(await store.gcBlobs({ now: Date.now() + 2 * 3_600_000 })).toEqual({ blobsRemoved: 1, bytesFreed: orphan.size });
+        expect(await store.hasBlob('alice', orphan.hash)).toBe(false);
+        expect(await store.hasBlob('alice', early.hash)).toBe(true);
+        expect(await store.gcBlobs({ graceMs: 0 })).toEqual({ blobsRemoved: 0, bytesFreed: 0 });
       });
     });
 
@@ -603,9 +641,9 @@ export function describeStoreContract(name: string, factory: StoreFactory, opts:
         for (let round = 0; round < 8; round++) {
           const blobs = await Promise.all(Array.from({ length: 4 }, (_, i) => upload('alice', `round ${round} blob ${i}`)));
           const results = await Promise.allSettled([
-            store.gcBlobs(),
+            store.gcBlobs({ graceMs: 0 }),
             ...blobs.map((b, i) => commit('alice', [op({ path: `p${i}`, baseRev: null, ...b })])),
-            store.gcBlobs(),
+            store.gcBlobs({ graceMs: 0 }),
           ]);
           for (const r of results) if (r.status === 'rejected') expect((r.reason as DmanError).code).toBe('PRECONDITION_FAILED');
         }

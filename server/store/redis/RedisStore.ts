@@ -193,7 +193,8 @@ export class RedisStore implements Store {
       await this.sub.subscribe(this.channel());
     } catch (err) {
       await this.close();
-      const detail = this.lastError && this.lastError.message !== (err as Error).message ? `${(err as Error).message} (${this.lastError.message})` : (err as Error).message;
+      // ioredis rejects connect() with a bare "Connection is closed."; the error event said why.
+      const detail = this.lastError?.message ?? (err as Error).message;
       throw new DmanError('STORE_UNAVAILABLE', `Cannot connect to Redis at ${this.target}: ${detail}`, {
         hint: 'Check that Redis is running and that redis.addr/redis.socket, the password and the TLS settings in the config are right.',
         context: { driver: 'redis', url: this.target }, cause: err,

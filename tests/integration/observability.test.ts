@@ -6,6 +6,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DmanError } from '../../shared/errors.js';
+import { MemoryStore } from '../../server/store/MemoryStore.js';
 import { createEngine } from '../../engine/createEngine.js';
 import { createLogger } from '../../engine/log.js';
 import { tempDirs, testConfig } from '../../engine/testing/engineFixture.js';
@@ -183,5 +185,37 @@ describe('observability', () => {
     const ad = (await (await h.req('/v1/admin/tokens', { token: h.tokens.admin })).json()).tokens.find((t: { admin: boolean; device: string }) => t.admin && t.device === 'ops');
     expect((await h.req(`/v1/admin/tokens/${ad.id}`, { method: 'DELETE', token: h.tokens.admin })).status).toBe(200);
     expect((await h.req('/v1/admin/dashboard.json', { headers: { cookie: session } })).status).toBe(401);
+  });
+
+  it('shows a storage driver that goes down: store_up 0, the error in /health and /status, and back up', async () => {
+    // Injected fault: a memory store whose database "goes away".
+    let down = false;
+    const store = new MemoryStore();
+    const health = store.health.bind(store);
+    const headRev = store.headRev.bind(store);
+    store.health = async () => (down ? { ok: false, latencyMs: 0, error: 'connect ECONNREFUSED 127.0.0.1:6379' } : health());
+    store.headRev = async (u: string) => { if (down) throw new DmanError('STORE_UNAVAILABLE', 'redis at 127.0.0.1:6379 is unreachable'); return headRev(u); };
+    h = await startHarness({ store });
+    const metric = async () => sample(await (await h!.req('/metrics')).text(), 'dman_store_up', 'driver="memory"');
+    expect(await metric()).toBe(1);
+    down = true;
+    expect((await h.req('/v1/users/alice/manifest', { token: h.tokens.alice })).status).toBe(503);
+    expect(await metric()).toBe(0);
+    const st = await (await h.req('/status', { token: h.tokens.admin })).json();
+    expect(st.driverState).toMatchObject({ up: false, lastError: { op: 'health', message: 'connect ECONNREFUSED 127.0.0.1:6379' } });
+    const hl = await h.req('/health');
+    expect(hl.status).toBe(503);
+    expect((await hl.json()).storage.error).toContain('ECONNREFUSED');
+    down = false;
+    expect((await h.req('/health')).status).toBe(200);
+    expect(await metric()).toBe(1);
+  });
+
+  it('audits the background retention pass when it removes history', async () => {
+    h = await startHarness({ driver: 'disk', retention: { versions: 0, days: 0, afterCommit: false, gcIntervalMs: 50 } });
+    expect((await commitFile(h, h.tokens.alice, '.gitconfig', 'v1\n')).status).toBe(200);
+    expect((await commitFile(h, h.tokens.alice, '.gitconfig', 'v2\n', 1)).status).toBe(200);
+    await expect.poll(async () => (await (await h!.req('/v1/admin/audit', { token: h!.tokens.admin })).json()).records.find((r: { action: string }) => r.action === 'retention'), { timeout: 10_000 })
+      .toMatchObject({ outcome: 'ok', source: 'server', details: { versionsRemoved: 1 } });
   });
 });

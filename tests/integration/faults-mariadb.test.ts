@@ -1,12 +1,13 @@
 // Faults against the MariaDB driver with real processes: MariaDB killed mid-commit and restarted,
 // a proxy that stalls, resets and truncates, two stores on one database, and an unreachable address.
+import { Readable } from 'node:stream';
 import { createConnection, type Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from '../../server/store/createStore.js';
 import { MariaDbStore, type MariaDbStoreOptions } from '../../server/store/mariadb/MariaDbStore.js';
 import type { DbBlock } from '../../server/store/mariadb/mariaDbOptions.js';
 import {
-  T0, conflictStorm, crossInstanceNotification, deleteOp, expectFastFailure, fileOp, httpOutage, settle, twoServersStorm, upload, waitUntil,
+  T0, conflictStorm, crossInstanceNotification, deleteOp, expectFastFailure, fileOp, httpOutage, settle, sha256, twoServersStorm, upload, waitUntil,
 } from '../setup/faultHelpers.js';
 import { startHarness } from './serverHarness.js';
 import { freePort, startMariaDb, type Instance, type MariaDbFacts } from '../setup/services.js';
@@ -92,6 +93,36 @@ describe('MariaDB faults', () => {
       await httpOutage(h, () => inst.kill(), () => inst.restart());
     } finally {
       await h.close();
+    }
+  });
+
+  it('splits blobs below a small max_allowed_packet and streams them back in chunks', async () => {
+    await inst.ensureRunning();
+    const conn = await admin();
+    await conn.query('SET GLOBAL max_allowed_packet = 1048576');
+    const db = `pk_${uniqueId()}`;
+    try {
+      const store = await open(block(`127.0.0.1:${inst.facts.port}`, db));
+      try {
+        expect((await store.health()).details?.maxAllowedPacket).toBe(1048576);
+        const data = Buffer.alloc(5 * 1024 * 1024);
+        for (let i = 0; i < data.length; i += 4) data.writeUInt32LE((i * 2654435761) >>> 0, i);
+        const hash = sha256(data);
+        await store.putBlob('alice', hash, Readable.from([data]), data.length);
+        const [rows] = await conn.query(`SELECT COUNT(*) AS n, MAX(LENGTH(data)) AS biggest FROM \`${db}\`.dman_blob_chunks`);
+        const { n, biggest } = (rows as Array<{ n: number; biggest: number }>)[0]!;
+        expect(Number(biggest)).toBeLessThanOrEqual(1048576 / 4);
+        expect(Number(n)).toBe(Math.ceil(data.length / Number(biggest)));
+        const got = await store.getBlob('alice', hash);
+        const parts: Buffer[] = [];
+        for await (const c of got!.stream) parts.push(c as Buffer);
+        expect(parts.length).toBe(Number(n));
+        expect(sha256(Buffer.concat(parts))).toBe(hash);
+      } finally { await store.close(); }
+    } finally {
+      await conn.query('SET GLOBAL max_allowed_packet = 67108864');
+      await conn.query(`DROP DATABASE IF EXISTS \`${db}\``);
+      await conn.end();
     }
   });
 

@@ -127,6 +127,7 @@ export async function runSeed(seed: number, transport: Transport = 'memory'): Pr
     const exists = (m: Machine, p: string) => stat(abs(m, p)).then((s) => s.isFile(), () => false);
 
     const syncOnce = async (m: Machine, step: number, yes = false): Promise<SyncReport | null> => {
+      const before = (await snapshot(m.home)).files;
       let r: SyncReport;
       try {
         r = await m.engine.sync({ direction: 'both', yes });
@@ -137,12 +138,25 @@ export async function runSeed(seed: number, transport: Transport = 'memory'): Pr
       }
       const u = r.users[0]!;
       const acted = u.actions.filter((a) => a.type !== 'nothing').map((a) => `${a.type}${a.conflict ? `(${a.conflict})` : ''}${a.error ? '!' : ''} ${a.path}`);
-      trace.push(`${step} ${m.name} sync${r.offline ? ' OFFLINE' : ''}: ${acted.join(', ') || '-'}${u.conflicts.length ? ` open=${u.conflicts.map((c) => c.path).join('|')}` : ''}`);
+      trace.push(`${step} ${m.name} sync${r.offline ? ` OFFLINE (${u.errors.map((e) => e.message).join('; ')})` : ''}: ${acted.join(', ') || '-'}${u.conflicts.length ? ` open=${u.conflicts.map((c) => c.path).join('|')}` : ''}`);
       // A publish the run reports as done is acknowledged: the local bytes now are what it sent.
       for (const a of u.actions) {
         if (a.type !== 'publish' || a.error) continue;
         const has = await exists(m, a.path);
         acks.push({ machine: m.name, path: a.path, hash: has ? sha(await readFile(abs(m, a.path))) : null, step });
+      }
+      // Nothing local vanishes unless a policy chose to drop it: content an install replaced is
+      // the base (on the server's record), or kept in a conflict copy.
+      for (const a of u.actions) {
+        if (a.type !== 'install' || a.error || a.conflict === 'server-wins') continue;
+        const pre = before.get(a.path)?.split(' ')[0];
+        if (!pre) continue;
+        const now = (await exists(m, a.path)) ? sha(await readFile(abs(m, a.path))) : null;
+        if (now === pre) continue;
+        const hist = await server.direct.history('alice', a.path);
+        const copies = (await snapshot(m.home)).copies;
+        const kept = await Promise.all(copies.map(async (c) => sha(await readFile(join(m.home, c))) === pre));
+        if (!hist.some((e) => e.hash === pre) && !kept.includes(true)) problems.push(`step ${step}: ${m.name}'s local content of ${a.path} (${pre.slice(0, 8)}) was replaced by an install and is neither on the server nor in a conflict copy`);
       }
       return r;
     };

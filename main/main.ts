@@ -12,7 +12,7 @@ import { createDmanApi } from '../engine/api/createDmanApi.js';
 import { createEmbeddedServer } from '../engine/api/createEmbeddedServer.js';
 import { createLogger } from '../engine/log.js';
 import { createChokidarWatcher } from '../engine/watch/ChokidarWatcher.js';
-import { createElectronEngineNotifier, createElectronNotifier } from './ElectronNotifier.js';
+import { createElectronEngineNotifier, createElectronNotifier, routeFor } from './ElectronNotifier.js';
 import { createElectronSettingsStore } from './ElectronSettingsStore.js';
 import { forwardEvents, registerIpc } from './ipc.js';
 import { createNotificationBatcher, type NotificationModel } from './notifications.js';
@@ -126,7 +126,7 @@ async function run(): Promise<void> {
     (globalThis as Record<string, unknown>).dmanE2E = {
       notifications: () => shownNotifications,
       feedConflicts: (list: Conflict[]) => batcher.conflicts(list),
-      click: (i: number) => { const n = shownNotifications[i]; if (n) openWindow(n.target.view === 'review' ? `#/conflicts?${new URLSearchParams({ user: n.target.user, path: n.target.path })}` : `#/${n.target.view}`); },
+      click: (i: number) => { const n = shownNotifications[i]; if (n) openWindow(routeFor(n.target)); },
     };
   }
 

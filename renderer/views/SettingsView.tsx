@@ -40,8 +40,11 @@ export function SettingsView() {
     if (r.ok) { setS(r.value); setSaved(`Saved: ${what}.`); if (patch.token) setToken(''); } else setError(r.error);
   };
   const toggleGroup = async (name: string, enabled: boolean) => {
+    // Show the new position at once; the reply confirms it (or puts it back with the reason).
+    const before = s.groups;
+    setS({ ...s, groups: before.map((g) => (g.name === name ? { ...g, enabled } : g)) });
     const r = await api.setGroupEnabled(name, enabled);
-    if (r.ok) { setState(r.value); setS({ ...s, groups: r.value.groups }); } else setError(r.error);
+    if (r.ok) { setState(r.value); setS((cur) => (cur ? { ...cur, groups: r.value.groups } : cur)); } else { setS((cur) => (cur ? { ...cur, groups: before } : cur)); setError(r.error); }
   };
 
   return (

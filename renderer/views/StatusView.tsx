@@ -36,8 +36,10 @@ export function StatusView() {
     if (r.ok) setState(r.value); else setError(r.error);
   };
   const toggleGroup = async (name: string, enabled: boolean) => {
+    // Show the new position at once; the reply confirms it (or puts it back with the reason).
+    setState({ ...state, groups: state.groups.map((g) => (g.name === name ? { ...g, enabled } : g)) });
     const r = await api.setGroupEnabled(name, enabled);
-    if (r.ok) setState(r.value); else setError(r.error);
+    if (r.ok) setState(r.value); else { setState(state); setError(r.error); }
   };
 
   return (

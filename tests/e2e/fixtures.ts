@@ -43,7 +43,11 @@ export async function startAgent(dir: string): Promise<AgentHandle> {
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const line = out.split('\n').find((l) => l.startsWith('{'));
-      if (line) { clearTimeout(t); resolveUrl((JSON.parse(line) as { url: string }).url); }
+      if (!line || !line.endsWith('}')) return;
+      clearTimeout(t);
+      const doc = JSON.parse(line) as { url?: string; error?: { message: string } };
+      if (doc.url) resolveUrl(doc.url);
+      else reject(new Error(`dman agent did not start: ${doc.error?.message ?? line}\nstderr:\n${err}`));
     });
     child.once('exit', (code) => { clearTimeout(t); reject(new Error(`dman agent exited (${code}) before printing its URL; stderr:\n${err}`)); });
   });

@@ -1,7 +1,7 @@
 import { chmod, lstat, mkdir, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isDmanError } from '../shared/errors.js';
+import { DmanError, isDmanError } from '../shared/errors.js';
 import { createEngine, type WalkFn } from './createEngine.js';
 import { walkTracked } from './scan/walk.js';
 import type { Engine, EngineEvent } from './Engine.js';
@@ -155,6 +155,29 @@ describe('createEngine with an in-process remote', () => {
     await a.engine.sync(both);
     await b.engine.sync(both);
     expect(await b.read('d')).toBe('file again');
+  });
+
+  it('merge falls back to ask when the base version is no longer kept', async () => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a');
+    const b = await machine(remote, 'b', { policy: 'merge' });
+    await a.write('m', 'one\ntwo\n');
+    await a.engine.sync(both);
+    await b.engine.sync(both);
+    await a.write('m', 'ONE\ntwo\n');
+    await a.engine.sync(both);
+    await b.write('m', 'one\nTWO\n');
+    const getBlob = remote.getBlob.bind(remote);
+    // The base is the first version; make the server forget it.
+    const first = (await remote.history('alice', 'm')).at(-1)!.hash;
+    remote.getBlob = async (user, hash) => {
+      if (hash === first) throw new DmanError('NOT_FOUND', 'gone');
+      return getBlob(user, hash);
+    };
+    const r = await b.engine.sync(both);
+    expect(r.users[0]!.errors).toEqual([]);
+    expect(r.users[0]!.conflicts[0]).toMatchObject({ path: 'm', reason: expect.stringContaining('no longer kept') });
+    expect(await b.read('m')).toBe('one\nTWO\n');
   });
 
   it('an edit beats a concurrent delete', async () => {

@@ -436,11 +436,14 @@ export function createEngine(deps: EngineDeps): Engine {
 
   async function tryMerge(ctx: RunCtx, a: Extract<PlanAction, { type: 'merge' }>): Promise<LocalFile | null> {
     const [baseBytes, remoteBytes, localBytes] = await Promise.all([
-      ctx.remote.getBlob(ctx.user, a.base.hash!).then(readAll),
+      ctx.remote.getBlob(ctx.user, a.base.hash!).then(readAll).catch((err: unknown) => {
+        if (isDmanError(err, 'NOT_FOUND')) return null; // retention dropped the base version
+        throw err;
+      }),
       ctx.remote.getBlob(ctx.user, a.remote.hash!).then(readAll),
       readFile(join(ctx.home, a.path)),
     ]);
-    const out = mergeText(baseBytes, localBytes, remoteBytes);
+    const out = baseBytes === null ? { ok: false as const, reason: 'the common version is no longer kept on the server' } : mergeText(baseBytes, localBytes, remoteBytes);
     if (!out.ok) {
       recordConflict(ctx, a.path, a.local, a.remote, a.base, `merge failed: ${out.reason}`);
       ctx.report.actions.push({ path: a.path, type: 'conflict', conflict: 'ask' });

@@ -53,7 +53,7 @@ export function register(program: Command): void {
       const users = Object.keys(config.users);
       const server = createServer({
         store, log, authToken: config.auth_token, users: users.length > 0 ? users : undefined,
-        retention: { versions: config.retention.versions, days: config.retention.days }, version: buildInfo().version,
+        retention: { versions: config.retention.versions, days: config.retention.days }, version: buildInfo().version, commit: buildInfo().commit,
         ...(opts.trustProxy ? { trustProxy: opts.trustProxy.split(',').map((a) => a.trim()).filter(Boolean) } : {}),
       });
       // Handlers go in before the URL is printed: a supervisor may signal as soon as it reads it.

@@ -347,6 +347,17 @@ describe('dman sync commands against a real server', () => {
     expect(wa.out()).toMatch(/stopped/);
   }, 60_000);
 
+  // Engine bug (reported to the engine's owner): Engine.status() plans without the secret guard, so a
+  // private key that is never published counts as "pending" forever. `it.fails` keeps the suite
+  // green while the bug stands and turns red once it is fixed: then make this a plain `it`.
+  it.fails('status does not count a secret-blocked file as pending', async () => {
+    await put(A, '.ssh/id_ed25519', PRIVATE_KEY, 0o600);
+    await put(A, '.status-probe', 'x\n');
+    expect(run(A, ['sync']).code).toBe(0);
+    const st = await json<{ users: Array<{ pending: number }> }>(A, 'status', ['status']);
+    expect(st.users[0]!.pending).toBe(0);
+  }, 60_000);
+
   it('a wrong token and an unreachable server each give one clear line', async () => {
     await writeFile(join(dir, 'bad.yaml'), `server_url: ${url}\nauth_token: not-a-real-token-0000000000000000\nstate_dir: ${join(dir, 'state-bad')}\nusers:\n  alice:\n    home: ${A.home}\ntrack: ["**"]\n`);
     await chmod(join(dir, 'bad.yaml'), 0o600);

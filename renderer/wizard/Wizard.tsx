@@ -82,8 +82,8 @@ export function Wizard({ rerun }: { rerun: boolean }) {
         <ol className="stepper" aria-label="Setup steps">
           {STEPS.map((label, i) => (
             <li key={label} className={i === step ? 'current' : i < step ? 'done' : ''} aria-current={i === step ? 'step' : undefined}>
-              <span className="num" aria-hidden="true">{i < step ? '✓' : i + 1}</span>
-              <span className={i === 1 && skipStorage ? 'muted' : ''}>{label}</span>
+              <span className="num" aria-hidden="true">{i === 1 && skipStorage ? '–' : i < step ? '✓' : i + 1}</span>
+              <span className={i === 1 && skipStorage ? 'muted' : ''}>{label}{i === 1 && skipStorage && <span className="sr-only"> (not needed when connecting)</span>}</span>
             </li>
           ))}
         </ol>

@@ -50,7 +50,12 @@ export interface EngineDeps {
 
 const SECRET_HEAD_BYTES = 64 * 1024;
 const SMALL_BLOB_BYTES = 256 * 1024;
-const UPLOAD_CONCURRENCY = 8;
+/** Parallel upload requests: a few keep the server's fsyncs and our reads overlapping without crowding 2 cores. */
+const UPLOAD_CONCURRENCY = 4;
+/** Files up to this size go up in bulk batches; larger ones stream one by one. */
+const BULK_BLOB_BYTES = 1024 * 1024;
+const BULK_BATCH_FILES = 1000;
+const BULK_BATCH_BYTES = 16 * 1024 * 1024;
 /** A run that changed nothing still records its time this often. */
 const STATE_REFRESH_MS = 5 * 60_000;
 
@@ -81,6 +86,8 @@ export function createEngine(deps: EngineDeps): Engine {
   const chains = new Map<string, Promise<unknown>>();
   let unsubscribers: Array<() => void> = [];
   let rescanTimer: NodeJS.Timeout | undefined;
+  /** False once the server answered a bulk upload with 404 (an older server): blobs then go one by one. */
+  let bulkSupported = true;
   let closed = false;
 
   const emit = (e: EngineEvent): void => {
@@ -176,12 +183,12 @@ export function createEngine(deps: EngineDeps): Engine {
     return (p) => ms.some((m) => m(p)) || prefixes.some((pre) => p.startsWith(pre)) || only.includes(p);
   }
 
-  async function runUser(user: string, opts: SyncOptions, policyOverride?: ConflictPolicy): Promise<UserSyncReport> {
+  async function runUser(user: string, opts: SyncOptions, policyOverride?: ConflictPolicy, opId: string = randomUUID()): Promise<UserSyncReport> {
     const t0 = performance.now();
     const home = config.users[user]!.home;
     const report: UserSyncReport = { user, home, actions: [], conflicts: [], skipped: [], errors: [], counts: emptyCounts(), unmatchedOnly: [], excludedOnly: [], timings: { scanMs: 0, fetchMs: 0, planMs: 0, applyMs: 0, totalMs: 0 } };
     const state = await stateOf(user);
-    const opId = randomUUID();
+    // The run's op id goes with every request (X-Dman-Op), so the server logs the run under it too.
     const remote = baseRemote.withOp(opId);
     const ctx: RunCtx = { user, home, state, remote, opts, policy: policyOverride ?? config.conflict_policy, report, now: clock.now() };
 
@@ -271,6 +278,7 @@ export function createEngine(deps: EngineDeps): Engine {
     report.timings.totalMs = performance.now() - t0;
     report.conflicts = [...state.conflicts.values()].filter((c) => scope(c.path));
     report.counts.conflicts = report.conflicts.length;
+    log.info({ op: opId, user, counts: report.counts, ms: Math.round(report.timings.totalMs) }, 'sync run done');
     return report;
   }
 
@@ -473,33 +481,35 @@ export function createEngine(deps: EngineDeps): Engine {
 
   async function publishAll(ctx: RunCtx, items: Array<{ path: string; local: LocalFile | null; baseRev: number; conflict?: ConflictPolicy }>, local: Map<string, LocalFile>): Promise<void> {
     const { user, remote, state, report } = ctx;
-    // Blobs first (deduplicated by hash, in parallel), then one atomic commit.
+    // Blobs first (deduplicated by hash; small ones in bulk batches, in parallel), then one atomic commit.
     const uploaded = new Set<string>();
     const byHash = new Map<string, (typeof items)[number]>();
     for (const it of items) if (it.local?.kind === 'file' && !byHash.has(it.local.hash)) byHash.set(it.local.hash, it);
     const failedHashes = new Set<string>();
-    await mapLimit([...byHash.values()], UPLOAD_CONCURRENCY, async (it) => {
-      const l = it.local!;
-      try {
-        if (await uploadBlob(ctx, it.path, l)) uploaded.add(l.hash);
-        else {
-          failedHashes.add(l.hash);
-          report.skipped.push({ path: it.path, reason: 'changed on disk during the run; it will be published on the next run' });
-        }
-      } catch (err) {
-        if (isRetryable(err)) throw err;
-        failedHashes.add(l.hash);
-        const ev = errorValueFor(err, user, it.path);
-        report.errors.push(ev);
-        report.counts.errors++;
-        report.actions.push({ path: it.path, type: 'publish', error: ev });
-      }
-    });
+    const toUpload = (list: Iterable<(typeof items)[number]>): Array<{ path: string; local: LocalFile }> => [...list].map((it) => ({ path: it.path, local: it.local! }));
+    await uploadBlobs(ctx, toUpload(byHash.values()), uploaded, failedHashes);
     const ready = items.filter((it) => !(it.local?.kind === 'file' && failedHashes.has(it.local.hash)));
     let batch = ready;
+    let reuploaded = false;
     for (let round = 0; batch.length > 0 && round < 4; round++) {
       const ops: CommitOpInput[] = batch.map((it) => opOf(it.path, it.local, it.baseRev));
-      const res = await remote.commit(user, ops, { idempotencyKey: randomUUID(), device: config.device });
+      let res: Awaited<ReturnType<Remote['commit']>>;
+      try {
+        res = await remote.commit(user, ops, { idempotencyKey: randomUUID(), device: config.device });
+      } catch (err) {
+        // The server lost blobs between our upload and the commit (e.g. its gc, or a restore of its
+        // data): nothing was written, so upload this batch's blobs once more and commit again.
+        if (!isDmanError(err, 'PRECONDITION_FAILED') || reuploaded) throw err;
+        reuploaded = true;
+        log.warn({ user, blobs: batch.length }, 'the server is missing blobs we uploaded; uploading them again');
+        const again = new Map<string, (typeof items)[number]>();
+        for (const it of batch) if (it.local?.kind === 'file') again.set(it.local.hash, it);
+        const failedAgain = new Set<string>();
+        await uploadBlobs(ctx, toUpload(again.values()), uploaded, failedAgain);
+        batch = batch.filter((it) => !(it.local?.kind === 'file' && failedAgain.has(it.local.hash)));
+        round--;
+        continue;
+      }
       if (res.ok) {
         for (const e of res.entries) {
           state.remote.set(e.path, e);
@@ -544,6 +554,69 @@ export function createEngine(deps: EngineDeps): Engine {
       }
       batch = next;
     }
+  }
+
+  /**
+   * Uploads the blobs of local files: small ones in bulk batches (one request and one server-side
+   * fsync group per batch), large ones streamed one by one. Adds each stored hash to `uploaded`;
+   * a file that changed since the scan, or failed for good, goes to `failed` and the report.
+   */
+  async function uploadBlobs(ctx: RunCtx, list: Array<{ path: string; local: LocalFile }>, uploaded: Set<string>, failed: Set<string>): Promise<void> {
+    const { report } = ctx;
+    const one = async (it: { path: string; local: LocalFile }): Promise<void> => {
+      try {
+        if (await uploadBlob(ctx, it.path, it.local)) uploaded.add(it.local.hash);
+        else {
+          failed.add(it.local.hash);
+          report.skipped.push({ path: it.path, reason: 'changed on disk during the run; it will be published on the next run' });
+        }
+      } catch (err) {
+        if (isRetryable(err)) throw err;
+        failed.add(it.local.hash);
+        const ev = errorValueFor(err, ctx.user, it.path);
+        report.errors.push(ev);
+        report.counts.errors++;
+        report.actions.push({ path: it.path, type: 'publish', error: ev });
+      }
+    };
+    const bulk = async (batch: Array<{ path: string; local: LocalFile }>): Promise<void> => {
+      const blobs: Array<{ hash: string; data: Uint8Array }> = [];
+      const singly: Array<{ path: string; local: LocalFile }> = [];
+      await mapLimit(batch, 8, async (it) => {
+        const data = await readFile(join(ctx.home, it.path)).catch(() => null);
+        // Not re-hashed here: the server verifies every blob, and a mismatch sends the batch down the careful path.
+        if (data && data.length === it.local.size) blobs.push({ hash: it.local.hash, data });
+        else singly.push(it);
+      });
+      if (blobs.length > 0 && bulkSupported && ctx.remote.putBlobs) {
+        try {
+          await ctx.remote.putBlobs(ctx.user, blobs);
+          for (const b of blobs) uploaded.add(b.hash);
+        } catch (err) {
+          if (isRetryable(err)) throw err;
+          // A file changed since the scan (HASH_MISMATCH) or an older server: one by one finds out which.
+          if (isDmanError(err, 'NOT_FOUND')) bulkSupported = false;
+          log.debug({ user: ctx.user, code: isDmanError(err) ? err.code : 'unknown', blobs: blobs.length }, 'bulk upload refused; uploading one by one');
+          singly.push(...batch.filter((it) => !singly.includes(it)));
+        }
+      } else singly.push(...batch.filter((it) => !singly.includes(it)));
+      for (const it of singly) await one(it);
+    };
+    const small = list.filter((it) => it.local.size <= BULK_BLOB_BYTES);
+    const jobs: Array<() => Promise<void>> = [];
+    for (let i = 0, bytes = 0, start = 0; i <= small.length; i++) {
+      if (i === small.length || i - start >= BULK_BATCH_FILES || bytes + small[i]!.local.size > BULK_BATCH_BYTES) {
+        if (i > start) {
+          const batch = small.slice(start, i);
+          jobs.push(() => bulk(batch));
+        }
+        start = i;
+        bytes = 0;
+      }
+      if (i < small.length) bytes += small[i]!.local.size;
+    }
+    for (const it of list) if (it.local.size > BULK_BLOB_BYTES) jobs.push(() => one(it));
+    await mapLimit(jobs, UPLOAD_CONCURRENCY, (job) => job());
   }
 
   /** Uploads the blob of a local file unless the server has it; false when the file changed since the scan. */
@@ -592,7 +665,7 @@ export function createEngine(deps: EngineDeps): Engine {
     const report: SyncReport = { opId, direction: opts.direction, dryRun: !!opts.dryRun, users: [], offline: false, totalMs: 0 };
     for (const user of userNames(opts.users)) {
       try {
-        const r = await serialize(user, () => runUser(user, opts, policyOverride));
+        const r = await serialize(user, () => runUser(user, opts, policyOverride, opId));
         report.users.push(r);
         emit({ type: 'synced', user, report: r });
       } catch (err) {

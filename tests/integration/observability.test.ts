@@ -64,7 +64,9 @@ describe('observability', () => {
     expect(report.users[0]!.counts.published).toBe(2);
 
     const clientOps = new Set(client.lines.filter((l) => l.msg === 'server request').map((l) => l.op as string));
-    expect(clientOps.size).toBeGreaterThan(0);
+    // The run has one op id: the report's, on every request of the run and on its summary line.
+    expect([...clientOps]).toEqual([report.opId]);
+    expect(client.lines.find((l) => l.msg === 'sync run done')).toMatchObject({ op: report.opId, user: 'alice', mod: 'engine' });
     const serverLines = server.lines.filter((l) => l.msg === 'request');
     for (const op of clientOps) {
       const mine = serverLines.filter((l) => l.op === op);

@@ -1,9 +1,9 @@
 // Where `dman login` keeps device tokens: the OS keychain when one is reachable without native
 // modules (`secret-tool` from libsecret on Linux, `security` on macOS), otherwise a 0600 JSON
 // file in the user's config dir. Tokens never go into dman.yaml, so the config can be shared.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { access, mkdir, readFile, rm } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import envPaths from 'env-paths';
 import { z } from 'zod';
@@ -212,4 +212,46 @@ export async function resolveTokenSource(
 /** Resolves the token a client command sends: $DMAN_AUTH_TOKEN > `dman login` > config auth_token. */
 export async function resolveToken(config: Pick<EffectiveConfig, 'server_url' | 'auth_token'>, opts: { env?: Env; store?: CredentialStore } = {}): Promise<string | undefined> {
   return (await resolveTokenSource(config, opts)).token;
+}
+
+/**
+ * Reads the stored login for a server synchronously (for callers that cannot await, such as
+ * `resolveToken` in the sync commands); same store choice as createCredentialStore.
+ */
+export function readStoredLoginSync(serverUrl: string, opts: CredentialStoreOptions = {}): StoredLogin | null {
+  const env = opts.env ?? process.env;
+  const platform = opts.platform ?? process.platform;
+  const wanted = (env.DMAN_CREDENTIAL_STORE ?? 'auto').toLowerCase();
+  const key = credentialKey(serverUrl);
+  if (wanted !== 'file') {
+    const tool = platform === 'darwin' ? 'security' : platform === 'linux' ? 'secret-tool' : null;
+    const found = tool ? (env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, tool)).find((p) => {
+      try { accessSync(p, constants.X_OK); return true; } catch { return false; }
+    }) : undefined;
+    if (found) {
+      const args = tool === 'security' ? ['find-generic-password', '-s', SERVICE, '-a', key, '-w'] : ['lookup', 'service', SERVICE, 'server', key];
+      const r = spawnSync(found, args, { env: env as NodeJS.ProcessEnv, encoding: 'utf8', timeout: 10_000 });
+      return r.status === 0 && r.stdout ? decode(r.stdout.trim()) : null;
+    }
+  }
+  const file = credentialsFile(env);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new DmanError('IO', `cannot read the stored logins in ${file}`, { hint: 'check its permissions, or remove it and run `dman login` again', context: { file }, cause: err });
+  }
+  let json: unknown;
+  try { json = JSON.parse(text); } catch { json = null; }
+  const parsed = fileSchema.safeParse(json);
+  if (!parsed.success) throw new DmanError('CONFIG_INVALID', `the stored logins in ${file} are damaged`, { hint: 'remove the file and run `dman login` again', context: { file } });
+  return parsed.data.logins[key] ?? null;
+}
+
+/** Synchronous resolveToken: $DMAN_AUTH_TOKEN > `dman login` > config auth_token. */
+export function resolveTokenSync(config: Pick<EffectiveConfig, 'server_url' | 'auth_token'>, opts: { env?: Env } = {}): string | undefined {
+  const env = opts.env ?? process.env;
+  if (env.DMAN_AUTH_TOKEN) return env.DMAN_AUTH_TOKEN;
+  return readStoredLoginSync(config.server_url, { env })?.token ?? config.auth_token;
 }

@@ -12,6 +12,7 @@ import { createChokidarWatcher } from '../../engine/watch/ChokidarWatcher.js';
 import type { EffectiveConfig } from '../../shared/config/schema.js';
 import { DmanError, isDmanError } from '../../shared/errors.js';
 import { action, globalsOf, type GlobalOptions } from '../action.js';
+import { resolveTokenSync } from '../credentials.js';
 import { loadCliConfig } from '../config.js';
 import { EXIT } from '../exit.js';
 import { toUserPath } from '../output/paths.js';
@@ -22,9 +23,9 @@ import {
 } from '../output/schemas.js';
 import { createProgress } from '../progress.js';
 
-/** Returns the token the engine sends (config auth_token, already overridden by $DMAN_AUTH_TOKEN); `dman login` storage plugs in here. */
+/** Returns the token the engine sends: $DMAN_AUTH_TOKEN, then the `dman login` token for server_url, then config auth_token. */
 export function resolveToken(config: EffectiveConfig): string | undefined {
-  return config.auth_token;
+  return resolveTokenSync(config);
 }
 
 /** Returns where the engine keeps its base for this machine (shared with `dman agent`). */

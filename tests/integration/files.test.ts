@@ -21,7 +21,7 @@ function dman(m: Machine, args: string[]): Promise<Run> {
     DMAN_DATA_DIR: join(dir, m, 'data'), DMAN_AUTH_TOKEN: h.tokens.alice, DMAN_CREDENTIAL_STORE: 'file',
   };
   return new Promise((res) => {
-    execFile(process.execPath, [bin, '--config', join(dir, m, 'dman.yaml'), ...args], { cwd: join(dir, m), env, timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [bin, '--config', join(dir, m, 'dman.yaml'), ...args], { cwd: join(dir, m), env, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       res({ code, stdout, stderr });
     });

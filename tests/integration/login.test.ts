@@ -5,7 +5,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCredentialStore, resolveToken, resolveTokenSource } from '../../cli/credentials.js';
+import { createCredentialStore, resolveToken, resolveTokenSource, resolveTokenSync } from '../../cli/credentials.js';
 import { startHarness, type Harness } from './serverHarness.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -18,7 +18,7 @@ interface Run { code: number; stdout: string; stderr: string }
 function dman(args: string[], env: Record<string, string> = {}, input?: string): Promise<Run> {
   const full = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(dir, 'home'), XDG_CONFIG_HOME: join(dir, 'xdg'), DMAN_CREDENTIAL_STORE: 'file', ...env };
   return new Promise((res) => {
-    const child = execFile(process.execPath, [bin, ...args], { cwd: join(dir, 'home'), env: full, timeout: 20_000 }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [bin, ...args], { cwd: join(dir, 'home'), env: full, timeout: 60_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       res({ code, stdout, stderr });
     });
@@ -111,6 +111,7 @@ esac
     const store = await createCredentialStore({ env: { ...process.env, ...env } });
     expect((await store.get(h.url))?.token).toBe(h.tokens.alice);
     const out = await dman(['logout', '--server', h.url], env);
+    expect(out.stderr).toBe('');
     expect(out.stdout).toContain('Forgot the token');
     expect(await store.get(h.url)).toBeNull();
   });
@@ -157,6 +158,33 @@ describe('resolveToken', () => {
     expect(await resolveToken(config, { env: { ...env, DMAN_AUTH_TOKEN: 'from-env' } })).toBe('from-env');
     // a login for another server is not used
     expect(await resolveToken({ server_url: 'http://other:1' }, { env })).toBeUndefined();
+  });
+
+  it('has a synchronous twin with the same precedence (used by the sync commands and doctor)', async () => {
+    const file = join(dir, 'prec-sync', 'credentials.json');
+    const env = { DMAN_CREDENTIALS_FILE: file, DMAN_CREDENTIAL_STORE: 'file', PATH: '' };
+    const config = { server_url: 'http://s.lan:3626', auth_token: 'from-config' };
+    expect(resolveTokenSync(config, { env })).toBe('from-config');
+    await (await createCredentialStore({ env })).set(config.server_url, { token: 'from-login', user: 'a', device: 'd', savedAt: 1 });
+    expect(resolveTokenSync(config, { env })).toBe('from-login');
+    expect(resolveTokenSync(config, { env: { ...env, DMAN_AUTH_TOKEN: 'from-env' } })).toBe('from-env');
+  });
+
+  it('a client command (dman compare) uses the stored login when the config has no token', async () => {
+    const cfg = join(dir, 'compare.yaml');
+    await mkdir(join(dir, 'bobhome'), { recursive: true });
+    await writeFile(join(dir, 'bobhome', '.zshrc'), 'x\n');
+    await writeFile(cfg, `server_url: ${h.url}\ntrack: [.zshrc]\nusers:\n  bob:\n    home: ${join(dir, 'bobhome')}\n`, { mode: 0o600 });
+    const env = { DMAN_DATA_DIR: join(dir, 'data') };
+    const before = await dman(['--config', cfg, 'compare'], env);
+    expect(before.code).toBe(1);
+    expect(before.stderr).toMatch(/token/i);
+    expect((await dman(['login', '--server', h.url, '--token', h.tokens.bob])).code).toBe(0);
+    const after = await dman(['--config', cfg, 'compare'], env);
+    expect(after.stderr).toBe('');
+    expect(after.code).toBe(0);
+    expect(after.stdout).toContain('.zshrc');
+    await dman(['logout', '--server', h.url]);
   });
 
   it('reports a damaged credentials file with the file and the fix', async () => {

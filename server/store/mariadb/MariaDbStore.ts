@@ -12,8 +12,9 @@ import { DmanError, isDmanError } from '../../../shared/errors.js';
 import { entrySchema, tokenInfoSchema, type CommitConflict, type Entry } from '../../../shared/protocol.js';
 import { consumeVerified } from '../blobStream.js';
 import { assertHash, assertUserName, blobsNamedBy, entryFromOp, missingBlobsError, validateCommit, versionsToDrop } from '../commitRules.js';
+import { BLOB_GC_GRACE_MS } from '../Store.js';
 import type {
-  AuditQuery, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
+  AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
 } from '../Store.js';
 import { DEFAULT_DATABASE, describeDbTarget, mariaDbPoolOptions, type DbBlock } from './mariaDbOptions.js';
 import { SCHEMA_VERSION, migrations } from './migrations.js';
@@ -132,7 +133,14 @@ export class MariaDbStore implements Store {
         }
         for (const m of migrations) {
           if (m.version <= current) continue;
-          for (const sql of m.statements) await conn.query(sql);
+          for (const sql of m.statements) {
+            try {
+              await conn.query(sql);
+            } catch (err) {
+              // DDL is not transactional: a server that died mid-migration left this column already added.
+              if ((err as { errno?: number }).errno !== 1060 /* ER_DUP_FIELDNAME */) throw err;
+            }
+          }
           await conn.query('INSERT INTO dman_schema (id, version, updated_at) VALUES (1, ?, ?) ON DUPLICATE KEY UPDATE version = VALUES(version), updated_at = VALUES(updated_at)', [m.version, Date.now()]);
           this.log.info({ version: m.version, target: this.target }, 'mariadb schema migrated');
         }
@@ -313,11 +321,12 @@ export class MariaDbStore implements Store {
     }
     let created = false;
     if (!exists) {
-      const res = await this.write('INSERT IGNORE INTO dman_blobs (hash, size, chunks, upload_id, created_at) VALUES (?, ?, ?, ?, ?)', [hash, size, chunks, uploadId, Date.now()]);
+      const res = await this.write('INSERT IGNORE INTO dman_blobs (hash, size, chunks, upload_id, created_at, uploaded_at) VALUES (?, ?, ?, ?, ?, ?)', [hash, size, chunks, uploadId, Date.now(), Date.now()]);
       created = res.affectedRows === 1;
       if (created) await this.write('DELETE FROM dman_uploads WHERE upload_id = ?', [uploadId]);
       else await this.discardUpload(uploadId); // a parallel upload of the same content won
     }
+    if (!created) await this.write('UPDATE dman_blobs SET uploaded_at = GREATEST(uploaded_at, ?) WHERE hash = ?', [Date.now(), hash]);
     await this.write('INSERT IGNORE INTO dman_blob_owners (user, hash) VALUES (?, ?)', [user, hash]);
     return { size, created };
   }
@@ -506,14 +515,15 @@ export class MariaDbStore implements Store {
     return { versionsRemoved: removed };
   }
 
-  async gcBlobs(): Promise<{ blobsRemoved: number; bytesFreed: number }> {
-    const [orphans] = await this.rows<RowDataPacket>(null, 'SELECT b.hash, b.size, b.upload_id FROM dman_blobs b WHERE NOT EXISTS (SELECT 1 FROM dman_versions v WHERE v.hash = b.hash)', []);
+  async gcBlobs(opts: GcOptions = {}): Promise<{ blobsRemoved: number; bytesFreed: number }> {
+    const cutoff = (opts.now ?? Date.now()) - (opts.graceMs ?? BLOB_GC_GRACE_MS);
+    const [orphans] = await this.rows<RowDataPacket>(null, 'SELECT b.hash, b.size, b.upload_id FROM dman_blobs b WHERE b.uploaded_at <= ? AND NOT EXISTS (SELECT 1 FROM dman_versions v WHERE v.hash = b.hash)', [cutoff]);
     let blobsRemoved = 0, bytesFreed = 0;
     for (const o of orphans) {
       const hash = String(o.hash);
       const gone = await this.tx('gcBlobs', async (conn) => {
         // Re-checked under the transaction: a commit may have started referencing it meanwhile.
-        const res = await this.exec<ResultSetHeader>(conn, 'DELETE FROM dman_blobs WHERE hash = ? AND NOT EXISTS (SELECT 1 FROM dman_versions v WHERE v.hash = ?)', [hash, hash]);
+        const res = await this.exec<ResultSetHeader>(conn, 'DELETE FROM dman_blobs WHERE hash = ? AND uploaded_at <= ? AND NOT EXISTS (SELECT 1 FROM dman_versions v WHERE v.hash = ?)', [hash, cutoff, hash]);
         if (res.affectedRows === 0) return false;
         await this.exec(conn, 'DELETE FROM dman_blob_owners WHERE hash = ?', [hash]);
         return true;

@@ -83,6 +83,14 @@ export const migrations: Migration[] = [
       ) ${T}`,
     ],
   },
+  {
+    // gc's grace period counts from the latest upload of a blob, not its first.
+    version: 2,
+    statements: [
+      'ALTER TABLE dman_blobs ADD COLUMN uploaded_at BIGINT NOT NULL DEFAULT 0',
+      'UPDATE dman_blobs SET uploaded_at = created_at',
+    ],
+  },
 ];
 
 /** The schema version this code writes and understands. */

@@ -13,8 +13,9 @@ import { DmanError, isDmanError } from '../../../shared/errors.js';
 import { entrySchema, type Entry } from '../../../shared/protocol.js';
 import { consumeVerified } from '../blobStream.js';
 import { assertHash, assertUserName, entryFromOp, missingBlobsError, validateCommit, versionsToDrop } from '../commitRules.js';
+import { BLOB_GC_GRACE_MS } from '../Store.js';
 import type {
-  AuditQuery, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
+  AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
 } from '../Store.js';
 import { describeRedisTarget, redisConnectionOptions, type RedisBlock } from './redisOptions.js';
 
@@ -106,23 +107,27 @@ end
 return out
 `;
 
-// KEYS: tmp, data, meta.  ARGV: size, chunks. Publishes a verified upload unless the blob exists.
+// KEYS: tmp, data, meta.  ARGV: size, chunks, now, 'known' when no chunks were written. Publishes a verified upload unless the blob
+// exists; either way stamps the upload time that gc's grace period counts from.
 const FINISH_BLOB_LUA = `
+if ARGV[4] == 'known' and redis.call('EXISTS', KEYS[3]) == 0 then return -1 end
 if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[3], 'at', ARGV[3])
   return 0
 end
 if tonumber(ARGV[2]) > 0 then redis.call('RENAME', KEYS[1], KEYS[2]) end
-redis.call('HSET', KEYS[3], 'size', ARGV[1], 'chunks', ARGV[2])
+redis.call('HSET', KEYS[3], 'size', ARGV[1], 'chunks', ARGV[2], 'at', ARGV[3])
 return 1
 `;
 
-// KEYS: meta, data, refs.  ARGV: hash.  Deletes a blob no version references; returns its size,
-// -1 when it was gone, -2 when a version references it.
+// KEYS: meta, data, refs.  ARGV: hash, cutoff.  Deletes a blob no version references and nobody
+// uploaded after cutoff; returns its size, -1 when it was gone, -2 when referenced, -3 when recent.
 const DROP_BLOB_LUA = `
 if tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0') > 0 then return -2 end
 local size = redis.call('HGET', KEYS[1], 'size')
 if not size then return -1 end
+if tonumber(redis.call('HGET', KEYS[1], 'at') or '0') > tonumber(ARGV[2]) then return -3 end
 redis.call('DEL', KEYS[1], KEYS[2])
 return tonumber(size)
 `;
@@ -332,11 +337,11 @@ export class RedisStore implements Store {
       throw this.toStoreError(err, 'putBlob');
     }
     return await this.run('putBlob', async () => {
-      let created = false;
-      if (!exists) {
-        const res = await (r as RedisWithScripts).dmanFinishBlob(tmp, this.b(hash, 'data'), this.b(hash, 'meta'), size, chunks);
-        created = Number(res) === 1;
+      const res = Number(await (r as RedisWithScripts).dmanFinishBlob(tmp, this.b(hash, 'data'), this.b(hash, 'meta'), size, chunks, Date.now(), exists ? 'known' : 'new'));
+      if (res === -1) {
+        throw new DmanError('STORE_UNAVAILABLE', `Blob ${hash} was garbage-collected while it was being uploaded again; retry the upload`, { context: { driver: 'redis', user, hash } });
       }
+      const created = res === 1;
       await r.sadd(`${this.p}blobs`, hash);
       await r.sadd(this.u(user, 'owns'), hash);
       return { size, created };
@@ -467,14 +472,15 @@ export class RedisStore implements Store {
     });
   }
 
-  async gcBlobs(): Promise<{ blobsRemoved: number; bytesFreed: number }> {
+  async gcBlobs(opts: GcOptions = {}): Promise<{ blobsRemoved: number; bytesFreed: number }> {
+    const cutoff = (opts.now ?? Date.now()) - (opts.graceMs ?? BLOB_GC_GRACE_MS);
     return await this.run('gcBlobs', async () => {
       const c = this.c();
       let blobsRemoved = 0, bytesFreed = 0;
       for (const hash of await c.smembers(`${this.p}blobs`)) {
         // The script re-checks the reference count atomically: a commit that just used it wins.
-        const size = Number(await (c as RedisWithScripts).dmanDropBlob(this.b(hash, 'meta'), this.b(hash, 'data'), this.refsKey(), hash));
-        if (size === -2) continue;
+        const size = Number(await (c as RedisWithScripts).dmanDropBlob(this.b(hash, 'meta'), this.b(hash, 'data'), this.refsKey(), hash, cutoff));
+        if (size === -2 || size === -3) continue;
         await c.srem(`${this.p}blobs`, hash);
         if (size >= 0) { blobsRemoved++; bytesFreed += size; }
       }

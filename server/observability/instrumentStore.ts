@@ -12,7 +12,7 @@ export interface DriverState { up: boolean; lastError: { message: string; at: nu
 /** Options of instrumentStore. */
 export interface InstrumentStoreOptions { metrics: ServerMetrics; window?: LatencyWindow; now?: () => number }
 
-const TIMED = new Set(['health', 'putBlob', 'hasBlob', 'getBlob', 'headRev', 'getEntry', 'listEntries', 'changes', 'commit', 'history', 'applyRetention', 'gcBlobs', 'listUsers', 'stats', 'putToken', 'getTokenByHash', 'listTokens', 'revokeToken', 'touchToken', 'appendAudit', 'listAudit']);
+const TIMED = new Set(['health', 'putBlob', 'putBlobs', 'hasBlob', 'getBlob', 'headRev', 'getEntry', 'listEntries', 'changes', 'commit', 'history', 'applyRetention', 'gcBlobs', 'listUsers', 'stats', 'putToken', 'getTokenByHash', 'listTokens', 'revokeToken', 'touchToken', 'appendAudit', 'listAudit']);
 
 /** Wraps a store so each async operation is timed and counted; returns the wrapper and the driver state. */
 export function instrumentStore(inner: Store, opts: InstrumentStoreOptions): { store: Store; state: DriverState } {
@@ -30,7 +30,7 @@ export function instrumentStore(inner: Store, opts: InstrumentStoreOptions): { s
       return async (...args: unknown[]) => {
         const t0 = performance.now();
         const end = metrics.storeLatency.startTimer({ driver, op: prop });
-        const queue = prop === 'commit' ? metrics.commitsInFlight : prop === 'putBlob' ? metrics.blobUploadsInFlight : null;
+        const queue = prop === 'commit' ? metrics.commitsInFlight : prop === 'putBlob' || prop === 'putBlobs' ? metrics.blobUploadsInFlight : null;
         if (prop === 'commit') metrics.commitOps.observe({ driver }, (args[0] as CommitInput).ops?.length ?? 0);
         queue?.inc({ driver });
         try {

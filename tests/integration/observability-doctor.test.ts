@@ -62,6 +62,9 @@ describe('dman doctor', () => {
     expect(r.stdout).toMatch(/✗ server\s+cannot reach the server at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/);
     expect(r.stdout).toContain('fix: start it (`dman serve`)');
     expect(r.stdout).toMatch(/- token\s+skipped: server unreachable/);
+    const typo = await cli(s.cfg, ['--log-level', 'verbose', 'doctor']);
+    expect(typo.status).toBe(2);
+    expect(typo.stderr).toContain("argument 'verbose' is invalid. Allowed choices are fatal, error, warn, info, debug, trace, silent");
   });
 
   it('flags a wrong token, an admin token, a token of another user, and a broken config', async () => {

@@ -1,8 +1,9 @@
 // The Store contract against a real MariaDB over TCP, a unix socket and TLS. Each transport gets
 // one database per file, migrated once and emptied after every test (DDL per test is slow).
+import { Readable } from 'node:stream';
 import { createConnection } from 'mysql2/promise';
 import { afterAll, describe, expect, it } from 'vitest';
-import { describeStoreContract } from '../../server/store/contract.js';
+import { describeStoreContract, sha256 } from '../../server/store/contract.js';
 import { MariaDbStore } from '../../server/store/mariadb/MariaDbStore.js';
 import type { DbBlock } from '../../server/store/mariadb/mariaDbOptions.js';
 import { SCHEMA_VERSION } from '../../server/store/mariadb/migrations.js';
@@ -114,6 +115,30 @@ describe('MariaDbStore specifics', () => {
       const err = await store.open().then(() => null, (e: unknown) => e as Error & { code?: string });
       expect(err?.code).toBe('STORE_UNAVAILABLE');
       expect(err?.message).toMatch(/certificate|self.signed|wrong\.example|altnames/i);
+    }
+  });
+
+  it('upgrades a version-1 database to the current schema, keeping its data', async () => {
+    const { store, cleanup } = await openStore('tcp');
+    const facts = await getService('mariadb');
+    const db = (store as unknown as { database: string }).database;
+    const data = Buffer.from('from the v1 days');
+    await store.putBlob('alice', sha256(data), Readable.from([data]), 100);
+    await store.close();
+    const conn = await createConnection({ host: facts.host, port: facts.port, user: facts.user, password: facts.password, database: db });
+    await conn.query('ALTER TABLE dman_blobs DROP COLUMN uploaded_at');
+    await conn.query('UPDATE dman_blobs SET created_at = 1234');
+    await conn.query('UPDATE dman_schema SET version = 1 WHERE id = 1');
+    const again = new MariaDbStore({ db: mariaDbBlock(facts, 'tcp', db) as unknown as DbBlock });
+    await again.open();
+    try {
+      const [rows] = await conn.query('SELECT s.version, b.uploaded_at FROM dman_schema s, dman_blobs b');
+      expect(rows).toEqual([{ version: SCHEMA_VERSION, uploaded_at: 1234 }]);
+      expect(await again.hasBlob('alice', sha256(data))).toBe(true);
+    } finally {
+      await conn.end();
+      await again.close();
+      await cleanup();
     }
   });
 });

@@ -219,6 +219,8 @@ export async function runInit(ctx: InitContext): Promise<InitAnswers> {
       picked = f.groups.split(',').map((g) => g.trim()).filter(Boolean);
       const unknown = picked.filter((g) => !groupNames.includes(g));
       if (unknown.length) throw flagError('--groups', f.groups, `names unknown groups: ${unknown.join(', ')}`, `choose from ${groupNames.join(', ')}`);
+    } else if (f.yes) {
+      picked = groupNames;
     } else {
       const home = answers.users[0]!.home;
       say(`Counting files in ${home}…`);

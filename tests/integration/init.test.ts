@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getService } from '../setup/testServices.js';
+import mysql from 'mysql2/promise';
+import { getService, uniqueId } from '../setup/testServices.js';
 import { startHarness, type Harness } from './serverHarness.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -230,5 +231,29 @@ describe('dman init for scripts', () => {
     const skip = await plain('down', ['init', '--yes', '--no-check', '--role', 'server', '--storage', 'redis', '--redis-addr', '127.0.0.1:1', '-o', out]);
     expect(skip.code).toBe(0);
     expect(parse(await readFile(out, 'utf8')).redis).toEqual({ addr: '127.0.0.1:1', db: 0 });
+  });
+
+  it('tests a MariaDB connection: the exact error for a wrong password, then success over the socket', async () => {
+    const maria = await getService('mariadb');
+    const name = `init_${uniqueId()}`;
+    const admin = await mysql.createConnection({ host: maria.host, port: maria.port, user: maria.user, password: maria.password });
+    try {
+      await admin.query(`CREATE DATABASE \`${name}\``);
+      await machine('maria');
+      const out = join(dir, 'maria', 'dman.yaml');
+      const base = ['init', '--yes', '--role', 'server', '--storage', 'mariadb', '--db-name', name, '--db-user', maria.user, '-o', out];
+      const bad = await plain('maria', [...base, '--db-addr', `${maria.host}:${maria.port}`, '--db-password', 'wrong-password']);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/the mariadb connection test failed: .*Access denied for user/);
+      await expect(stat(out)).rejects.toThrow();
+      const via = maria.socket ? ['--db-socket', maria.socket] : ['--db-addr', `${maria.host}:${maria.port}`];
+      const good = await plain('maria', [...base, ...via, ...(maria.password ? ['--db-password', maria.password] : [])]);
+      expect(good.stderr).toContain('ok: mariadb answered');
+      expect(good.code).toBe(0);
+      expect(parse(await readFile(out, 'utf8'))).toMatchObject({ storage_driver: 'mariadb', db: { db: name, user: maria.user, ...(maria.socket ? { socket: maria.socket } : {}) } });
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await admin.end();
+    }
   });
 });

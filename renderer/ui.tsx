@@ -1,5 +1,5 @@
 // Small building blocks shared by every screen: buttons, fields, notices, pills, time formats.
-import { useId, type ButtonHTMLAttributes, type ReactNode } from 'react';
+import { useId, type ButtonHTMLAttributes, type KeyboardEvent, type ReactNode } from 'react';
 import type { ApiResult, SyncState } from '../shared/api.js';
 
 type ErrorValue = Extract<ApiResult<unknown>, { ok: false }>['error'];
@@ -101,5 +101,26 @@ export function PageHeader({ title, subtitle, actions }: { title: string; subtit
       </div>
       {actions && <div className="actions">{actions}</div>}
     </header>
+  );
+}
+
+/** A row of mutually exclusive options (a radio group): Tab reaches the chosen one, arrow keys move. */
+export function Segmented<T extends string>({ label, value, options, onChange }: { label: string; value: T; options: Array<[T, string]>; onChange: (v: T) => void }) {
+  const move = (e: KeyboardEvent<HTMLDivElement>) => {
+    const i = options.findIndex(([v]) => v === value);
+    const d = e.key === 'ArrowRight' || e.key === 'ArrowDown' ? 1 : e.key === 'ArrowLeft' || e.key === 'ArrowUp' ? -1 : 0;
+    if (d === 0) return;
+    e.preventDefault();
+    const next = options[(i + d + options.length) % options.length]![0];
+    onChange(next);
+    const buttons = e.currentTarget.querySelectorAll<HTMLButtonElement>('button');
+    buttons[(i + d + options.length) % options.length]?.focus();
+  };
+  return (
+    <div className="segmented" role="radiogroup" aria-label={label} onKeyDown={move}>
+      {options.map(([v, text]) => (
+        <button key={v} type="button" role="radio" aria-checked={value === v} tabIndex={value === v ? 0 : -1} className={value === v ? 'on' : ''} onClick={() => onChange(v)}>{text}</button>
+      ))}
+    </div>
   );
 }

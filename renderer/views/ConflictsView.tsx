@@ -5,7 +5,7 @@ import ReactDiffViewer, { DiffMethod } from 'react-diff-viewer-continued';
 import type { ApiResult, Conflict, ConflictDetail, Resolution } from '../../shared/api.js';
 import { useDman } from '../ApiContext.js';
 import { go, routeHref } from '../route.js';
-import { ago, Button, ErrorNotice, OkNotice, PageHeader } from '../ui.js';
+import { ago, Button, ErrorNotice, OkNotice, PageHeader, Segmented } from '../ui.js';
 import { useDarkMode } from '../useDarkMode.js';
 
 type Err = Extract<ApiResult<unknown>, { ok: false }>['error'];
@@ -118,11 +118,8 @@ function ConflictDetailPanel({ conflict, onResolved }: { conflict: Conflict; onR
       )}
       {detail && !binary && !merging && (
         <>
-          <div className="segmented" role="radiogroup" aria-label="Compare">
-            {([['mine-server', 'Mine ↔ server\'s'], ['base-mine', 'Base → mine'], ['base-server', 'Base → server\'s']] as const).map(([k, label]) => (
-              <button key={k} type="button" role="radio" aria-checked={compare === k} className={compare === k ? 'on' : ''} onClick={() => setCompare(k)}>{label}</button>
-            ))}
-          </div>
+          <Segmented label="Compare" value={compare} onChange={setCompare}
+            options={[['mine-server', 'Mine ↔ server\'s'], ['base-mine', 'Base → mine'], ['base-server', 'Base → server\'s']]} />
           {detail.base === null && compare !== 'mine-server' && <p className="muted small">No common base: the file was created on both machines independently.</p>}
           <div className="diff" data-testid="diff">
             <ReactDiffViewer oldValue={sides.old} newValue={sides.neu} splitView leftTitle={sides.left} rightTitle={sides.right}

@@ -3,8 +3,8 @@
 import { useEffect, useId, useMemo, useState } from 'react';
 import type { ApiResult } from '../../shared/api.js';
 import { useDman } from '../ApiContext.js';
-import { Check, ErrorNotice } from '../ui.js';
-import { trackTextFor, type Defaults, type Draft } from './draft.js';
+import { Check, ErrorNotice, Segmented } from '../ui.js';
+import { toggleGroupText, type Defaults, type Draft } from './draft.js';
 import { trackOf } from './Wizard.js';
 
 type Err = Extract<ApiResult<unknown>, { ok: false }>['error'];
@@ -35,7 +35,7 @@ export function StepTrack({ draft, update }: { draft: Draft; update: (p: Partial
 
   const toggle = (g: string, on: boolean) => {
     const checked = { ...draft.checked, [g]: on };
-    update({ checked, trackText: trackTextFor(draft.groups, checked, draft.trackText) });
+    update({ checked, trackText: toggleGroupText(draft.trackText, draft.groups, checked, g, on) });
   };
   const tracked = items?.filter((i) => i.tracked) ?? [];
   const excluded = items?.filter((i) => !i.tracked) ?? [];
@@ -58,10 +58,7 @@ export function StepTrack({ draft, update }: { draft: Draft; update: (p: Partial
       <div className="track-right">
         <div className="preview-head">
           <strong>Preview of <span className="mono">{draft.home}</span></strong>
-          <div className="segmented" role="radiogroup" aria-label="Show">
-            <button type="button" role="radio" aria-checked={show === 'tracked'} className={show === 'tracked' ? 'on' : ''} onClick={() => setShow('tracked')}>Synced ({tracked.length})</button>
-            <button type="button" role="radio" aria-checked={show === 'excluded'} className={show === 'excluded' ? 'on' : ''} onClick={() => setShow('excluded')}>Excluded ({excluded.length})</button>
-          </div>
+          <Segmented label="Show" value={show} onChange={setShow} options={[['tracked', `Synced (${tracked.length})`], ['excluded', `Excluded (${excluded.length})`]]} />
         </div>
         <ErrorNotice error={error} title="Pattern problem" />
         {items === null && !error && <p className="muted"><span className="spinner" aria-hidden="true" /> Looking at your files…</p>}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseRoute, routeHref } from '../route.js';
-import { initialDraft, trackTextFor } from './draft.js';
+import { initialDraft, toggleGroupText, trackTextFor } from './draft.js';
 
 const groups = { shell: ['.bashrc', '.zshrc'], git: ['.gitconfig'], docs: ['docs/', '!docs/config.yaml'] };
 
@@ -15,6 +15,16 @@ describe('wizard draft', () => {
   it('keeps hand-written lines when groups are toggled', () => {
     const text = trackTextFor(groups, { shell: true, git: false, docs: true }, '.bashrc\n.zshrc\n.gitconfig\n.config/foo/\n');
     expect(text).toBe('.bashrc\n.zshrc\ndocs/\n!docs/config.yaml\n.config/foo/');
+  });
+});
+
+describe('toggleGroupText', () => {
+  it('adds only the missing patterns of a group and keeps every other line as written', () => {
+    expect(toggleGroupText('.bashrc\n.ssh/\n!.ssh/id_*', groups, { shell: true, git: true, docs: false }, 'git', true)).toBe('.bashrc\n.ssh/\n!.ssh/id_*\n.gitconfig');
+  });
+  it('removes a group\'s lines unless another checked group lists them', () => {
+    const g = { ...groups, extra: ['.bashrc'] };
+    expect(toggleGroupText('.bashrc\n.zshrc\n.gitconfig', g, { shell: false, git: true, extra: true }, 'shell', false)).toBe('.bashrc\n.gitconfig');
   });
 });
 

@@ -54,3 +54,15 @@ export function trackTextFor(groups: Record<string, string[]>, checked: Record<s
   const lines = Object.entries(groups).filter(([g]) => checked[g]).flatMap(([, p]) => p);
   return [...new Set([...lines, ...extra])].join('\n');
 }
+
+/**
+ * Switches one group in the editor text: adds its missing patterns at the end, or removes its
+ * lines (unless another checked group lists them too). Every other line stays as written.
+ */
+export function toggleGroupText(text: string, groups: Record<string, string[]>, checked: Record<string, boolean>, group: string, on: boolean): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l.length > 0);
+  const mine = groups[group] ?? [];
+  if (on) return [...lines, ...mine.filter((p) => !lines.includes(p))].join('\n');
+  const keep = new Set(Object.entries(groups).filter(([g]) => g !== group && checked[g]).flatMap(([, p]) => p));
+  return lines.filter((l) => !mine.includes(l) || keep.has(l)).join('\n');
+}

@@ -76,7 +76,7 @@ export async function writeFiles(home: string, files: Record<string, string>): P
 export const read = (home: string, p: string) => readFile(join(home, p), 'utf8');
 
 /** Goes through the five wizard steps (hosted server on disk), saving a screenshot of each. */
-export async function completeWizard(page: Page, agent: AgentHandle, info?: TestInfo, user = 'alice'): Promise<void> {
+export async function completeWizard(page: Page, agent: AgentHandle, info?: TestInfo, user = 'alice', onTrackStep?: () => Promise<void>): Promise<void> {
   const shot = async (name: string) => {
     if (!info) return;
     const path = info.outputPath(`${name}.png`);
@@ -106,6 +106,7 @@ export async function completeWizard(page: Page, agent: AgentHandle, info?: Test
   await expect(page.getByRole('heading', { name: 'What should dman sync?' })).toBeVisible();
   await expect(page.getByRole('list', { name: 'Files that will sync' })).toBeVisible();
   await shot('wizard-4-track');
+  await onTrackStep?.();
   await page.getByRole('button', { name: 'Continue' }).click();
 
   await expect(page.getByRole('heading', { name: 'Review the first sync' })).toBeVisible();

@@ -10,7 +10,23 @@ test('the wizard sets up a hosted server on disk and syncs the first file', asyn
     '.ssh/id_ed25519': 'PRIVATE KEY\n',
     '.bash_history': 'ls\n',
   });
-  await completeWizard(page, agent, info);
+  await completeWizard(page, agent, info, 'alice', async () => {
+    // The preview names what stays out and why; its tabs work from the keyboard.
+    const show = page.getByRole('radiogroup', { name: 'Show' });
+    await show.getByRole('radio', { name: /Synced/ }).focus();
+    await page.keyboard.press('ArrowRight');
+    await expect(show.getByRole('radio', { name: /Excluded/ })).toBeChecked();
+    const excluded = page.getByRole('list', { name: 'Files left out' });
+    await expect(excluded).toContainText('.ssh/id_ed25519');
+    await expect(excluded).toContainText('.bash_history');
+    await page.getByRole('textbox', { name: /Patterns/ }).fill('.bashrc\n.ssh/\n!.ssh/id_*');
+    await expect(excluded).toContainText('!.ssh/id_*');
+    // Toggling a group puts its patterns back without losing the hand-written lines.
+    const git = page.getByRole('checkbox', { name: /^git/ });
+    await git.uncheck();
+    await git.check();
+    await expect(page.getByRole('textbox', { name: /Patterns/ })).toHaveValue('.bashrc\n.ssh/\n!.ssh/id_*\n.gitconfig\n.gitignore_global\n.config/git/');
+  });
 
   // The config is valid and names the hosted server and this user.
   const cfg = await agentConfig(agent);

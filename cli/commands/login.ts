@@ -22,7 +22,12 @@ async function askToken(url: string): Promise<string> {
     throw new DmanError('USAGE', 'no token given and no terminal to ask for one', { hint: 'pass --token TOKEN, or --token - to read it from stdin' });
   }
   const { password } = await import('@inquirer/prompts');
-  return (await password({ message: `Device token for ${url}:`, mask: '*' })).trim();
+  try {
+    return (await password({ message: `Device token for ${url}:`, mask: '*' })).trim();
+  } catch (err) {
+    if ((err as Error)?.name === 'ExitPromptError') throw new DmanError('USAGE', 'login cancelled; nothing was stored', { hint: 'run `dman login` again when you have the token' });
+    throw err;
+  }
 }
 
 async function serverOf(cmd: Command, flag: string | undefined): Promise<string> {

@@ -80,6 +80,38 @@ describe('dman login', () => {
     expect(v.stderr).toContain('caused by:');
   });
 
+  it('in a terminal, asks for the token without echoing it', async () => {
+    // python3's pty module gives the CLI a real terminal; the token is typed after the prompt appears.
+    const driver = String.raw`
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0: os.execvp(sys.argv[1], sys.argv[1:])
+buf = b''; typed = False; end = time.time() + 40
+while time.time() < end:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try: d = os.read(fd, 65536)
+        except OSError: break
+        if not d: break
+        buf += d
+    if not typed and b'Device token' in buf:
+        time.sleep(0.05); os.write(fd, os.environ['TYPE_TOKEN'].encode() + b'\r'); typed = True
+_, st = os.waitpid(pid, 0)
+sys.stdout.write(buf.decode('utf8', 'replace')); sys.exit(os.waitstatus_to_exitcode(st))
+`;
+    const r = await new Promise<Run>((res) => {
+      execFile('python3', ['-c', driver, process.execPath, bin, 'login', '--server', h.url], {
+        env: { PATH: process.env.PATH ?? '', HOME: join(dir, 'home'), XDG_CONFIG_HOME: join(dir, 'xdg-tty'), DMAN_CREDENTIAL_STORE: 'file', TERM: 'xterm', TYPE_TOKEN: h.tokens.bob },
+        timeout: 60_000,
+      }, (err, stdout, stderr) => res({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }));
+    });
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toContain('as user bob, device desktop');
+    expect(r.stdout).not.toContain(h.tokens.bob);
+    const saved = JSON.parse(await readFile(join(dir, 'xdg-tty', 'dman', 'credentials.json'), 'utf8'));
+    expect(saved.logins[h.url].token).toBe(h.tokens.bob);
+  });
+
   it('with no token and no terminal, says so instead of hanging', async () => {
     const r = await dman(['login', '--server', h.url]);
     expect(r.code).toBe(2);

@@ -35,7 +35,8 @@ async function run(): Promise<void> {
   const dataDir = process.env.DMAN_DATA_DIR ?? app.getPath('userData');
   const log = createLogger({ level: process.env.DMAN_LOG_LEVEL ?? 'info', format: 'json', base: { proc: 'app' } });
   const store = new Store<Record<string, unknown>>({ name: 'settings', cwd: dataDir });
-  const iconDir = app.isPackaged ? join(process.resourcesPath, 'icons', 'tray') : join(app.getAppPath(), 'build', 'icons', 'tray');
+  // electron-builder packs build/icons/tray/** into app.asar, and nativeImage reads from asar paths.
+  const iconDir = join(app.getAppPath(), 'build', 'icons', 'tray');
   const cli = join(app.getAppPath(), 'bin', 'dman.js');
 
   let openRoute: (route: string) => void = () => {};

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   const engines: Engine[] = [];
   const env = { ...process.env, HOME: dir, XDG_CONFIG_HOME: join(dir, 'cfg'), XDG_DATA_HOME: join(dir, 'share'), DMAN_CONFIG: '', DMAN_AUTH_TOKEN: '', NO_COLOR: '1' };
   const rows: Row[] = [];
-  let noopBreakdown: Record<string, number> = {};
+  let noopBreakdown: Record<string, number> | undefined;
   const loadBefore = loadavg()[0]!;
   try {
     const home = join(dir, 'home');
@@ -102,8 +102,8 @@ async function main(): Promise<void> {
     timed('rsync', ['-a', `${home}/`, `${mirror}/`]);
     const rs: number[] = [];
     for (let i = 0; i < NOOP_RUNS; i++) rs.push(timed('rsync', ['-a', `${home}/`, `${mirror}/`]));
-    const probe = spawnSync(process.execPath, [cli, '--config', cfg, '--json', 'sync'], { env, encoding: 'utf8' });
-    noopBreakdown = (JSON.parse(probe.stdout) as { users: Array<{ timings: Record<string, number> }> }).users[0]!.timings;
+    const noopProbe = spawnSync(process.execPath, [cli, '--config', cfg, '--json', 'sync'], { env, encoding: 'utf8' });
+    noopBreakdown = (JSON.parse(noopProbe.stdout) as { users: Array<{ timings: Record<string, number> }> }).users[0]!.timings;
     const noopMs = median(noop);
     const rsyncMs = median(rs);
     rows.push({ figure: 'no-op dman sync (CLI, wall)', value: noopMs, peer: 'rsync -a (no-op)', peerValue: rsyncMs, unit: 'ms', goal: '≤ 2x and < 300 ms', met: noopMs <= 2 * rsyncMs && noopMs < 300 });
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
   const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
   process.stdout.write(`${lines.map((l) => l.map((c, i) => c.padEnd(widths[i]!)).join('  ')).join('\n')}\n`);
   // Where a no-op's time goes inside the engine (the rest of the wall time is process start and module loading).
-  process.stdout.write(`no-op inside the engine: ${Object.entries(noopBreakdown).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}\n`);
+  process.stdout.write(`no-op inside the engine: ${Object.entries(noopBreakdown ?? {}).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}\n`);
   process.stdout.write(`load average (1 min) before/after: ${loadBefore.toFixed(1)} / ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores\n`);
 }
 

@@ -22,6 +22,9 @@ import { registerSeedRoutes } from './routes/seedRoutes.js';
 import { registerV1Routes } from './routes/v1Routes.js';
 import type { Store } from './store/Store.js';
 
+/** Seconds a client should wait before retrying after a 503 (storage unavailable). */
+const STORE_RETRY_AFTER_S = 2;
+
 export interface ServerOptions {
   store: Store;
   log: Logger;
@@ -203,6 +206,8 @@ export function createServer(opts: ServerOptions): DmanServer {
     if (reply.sent || reply.raw.headersSent) return;
     // A body we refused may still be arriving; close the connection rather than read it all.
     if (req.raw.readable && !req.raw.readableEnded) reply.header('connection', 'close');
+    // The database is down or restarting: tell clients when to come back instead of hammering it.
+    if (status === 503) reply.header('retry-after', String(STORE_RETRY_AFTER_S));
     reply.code(status).type('application/json').send(errorBody(e));
   });
 

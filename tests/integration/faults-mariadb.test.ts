@@ -86,7 +86,7 @@ describe('MariaDB faults', () => {
     }
   });
 
-  it('through the HTTP server: a fast 503 while MariaDB is down, and success once it is back', async () => {
+  it('through the HTTP server: a fast 503 with Retry-After while MariaDB is down, and success once it is back', async () => {
     await inst.ensureRunning();
     const h = await startHarness({ store: new MariaDbStore({ db: block(`127.0.0.1:${inst.facts.port}`, `h_${uniqueId()}`), connectTimeoutMs: 1000, acquireTimeoutMs: 2000, queryTimeoutMs: 5000 }) });
     try {

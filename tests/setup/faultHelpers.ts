@@ -160,7 +160,7 @@ export async function httpOutage(h: Harness, down: () => Promise<void>, up: () =
   const res = await get();
   expect(performance.now() - started).toBeLessThan(2500);
   expect(res.status).toBe(503);
-  // Retry-After on a 503 is the HTTP layer's part (server/app.ts error handler); asserted there once it sets it.
+  expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
   const body = await res.json();
   expect(body.error.code).toBe('STORE_UNAVAILABLE');
   const health = await (await h.req('/health')).json();

@@ -1,0 +1,47 @@
+// Timing helpers for the benches: wall time of a child command, waits with a deadline, medians.
+import { spawnSync } from 'node:child_process';
+
+/** Returns the median of `xs` (NaN for none). */
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Returns the p-th percentile of `xs` by the nearest-rank method (NaN for none). */
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+/** Runs a command to completion and returns its wall time in ms; a failure throws with its stderr. */
+export function timedRun(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; okCodes?: number[] } = {}): number {
+  const t = performance.now();
+  const r = spawnSync(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, encoding: 'utf8', maxBuffer: 256 << 20, timeout: opts.timeoutMs ?? 600_000 });
+  const ms = performance.now() - t;
+  if (r.error) throw new Error(`${cmd} ${args.join(' ')} did not finish: ${r.error.message}`);
+  if (!(opts.okCodes ?? [0]).includes(r.status ?? -1)) {
+    throw new Error(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}: ${(r.stderr || r.stdout).slice(0, 2000)}`);
+  }
+  return ms;
+}
+
+/** Runs `fn` `runs` times (after `warmup` unmeasured runs) and returns the median ms. */
+export async function medianOf(runs: number, fn: () => number | Promise<number>, warmup = 1): Promise<{ median: number; all: number[] }> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const all: number[] = [];
+  for (let i = 0; i < runs; i++) all.push(await fn());
+  return { median: median(all), all };
+}
+
+/** Polls `cond` until it holds, or throws after `ms` naming `what`. */
+export async function until(cond: () => boolean | Promise<boolean>, ms: number, what: string, everyMs = 5): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}

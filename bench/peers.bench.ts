@@ -1,0 +1,261 @@
+// dman against the tools people use today, side by side in one run (issue 10): rsync -a,
+// sha256sum, unison and syncthing on the same generated home, and dman on disk, Redis and MariaDB
+// (first publish and install, no-op sync by the CLI and by a long-lived engine, sync after 100
+// changes, save-to-other-machine latency through one server, commits and no-op compares per second
+// with 20 clients, peak RSS). Everything listens on 127.0.0.1, every loop has a count and a time
+// limit, and everything started here is stopped by PID and its temp dir removed.
+// Run: npm run bench -- peers [--quick | --smoke] [--files N] [--drivers disk,redis,mariadb] [--json=FILE]
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { loadConfig } from '../engine/config/load.js';
+import { createEngine } from '../engine/createEngine.js';
+import { silentLogger } from '../engine/log.js';
+import { buildCli, cliEnv, startDmanServer, writeClientConfig, type Driver } from './lib/dman.js';
+import { ensurePeerTools, createUnison, sha256sumCommand, startSyncthingPair } from './lib/peers.js';
+import { createChildSet, peakRssMb, runMeasured } from './lib/procs.js';
+import { formatTable, isMet, writeJson, type Row } from './lib/report.js';
+import { median, medianOf, percentile, timedRun, until } from './lib/stats.js';
+
+const root = new URL('..', import.meta.url).pathname;
+const cli = join(root, 'bin/dman.js');
+const argv = process.argv.slice(2);
+
+/** Reads `--name=value` or `--name value` (a value never starts with --). */
+function flag(name: string): string | undefined {
+  const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return undefined;
+  const a = argv[i]!;
+  if (a.includes('=')) return a.slice(a.indexOf('=') + 1);
+  const next = argv[i + 1];
+  return next && !next.startsWith('--') ? next : '';
+}
+
+const smoke = argv.includes('--smoke');
+const quick = argv.includes('--quick');
+const FILES = Number(flag('files') || (smoke ? 200 : quick ? 10_000 : 100_000));
+const REPS = smoke ? 1 : quick ? 3 : 5;
+const SAVES = Number(flag('saves') || (smoke ? 3 : 30));
+const LOAD_S = smoke ? 1 : quick ? 5 : 10;
+const CHANGES = smoke ? 10 : 100;
+const DRIVERS = (flag('drivers') || (smoke ? 'disk' : 'disk,redis,mariadb')).split(',').map((d) => d.trim()) as Driver[];
+const JSON_FLAG = flag('json');
+/** The whole run stops after this (each step has its own smaller limit too). */
+const LIMIT_MS = Number(process.env.DMAN_BENCH_LIMIT_MS ?? (smoke ? 5 : quick ? 30 : 180) * 60_000);
+const USER = 'alice';
+
+for (const d of DRIVERS) if (!['disk', 'redis', 'mariadb'].includes(d)) throw new Error(`--drivers: unknown driver "${d}"; use disk, redis, mariadb`);
+if (!(FILES > 0)) throw new Error(`--files must be a positive number, got ${flag('files')}`);
+
+const log = (m: string) => process.stderr.write(`[peers ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+
+function gen(dir: string, args: string[]): { bytes?: number; after?: number } {
+  const r = spawnSync(process.execPath, [join(root, 'bench/gen-home.mjs'), dir, ...args], { encoding: 'utf8', timeout: 1_800_000 });
+  if (r.status !== 0) throw new Error(`gen-home ${args.join(' ')} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { bytes?: number; after?: number };
+}
+
+/** Waits for the first `{"event":"watching"}` line of a `dman watch --json` child. */
+async function watching(child: ChildProcess, name: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`dman watch ${name} did not start watching within 300 s`)), 300_000);
+    const rl = createInterface({ input: child.stdout! });
+    rl.on('line', (l) => { if (l.includes('"watching"')) { clearTimeout(t); resolve(); } });
+    child.once('exit', (c) => { clearTimeout(t); reject(new Error(`dman watch ${name} exited with ${c}`)); });
+  });
+}
+
+/** Measures save-to-other-machine latency: write a small file in `from`, poll until `to` holds the same bytes. */
+async function saveLatency(from: string, to: string, saves: number): Promise<number[]> {
+  const probe = '.bench-latency.conf';
+  const all: number[] = [];
+  for (let i = 0; i < saves; i++) {
+    const text = `# save ${i} at ${Date.now()}\n`;
+    const t = performance.now();
+    await writeFile(join(from, probe), text);
+    await until(async () => (await readFile(join(to, probe), 'utf8').catch(() => '')) === text, 30_000, `save ${i} to reach the other home`, 2);
+    all.push(performance.now() - t);
+    await new Promise((r) => setTimeout(r, 150)); // let both sides settle so a save does not queue behind the last
+  }
+  return all;
+}
+
+interface LoadResult { requests: number; perSec: number; p50: number; p99: number; errors: number; non2xx: number }
+
+function load(url: string, token: string, mode: 'commit' | 'compare', extra: string[]): LoadResult {
+  const r = spawnSync(process.execPath, [join(root, 'bench/lib/load.mjs'), url, token, USER, mode, '20', String(LOAD_S), ...extra], { encoding: 'utf8', timeout: (LOAD_S + 60) * 1000 });
+  if (r.status !== 0) throw new Error(`autocannon (${mode}) failed: ${r.stderr}`);
+  const res = JSON.parse(r.stdout) as LoadResult;
+  if (res.errors || res.non2xx) throw new Error(`autocannon (${mode}): ${res.errors} errors and ${res.non2xx} non-2xx replies of ${res.requests}`);
+  return res;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const facts: Record<string, unknown> = {
+    date: new Date().toISOString(), mode: smoke ? 'smoke' : quick ? 'quick' : 'full', files: FILES, changes: CHANGES, saves: SAVES, loadSeconds: LOAD_S, drivers: DRIVERS,
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, loadavgAtStart: loadavg().map((l) => Number(l.toFixed(2))) },
+    commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim(),
+  };
+  facts.peers = ensurePeerTools(log);
+  log('building the CLI bundle');
+  buildCli(root);
+  const children = createChildSet();
+  const dir = await mkdtemp(join(tmpdir(), 'dman-bench-peers-'));
+  const rows: Row[] = [];
+  const watchdog = setTimeout(() => {
+    log(`the run passed its limit of ${LIMIT_MS / 60_000} min: stopping`);
+    void children.stopAll().finally(() => rm(dir, { recursive: true, force: true }).finally(() => process.exit(1)));
+  }, LIMIT_MS);
+  try {
+    const pristine = join(dir, 'pristine');
+    log(`generating a home of ${FILES} files`);
+    const { bytes = 0 } = gen(pristine, ['--files', String(FILES), '--seed', '1']);
+    facts.bytes = bytes;
+    const mb = `${(bytes / 1e6).toFixed(0)} MB`;
+    const copyOf = (to: string) => { timedRun('cp', ['-a', pristine, to]); return to; };
+
+    // ---- peers
+    log('sha256sum and rsync');
+    const [shaCmd, ...shaArgs] = sha256sumCommand(pristine);
+    const sha = await medianOf(REPS, () => timedRun(shaCmd!, shaArgs));
+    const mirror = join(dir, 'rsync-mirror');
+    const rsyncCopy = timedRun('rsync', ['-a', `${pristine}/`, `${mirror}/`]);
+    const rsyncNoop = await medianOf(REPS, () => timedRun('rsync', ['-a', `${pristine}/`, `${mirror}/`]));
+    await rm(mirror, { recursive: true, force: true });
+
+    log('unison: initial, no-op, after changes');
+    const uA = copyOf(join(dir, 'unison-a'));
+    const uB = join(dir, 'unison-b');
+    mkdirSync(uB);
+    const unison = createUnison(uA, uB, dir);
+    const unisonInit = unison.sync();
+    const unisonNoop = await medianOf(REPS, () => unison.sync(), 0);
+    gen(uA, ['--mutate', String(CHANGES), '--seed', '2']);
+    const unisonChanges = unison.sync();
+    await Promise.all([rm(uA, { recursive: true, force: true }), rm(uB, { recursive: true, force: true })]);
+
+    log('syncthing: two instances on 127.0.0.1');
+    const stA = copyOf(join(dir, 'st-home-a'));
+    const stB = join(dir, 'st-home-b');
+    mkdirSync(stB);
+    const st = await startSyncthingPair(children, dir);
+    let stInit: number, stLat: { median: number; p95: number };
+    let stRss: number[];
+    try {
+      stInit = await st.initialSync(stA, stB, FILES, Math.max(120_000, FILES * 30));
+      log(`syncthing: ${SAVES} saves`);
+      stLat = await st.latency(stA, stB, SAVES);
+      stRss = st.rssMb();
+    } finally {
+      await st.stop();
+    }
+    await Promise.all([stA, stB, join(dir, 'st-a'), join(dir, 'st-b')].map((d) => rm(d, { recursive: true, force: true })));
+    facts.peerFigures = { sha256sum: sha.all, rsyncCopy, rsyncNoop: rsyncNoop.all, unisonInit, unisonNoop: unisonNoop.all, unisonChanges, syncthingInit: stInit, syncthingLatency: stLat, syncthingRssMb: stRss };
+    rows.push({ section: 'peers', figure: `syncthing initial sync (${FILES} files, ${mb})`, value: stInit, unit: 'ms', peer: 'unison initial', peerValue: unisonInit });
+
+    // ---- dman, once per driver
+    const rssGoalNote = FILES >= 100_000 ? undefined : 'goal is at 100,000 files';
+    for (const driver of DRIVERS) {
+      const ddir = join(dir, driver);
+      mkdirSync(ddir);
+      const homeA = copyOf(join(ddir, 'home-a'));
+      const homeB = join(ddir, 'home-b');
+      mkdirSync(homeB);
+      log(`${driver}: starting dman serve`);
+      const server = await startDmanServer({ cli, dir: join(ddir, 'server'), driver, user: USER, home: homeA, devices: ['a', 'b', 'load'], children });
+      const row = (r: Omit<Row, 'section'>) => rows.push({ section: driver, ...r });
+      try {
+        const tokens = server.tokens as { a: string; b: string; load: string };
+        const cfgA = writeClientConfig({ dir: ddir, name: 'a', url: server.url, token: tokens.a, user: USER, home: homeA });
+        const cfgB = writeClientConfig({ dir: ddir, name: 'b', url: server.url, token: tokens.b, user: USER, home: homeB });
+        const env = cliEnv(ddir);
+        const dman = (cfg: string, ...args: string[]) => runMeasured(process.execPath, [cli, '--config', cfg, '--quiet', ...args], { env, timeoutMs: 1_800_000 });
+
+        log(`${driver}: first publish, first install`);
+        const publish = dman(cfgA, 'publish', '--yes');
+        const install = dman(cfgB, 'install', '--yes');
+        row({ figure: `first publish (${FILES} files, ${mb})`, value: publish.ms, unit: 'ms', peer: 'sha256sum', peerValue: sha.median, goal: { kind: 'ratio', max: 1.5 } });
+        row({ figure: 'first install into an empty home', value: install.ms, unit: 'ms', peer: 'rsync -a (copy)', peerValue: rsyncCopy });
+        row({ figure: 'initial sync (publish + install)', value: publish.ms + install.ms, unit: 'ms', peer: 'unison initial', peerValue: unisonInit });
+        row({ figure: 'initial sync (publish + install)', value: publish.ms + install.ms, unit: 'ms', peer: 'syncthing initial', peerValue: stInit });
+
+        log(`${driver}: no-op sync (CLI and engine)`);
+        const noopRuns: Array<{ ms: number; rssMb: number }> = [];
+        const noop = await medianOf(REPS, () => { const r = dman(cfgA, 'sync', '--yes'); noopRuns.push(r); return r.ms; });
+        row({ figure: 'no-op dman sync (one-shot CLI)', value: noop.median, unit: 'ms', peer: 'rsync -a (no-op)', peerValue: rsyncNoop.median, goal: { kind: 'ratio', max: 2 } });
+        row({ figure: 'no-op dman sync (one-shot CLI)', value: noop.median, unit: 'ms', peer: 'unison (no-op)', peerValue: unisonNoop.median, goal: { kind: 'lessThanPeer' } });
+        const { config } = await loadConfig({ configPath: cfgA, env });
+        const engine = createEngine({ config, log: silentLogger(), stateDir: config.state_dir!, rescanMs: 0 });
+        try {
+          const cycle = await medianOf(REPS, async () => { const t = performance.now(); await engine.sync({ direction: 'both', yes: true }); return performance.now() - t; });
+          row({ figure: 'no-op sync cycle (long-lived engine, as the agent runs it)', value: cycle.median, unit: 'ms', peer: 'rsync -a (no-op)', peerValue: rsyncNoop.median });
+        } finally {
+          await engine.close();
+        }
+
+        log(`${driver}: sync after ${CHANGES} changes`);
+        gen(homeA, ['--mutate', String(CHANGES), '--seed', '2']);
+        const changed = dman(cfgA, 'sync', '--yes');
+        row({ figure: `sync after ${CHANGES} changes (+${Math.floor(CHANGES / 2)} added, -${Math.floor(CHANGES / 4)} deleted)`, value: changed.ms, unit: 'ms', peer: 'unison', peerValue: unisonChanges, goal: { kind: 'ratio', max: 1.5 } });
+        const other = dman(cfgB, 'sync', '--yes');
+        row({ figure: `other machine installs those changes (dman sync)`, value: other.ms, unit: 'ms' });
+
+        log(`${driver}: ${SAVES} saves through two watching engines`);
+        const watchers = [cfgA, cfgB].map((cfg) => children.spawn(process.execPath, [cli, '--config', cfg, '--json', '--log-level', 'error', 'watch'], { env, stdio: ['ignore', 'pipe', 'inherit'] }));
+        let lat: number[];
+        let watchRss: number[];
+        try {
+          await Promise.all(watchers.map((w, i) => watching(w, i ? 'b' : 'a')));
+          lat = await saveLatency(homeA, homeB, SAVES);
+          watchRss = watchers.map((w) => peakRssMb(w.pid!));
+        } finally {
+          await Promise.all(watchers.map((w) => children.stop(w)));
+        }
+        row({ figure: `save→other machine, median (${SAVES} saves)`, value: median(lat), unit: 'ms', peer: 'syncthing (watcher delay 1 s)', peerValue: stLat.median, goal: { kind: 'abs', max: 150, unit: 'ms' } });
+        row({ figure: 'save→other machine, p95', value: percentile(lat, 95), unit: 'ms', peer: 'syncthing (watcher delay 1 s)', peerValue: stLat.p95, goal: { kind: 'abs', max: 300, unit: 'ms' } });
+
+        log(`${driver}: 20 clients for ${LOAD_S} s (autocannon)`);
+        const content = Buffer.from('hello');
+        const hash = createHash('sha256').update(content).digest('hex');
+        const auth = { authorization: `Bearer ${tokens.load}` };
+        const put = await fetch(`${server.url}/v1/users/${USER}/blobs/${hash}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: content });
+        if (!put.ok) throw new Error(`PUT blob answered ${put.status}: ${await put.text()}`);
+        const commits = load(server.url, tokens.load, 'commit', ['0', hash]);
+        const head = ((await (await fetch(`${server.url}/v1/users/${USER}/changes?since=0&limit=1`, { headers: auth })).json()) as { headRev: number }).headRev;
+        const compares = load(server.url, tokens.load, 'compare', [String(head), hash]);
+        row({ figure: 'server commits/s (20 clients, 1 op each)', value: commits.perSec, unit: '/s' });
+        row({ figure: `server no-op compares/s (20 clients, changes since head of ${FILES} entries)`, value: compares.perSec, unit: '/s' });
+
+        const serverRss = peakRssMb(server.child.pid!);
+        row({ figure: 'server peak RSS', value: serverRss, unit: 'MB', peer: 'syncthing instance', peerValue: Math.max(...stRss) });
+        row({ figure: `engine peak RSS, first publish (${FILES} files)`, value: publish.rssMb, unit: 'MB', goal: { kind: 'abs', max: 150, unit: 'MB' }, goalNote: rssGoalNote });
+        row({ figure: `engine peak RSS, no-op sync (${FILES} files)`, value: Math.max(...noopRuns.map((r) => r.rssMb)), unit: 'MB', goal: { kind: 'abs', max: 150, unit: 'MB' }, goalNote: rssGoalNote });
+        row({ figure: `engine peak RSS, watching (${FILES} files)`, value: Math.max(...watchRss), unit: 'MB', peer: 'syncthing instance', peerValue: Math.max(...stRss), goal: { kind: 'abs', max: 150, unit: 'MB' }, goalNote: rssGoalNote });
+        facts[driver] = { noopCli: noop.all, latency: lat, commits, compares, publishRssMb: publish.rssMb, installRssMb: install.rssMb, watchRssMb: watchRss };
+      } finally {
+        await server.stop();
+        await rm(ddir, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    clearTimeout(watchdog);
+    await children.stopAll();
+    await rm(dir, { recursive: true, force: true });
+  }
+  facts.seconds = Math.round((Date.now() - started) / 1000);
+  process.stdout.write(`\npeers: ${FILES} files, ${facts.mode} run, ${facts.seconds} s, ${String(facts.date)}\n${formatTable(rows)}\n`);
+  const missed = rows.filter((r) => isMet(r) === false);
+  process.stdout.write(`goals: ${rows.filter((r) => isMet(r) === true).length} met, ${missed.length} missed\n`);
+  if (JSON_FLAG !== undefined) {
+    const file = JSON_FLAG || join(root, 'bench', `peers-${facts.mode as string}.json`);
+    writeJson(file, facts, rows);
+    log(`wrote ${file}`);
+  }
+}
+
+await main();

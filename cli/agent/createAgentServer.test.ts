@@ -151,3 +151,24 @@ describe('isLoopbackHost', () => {
     expect(isLoopbackHost(h)).toBe(ok);
   });
 });
+
+describe('agent /metrics', () => {
+  it('serves the client metrics behind the token; a scraper authenticates with Bearer', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dman-agent-'));
+    let scrapes = 0;
+    const metrics = { contentType: 'text/plain; version=0.0.4', metrics: async () => `dman_client_conflicts{user="alice"} ${++scrapes}\n` };
+    const agent = await createAgentServer({ api: fakeApi().api, staticDir: dir, token: TOKEN, metrics });
+    try {
+      expect((await get(agent.port, '/metrics')).status).toBe(401);
+      expect((await get(agent.port, '/metrics', { authorization: 'Bearer wrong-token' })).status).toBe(401);
+      const r = await get(agent.port, '/metrics', { authorization: `Bearer ${TOKEN}` });
+      expect(r.status).toBe(200);
+      expect(r.headers['content-type']).toContain('text/plain');
+      expect(r.body).toBe('dman_client_conflicts{user="alice"} 1\n');
+      expect((await get(agent.port, '/metrics', { cookie: `${agent.cookieName}=${TOKEN}` })).body).toContain('} 2');
+    } finally {
+      await agent.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -27,6 +27,8 @@ export interface AgentServerOptions {
   /** Fixed token (tests); random 32 bytes otherwise. */
   token?: string;
   log?: AgentLog;
+  /** Prometheus metrics served at /metrics behind the agent's token (cookie, ?t= or Bearer). */
+  metrics?: { contentType: string; metrics(): Promise<string> };
 }
 
 export interface AgentServer {
@@ -88,7 +90,8 @@ export async function createAgentServer(opts: AgentServerOptions): Promise<Agent
     if (o === undefined) return !required;
     return o.toLowerCase() === `http://${String(req.headers.host ?? '').toLowerCase()}`;
   };
-  const authed = (req: IncomingMessage, url: URL) => sameSecret(readCookie(req.headers.cookie, cookieName), token) || sameSecret(url.searchParams.get('t'), token);
+  const bearer = (req: IncomingMessage) => /^Bearer (.+)$/i.exec(String(req.headers.authorization ?? ''))?.[1] ?? null;
+  const authed = (req: IncomingMessage, url: URL) => sameSecret(readCookie(req.headers.cookie, cookieName), token) || sameSecret(url.searchParams.get('t'), token) || sameSecret(bearer(req), token);
 
   const deny = (res: ServerResponse, status: number, text: string) => {
     res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' }).end(`${text}\n`);
@@ -103,6 +106,12 @@ export async function createAgentServer(opts: AgentServerOptions): Promise<Agent
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return deny(res, 405, 'dman agent: only GET is served; the API is on the WebSocket.');
     if (!authed(req, url)) return deny(res, 401, 'dman agent: missing or wrong token. Open the full URL that `dman agent` printed (it ends with ?t=…).');
+    if (url.pathname === '/metrics' && opts.metrics) {
+      // A scraper sends `Authorization: Bearer <token>`; it cannot hold a cookie.
+      const text = await opts.metrics.metrics();
+      res.writeHead(200, { 'content-type': opts.metrics.contentType, 'cache-control': 'no-store' }).end(text);
+      return;
+    }
     if (url.searchParams.has('t')) {
       // Trade the URL token for a cookie and drop it from the address bar and history.
       url.searchParams.delete('t');

@@ -12,6 +12,7 @@ import { createLogger } from '../../engine/log.js';
 import { createChokidarWatcher } from '../../engine/watch/ChokidarWatcher.js';
 import { DmanError } from '../../shared/errors.js';
 import { action, globalsOf } from '../action.js';
+import { createClientMetrics } from '../../engine/metrics/createClientMetrics.js';
 import { createAgentServer } from '../agent/createAgentServer.js';
 
 interface AgentOptions { port?: string; dataDir?: string; serve?: boolean }
@@ -68,7 +69,8 @@ export function register(program: Command): void {
         if (!r.ok) throw new DmanError(r.error.code as DmanError['code'], r.error.message, { hint: r.error.hint });
         if (!g.json && !g.quiet) process.stdout.write(`dman sync server running at ${r.value.url} (disk storage in ${r.value.dataDir})\n`);
       }
-      const agent = await createAgentServer({ api, staticDir, port, log });
+      const clientMetrics = createClientMetrics({ engine: api.engineView });
+      const agent = await createAgentServer({ api, staticDir, port, log, metrics: clientMetrics });
       if (g.json) process.stdout.write(`${JSON.stringify({ url: agent.url, port: agent.port, dataDir })}\n`);
       else process.stdout.write(`dman agent running. Open this URL in a browser on this machine:\n\n  ${agent.url}\n\nPress Ctrl-C to stop.\n`);
       await new Promise<void>((done) => {
@@ -78,6 +80,7 @@ export function register(program: Command): void {
       });
       if (!g.quiet && !g.json) process.stdout.write('dman agent: stopping…\n');
       await agent.close();
+      clientMetrics.close();
       await api.close();
     }));
 }

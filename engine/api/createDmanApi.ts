@@ -60,6 +60,8 @@ export type DmanApiHost = DmanApi & {
   start(): Promise<void>;
   /** Stops syncing and the embedded server. */
   close(): Promise<void>;
+  /** The current engine's events and status, stable across engine restarts (for client metrics). */
+  engineView: Pick<Engine, 'on' | 'status'>;
 };
 
 const ok = <T>(value: T) => ({ ok: true as const, value });
@@ -197,7 +199,9 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
     }
   }
 
+  const engineListeners = new Set<(e: EngineEvent) => void>();
   function onEngineEvent(e: EngineEvent): void {
+    for (const l of engineListeners) l(e);
     if (e.type === 'progress') emit({ type: 'progress', done: e.done, total: Math.max(e.total, e.done), phase: e.phase });
     else if (e.type === 'synced') {
       lastSyncAt = Date.now();
@@ -636,6 +640,16 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
     onEvent(listener) {
       listeners.add(listener);
       return () => { listeners.delete(listener); };
+    },
+    engineView: {
+      on(listener) {
+        engineListeners.add(listener);
+        return () => { engineListeners.delete(listener); };
+      },
+      async status() {
+        if (!engine) throw new DmanError('USAGE', 'dman is not set up yet', { hint: 'finish the setup wizard first' });
+        return engine.status();
+      },
     },
     async start() {
       const s = await opts.settings.load();

@@ -53,12 +53,12 @@ describe('createServer', () => {
     expect(audit.find((a) => a.action === 'mass-delete')).toMatchObject({ user: 'alice', details: { deletes: 12 } });
   });
 
-  it('runs a periodic blob GC that removes unreferenced blobs', async () => {
+  it('runs a periodic blob GC that removes unreferenced blobs once their grace is over', async () => {
     const store = new MemoryStore();
     await store.open();
     const { token, record } = mintToken({ user: 'alice', device: 'laptop', admin: false, now: 1 });
     await store.putToken(record);
-    server = createServer({ store, log: silentLogger(), retention: { versions: 20, days: 30, gcIntervalMs: 20 }, version: 'test' });
+    server = createServer({ store, log: silentLogger(), retention: { versions: 20, days: 30, gcIntervalMs: 20, blobGraceMs: 0 }, version: 'test' });
     await server.listen('127.0.0.1:0');
     await server.app.inject({ method: 'PUT', url: `/v1/users/alice/blobs/${sha('orphan')}`, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' }, payload: 'orphan' });
     expect(await store.hasBlob('alice', sha('orphan'))).toBe(true);

@@ -226,7 +226,8 @@ export function createServer(opts: ServerOptions): DmanServer {
     try {
       let removed = 0;
       for (const user of await store.listUsers()) removed += (await store.applyRetention(user, opts.retention, now())).versionsRemoved;
-      const gc = await store.gcBlobs();
+      // Store clocks time uploads with Date.now(), so the grace is measured on it too.
+      const gc = await store.gcBlobs(opts.retention.blobGraceMs !== undefined ? { graceMs: opts.retention.blobGraceMs } : {});
       log.info({ versionsRemoved: removed, ...gc }, 'retention and blob gc done');
       // Removing history is destructive: the audit trail says when and how much.
       if (removed > 0 || gc.blobsRemoved > 0) await store.appendAudit({ time: now(), action: 'retention', outcome: 'ok', source: 'server', user: null, tokenId: null, opId: null, details: { versionsRemoved: removed, ...gc } });

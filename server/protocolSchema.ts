@@ -31,6 +31,7 @@ const replies: Record<string, z.ZodType> = {
   HealthReply: p.healthReplySchema,
   ManifestReply: v1.manifestReplySchema,
   BlobPutReply: v1.blobPutReplySchema,
+  BulkBlobsReply: p.bulkBlobsReplySchema,
   TokenListReply: v1.tokenListReplySchema,
   TokenRevokeReply: v1.tokenRevokeReplySchema,
   AuditReply: v1.auditReplySchema,

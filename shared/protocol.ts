@@ -105,6 +105,26 @@ export const commitOkSchema = z.object({ rev: z.number().int().nonnegative(), en
 /** 409 reply to a commit: nothing was written. */
 export const commitConflictReplySchema = z.object({ error: z.object({ code: z.literal('CONFLICT'), message: z.string() }), conflicts: z.array(commitConflictSchema) });
 
+/**
+ * POST /v1/users/:user/blobs: many blobs in one body of this content type. Each blob is a header
+ * line `<sha256 hex> <size in decimal>\n` followed by exactly `size` bytes; the body ends after the
+ * last blob (optionally gzip with Content-Encoding). The server verifies each hash while streaming.
+ */
+export const BULK_BLOBS_CONTENT_TYPE = 'application/x-dman-blobs';
+/** Most blobs in one bulk upload. */
+export const MAX_BULK_BLOBS = 10_000;
+
+/** Returns the header line that precedes a blob's bytes in a bulk upload body. */
+export function bulkBlobHeader(hash: string, size: number): string {
+  return `${hash} ${size}\n`;
+}
+
+/** 200 reply to a bulk upload: one result per blob, in body order. */
+export const bulkBlobsReplySchema = z.object({
+  blobs: z.array(z.object({ hash: sha256Hex, size: z.number().int().nonnegative(), created: z.boolean() })),
+});
+export type BulkBlobsReply = z.infer<typeof bulkBlobsReplySchema>;
+
 /** GET /v1/users/:user/changes?since=REV&limit=N */
 export const changesQuerySchema = z.object({
   since: z.coerce.number().int().nonnegative().default(0),

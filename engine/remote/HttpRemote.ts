@@ -6,7 +6,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { z } from 'zod';
 import { DmanError, errorCodes, isRetryable, type ErrorCode } from '../../shared/errors.js';
 import {
-  IDEMPOTENCY_HEADER, OP_HEADER, changesReplySchema, commitConflictReplySchema, commitOkSchema, errorReplySchema, healthReplySchema,
+  BULK_BLOBS_CONTENT_TYPE, IDEMPOTENCY_HEADER, OP_HEADER, bulkBlobHeader, bulkBlobsReplySchema, changesReplySchema, commitConflictReplySchema, commitOkSchema, errorReplySchema, healthReplySchema,
   historyReplySchema, pushEventSchema, whoamiSchema, type CommitOpInput,
 } from '../../shared/protocol.js';
 import type { Logger } from '../log.js';
@@ -156,6 +156,19 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
           if (attempt >= retries || !isRetryable(err)) throw err;
           await sleep(150 * 3 ** attempt++);
         }
+      }
+    },
+    async putBlobs(user, blobs) {
+      if (blobs.length === 0) return;
+      const path = `${u(user)}/blobs`;
+      const parts: Uint8Array[] = [];
+      for (const b of blobs) parts.push(Buffer.from(bulkBlobHeader(b.hash, b.data.length), 'latin1'), b.data);
+      const body = Buffer.concat(parts);
+      // Safe to resend: storing a blob twice is a no-op.
+      const res = await send({ method: 'POST', path, body, headers: { 'content-type': BULK_BLOBS_CONTENT_TYPE, 'content-length': String(body.length) } });
+      const reply = await json(res, bulkBlobsReplySchema, base + path);
+      if (reply.blobs.length !== blobs.length) {
+        throw new DmanError('PROTOCOL', `the server at ${base} stored ${reply.blobs.length} of ${blobs.length} blobs of a bulk upload without saying why (${base + path})`, { hint: 'update dman on this machine or on the server so both speak the same protocol', context: { url: base + path } });
       }
     },
     async getBlob(user, hash) {

@@ -80,6 +80,9 @@ export function createMemoryRemote(opts: { url?: string; now?: () => number } = 
       if (createHash('sha256').update(data).digest('hex') !== hash) throw new DmanError('HASH_MISMATCH', `the blob does not hash to ${hash}`);
       blobs.set(hash, data);
     },
+    async putBlobs(user, list) {
+      for (const b of list) await self.putBlob(user, b.hash, b.data, b.data.length);
+    },
     async getBlob(_user, hash) {
       check();
       const b = blobs.get(hash);

@@ -19,6 +19,12 @@ export interface Remote {
   changes(user: string, since: number, limit?: number): Promise<ChangesReply>;
   hasBlob(user: string, hash: string): Promise<boolean>;
   putBlob(user: string, hash: string, body: BlobSource, size: number): Promise<void>;
+  /**
+   * Uploads many (small) blobs in one request; the server verifies each and stores them durably.
+   * Throws HASH_MISMATCH when a blob's bytes do not match its hash (blobs before it may be stored).
+   * Optional: without it, callers upload blob by blob.
+   */
+  putBlobs?(user: string, blobs: Array<{ hash: string; data: Uint8Array }>): Promise<void>;
   /** Streams a blob; throws DmanError NOT_FOUND when the server has no such blob for the user. */
   getBlob(user: string, hash: string): Promise<Readable>;
   /** An atomic batch: all ops land or none (a 409 comes back as `{ ok: false, conflicts }`). */

@@ -14,6 +14,8 @@ export interface RetentionSettings extends RetentionPolicy {
   afterCommit?: boolean;
   /** Period of the background retention + blob GC pass, ms (default 1 hour; 0 turns it off). */
   gcIntervalMs?: number;
+  /** Unreferenced blobs uploaded less than this long ago survive the blob GC, so their commit still finds them (ms; default 1 hour). */
+  blobGraceMs?: number;
 }
 
 /** Per-user facts the server tracks in memory for /status. */

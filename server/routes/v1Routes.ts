@@ -5,12 +5,14 @@ import { pipeline } from 'node:stream';
 import { z } from 'zod';
 import { DmanError } from '../../shared/errors.js';
 import {
-  IDEMPOTENCY_HEADER, PROTOCOL_VERSION, changesQuerySchema, commitRequestSchema, relPath, restoreRequestSchema, sha256Hex,
+  BULK_BLOBS_CONTENT_TYPE, IDEMPOTENCY_HEADER, MAX_BULK_BLOBS, PROTOCOL_VERSION, changesQuerySchema, commitRequestSchema, relPath, restoreRequestSchema, sha256Hex,
   type CommitOp,
 } from '../../shared/protocol.js';
 import type { RouteContext } from '../http/context.js';
 import { decodeBody } from '../http/limitedStream.js';
 import { isStream, jsonBody, parseWith } from '../http/parse.js';
+import { putBlobsWith } from '../store/blobStream.js';
+import { parseBlobFrames } from './blobFrames.js';
 
 const userParams = z.object({ user: z.string() });
 const blobParams = z.object({ user: z.string(), hash: z.string() });
@@ -29,6 +31,15 @@ export function registerV1Routes(app: FastifyInstance, ctx: RouteContext): void 
   app.get('/v1/whoami', async (req, reply) => {
     const p = await ctx.authenticate(req, reply);
     return { user: p.user, device: p.device, admin: p.admin, tokenId: p.tokenId, serverVersion: ctx.version, protocol: PROTOCOL_VERSION };
+  });
+
+  // A device revokes its own token (`dman logout --revoke`) without needing an admin token.
+  app.delete('/v1/whoami', async (req, reply) => {
+    const p = await ctx.authenticate(req, reply);
+    if (!p.tokenId || p.tokenId === 'config') throw new DmanError('BAD_REQUEST', 'the shared auth_token from the server config cannot be revoked', { hint: "remove auth_token from the server's dman.yaml instead" });
+    const ok = await store.revokeToken(p.tokenId, ctx.now());
+    await ctx.audit(req, p, { action: 'token.revoke', outcome: ok ? 'ok' : 'failed', details: { id: p.tokenId, self: true } });
+    return { id: p.tokenId, revoked: ok };
   });
 
   app.get('/v1/users/:user/changes', async (req, reply) => {
@@ -90,6 +101,23 @@ export function registerV1Routes(app: FastifyInstance, ctx: RouteContext): void 
     ctx.metrics.bytesIn.inc(r.size);
     reply.code(r.created ? 201 : 200);
     return { hash, size: r.size, created: r.created };
+  });
+
+  // Many small blobs in one request: one round trip, and the store groups their fsyncs.
+  app.post('/v1/users/:user/blobs', async (req, reply) => {
+    const p = await ctx.authenticate(req, reply);
+    const user = ctx.authorizeUser(p, parseWith(userParams, req.params, 'params').user);
+    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== BULK_BLOBS_CONTENT_TYPE) throw new DmanError('BAD_REQUEST', `a bulk blob upload needs "Content-Type: ${BULK_BLOBS_CONTENT_TYPE}", not "${type || '(none)'}"`, { hint: 'frame each blob as "<sha256 hex> <size>\\n" followed by its bytes' });
+    const length = Number(req.headers['content-length'] ?? NaN);
+    if (Number.isFinite(length) && length > limits.bodyBytes) throw new DmanError('PAYLOAD_TOO_LARGE', `the bulk upload body is ${length} bytes, over the limit of ${limits.bodyBytes}`, { hint: 'send the blobs in smaller batches' });
+    if (!isStream(req.body)) throw new DmanError('BAD_REQUEST', 'a bulk blob upload needs a binary body');
+    const gzip = /gzip/i.test(String(req.headers['content-encoding'] ?? ''));
+    const data = decodeBody(req.body, { gzip, maxBytes: Math.min(limits.bodyBytes, limits.decompressedBytes), what: 'the bulk upload' });
+    const frames = parseBlobFrames(data, { maxBlobs: Math.min(MAX_BULK_BLOBS, limits.entries), maxBlobBytes: limits.blobBytes });
+    const blobs = await putBlobsWith(store, user, frames, limits.blobBytes);
+    ctx.metrics.bytesIn.inc(blobs.reduce((n, b) => n + b.size, 0));
+    return { blobs };
   });
 
   app.head('/v1/users/:user/blobs/:hash', async (req, reply) => {

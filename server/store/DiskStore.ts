@@ -16,7 +16,7 @@
 // either wholly in the journal (applied at the next open) or absent: a torn last line was never
 // acknowledged and is cut off; a damaged line followed by good ones is STORE_CORRUPT.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, statfs, unlink, utimes } from 'node:fs/promises';
+import { mkdir, open, type FileHandle, readdir, readFile, rename, rm, stat, statfs, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DmanError } from '../../shared/errors.js';
@@ -74,7 +74,19 @@ interface UserState {
 const HEX62 = /^[0-9a-f]{62}$/;
 
 /** An upload streamed into tmp/, waiting to be moved into blobs/ and journaled. */
-interface Staged { user: string; hash: string; size: number; tmp: string }
+interface Staged { user: string; hash: string; size: number; tmp: string; seq: number }
+/** A small blob putBlobs received into memory (verified), not yet written. */
+interface Held { hash: string; seq: number; data: Buffer }
+
+/** Blobs up to this size are received into memory by putBlobs, and written in parallel. */
+const HELD_BLOB_BYTES = 256 * 1024;
+/** Bytes of small blobs putBlobs holds before writing them out. */
+const HELD_BYTES = 8 * 1024 * 1024;
+
+async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
+  let off = 0;
+  while (off < data.length) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+}
 interface FinalQueueItem { item: Staged; resolve: (r: PutBlobResult) => void; reject: (err: unknown) => void }
 
 /** Stores everything under one data dir; single writer, crash-safe. */
@@ -93,6 +105,7 @@ export class DiskStore implements Store {
   private uploadedAt = new Map<string, number>();
   private finalQueue: FinalQueueItem[] = [];
   private finalScheduled = false;
+  private stageSeq = 0;
   private tokens = new Map<string, TokenRecord>();
   private audit: AuditRecord[] = [];
   private seq = 0;
@@ -202,44 +215,120 @@ export class DiskStore implements Store {
 
   /**
    * Stores a stream of blobs, paying for durability once per batch instead of once per blob:
-   * each blob streams into tmp/ unsynced, then the files are fsynced in parallel, renamed, their
-   * directories fsynced, and one journal append records every upload.
+   * small blobs are received into memory and written to tmp/ in parallel, large ones stream into
+   * tmp/; then every file is fsynced (in parallel), renamed, its directory fsynced, and one journal
+   * append records every upload.
    */
   async putBlobs(user: string, blobs: AsyncIterable<BlobUpload>, maxBytes: number): Promise<PutBlobResult[]> {
     assertUserName(user);
     this.assertOpen();
     const staged: Staged[] = [];
+    const unsynced: Staged[] = [];
+    let held: Held[] = [];
+    let heldBytes = 0;
+    const writeHeld = async (): Promise<void> => {
+      const list = held;
+      held = [];
+      heldBytes = 0;
+      await mapLimit(list, 32, async (b) => { staged.push(await this.writeStaged(user, b)); });
+    };
     let failure: unknown = null;
     try {
       for await (const b of blobs) {
         assertHash(b.hash);
-        staged.push(await this.stage(user, b.hash, b.data, maxBytes));
+        const got = await this.receive(user, b.hash, b.data, maxBytes);
+        if ('data' in got) {
+          held.push(got);
+          heldBytes += got.data.length;
+          if (heldBytes >= HELD_BYTES) await writeHeld();
+        } else {
+          unsynced.push(got);
+        }
       }
     } catch (err) {
       failure = err; // keep what arrived whole before the failure
     }
     try {
-      if (this.sync) await mapLimit(staged, 32, (st) => this.syncFile(st.tmp));
+      await writeHeld();
+      if (this.sync) await mapLimit(unsynced, 32, (st) => this.syncFile(st.tmp));
     } catch (err) {
-      await Promise.all(staged.map((st) => rm(st.tmp, { force: true })));
+      await Promise.all([...staged, ...unsynced].map((st) => rm(st.tmp, { force: true })));
       throw ioError(err, join(this.dir, 'tmp'), 'Could not store the uploaded blobs');
     }
+    staged.push(...unsynced);
     const results = await this.finalize(staged);
     if (failure) throw failure;
-    return results;
+    // In upload order; a hash sent twice reports created on its first copy only.
+    const createdHashes = new Set(results.filter((r) => r.created).map((r) => r.hash));
+    const seqs = staged.map((st) => st.seq);
+    return results.map((r, i) => ({ r, seq: seqs[i]! })).sort((x, y) => x.seq - y.seq).map(({ r }) => {
+      const created = createdHashes.delete(r.hash);
+      return { hash: r.hash, size: r.size, created };
+    });
+  }
+
+  /** Receives one verified blob: small ones into memory, large ones streamed into an unsynced tmp/ file. */
+  private async receive(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number): Promise<Held | Staged> {
+    const seq = this.stageSeq++;
+    let parts: Buffer[] | null = [];
+    let bytes = 0;
+    let fh: FileHandle | null = null;
+    let tmp = '';
+    try {
+      const size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
+        if (parts) {
+          parts.push(chunk);
+          bytes += chunk.length;
+          if (bytes <= HELD_BLOB_BYTES) return;
+          tmp = this.tmpName(hash);
+          fh = await open(tmp, 'wx', 0o600);
+          const first = Buffer.concat(parts);
+          parts = null;
+          await writeAll(fh, first);
+          return;
+        }
+        await writeAll(fh!, chunk);
+      }, { user, driver: 'disk' });
+      if (parts) return { hash, seq, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
+      await (fh as FileHandle | null)?.close();
+      return { user, hash, size, tmp, seq };
+    } catch (err) {
+      if (fh) {
+        await (fh as FileHandle).close().catch(() => {});
+        await rm(tmp, { force: true });
+      }
+      throw ioError(err, tmp || join(this.dir, 'tmp'), `Could not store blob ${hash}`);
+    }
+  }
+
+  /** Writes a received blob to tmp/ and fsyncs it. */
+  private async writeStaged(user: string, { hash, data, seq }: Held): Promise<Staged> {
+    const tmp = this.tmpName(hash);
+    const fh = await open(tmp, 'wx', 0o600).catch((err) => { throw ioError(err, tmp, 'Could not create an upload file'); });
+    try {
+      await writeAll(fh, data);
+      if (this.sync) await fh.sync();
+      await fh.close();
+    } catch (err) {
+      await fh.close().catch(() => {});
+      await rm(tmp, { force: true });
+      throw ioError(err, tmp, `Could not store blob ${hash}`);
+    }
+    return { user, hash, size: data.length, tmp, seq };
+  }
+
+  private tmpName(hash: string): string {
+    return join(this.dir, 'tmp', `${hash.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
   }
 
   /** Streams one verified blob into an unsynced file under tmp/ (outside the lock, so slow uploads never block commits). */
   private async stage(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number): Promise<Staged> {
-    const tmp = join(this.dir, 'tmp', `${hash.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
+    const tmp = this.tmpName(hash);
     const fh = await open(tmp, 'wx', 0o600).catch((err) => { throw ioError(err, tmp, 'Could not create an upload file'); });
     try {
-      const size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
-        let off = 0;
-        while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
-      }, { user, driver: 'disk' });
+      const size = await consumeVerified(data, hash, maxBytes, (chunk) => writeAll(fh, chunk), { user, driver: 'disk' });
       await fh.close();
-      return { user, hash, size, tmp };
+      return { user, hash, size, tmp, seq: this.stageSeq++ };
     } catch (err) {
       await fh.close().catch(() => {});
       await rm(tmp, { force: true });
@@ -285,28 +374,36 @@ export class DiskStore implements Store {
     const renamed = new Set<string>();
     const dirs = new Set<string>();
     const now = Date.now();
-    for (const q of batch) {
+    const lost = new Set<string>();
+    const plan = batch.map((q) => {
+      const created = !this.blobs.has(q.item.hash) && !renamed.has(q.item.hash);
+      if (created) renamed.add(q.item.hash);
+      return { q, created };
+    });
+    await mapLimit(plan, 32, async ({ q, created }) => {
       const { hash, tmp } = q.item;
-      const created = !this.blobs.has(hash) && !renamed.has(hash);
       try {
         if (created) {
           await rename(tmp, this.blobPath(hash));
-          renamed.add(hash);
           dirs.add(hash.slice(0, 2));
         } else {
           await rm(tmp, { force: true });
           // Uploaded again: restart its gc grace, also across a restart (best effort, no fsync needed).
-          if (!renamed.has(hash)) await utimes(this.blobPath(hash), now / 1000, now / 1000).catch(() => {});
+          if (this.blobs.has(hash)) await utimes(this.blobPath(hash), now / 1000, now / 1000).catch(() => {});
         }
         ok.push({ ...q, created });
       } catch (err) {
         await rm(tmp, { force: true });
+        if (created) lost.add(hash);
         q.reject(ioError(err, this.blobPath(hash), `Could not store blob ${hash}`));
       }
-    }
+    });
+    // A copy that was dropped as a duplicate of one whose rename failed is not stored either.
+    for (const q of ok.filter((x) => lost.has(x.item.hash))) q.reject(new DmanError('IO', `Could not store blob ${q.item.hash}`, { context: { driver: 'disk', hash: q.item.hash } }));
+    const kept = ok.filter((x) => !lost.has(x.item.hash));
     const recs: NewRec[] = [];
     const owning = new Set<string>();
-    for (const q of ok) {
+    for (const q of kept) {
       const key = `${q.item.user}\0${q.item.hash}`;
       if (!this.owned.get(q.item.user)?.has(q.item.hash) && !owning.has(key)) {
         owning.add(key);
@@ -317,10 +414,10 @@ export class DiskStore implements Store {
       if (this.sync) await Promise.all([...dirs].map((d) => fsyncDir(join(this.dir, 'blobs', d))));
       await this.writeMany(recs);
     } catch (err) {
-      for (const q of ok) q.reject(ioError(err, this.journalPath, `Could not store blob ${q.item.hash}`));
+      for (const q of kept) q.reject(ioError(err, this.journalPath, `Could not store blob ${q.item.hash}`));
       return;
     }
-    for (const q of ok) {
+    for (const q of kept) {
       this.blobs.set(q.item.hash, q.item.size);
       this.uploadedAt.set(q.item.hash, now);
       q.resolve({ hash: q.item.hash, size: q.item.size, created: q.created });

@@ -76,9 +76,9 @@ export function register(program: Command): void {
     .command('logout')
     .description('forget the stored token for a server; with --revoke also revoke it on the server')
     .option('--server <url>', 'the server to log out of (default: server_url from the config)')
-    .option('--revoke', 'revoke the token on the server too (needs an admin token: the server lets only admins revoke)')
-    .option('--admin-token <token>', 'admin token used for --revoke (default: $DMAN_ADMIN_TOKEN, then the stored token itself)')
-    .addHelpText('after', '\nExample:\n  $ dman logout\n  $ dman logout --revoke --admin-token "$ADMIN"')
+    .option('--revoke', 'revoke the token on the server too (a device may revoke its own token)')
+    .option('--admin-token <token>', 'revoke through the admin API with this admin token instead (default: $DMAN_ADMIN_TOKEN)')
+    .addHelpText('after', '\nExample:\n  $ dman logout\n  $ dman logout --revoke')
     .action(action(async (o: LogoutOptions, cmd: Command) => {
       const g = globalsOf(cmd);
       const url = await serverOf(cmd, o.server);
@@ -91,11 +91,13 @@ export function register(program: Command): void {
         try {
           const who = await createHttpRemote({ url, token: login.token, retries: 0, timeoutMs: 10_000 }).whoami();
           if (!who.tokenId) throw new DmanError('USAGE', 'the stored token is the server\'s shared admin token from its config; it cannot be revoked', { hint: 'remove auth_token from the server\'s dman.yaml instead', context: { url } });
-          const admin = o.adminToken ?? process.env.DMAN_ADMIN_TOKEN ?? login.token;
-          const res = await fetch(`${url}/v1/admin/tokens/${encodeURIComponent(who.tokenId)}`, { method: 'DELETE', headers: { authorization: `Bearer ${admin}` }, signal: AbortSignal.timeout(10_000) })
+          const admin = o.adminToken ?? process.env.DMAN_ADMIN_TOKEN;
+          // Without an admin token the device revokes its own token (DELETE /v1/whoami).
+          const target = admin ? `${url}/v1/admin/tokens/${encodeURIComponent(who.tokenId)}` : `${url}/v1/whoami`;
+          const res = await fetch(target, { method: 'DELETE', headers: { authorization: `Bearer ${admin ?? login.token}` }, signal: AbortSignal.timeout(10_000) })
             .catch((err: unknown) => { throw new DmanError('SERVER_UNREACHABLE', `cannot reach the server at ${url}`, { hint: 'check the URL and that `dman serve` runs there', context: { url }, cause: err }); });
           if (res.status === 401 || res.status === 403) {
-            throw new DmanError('FORBIDDEN', `the server at ${url} refused to revoke token ${who.tokenId}: only an admin token may revoke`, { hint: `pass --admin-token ADMIN, or on the server run \`dman token revoke ${who.tokenId}\``, context: { url } });
+            throw new DmanError('FORBIDDEN', `the server at ${url} refused to revoke token ${who.tokenId}`, { hint: `check --admin-token, or on the server run \`dman token revoke ${who.tokenId}\``, context: { url } });
           }
           if (!res.ok && res.status !== 404) throw new DmanError('SERVER_ERROR', `revoking token ${who.tokenId} at ${url} failed: HTTP ${res.status}`, { hint: 'try again, or revoke it on the server with `dman token revoke`', context: { url } });
           revoked = who.tokenId;

@@ -150,16 +150,28 @@ esac
 });
 
 describe('dman logout', () => {
-  it('forgets the token; --revoke with a device token explains that only admins revoke', async () => {
-    await dman(['login', '--server', h.url, '--token', h.tokens.alice]);
+  it('--revoke with only the device token revokes that token itself, then forgets it', async () => {
+    const minted = await (await h.req('/v1/admin/tokens', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', device: 'spare' }), token: h.tokens.admin })).json() as { token: string; info: { id: string } };
+    await dman(['login', '--server', h.url, '--token', minted.token]);
     const r = await dman(['logout', '--server', h.url, '--revoke']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('only an admin token may revoke');
-    expect(r.stderr).toContain('--admin-token');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Revoked token ${minted.info.id}`);
     const store = await createCredentialStore({ env: { DMAN_CREDENTIALS_FILE: credFile(), DMAN_CREDENTIAL_STORE: 'file' } });
     expect(await store.get(h.url)).toBeNull();
-    // the device token still works: nothing was revoked
+    expect((await h.req('/v1/whoami', { token: minted.token })).status).toBe(401);
+    // other tokens of the same user are untouched
     expect((await h.req('/v1/whoami', { token: h.tokens.alice })).status).toBe(200);
+    // the admin token is untouched
+    expect((await h.req('/v1/whoami', { token: h.tokens.admin })).status).toBe(200);
+  });
+
+  it('a wrong --admin-token is refused with a clear message and revokes nothing', async () => {
+    await dman(['login', '--server', h.url, '--token', h.tokens.bob]);
+    const r = await dman(['logout', '--server', h.url, '--revoke', '--admin-token', h.tokens.alice]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('refused to revoke');
+    expect((await h.req('/v1/whoami', { token: h.tokens.bob })).status).toBe(200);
   });
 
   it('--revoke --admin-token revokes the stored token on the server', async () => {

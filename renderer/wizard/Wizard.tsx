@@ -5,7 +5,7 @@ import { useEffect, useState } from 'react';
 import type { ApiResult, Setup } from '../../shared/api.js';
 import { useDman } from '../ApiContext.js';
 import { Logo } from '../App.js';
-import { go } from '../route.js';
+import { go, parseRoute } from '../route.js';
 import { Button, ErrorNotice } from '../ui.js';
 import { StepPairing } from './StepPairing.js';
 import { StepPlan } from './StepPlan.js';
@@ -71,7 +71,9 @@ export function Wizard({ rerun }: { rerun: boolean }) {
     setBusy(false);
     await refresh();
     if (!s.ok) return setError({ ...s.error, message: `Setup is saved (${r.value.configFile}), but the first sync failed: ${s.error.message}` });
-    go('status');
+    // Once the setup is saved the app shows its main views; leave the wizard only if the user is
+    // still on it, never yanking them back from a page they opened while the first sync ran.
+    if (parseRoute(window.location.hash).view === 'setup' || window.location.hash === '') go('status');
   };
 
   const problem = canNext();

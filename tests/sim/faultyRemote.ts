@@ -30,6 +30,7 @@ export function withFaults(inner: Remote, faults: Faults, rng: Rng): Remote {
     changes: async (u, s, l) => { gate(); return r.changes(u, s, l); },
     hasBlob: async (u, h) => { gate(); return r.hasBlob(u, h); },
     putBlob: async (u, h, b, s) => { gate(); return r.putBlob(u, h, b, s); },
+    ...(r.putBlobs ? { putBlobs: async (u: string, blobs: Array<{ hash: string; data: Uint8Array }>) => { gate(); return r.putBlobs!(u, blobs); } } : {}),
     getBlob: async (u, h) => { gate(); return r.getBlob(u, h); },
     commit: async (u, ops, o) => {
       gate();

@@ -2,7 +2,7 @@
 // Builds what runs outside vitest: the CLI bundle (dist/cli.js), the Electron main and preload
 // bundles, and the renderer (vite). Fast (esbuild); `npm install` runs it through `prepare`.
 import { build } from 'esbuild';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -18,7 +18,10 @@ const define = {
 };
 
 if (!only || only === 'cli') {
-  await build({ ...common, entryPoints: ['cli/main.ts'], outfile: 'dist/cli.js', format: 'esm', define });
+  // Split: modules that commands import on use (the server, store drivers, the agent) become
+  // chunks beside dist/cli.js, so `dman sync` does not load fastify, ioredis or mysql2.
+  for (const f of readdirSync(`${root}dist`, { withFileTypes: true })) if (f.name.startsWith('cli-chunk-')) rmSync(`${root}dist/${f.name}`);
+  await build({ ...common, entryPoints: { cli: 'cli/main.ts' }, outdir: 'dist', splitting: true, chunkNames: 'cli-chunk-[hash]', format: 'esm', define });
 }
 if ((!only || only === 'main') && existsSync(`${root}main/main.ts`)) {
   await build({ ...common, entryPoints: ['main/main.ts'], outfile: 'dist/main.js', format: 'esm', external: ['electron'] });

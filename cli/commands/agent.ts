@@ -6,14 +6,9 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import envPaths from 'env-paths';
 import { createJsonSettingsStore } from '../../engine/api/appSettings.js';
-import { createDmanApi } from '../../engine/api/createDmanApi.js';
-import { createEmbeddedServer } from '../../engine/api/createEmbeddedServer.js';
 import { createLogger } from '../../engine/log.js';
-import { createChokidarWatcher } from '../../engine/watch/ChokidarWatcher.js';
 import { DmanError } from '../../shared/errors.js';
 import { action, globalsOf } from '../action.js';
-import { createClientMetrics } from '../../engine/metrics/createClientMetrics.js';
-import { createAgentServer } from '../agent/createAgentServer.js';
 
 interface AgentOptions { port?: string; dataDir?: string; serve?: boolean }
 
@@ -56,6 +51,11 @@ export function register(program: Command): void {
       if (!staticDir) throw new DmanError('USAGE', 'the app UI is not built (dist/renderer/index.html is missing)', { hint: 'run `npm run build` in the dman folder' });
       const cli = findUp('bin/dman.js');
       const log = createLogger({ level: g.logLevel ?? 'warn', format: g.logFormat ?? 'pretty', base: { proc: 'agent' } });
+      // Loaded here, not at the top: every other command starts faster without ws, chokidar and prom-client.
+      const [{ createDmanApi }, { createEmbeddedServer }, { createChokidarWatcher }, { createClientMetrics }, { createAgentServer }] = await Promise.all([
+        import('../../engine/api/createDmanApi.js'), import('../../engine/api/createEmbeddedServer.js'), import('../../engine/watch/ChokidarWatcher.js'),
+        import('../../engine/metrics/createClientMetrics.js'), import('../agent/createAgentServer.js'),
+      ]);
       const server = cli ? createEmbeddedServer({ dataDir, command: [process.execPath, cli], log }) : undefined;
       const api = createDmanApi({
         log, configPath: g.config, dataDir,

@@ -5,8 +5,6 @@ import envPaths from 'env-paths';
 import type { EffectiveConfig } from '../../shared/config/schema.js';
 import { DmanError } from '../../shared/errors.js';
 import { createLogger, type Logger } from '../../engine/log.js';
-import { createServer, isLoopback, parseListenAddr } from '../../server/app.js';
-import { createStore } from '../../server/store/createStore.js';
 import type { Store } from '../../server/store/Store.js';
 import { action, globalsOf } from '../action.js';
 import { loadCliConfig } from '../config.js';
@@ -20,6 +18,8 @@ export function defaultDataDir(): string {
 /** Opens the store the config names (disk: --data-dir, then data_dir, then the default). */
 export async function openConfiguredStore(config: EffectiveConfig, dataDirFlag: string | undefined, log: Logger): Promise<{ store: Store; dataDir: string | null }> {
   const dataDir = config.storage_driver === 'disk' ? resolve(dataDirFlag ?? config.data_dir ?? defaultDataDir()) : null;
+  // Loaded on use: the store drivers (ioredis, mysql2) would slow down every other command's start.
+  const { createStore } = await import('../../server/store/createStore.js');
   const store = createStore({ driver: config.storage_driver, dataDir: dataDir ?? undefined, redis: config.redis, db: config.db, log });
   await store.open();
   return { store, dataDir };
@@ -40,6 +40,7 @@ export function register(program: Command): void {
       const g = globalsOf(cmd);
       const { config } = await loadCliConfig(cmd, { allowMissing: true });
       const addr = opts.addr ?? config.listen ?? '127.0.0.1:3626';
+      const { createServer, isLoopback, parseListenAddr } = await import('../../server/app.js');
       const { host } = parseListenAddr(addr);
       // A server logs its requests (info) unless --log-level says otherwise; other commands default to warn.
       let root = cmd;

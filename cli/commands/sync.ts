@@ -8,7 +8,6 @@ import type { z } from 'zod';
 import type { Engine, SyncDirection, SyncReport } from '../../engine/Engine.js';
 import { createEngine } from '../../engine/createEngine.js';
 import { createLogger, type Logger } from '../../engine/log.js';
-import { createChokidarWatcher } from '../../engine/watch/ChokidarWatcher.js';
 import type { EffectiveConfig } from '../../shared/config/schema.js';
 import { DmanError, isDmanError } from '../../shared/errors.js';
 import { action, globalsOf, type GlobalOptions } from '../action.js';
@@ -42,9 +41,11 @@ async function openEngine(cmd: Command, extra: { watch?: boolean; rescanMs?: num
   const log = createLogger({ level: g.logLevel ?? 'warn', format: g.logFormat, base: { proc: 'cli' } });
   const stateDir = defaultStateDir(config);
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  // chokidar is loaded only for `dman watch`: one-shot commands start faster without it.
+  const watcher = extra.watch ? (await import('../../engine/watch/ChokidarWatcher.js')).createChokidarWatcher({ log }) : undefined;
   const engine = createEngine({
     config, log, stateDir,
-    ...(extra.watch ? { watcher: createChokidarWatcher({ log }), rescanMs: extra.rescanMs } : {}),
+    ...(watcher ? { watcher, rescanMs: extra.rescanMs } : {}),
   });
   return { engine, config, file, log, g };
 }

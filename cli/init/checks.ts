@@ -4,7 +4,6 @@ import { healthReplySchema } from '../../shared/protocol.js';
 import type { EffectiveConfig, StorageDriver } from '../../shared/config/schema.js';
 import { compileTrack } from '../../shared/patterns/index.js';
 import { walkTracked } from '../../engine/scan/walk.js';
-import { createStore } from '../../server/store/createStore.js';
 
 /** The outcome of one live check: ok, or the exact error to show. */
 export type CheckResult = { ok: true; detail: string } | { ok: false; error: string };
@@ -43,6 +42,8 @@ export async function checkStore(driver: StorageDriver, blocks: { redis?: Effect
   if (driver === 'disk') return { ok: true, detail: 'disk storage needs no connection' };
   let store;
   try {
+    // Loaded on use: ioredis and mysql2 would slow down the start of every other command.
+    const { createStore } = await import('../../server/store/createStore.js');
     store = createStore({ driver, redis: blocks.redis, db: blocks.db });
   } catch (err) {
     return { ok: false, error: messageOf(err) };

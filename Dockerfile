@@ -42,6 +42,8 @@ COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/bin ./bin
 COPY --from=build /src/dist/cli.js ./dist/cli.js
+# the chunks dist/cli.js loads on use (the server and the store drivers)
+COPY --from=build /src/dist/cli-chunk-*.js ./dist/
 COPY --chmod=0755 scripts/docker-entrypoint.sh /usr/local/bin/dman-entrypoint
 USER dman:dman
 EXPOSE 3626

@@ -43,8 +43,8 @@ function explain(u: UserSyncReport, path: string, direction: 'publish' | 'instal
   if (u.conflicts.length > 0) {
     const c = u.conflicts[0]!;
     const hint = direction === 'publish'
-      ? `the server has rev ${c.remote?.rev ?? '?'}${c.remote?.device ? ` from ${c.remote.device}` : ''}, newer than this machine last saw; take it with \`dman download ${user} ${path}\`, or keep yours with \`dman resolve ${path} --user ${user} --keep local\``
-      : `this machine changed it since the last sync; keep the server's with \`dman resolve ${path} --user ${user} --keep server\`, or both with --keep both`;
+      ? `the server has rev ${c.remote?.rev ?? '?'}${c.remote?.device ? ` from ${c.remote.device}` : ''}, newer than this machine last saw; take the server's with \`dman resolve ${path} --user ${user} --keep server\`, keep yours with \`--keep local\`, or both with \`--keep both\``
+      : `this machine changed it since the last sync; keep the server's with \`dman resolve ${path} --user ${user} --keep server\`, yours with \`--keep local\`, or both with \`--keep both\``;
     throw new DmanError('CONFLICTS_LEFT', `${path} changed both here and on the server: nothing was ${direction === 'publish' ? 'uploaded' : 'downloaded'}`, { hint, context: { path, user } });
   }
   if (u.errors.length > 0) {

@@ -77,7 +77,9 @@ describe('upload and download', () => {
     const r = await dman('a', ['upload', 'alice', '.zshrc']);
     expect(r.code).toBe(3);
     expect(r.stderr).toContain('.zshrc changed both here and on the server: nothing was uploaded');
-    expect(r.stderr).toContain('dman download alice .zshrc');
+    // download refuses this case (exit 3), so the hint must point at resolve instead
+    expect(r.stderr).not.toContain('dman download');
+    expect(r.stderr).toContain('`dman resolve .zshrc --user alice --keep server`');
     expect(await serverText('.zshrc')).toBe('export B=2\n');
     expect(await readFile(home('a', '.zshrc'), 'utf8')).toBe('export A=edited\n');
   });
@@ -87,6 +89,14 @@ describe('upload and download', () => {
     expect(r.code).toBe(3);
     expect(r.stderr).toContain('nothing was downloaded');
     expect(await readFile(home('a', '.zshrc'), 'utf8')).toBe('export A=edited\n');
+    // the command the hint names works as printed
+    const suggested = /`dman (resolve [^`]+--keep server)`/.exec(r.stderr)?.[1];
+    expect(suggested).toBe('resolve .zshrc --user alice --keep server');
+    const fixed = await dman('a', suggested!.split(' '));
+    expect(fixed.stderr).toBe('');
+    expect(fixed.code).toBe(0);
+    expect(await readFile(home('a', '.zshrc'), 'utf8')).toBe('export B=2\n');
+    expect(await serverText('.zshrc')).toBe('export B=2\n');
   });
 
   it('downloads over an unchanged local file when the server moved on', async () => {

@@ -347,6 +347,21 @@ describe('dman sync commands against a real server', () => {
     expect(wa.out()).toMatch(/stopped/);
   }, 60_000);
 
+  it('watch --json prints one schema-valid event per line, ending with "stopped"', async () => {
+    const child = spawn(process.execPath, [join(root, 'bin/dman.js'), '--config', A.cfg, '--json', 'watch', '--rescan', '0'], { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    child.on('exit', () => children.delete(child));
+    const lines: string[] = [];
+    const watching = new Promise<void>((resolve) => createInterface({ input: child.stdout! }).on('line', (l) => { lines.push(l); if (l.includes('"watching"')) resolve(); }));
+    await watching;
+    await put(A, '.watched-json', 'json\n');
+    await until('the publish event', async () => lines.some((l) => l.includes('"synced"') && l.includes('.watched-json')));
+    expect(await stop(child, 'SIGTERM')).toBe(0);
+    const v = ajv.compile(JSON.parse(await readFile(join(root, 'docs/schemas/watch-event.schema.json'), 'utf8')));
+    for (const l of lines) expect(v(JSON.parse(l)), `${l}: ${JSON.stringify(v.errors)}`).toBe(true);
+    expect(JSON.parse(lines[lines.length - 1]!)).toEqual({ event: 'stopped', reason: 'SIGTERM' });
+  }, 60_000);
+
   // Engine bug (reported to the engine's owner): Engine.status() plans without the secret guard, so a
   // private key that is never published counts as "pending" forever. `it.fails` keeps the suite
   // green while the bug stands and turns red once it is fixed: then make this a plain `it`.

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createSafeStorageSecretStore, type KeyValue, type SafeStorageLike } from './SafeStorageSecretStore.js';
 
+const URL = 'http://127.0.0.1:3626';
+
 function fakes(available: boolean, backend = 'gnome_libsecret') {
   const data = new Map<string, unknown>();
   const store: KeyValue = { get: (k) => data.get(k), set: (k, v) => { data.set(k, v); }, delete: (k) => { data.delete(k); } };
@@ -18,18 +20,18 @@ describe('SafeStorageSecretStore', () => {
   it('keeps the token encrypted and reads it back', async () => {
     const f = fakes(true);
     const s = createSafeStorageSecretStore({ safeStorage: f.safeStorage, store: f.store, platform: 'linux' });
-    await s.setToken('dman_secret');
+    await s.setToken(URL, 'dman_secret');
     expect(JSON.stringify([...f.data.values()])).not.toContain('dman_secret');
-    await expect(s.getToken()).resolves.toBe('dman_secret');
+    await expect(s.getToken(URL)).resolves.toBe('dman_secret');
   });
 
   it('refuses to store the token when there is no keyring, and says so', async () => {
     for (const [available, backend, platform] of [[false, 'unknown', 'darwin'], [true, 'basic_text', 'linux']] as const) {
       const f = fakes(available, backend);
       const s = createSafeStorageSecretStore({ safeStorage: f.safeStorage, store: f.store, platform });
-      await expect(s.setToken('dman_secret')).rejects.toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining('will not store the device token') });
+      await expect(s.setToken(URL, 'dman_secret')).rejects.toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining('will not store the device token') });
       expect(f.data.size).toBe(0);
-      await expect(s.getToken()).resolves.toBeNull();
+      await expect(s.getToken(URL)).resolves.toBeNull();
     }
   });
 });

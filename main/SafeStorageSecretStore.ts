@@ -1,6 +1,7 @@
 // The device token in the OS keyring through Electron's safeStorage. Where the OS offers no
 // keyring (Linux without GNOME Keyring/KWallet: the "basic_text" backend), safeStorage would
-// only obfuscate, so we refuse to store the token and say what to do instead.
+// only obfuscate, so we refuse to store the token and say what to do instead. The app talks to
+// one server at a time, so one token is kept whatever the server URL.
 import type { SecretStore } from '../engine/api/appSettings.js';
 import { DmanError } from '../shared/errors.js';
 
@@ -36,7 +37,7 @@ export function createSafeStorageSecretStore(opts: { safeStorage: SafeStorageLik
       if (typeof b64 !== 'string' || keyringProblem(opts.safeStorage, opts.platform)) return null;
       try { return opts.safeStorage.decryptString(Buffer.from(b64, 'base64')); } catch { return null; }
     },
-    async setToken(token) {
+    async setToken(_serverUrl, token) {
       const problem = keyringProblem(opts.safeStorage, opts.platform);
       if (problem) {
         throw new DmanError('FORBIDDEN', `dman will not store the device token: ${problem}`, {

@@ -9,6 +9,8 @@ import { createJsonSettingsStore } from '../../engine/api/appSettings.js';
 import { createLogger } from '../../engine/log.js';
 import { DmanError } from '../../shared/errors.js';
 import { action, globalsOf } from '../action.js';
+import { createLoginSecretStore } from '../agent/createLoginSecretStore.js';
+import { createCredentialStore } from '../credentials.js';
 
 interface AgentOptions { port?: string; dataDir?: string; serve?: boolean }
 
@@ -60,6 +62,8 @@ export function register(program: Command): void {
       const api = createDmanApi({
         log, configPath: g.config, dataDir,
         settings: createJsonSettingsStore(join(dataDir, 'agent-settings.json')),
+        // The token `dman login` stored wins over auth_token, as in every other command.
+        secrets: createLoginSecretStore({ credentials: () => createCredentialStore(), log }),
         server,
         engineDeps: { watcher: createChokidarWatcher({ log }) },
       });

@@ -42,7 +42,13 @@ export function createMemorySettingsStore(initial: Partial<AppSettings> = {}): S
 
 /** Where the device token lives when it must not sit in dman.yaml (the tray app: the OS keyring). */
 export interface SecretStore {
-  getToken(): Promise<string | null>;
+  /** The token kept for this server, or null. */
+  getToken(serverUrl: string): Promise<string | null>;
   /** Throws DmanError when the token cannot be stored safely (no keyring). */
-  setToken(token: string): Promise<void>;
+  setToken(serverUrl: string, token: string): Promise<void>;
+  /**
+   * False when the store only mirrors a login made elsewhere (the agent over `dman login`): the
+   * app then also writes the token to dman.yaml (mode 0600). Default true: dman.yaml gets none.
+   */
+  readonly holdsToken?: boolean;
 }

@@ -269,10 +269,8 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
     await stopEngine();
     if (!config) return;
     let cfg = config;
-    if (opts.secrets && !cfg.auth_token) {
-      const t = await opts.secrets.getToken();
-      if (t) cfg = { ...cfg, auth_token: t };
-    }
+    const token = await tokenFor(cfg);
+    if (token) cfg = { ...cfg, auth_token: token };
     await mkdir(stateDir(), { recursive: true, mode: 0o700 });
     const s = await opts.settings.load();
     cfg = withGroupsOff(cfg, s.disabledGroups);
@@ -440,8 +438,21 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
     return remoteFor(config.server_url, await tokenNow());
   }
   async function tokenNow(): Promise<string | undefined> {
-    return config?.auth_token ?? (await opts.secrets?.getToken()) ?? undefined;
+    return config ? tokenFor(config) : undefined;
   }
+  /** Same precedence as the CLI: $DMAN_AUTH_TOKEN > the secret store (keyring, `dman login`) > auth_token in dman.yaml. */
+  async function tokenFor(cfg: EffectiveConfig): Promise<string | undefined> {
+    if (env.DMAN_AUTH_TOKEN) return env.DMAN_AUTH_TOKEN;
+    let stored: string | null = null;
+    try {
+      stored = (await opts.secrets?.getToken(cfg.server_url)) ?? null;
+    } catch (err) {
+      log.warn({ err: (err as Error).message, url: cfg.server_url }, 'stored token unreadable; using the config');
+    }
+    return stored ?? cfg.auth_token;
+  }
+  /** Whether a token saved by the app goes into dman.yaml too. */
+  const tokenInFile = () => !opts.secrets || opts.secrets.holdsToken === false;
   async function blob(user: string, hash: string): Promise<Buffer> {
     const r = opts.remote?.(config!.server_url, await tokenNow()) ?? createHttpRemote({ url: config!.server_url, token: await tokenNow(), log });
     return readStream(await r.getBlob(user, hash));
@@ -569,8 +580,8 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
       let token = setup.token ?? null;
       if (setup.mode === 'host' && !token && opts.server) token = await opts.server.createDeviceToken(setup.user, host);
       if (!token) throw new DmanError('AUTH_REQUIRED', 'no device token for this machine', { hint: 'create one (hosted server) or paste one (step 3)' });
-      if (opts.secrets) await opts.secrets.setToken(token);
-      const text = setupYaml(setup, opts.secrets ? null : token, url);
+      if (opts.secrets) await opts.secrets.setToken(url, token);
+      const text = setupYaml(setup, tokenInFile() ? token : null, url);
       await lintOrThrow(text, file);
       await writeConfig(text, file);
       const s = await opts.settings.load();
@@ -625,7 +636,9 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
         if (patch.serverUrl !== undefined) doc.set('server_url', patch.serverUrl);
         if (patch.conflictPolicy !== undefined) doc.set('conflict_policy', patch.conflictPolicy);
         if (patch.token !== undefined) {
-          if (opts.secrets) { await opts.secrets.setToken(patch.token); doc.delete('auth_token'); } else doc.set('auth_token', patch.token);
+          const url = patch.serverUrl ?? config?.server_url ?? String(doc.get('server_url') ?? DEFAULT_SERVER_URL);
+          if (opts.secrets) await opts.secrets.setToken(url, patch.token);
+          if (tokenInFile()) doc.set('auth_token', patch.token); else doc.delete('auth_token');
         }
         const text = doc.toString();
         await lintOrThrow(text, configFile);

@@ -178,13 +178,13 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<Finding[]> {
     skip('token', 'skipped: server unreachable');
     skip('storage', 'skipped: server unreachable');
   } else if (!token) {
-    out.push({ check: 'token', level: 'error', message: 'no token: set auth_token in the config or DMAN_AUTH_TOKEN', fix: 'create one on the server (`dman token create --user USER --device NAME`) and put it in auth_token' });
+    out.push({ check: 'token', level: 'error', message: `no token for ${base}: not logged in, and neither DMAN_AUTH_TOKEN nor auth_token is set`, fix: 'run `dman login` (it keeps the token in the keychain or a 0600 file, outside the config); get a token from the server admin (`dman token create --user USER --device NAME`)' });
     skip('storage', 'skipped: no token');
   } else {
     const res = await get(`${base}/v1/whoami`, token, timeoutMs).catch(() => null);
     const who = res?.ok ? whoamiSchema.safeParse(await res.json().catch(() => undefined)) : null;
     if (!res || !who?.success) {
-      out.push({ check: 'token', level: 'error', message: res && (res.status === 401 || res.status === 403) ? `the server refuses this token (${res.status}): it is wrong or revoked` : `the server did not confirm the token (${res ? `HTTP ${res.status}` : 'no reply'})`, fix: 'create a new one (`dman token create --user USER --device NAME`) and set auth_token' });
+      out.push({ check: 'token', level: 'error', message: res && (res.status === 401 || res.status === 403) ? `the server refuses this token (${res.status}): it is wrong or revoked` : `the server did not confirm the token (${res ? `HTTP ${res.status}` : 'no reply'})`, fix: 'create a new one (`dman token create --user USER --device NAME`) and run `dman login` with it' });
     } else {
       const w = who.data;
       const users = Object.keys(config.users);

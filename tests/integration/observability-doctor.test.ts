@@ -70,7 +70,8 @@ describe('dman doctor', () => {
   it('flags a wrong token, an admin token, a token of another user, and a broken config', async () => {
     h = await startHarness({ driver: 'disk' });
     const wrong = await runDoctor({ configPath: (await setup(h.url, 'dman_revoked-or-wrong-000000000000000000000000000000')).cfg, env });
-    expect(byCheck(wrong, 'token')[0]).toMatchObject({ level: 'error', message: expect.stringContaining('refuses this token (401)') });
+    expect(byCheck(wrong, 'token')[0]).toMatchObject({ level: 'error', message: expect.stringContaining('refuses this token (401)'), fix: expect.stringContaining('dman login') });
+    expect(byCheck(wrong, 'token')[0]!.fix).not.toContain('auth_token');
     const admin = await runDoctor({ configPath: (await setup(h.url, h.tokens.admin)).cfg, env });
     expect(byCheck(admin, 'token')[0]).toMatchObject({ level: 'warn', fix: expect.stringContaining('dman token create') });
     const two = await runDoctor({ configPath: (await setup(h.url, h.tokens.alice, { users: ['alice', 'bob'] })).cfg, env });
@@ -81,6 +82,25 @@ describe('dman doctor', () => {
     const broken = await runDoctor({ configPath: s.cfg, env });
     expect(level(broken, 'config')).toContain('error');
     expect(level(broken, 'server')).toEqual(['skip']);
+  });
+
+  it('sends a user without a token to `dman login`, not to auth_token', async () => {
+    h = await startHarness({ driver: 'disk' });
+    const s = await setup(h.url, 'unused');
+    await writeFile(s.cfg, (await readFile(s.cfg, 'utf8')).replace(/^auth_token:.*\n/m, ''), { mode: 0o600 });
+    // No stored login either: an empty credentials file of this test's own.
+    const saved = { store: process.env.DMAN_CREDENTIAL_STORE, file: process.env.DMAN_CREDENTIALS_FILE };
+    process.env.DMAN_CREDENTIAL_STORE = 'file';
+    process.env.DMAN_CREDENTIALS_FILE = join(s.base, 'credentials.json');
+    try {
+      const f = byCheck(await runDoctor({ configPath: s.cfg, env }), 'token')[0]!;
+      expect(f).toMatchObject({ level: 'error', message: expect.stringContaining('not logged in'), fix: expect.stringContaining('run `dman login`') });
+      expect(f.fix).not.toContain('put it in auth_token');
+    } finally {
+      for (const [k, v] of [['DMAN_CREDENTIAL_STORE', saved.store], ['DMAN_CREDENTIALS_FILE', saved.file]] as const) {
+        if (v === undefined) delete process.env[k]; else process.env[k] = v;
+      }
+    }
   });
 
   it('finds clock skew, a low inotify limit and a state dir inside a tracked home', async () => {

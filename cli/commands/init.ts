@@ -118,14 +118,34 @@ export function register(program: Command): void {
         const cfg = lint.config!;
         const isClient = /^server_url:/m.test(text);
         const isServer = /^listen:/m.test(text);
-        const next: string[] = [];
         const flag = target === join(env.XDG_CONFIG_HOME || join(home, '.config'), 'dman', 'dman.yaml') ? '' : ` --config ${target}`;
-        if (isServer) next.push(`dman${flag} serve`, `dman${flag} token create --user ${Object.keys(cfg.users)[0] ?? 'NAME'} --device ${cfg.device}`);
-        if (isClient) next.push(`dman${flag} login`, `dman${flag} compare`, `dman${flag} sync`);
-        process.stdout.write(`Wrote ${target}${backup ? ` (the old file is in ${backup})` : ''}; \`dman config lint\` passes.\nNext:\n${next.map((n) => `  $ ${n}`).join('\n')}\n`);
+        const steps = nextSteps({ isServer, isClient, flag, user: Object.keys(cfg.users)[0] ?? 'NAME', device: cfg.device, listen: cfg.listen });
+        process.stdout.write(`Wrote ${target}${backup ? ` (the old file is in ${backup})` : ''}; \`dman config lint\` passes.\nNext:\n${steps.join('\n')}\n`);
       }
       return EXIT.OK;
     }));
+}
+
+/**
+ * Lists the commands to run after init, in an order that works: tokens are made before `dman serve`,
+ * because the disk store is locked while the server runs (afterwards, through the admin API).
+ */
+export function nextSteps(o: { isServer: boolean; isClient: boolean; flag: string; user: string; device: string; listen: string }): string[] {
+  const lines: string[] = [];
+  const cmd = (c: string, why?: string) => lines.push(`  $ dman${o.flag} ${c}${why ? `   # ${why}` : ''}`);
+  if (o.isServer) {
+    const url = `http://${o.listen.replace(/^0\.0\.0\.0:/, '127.0.0.1:').replace(/^\[::\]:/, '[::1]:')}`;
+    cmd(`token create --user ${o.user} --device ${o.isClient ? o.device : 'laptop'}`, `a device token${o.isClient ? ' for this machine' : ''}, shown once; before serve: the store is locked while it runs`);
+    cmd('token create --admin --device admin', 'optional: an admin token, to manage tokens while serve runs');
+    cmd('serve', o.isClient ? 'keep it running (another terminal, or a service: docs/server.md)' : 'or as a service: docs/server.md');
+    lines.push(`  # while it runs, more device tokens come from the admin API:\n  #   dman token create --user ${o.user} --device NAME --server ${url} --token ADMIN_TOKEN`);
+  }
+  if (o.isClient) {
+    cmd('login', 'paste the device token');
+    cmd('compare', 'what a first sync would do');
+    cmd('sync');
+  }
+  return lines;
 }
 
 function safeUsername(): string {

@@ -1,7 +1,8 @@
 // `dman init` (the built CLI): the interactive flow driven through a real pseudo-terminal
 // (python3's pty module spawns it and sends keys), the --yes flow for scripts, Ctrl-C, and the
 // live Redis connection test.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -174,6 +175,75 @@ describe('dman init in a terminal', () => {
     expect(cfg).toMatchObject({ listen: '127.0.0.1:3626', storage_driver: 'redis', redis: { addr: `${redis.host}:${redis.port}`, db: 3 } });
     expect(cfg.server_url).toBeUndefined();
     expect(r.stdout).toContain('dman serve');
+  });
+});
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+async function waitForHealth(url: string, child: ChildProcess, log: () => string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`dman serve exited with ${child.exitCode}: ${log()}`);
+    try { if ((await fetch(`${url}/health`)).ok) return; } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`dman serve did not answer ${url}/health: ${log()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('the steps dman init prints', () => {
+  it('run in the printed order on a fresh disk-storage machine: tokens, serve, login, compare, sync', async () => {
+    await machine('steps', { '.gitconfig': '[user]\n  name = Dave\n' });
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const init = await plain('steps', ['init', '--yes', '--role', 'both', '--serve-addr', `127.0.0.1:${port}`, '--groups', 'git', '--user', 'dave']);
+    expect(init.code, init.stderr).toBe(0);
+    const steps = init.stdout.split('\n').filter((l) => l.startsWith('  $ dman ')).map((l) => l.replace(/^ {2}\$ dman /, '').replace(/\s+#.*$/, '').split(' '));
+    expect(steps.map((s) => s.slice(0, 2).join(' '))).toEqual(['token create', 'token create', 'serve', 'login', 'compare', 'sync']);
+    const [devTok, adminTok, serve, login, compare, sync] = steps as [string[], string[], string[], string[], string[], string[]];
+    expect(steps.findIndex((s) => s[0] === 'token')).toBeLessThan(steps.indexOf(serve));
+
+    const device = await plain('steps', devTok);
+    expect(device.code, device.stderr).toBe(0);
+    const deviceToken = device.stdout.split('\n')[0]!;
+    const admin = await plain('steps', adminTok);
+    expect(admin.code, admin.stderr).toBe(0);
+    const adminToken = admin.stdout.split('\n')[0]!;
+
+    let log = '';
+    const server = spawn(process.execPath, [bin, ...serve], { env: envFor('steps'), cwd: join(dir, 'steps'), stdio: ['ignore', 'pipe', 'pipe'] });
+    server.stdout!.on('data', (d) => { log += d; });
+    server.stderr!.on('data', (d) => { log += d; });
+    try {
+      await waitForHealth(url, server, () => log);
+      // the store is locked while serve runs; the printed admin-API form works instead
+      const locked = await plain('steps', devTok);
+      expect(locked.code).not.toBe(0);
+      const more = init.stdout.match(/#\s+dman (token create .* --server \S+ --token) ADMIN_TOKEN/)?.[1];
+      expect(more).toBeDefined();
+      const viaApi = await plain('steps', [...more!.replace('NAME', 'tablet').split(' '), adminToken]);
+      expect(viaApi.code, viaApi.stderr).toBe(0);
+
+      const l = await new Promise<Run>((res) => {
+        const c = execFile(process.execPath, [bin, ...login, '--token', '-'], { env: envFor('steps'), cwd: join(dir, 'steps'), timeout: 60_000 }, (err, stdout, stderr) => res({ code: err ? Number((err as { code?: unknown }).code) : 0, stdout, stderr }));
+        c.stdin!.end(`${deviceToken}\n`);
+      });
+      expect(l.code, l.stderr).toBe(0);
+      const cmp = await plain('steps', compare);
+      expect(cmp.code, cmp.stderr).toBe(0);
+      const s = await plain('steps', sync);
+      expect(s.code, s.stderr).toBe(0);
+      const changes = await (await fetch(`${url}/v1/users/dave/changes?since=0`, { headers: { authorization: `Bearer ${deviceToken}` } })).json() as { entries: Array<{ path: string }> };
+      expect(changes.entries.map((e) => e.path)).toContain('.gitconfig');
+    } finally {
+      server.kill('SIGTERM');
+      if (server.exitCode === null) await new Promise((r) => server.once('exit', r));
+    }
   });
 });
 

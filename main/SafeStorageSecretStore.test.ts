@@ -29,7 +29,11 @@ describe('SafeStorageSecretStore', () => {
     for (const [available, backend, platform] of [[false, 'unknown', 'darwin'], [true, 'basic_text', 'linux']] as const) {
       const f = fakes(available, backend);
       const s = createSafeStorageSecretStore({ safeStorage: f.safeStorage, store: f.store, platform });
-      await expect(s.setToken(URL, 'dman_secret')).rejects.toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining('will not store the device token') });
+      const err = await s.setToken(URL, 'dman_secret').then(() => null, (e: unknown) => e as { code: string; message: string; hint: string });
+      expect(err).toMatchObject({ code: 'FORBIDDEN', message: expect.stringContaining('will not store the device token') });
+      // `dman login` keeps the token in the keychain or a 0600 credentials file, never in dman.yaml.
+      expect(err!.hint).toContain('dman login');
+      expect(err!.hint).not.toContain('dman.yaml');
       expect(f.data.size).toBe(0);
       await expect(s.getToken(URL)).resolves.toBeNull();
     }

@@ -41,7 +41,7 @@ export function createSafeStorageSecretStore(opts: { safeStorage: SafeStorageLik
       const problem = keyringProblem(opts.safeStorage, opts.platform);
       if (problem) {
         throw new DmanError('FORBIDDEN', `dman will not store the device token: ${problem}`, {
-          hint: 'start or unlock your keyring (GNOME Keyring, KWallet) and try again, or use the headless agent / CLI, which keep the token in dman.yaml (mode 0600)',
+          hint: 'start or unlock your keyring (GNOME Keyring, KWallet) and try again, or run `dman login` in a terminal, which keeps the token in the system keychain or, without one, in a credentials file only you can read (mode 0600)',
         });
       }
       opts.store.set(KEY, opts.safeStorage.encryptString(token).toString('base64'));

@@ -41,7 +41,7 @@ export function register(program: Command): void {
     .option('--port <n>', 'port on 127.0.0.1 (default: any free port)')
     .option('--serve', 'start the embedded sync server (disk storage in the data dir) right away, not only when the setup wizard asks for it')
     .option('--data-dir <dir>', 'where the app keeps its state and the embedded server (default: $DMAN_DATA_DIR or the user data dir)')
-    .addHelpText('after', '\nOpen the printed URL (it carries a one-time token) in a browser on this machine,\nor through an SSH tunnel: ssh -L 8080:127.0.0.1:PORT host, then use port 8080.\n\nExample:\n  $ dman agent --port 7777\n  $ dman --config ~/dman.yaml agent')
+    .addHelpText('after', '\nOpen the printed URL in a browser on this machine, or through an SSH tunnel:\nssh -L 8080:127.0.0.1:PORT host, then use port 8080.\n\nThe URL carries the agent\'s access token. It stays valid while the agent runs\n(as ?t=TOKEN or an "Authorization: Bearer TOKEN" header, e.g. for scraping /metrics);\nthe browser trades it for a cookie, and each start makes a new one. Keep it private.\n\nExample:\n  $ dman agent --port 7777\n  $ dman --config ~/dman.yaml agent')
     .action(action(async (opts: AgentOptions, cmd: Command) => {
       const g = globalsOf(cmd);
       const port = parsePort(opts.port);

@@ -17,7 +17,7 @@ import { createEngine } from '../engine/createEngine.js';
 import { silentLogger } from '../engine/log.js';
 import { buildCli, cliEnv, startDmanServer, writeClientConfig, type Driver } from './lib/dman.js';
 import { ensurePeerTools, createUnison, sha256sumCommand, startSyncthingPair } from './lib/peers.js';
-import { createChildSet, peakRssMb, runMeasured } from './lib/procs.js';
+import { createChildSet, runMeasured, treePeakRssMb } from './lib/procs.js';
 import { formatTable, isMet, writeJson, type Row } from './lib/report.js';
 import { median, medianOf, percentile, timedRun, until } from './lib/stats.js';
 
@@ -225,7 +225,7 @@ async function main(): Promise<void> {
           try {
             await Promise.all(watchers.map((w, i) => watching(w, i ? 'b' : 'a')));
             lat = await saveLatency(homeA, homeB, SAVES);
-            watchRss = watchers.map((w) => peakRssMb(w.pid!));
+            watchRss = watchers.map((w) => treePeakRssMb(w.pid!));
             facts[`${driver}LatencyMs`] = lat;
           } finally {
             await Promise.all(watchers.map((w) => children.stop(w)));
@@ -248,7 +248,7 @@ async function main(): Promise<void> {
         row({ figure: 'server commits/s (20 clients, 1 op each)', value: commits.perSec, unit: '/s' });
         row({ figure: `server no-op compares/s (20 clients, changes since head of ${FILES} entries)`, value: compares.perSec, unit: '/s' });
 
-        const serverRss = peakRssMb(server.child.pid!);
+        const serverRss = treePeakRssMb(server.child.pid!);
         row({ figure: 'server peak RSS', value: serverRss, unit: 'MB', peer: 'syncthing instance', peerValue: Math.max(...stRss) });
         row({ figure: `engine peak RSS, first publish (${FILES} files)`, value: publish.rssMb, unit: 'MB', goal: { kind: 'abs', max: 150, unit: 'MB' }, goalNote: rssGoalNote });
         row({ figure: `engine peak RSS, no-op sync (${FILES} files)`, value: Math.max(...noopRuns.map((r) => r.rssMb)), unit: 'MB', goal: { kind: 'abs', max: 150, unit: 'MB' }, goalNote: rssGoalNote });

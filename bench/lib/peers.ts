@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from '../../tests/setup/services.js';
 import type { ChildSet } from './procs.js';
-import { peakRssMb } from './procs.js';
+import { treePeakRssMb } from './procs.js';
 import { median, percentile, timedRun, until } from './stats.js';
 
 const TOOLS: Array<[cmd: string, pkg: string]> = [['rsync', 'rsync'], ['sha256sum', 'coreutils'], ['unison', 'unison'], ['syncthing', 'syncthing'], ['find', 'findutils']];
@@ -64,7 +64,7 @@ export interface SyncthingPair {
   initialSync(dirA: string, dirB: string, files: number, timeoutMs: number): Promise<number>;
   /** Saves a small file on A `saves` times and returns each save's ms until B has the same bytes. */
   latency(dirA: string, dirB: string, saves: number): Promise<{ median: number; p95: number; all: number[] }>;
-  /** Peak RSS of each instance, MB. */
+  /** Peak RSS of each instance (its monitor process and the syncthing it runs), MB. */
   rssMb(): number[];
   /** Shuts both down (REST, then SIGTERM by PID). */
   stop(): Promise<void>;
@@ -151,7 +151,7 @@ export async function startSyncthingPair(children: ChildSet, scratch: string): P
       }
       return { median: median(all), p95: percentile(all, 95), all };
     },
-    rssMb: () => [peakRssMb(a.child.pid!), peakRssMb(b.child.pid!)],
+    rssMb: () => [treePeakRssMb(a.child.pid!), treePeakRssMb(b.child.pid!)],
     async stop() {
       await Promise.allSettled([a, b].map((n) => fetch(`${n.api}/rest/system/shutdown`, { method: 'POST', headers: { 'X-API-Key': n.key } })));
       await Promise.all([a, b].map((n) => children.stop(n.child, 15_000)));

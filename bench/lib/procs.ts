@@ -1,7 +1,7 @@
 // Child processes of a bench: every one is tracked by PID and stopped at the end (never by name),
 // and peak memory is read from the kernel (VmHWM, or GNU time's %M for short-lived commands).
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 
@@ -13,6 +13,27 @@ export function peakRssMb(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/** Returns the PIDs of every descendant of `pid` (children first), read from /proc. */
+export function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const visit = (p: number) => {
+    let kids: number[] = [];
+    try {
+      kids = readdirSync(`/proc/${p}/task`).flatMap((t) => {
+        try { return readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number); } catch { return []; }
+      });
+    } catch { /* gone */ }
+    for (const k of kids) { out.push(k); visit(k); }
+  };
+  visit(pid);
+  return out;
+}
+
+/** Returns the summed peak RSS in MB of a process and its descendants (a supervisor that forks its worker counts both). */
+export function treePeakRssMb(pid: number): number {
+  return [pid, ...descendants(pid)].map(peakRssMb).filter(Number.isFinite).reduce((a, b) => a + b, 0) || NaN;
 }
 
 /** Runs a command to completion under GNU time and returns its wall ms, its peak RSS in MB and its stdout. */
@@ -47,11 +68,16 @@ export function createChildSet(): ChildSet {
   const stop = async (c: ChildProcess, graceMs = 10_000): Promise<void> => {
     children.delete(c);
     if (c.exitCode !== null || c.signalCode !== null || c.pid === undefined) return;
+    // A supervisor (syncthing's monitor) may leave its worker behind: stop those by PID too.
+    const orphans = descendants(c.pid);
     const exited = new Promise<void>((r) => c.once('exit', () => r()));
     c.kill('SIGTERM');
     const t = setTimeout(() => c.kill('SIGKILL'), graceMs);
     await exited;
     clearTimeout(t);
+    for (const pid of orphans) {
+      try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+    }
   };
   return {
     spawn(cmd, args, opts = {}) {

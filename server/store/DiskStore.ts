@@ -375,12 +375,18 @@ export class DiskStore implements Store {
     const dirs = new Set<string>();
     const now = Date.now();
     const lost = new Set<string>();
+    // `stored`: these bytes become the blob file. `created` (what the uploader is told) says whether
+    // this user had the blob before, never whether anyone had: that would leak other users' content.
+    const had = new Set<string>();
     const plan = batch.map((q) => {
-      const created = !this.blobs.has(q.item.hash) && !renamed.has(q.item.hash);
-      if (created) renamed.add(q.item.hash);
-      return { q, created };
+      const stored = !this.blobs.has(q.item.hash) && !renamed.has(q.item.hash);
+      if (stored) renamed.add(q.item.hash);
+      const key = `${q.item.user}\0${q.item.hash}`;
+      const created = !had.has(key) && !(this.blobs.has(q.item.hash) && (this.owned.get(q.item.user)?.has(q.item.hash) ?? false));
+      had.add(key);
+      return { q, stored, created };
     });
-    await mapLimit(plan, 32, async ({ q, created }) => {
+    await mapLimit(plan, 32, async ({ q, stored: created, created: reported }) => {
       const { hash, tmp } = q.item;
       try {
         if (created) {
@@ -391,7 +397,7 @@ export class DiskStore implements Store {
           // Uploaded again: restart its gc grace, also across a restart (best effort, no fsync needed).
           if (this.blobs.has(hash)) await utimes(this.blobPath(hash), now / 1000, now / 1000).catch(() => {});
         }
-        ok.push({ ...q, created });
+        ok.push({ ...q, created: reported });
       } catch (err) {
         await rm(tmp, { force: true });
         if (created) lost.add(hash);

@@ -45,8 +45,9 @@ export class MemoryStore implements Store {
     assertHash(hash);
     const parts: Buffer[] = [];
     const size = await consumeVerified(data, hash, maxBytes, (c) => void parts.push(Buffer.from(c)), { user, driver: this.driver });
-    const created = !this.blobs.has(hash);
-    if (created) this.blobs.set(hash, Buffer.concat(parts));
+    // created answers "did this user have it?", never "did anyone?": that would leak other users' content.
+    const created = !(this.blobs.has(hash) && this.ownersOf(hash).has(user));
+    if (!this.blobs.has(hash)) this.blobs.set(hash, Buffer.concat(parts));
     this.ownersOf(hash).add(user);
     this.uploadedAt.set(hash, Date.now());
     return { size, created };

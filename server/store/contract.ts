@@ -271,6 +271,27 @@ export function describeStoreContract(name: string, factory: StoreFactory, opts:
         expect(await store.hasBlob('bob', hash)).toBe(true);
         expect((await commit('bob', [op({ path: '.gitconfig', baseRev: 0, hash, size: 22 })])).ok).toBe(true);
       });
+
+      it("does not reveal that another user stored the same content: created depends only on the uploader's own blobs", async () => {
+        const text = Buffer.from('content only alice has uploaded');
+        const hash = sha256(text);
+        expect(await store.putBlob('alice', hash, Readable.from([text]), MB)).toEqual({ size: text.length, created: true });
+        // bob gets exactly what a fresh upload gets, then what a repeat gets
+        expect(await store.putBlob('bob', hash, Readable.from([text]), MB)).toEqual({ size: text.length, created: true });
+        expect(await store.putBlob('bob', hash, Readable.from([text]), MB)).toEqual({ size: text.length, created: false });
+        // the same through a bulk upload, for a third user and a blob sent twice in one batch
+        const other = Buffer.from('carol has her own file too');
+        async function* bulk(): AsyncIterable<BlobUpload> {
+          for (const b of [text, other, text]) yield { hash: sha256(b), data: Readable.from([b]) };
+        }
+        expect(await putBlobsWith(store, 'carol', bulk(), MB)).toEqual([
+          { hash, size: text.length, created: true },
+          { hash: sha256(other), size: other.length, created: true },
+          { hash, size: text.length, created: false },
+        ]);
+        expect((await putBlobsWith(store, 'carol', bulk(), MB)).map((r) => r.created)).toEqual([false, false, false]);
+        expect(await store.hasBlob('carol', hash)).toBe(true);
+      });
     });
 
     describe('commit', () => {

@@ -2,6 +2,7 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Parser, type ReadEntry } from 'tar';
+import { BULK_BLOBS_CONTENT_TYPE, bulkBlobHeader } from '../../shared/protocol.js';
 import { rawTar, sha, startHarness as startServer, type Harness } from './serverHarness.js';
 
 let h: Harness;
@@ -155,6 +156,27 @@ describe('/v1', () => {
     expect((await h.req(`/v1/users/alice/blobs/${sha('other')}`, { method: 'HEAD', token: h.tokens.alice })).status).toBe(404);
     const gzUp = await h.req(`/v1/users/alice/blobs/${sha('zipped!')}`, { method: 'PUT', token: h.tokens.alice, headers: { 'content-type': 'application/octet-stream', 'content-encoding': 'gzip' }, body: gzipSync('zipped!') });
     expect(gzUp.status).toBe(201);
+  });
+
+  it("answers an upload by whether this user had the blob, never whether another user stored it (single and bulk)", async () => {
+    const secret = 'alice private key material\n';
+    expect((await putBlob('alice', secret, h.tokens.alice)).status).toBe(201);
+    const first = await putBlob('bob', secret, h.tokens.bob);
+    expect(first.status).toBe(201);
+    expect(await first.json()).toEqual({ hash: sha(secret), size: secret.length, created: true });
+    const again = await putBlob('bob', secret, h.tokens.bob);
+    expect(again.status).toBe(200);
+    expect((await again.json()).created).toBe(false);
+    // the bulk endpoint, for content alice has and bob does not yet
+    const other = 'alice other file\n';
+    expect((await putBlob('alice', other, h.tokens.alice)).status).toBe(201);
+    const body = Buffer.concat([other, secret].flatMap((d) => [Buffer.from(bulkBlobHeader(sha(d), Buffer.byteLength(d))), Buffer.from(d)]));
+    const bulk = await h.req('/v1/users/bob/blobs', { method: 'POST', token: h.tokens.bob, headers: { 'content-type': BULK_BLOBS_CONTENT_TYPE }, body });
+    expect(bulk.status).toBe(200);
+    expect((await bulk.json()).blobs).toEqual([
+      { hash: sha(other), size: other.length, created: true },
+      { hash: sha(secret), size: secret.length, created: false },
+    ]);
   });
 
   it('pages the change feed and serves the manifest', async () => {

@@ -327,8 +327,9 @@ export class MariaDbStore implements Store {
       else await this.discardUpload(uploadId); // a parallel upload of the same content won
     }
     if (!created) await this.write('UPDATE dman_blobs SET uploaded_at = GREATEST(uploaded_at, ?) WHERE hash = ?', [Date.now(), hash]);
-    await this.write('INSERT IGNORE INTO dman_blob_owners (user, hash) VALUES (?, ?)', [user, hash]);
-    return { size, created };
+    const owning = await this.write('INSERT IGNORE INTO dman_blob_owners (user, hash) VALUES (?, ?)', [user, hash]);
+    // "Did this user have it?", never "did anyone?": that would tell bob alice stored the content.
+    return { size, created: created || owning.affectedRows === 1 };
   }
 
   private async discardUpload(uploadId: string): Promise<void> {

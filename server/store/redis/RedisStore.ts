@@ -341,10 +341,10 @@ export class RedisStore implements Store {
       if (res === -1) {
         throw new DmanError('STORE_UNAVAILABLE', `Blob ${hash} was garbage-collected while it was being uploaded again; retry the upload`, { context: { driver: 'redis', user, hash } });
       }
-      const created = res === 1;
       await r.sadd(`${this.p}blobs`, hash);
-      await r.sadd(this.u(user, 'owns'), hash);
-      return { size, created };
+      const owning = await r.sadd(this.u(user, 'owns'), hash);
+      // "Did this user have it?", never "did anyone?": that would tell bob alice stored the content.
+      return { size, created: res === 1 || owning === 1 };
     });
   }
 

@@ -106,6 +106,27 @@ describe('lintConfigText: checks that need the disk', () => {
   });
 });
 
+describe('lintConfigText: every problem in one run', () => {
+  it('runs the disk checks even when the schema refuses part of the file', async () => {
+    const text = `storage_driver: redis\nredis:\n  tls_ca: ${join(dir, 'missing-ca.pem')}\nauth_token: s3cret\nretention:\n  versions: lots\n`;
+    const rep = await lintConfigText(text, { ...base, file: join(dir, 'dman.yaml'), mode: 0o644 });
+    const byKey = Object.fromEntries(rep.problems.map((p) => [p.key, p]));
+    expect(byKey['retention.versions'], JSON.stringify(rep.problems)).toMatchObject({ severity: 'error', line: 6 });
+    expect(byKey['redis.tls_ca']).toMatchObject({ severity: 'error', line: 3, message: expect.stringMatching(/missing-ca\.pem does not exist/) });
+    expect(byKey['auth_token']).toMatchObject({ severity: 'warning', line: 4, message: expect.stringMatching(/world-readable/) });
+    expect(rep.errors).toBe(2);
+    expect(rep.config).toBeUndefined();
+    expect(JSON.stringify(rep.problems)).not.toContain('s3cret');
+  });
+
+  it('runs them when only a cross-key check failed, and finds secrets under legacy keys', async () => {
+    const text = `storage_driver: mariadb\nmaria_tls_ca: ${join(dir, 'nope.pem')}\nmaria_password: pw\nredis_password: pw2\n`;
+    const rep = await lintConfigText(text, { ...base, file: join(dir, 'dman.yaml'), mode: 0o604 });
+    const keys = rep.problems.map((p) => `${p.severity}:${p.key}:${p.line}`);
+    expect(keys).toEqual(expect.arrayContaining(['error:db.db:1', 'error:db.user:1', 'error:maria_tls_ca:2', 'warning:maria_password:3', 'warning:redis_password:4']));
+  });
+});
+
 describe('lintConfigText: environment overrides', () => {
   it('DMAN_AUTH_TOKEN and DMAN_SERVER_URL override the file', async () => {
     const rep = await lintConfigText('server_url: http://a:1\nauth_token: file\n', { ...base, env: { DMAN_AUTH_TOKEN: 'env', DMAN_SERVER_URL: 'https://b:2' } });

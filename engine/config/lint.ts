@@ -6,6 +6,7 @@ import { access } from 'node:fs/promises';
 import { hostname as osHostname, homedir as osHomedir } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import { expandPath, type ExpandContext } from '../../shared/config/expand.js';
 import { problem, type ConfigProblem, type KeyPath } from '../../shared/config/problem.js';
 import type { EffectiveConfig, ModernConfig } from '../../shared/config/schema.js';
 import { modernConfigSchema } from '../../shared/config/schema.js';
@@ -67,10 +68,15 @@ export async function lintConfigText(text: string, opts: LintTextOptions = {}): 
   }
   const result = validateConfig(raw, { homedir: home, env, hostname: opts.hostname ?? osHostname() });
   const problems = result.problems;
+  // The disk checks run even when the schema refused part of the file (on what it accepted and on
+  // the raw value), so one lint lists every problem instead of revealing them one fix at a time.
+  problems.push(...await diskProblems({
+    modern: result.modern ?? result.partial ?? {}, raw, file, mode: opts.mode,
+    expand: { homedir: home, env }, exists: opts.exists ?? fileExists,
+  }));
   let config = result.config;
   if (config) {
     if (file) config = anchorRelativePaths(config, dirname(file));
-    problems.push(...await diskProblems(config, result.modern ?? {}, opts.mode, opts.exists ?? fileExists));
     config = applyEnvOverrides(config, env, problems);
   }
   for (const p of problems) {
@@ -163,28 +169,66 @@ function anchorRelativePaths(c: EffectiveConfig, dir: string): EffectiveConfig {
   return out;
 }
 
-async function diskProblems(c: EffectiveConfig, modern: ModernConfig, mode: number | undefined, exists: (p: string) => Promise<boolean>): Promise<ConfigProblem[]> {
+interface DiskCheckInput {
+  /** The modern form: the whole file, or the part the schema accepted. */
+  modern: ModernConfig;
+  /** The parsed YAML value, so a secret is found even where the schema refused the file. */
+  raw: unknown;
+  file: string | null;
+  mode: number | undefined;
+  expand: ExpandContext;
+  exists: (p: string) => Promise<boolean>;
+}
+
+// Keys that hold a secret, in their modern and legacy spellings.
+const SECRET_KEYS: readonly KeyPath[] = [['auth_token'], ['redis', 'password'], ['redis_password'], ['db', 'password'], ['maria_password']];
+
+async function diskProblems(input: DiskCheckInput): Promise<ConfigProblem[]> {
+  const { modern, raw, file, mode, exists } = input;
   const out: ConfigProblem[] = [];
+  const driver = modern.storage_driver ?? 'disk';
   for (const name of ['redis', 'db'] as const) {
-    const isUsed = (name === 'redis' && c.storage_driver === 'redis') || (name === 'db' && c.storage_driver === 'mariadb');
+    const isUsed = (name === 'redis' && driver === 'redis') || (name === 'db' && driver === 'mariadb');
+    const block = modern[name];
     for (const k of ['tls_ca', 'tls_cert', 'tls_key'] as const) {
-      const p = c[name][k];
-      if (p === undefined || await exists(p)) continue;
-      out.push(problem(isUsed ? 'error' : 'warning', [name, k], `${name}.${k} file ${p} does not exist`,
-        isUsed ? 'fix the path or copy the file there' : `fix the path (only used with storage_driver ${name === 'db' ? 'mariadb' : 'redis'})`, modern[name]?.[k]));
+      const given = block?.[k];
+      if (given === undefined) continue;
+      const expanded = expandPath(given, input.expand);
+      if (!expanded.ok) continue; // validation already reported the unexpandable path
+      const p = file && !isAbsolute(expanded.value) ? resolve(dirname(file), expanded.value) : expanded.value;
+      if (await exists(p)) continue;
+      out.push(problem(isUsed ? 'error' : 'warning', sourcePath(raw, name, k), `${name}.${k} file ${p} does not exist`,
+        isUsed ? 'fix the path or copy the file there' : `fix the path (only used with storage_driver ${name === 'db' ? 'mariadb' : 'redis'})`, given));
     }
-    if (c[name].tls_cert && !c[name].tls_key) out.push(problem('error', [name, 'tls_key'], `${name}.tls_cert is set without ${name}.tls_key`, `add ${name}.tls_key (the private key of the client certificate)`));
+    if (block?.tls_cert && !block.tls_key) out.push(problem('error', [name, 'tls_key'], `${name}.tls_cert is set without ${name}.tls_key`, `add ${name}.tls_key (the private key of the client certificate)`));
   }
-  const secrets: KeyPath[] = [];
-  if (modern.auth_token) secrets.push(['auth_token']);
-  if (modern.redis?.password) secrets.push(['redis', 'password']);
-  if (modern.db?.password) secrets.push(['db', 'password']);
   if (mode !== undefined && (mode & 0o004) !== 0 && process.platform !== 'win32') { // Windows has no such mode bits
-    for (const path of secrets) {
+    for (const path of SECRET_KEYS) {
+      if (!isSet(valueAt(raw, path))) continue;
       out.push(problem('warning', path, 'a secret is stored in a world-readable config file: any user of this machine can read it', 'run `chmod 600` on the config file, or set DMAN_AUTH_TOKEN in the environment instead'));
     }
   }
   return out;
+}
+
+// Where the user wrote a tls_* key: the nested block, or the legacy flat key it was migrated from.
+function sourcePath(raw: unknown, name: 'redis' | 'db', k: string): KeyPath {
+  if (valueAt(raw, [name, k]) !== undefined) return [name, k];
+  const legacy = `${name === 'redis' ? 'redis' : 'maria'}_${k}`;
+  return valueAt(raw, [legacy]) !== undefined ? [legacy] : [name, k];
+}
+
+function valueAt(root: unknown, path: KeyPath): unknown {
+  let v = root;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+    v = (v as Record<string | number, unknown>)[seg];
+  }
+  return v;
+}
+
+function isSet(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== '';
 }
 
 function applyEnvOverrides(c: EffectiveConfig, env: Readonly<Record<string, string | undefined>>, problems: ConfigProblem[]): EffectiveConfig {

@@ -11,6 +11,8 @@ import { configFileSchema, conflictPolicies, knownKeysAt, storageDrivers, storag
 export interface ValidationResult {
   /** The modern form (legacy rewritten, no defaults), when the schema accepted the value. */
   modern?: ModernConfig;
+  /** The modern form of what the schema accepted when it refused part of the value (for checks that still apply). */
+  partial?: ModernConfig;
   /** The effective config, when there is no error. */
   config?: EffectiveConfig;
   /** Errors and warnings, in file order where known. */
@@ -29,9 +31,11 @@ export function validateConfig(raw: unknown, ctx: ResolveContext): ValidationRes
     // Check the rest too, so one run lists every problem: drop what the schema refused and resolve what is left.
     const retry = configFileSchema.safeParse(prune(value, parsed.error.issues));
     if (retry.success) {
+      const partial = normalizeConfig(retry.data).config;
       const seen = new Set(problems.map((p) => p.key));
-      const more = resolveConfig(normalizeConfig(retry.data).config, ctx).problems.filter((p) => p.severity === 'error' && !seen.has(p.key));
+      const more = resolveConfig(partial, ctx).problems.filter((p) => p.severity === 'error' && !seen.has(p.key));
       problems.push(...more);
+      return { partial, problems };
     }
     return { problems };
   }

@@ -70,6 +70,18 @@ describe('dman config lint', () => {
     for (const p of doc.problems) expect(p.hint.length).toBeGreaterThan(3);
   });
 
+  it('lists a schema error, a missing tls file and a world-readable token in the same run', async () => {
+    const f = await put('all3.yaml', 'storage_driver: redis\nredis:\n  tls_ca: no-such-ca.pem\nauth_token: tok-abc\nconflict_policy: sometimes\n', 0o644);
+    const r = await dman(['config', 'lint', '--json', '--config', f]);
+    expect(r.code).toBe(2);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.problems.map((p: { severity: string; key: string; line: number }) => [p.severity, p.key, p.line])).toEqual([
+      ['error', 'redis.tls_ca', 3], ['warning', 'auth_token', 4], ['error', 'conflict_policy', 5],
+    ]);
+    expect(doc.problems[0].message).toContain(join(dir, 'no-such-ca.pem'));
+    expect(r.stdout).not.toContain('tok-abc');
+  });
+
   it('warnings alone keep exit 0', async () => {
     const f = await put('legacy.yaml', 'include: [.bashrc]\nauth_token: abc\n', 0o644);
     const r = await dman(['config', 'lint', '--config', f]);

@@ -87,7 +87,8 @@ export interface CompareLine {
 export interface StatusReport {
   serverUrl: string;
   online: boolean;
-  users: Array<{ user: string; home: string; tracked: number; pending: number; conflicts: number; lastSyncAt: number | null; headRev: number }>;
+  /** `skipped`: paths held back (secrets, unreadable), never counted as pending. */
+  users: Array<{ user: string; home: string; tracked: number; pending: number; skipped?: number; conflicts: number; lastSyncAt: number | null; headRev: number }>;
 }
 
 /** The three versions of a conflicted path, for a review screen (text is null for binaries or absent sides). */

@@ -242,7 +242,7 @@ export function createEngine(deps: EngineDeps): Engine {
     let plan = planSync({ local: scanned.files, base: state.base, remote: state.remote }, {
       policy: ctx.policy, device: config.device, now: ctx.now, direction: opts.direction, prune: opts.prune,
     }).filter((a) => scope(a.path) && !isSkipped(a.path) && matcher.isTracked(a.path));
-    plan = await secretGuard(ctx, plan, scanned.files);
+    plan = await secretGuard(home, plan, scanned.files);
     for (const a of plan) {
       if (a.type === 'skip' && a.reason.includes('looks like a secret') && !secretNotified.has(`${user}:${a.path}`)) {
         secretNotified.add(`${user}:${a.path}`);
@@ -288,11 +288,11 @@ export function createEngine(deps: EngineDeps): Engine {
     report.actions.push({ path: a.path, type: a.type, ...(a.conflict ? { conflict: a.conflict } : {}) });
   }
 
-  async function secretGuard(ctx: RunCtx, plan: PlanAction[], local: Map<string, LocalFile>): Promise<PlanAction[]> {
+  async function secretGuard(home: string, plan: PlanAction[], local: Map<string, LocalFile>): Promise<PlanAction[]> {
     return mapLimit(plan, 16, async (a): Promise<PlanAction> => {
       const l = a.type === 'publish' ? a.local : a.type === 'merge' ? a.local : null;
       if (!l || l.kind !== 'file' || isSecretAllowed(a.path) || !local.has(a.path)) return a;
-      const head = await readHead(join(ctx.home, a.path), l.size);
+      const head = await readHead(join(home, a.path), l.size);
       const why = secretReason(a.path, head);
       if (!why) return a;
       return { path: a.path, type: 'skip', wanted: 'publish', reason: `not published: looks like a secret (${why}); allow it with secrets.allow: ["${a.path}"] if it is meant to sync` };
@@ -780,10 +780,16 @@ export function createEngine(deps: EngineDeps): Engine {
           return { state: st, scanned: await scanUser(user, st) };
         });
         const matcher = matcherOf(user);
-        const plan = planSync({ local: scanned.files, base: state.base, remote: state.remote }, { policy: 'ask', device: config.device, now: clock.now() }).filter((a) => matcher.isTracked(a.path));
+        const home = config.users[user]!.home;
+        const unreadable = new Set(scanned.skipped.map((s) => s.path));
+        // The same guards as a run: a file the secret guard holds back (or the scan could not read)
+        // is skipped, not pending — otherwise it would count as "to publish" forever.
+        const plan = await secretGuard(home, planSync({ local: scanned.files, base: state.base, remote: state.remote }, { policy: 'ask', device: config.device, now: clock.now() })
+          .filter((a) => matcher.isTracked(a.path) && !unreadable.has(a.path)), scanned.files);
         users.push({
-          user, home: config.users[user]!.home, tracked: scanned.files.size,
+          user, home, tracked: scanned.files.size,
           pending: plan.filter((a) => a.type === 'publish').length,
+          skipped: plan.filter((a) => a.type === 'skip').length + unreadable.size,
           conflicts: state.conflicts.size, lastSyncAt: state.lastSyncAt, headRev: state.cursor,
         });
       }

@@ -40,11 +40,32 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     redact: homes.length ? createHomeRedactor(homes) : undefined,
   });
   const common = { level, base: opts.base ?? {}, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, hooks: { logMethod } };
-  if (opts.stream) return pino(common, opts.stream);
+  if (opts.stream) return withDottedMods(pino(common, opts.stream));
   if (opts.format === 'pretty' && dest === 2 && process.stderr.isTTY) {
-    return pino({ ...common, transport: { target: 'pino-pretty', options: { destination: 2, colorize: true } } });
+    return withDottedMods(pino({ ...common, transport: { target: 'pino-pretty', options: { destination: 2, colorize: true } } }));
   }
-  return pino(common, pino.destination({ dest, sync: true }));
+  return withDottedMods(pino(common, pino.destination({ dest, sync: true })));
+}
+
+/**
+ * Makes a child's `mod` extend its parent's ("api" then "engine" gives "api.engine"): pino
+ * appends child bindings to the parent's serialized ones, so two `mod`s would otherwise land on
+ * one line as duplicate JSON keys. pino has no API to replace a binding, so the child's
+ * serialized bindings are rewritten in place. Children inherit from their parent object, so
+ * overriding `child` on the root covers every level.
+ */
+function withDottedMods(root: Logger): Logger {
+  const child = root.child;
+  const sym = pino.symbols.chindingsSym;
+  root.child = function dottedChild(this: Logger, bindings, options) {
+    const parent = this.bindings().mod;
+    if (typeof bindings.mod !== 'string' || typeof parent !== 'string') return child.call(this, bindings, options);
+    const { mod, ...rest } = bindings;
+    const c = child.call(this, rest, options) as unknown as Record<symbol, string>;
+    c[sym] = c[sym]!.replace(`,"mod":${JSON.stringify(parent)}`, `,"mod":${JSON.stringify(`${parent}.${mod}`)}`);
+    return c as unknown as Logger;
+  } as Logger['child'];
+  return root;
 }
 
 /** A logger that drops everything (tests and library defaults). */

@@ -31,6 +31,17 @@ describe('createLogger', () => {
     expect(hashed[0]!.mod).toBe('engine');
   });
 
+  it('gives a line of nested child loggers one dotted mod, not two mod keys', () => {
+    const raw: string[] = [];
+    const stream = new Writable({ write(chunk, _enc, cb) { raw.push(...String(chunk).split('\n').filter(Boolean)); cb(); } });
+    const api = createLogger({ level: 'info', stream }).child({ mod: 'api' });
+    api.child({ mod: 'engine' }).child({ user: 'alice' }).info('synced');
+    api.info('state');
+    expect(raw[0]!.match(/"mod":/g)).toHaveLength(1);
+    expect(JSON.parse(raw[0]!)).toMatchObject({ mod: 'api.engine', user: 'alice' });
+    expect(JSON.parse(raw[1]!).mod).toBe('api');
+  });
+
   it('redacts tokens, file contents and home paths (in fields, messages and errors) by default', () => {
     const { lines, stream } = capture();
     const log = createLogger({ level: 'info', stream, redactHomes: ['/home/alice', '/srv/homes/bob/'] });

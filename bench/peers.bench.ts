@@ -119,6 +119,11 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'dman-bench-peers-'));
   facts.scratch = dir;
   const rows: Row[] = [];
+  // Each figure is also logged as it is measured, so that a run stopped by its limit still tells something.
+  const record = (r: Row) => {
+    rows.push(r);
+    log(`${r.section}: ${r.figure} = ${r.value.toFixed(1)} ${r.unit}${r.peer ? ` (${r.peer}: ${r.peerValue?.toFixed(1)} ${r.unit})` : ''}`);
+  };
   const watchdog = setTimeout(() => {
     log(`the run passed its limit of ${LIMIT_MS / 60_000} min: stopping`);
     void children.stopAll().finally(() => rm(dir, { recursive: true, force: true }).finally(() => process.exit(1)));
@@ -167,8 +172,9 @@ async function main(): Promise<void> {
       await st.stop();
     }
     await Promise.all([stA, stB, join(dir, 'st-a'), join(dir, 'st-b')].map((d) => rm(d, { recursive: true, force: true })));
+    log(`peers: sha256sum ${sha.median.toFixed(0)} ms; rsync copy ${rsyncCopy.toFixed(0)} ms, no-op ${rsyncNoop.median.toFixed(0)} ms; unison initial ${unisonInit.toFixed(0)} ms, no-op ${unisonNoop.median.toFixed(0)} ms, after changes ${unisonChanges.toFixed(0)} ms; syncthing initial ${stInit.toFixed(0)} ms, latency ${stLat.median.toFixed(0)}/${stLat.p95.toFixed(0)} ms, RSS ${stRss.map((m) => m.toFixed(0)).join('/')} MB`);
     facts.peerFigures = { sha256sum: sha.all, rsyncCopy, rsyncNoop: rsyncNoop.all, unisonInit, unisonNoop: unisonNoop.all, unisonChanges, syncthingInit: stInit, syncthingLatency: stLat, syncthingRssMb: stRss };
-    rows.push({ section: 'peers', figure: `syncthing initial sync (${FILES} files, ${mb})`, value: stInit, unit: 'ms', peer: 'unison initial', peerValue: unisonInit });
+    record({ section: 'peers', figure: `syncthing initial sync (${FILES} files, ${mb})`, value: stInit, unit: 'ms', peer: 'unison initial', peerValue: unisonInit });
 
     // ---- dman, once per driver
     const rssGoalNote = FILES >= 100_000 ? undefined : 'goal is at 100,000 files';
@@ -180,7 +186,7 @@ async function main(): Promise<void> {
       mkdirSync(homeB);
       log(`${driver}: starting dman serve`);
       const server = await startDmanServer({ cli, dir: join(ddir, 'server'), driver, user: USER, home: homeA, devices: ['a', 'b', 'load'], children });
-      const row = (r: Omit<Row, 'section'>) => rows.push({ section: driver, ...r });
+      const row = (r: Omit<Row, 'section'>) => record({ section: driver, ...r });
       try {
         const tokens = server.tokens as { a: string; b: string; load: string };
         const cfgA = writeClientConfig({ dir: ddir, name: 'a', url: server.url, token: tokens.a, user: USER, home: homeA });

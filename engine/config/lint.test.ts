@@ -127,6 +127,23 @@ describe('lintConfigText: every problem in one run', () => {
   });
 });
 
+describe('lintConfigText: the fix for a secret in a world-readable file', () => {
+  const f = '/etc/dman/dman.yaml';
+  it.each([
+    ['auth_token', 'auth_token: t\n', /^run `chmod 600 \/etc\/dman\/dman\.yaml` so only you can read it, or delete auth_token from the file and run `dman login` .* or set DMAN_AUTH_TOKEN/],
+    ['redis.password', 'redis:\n  password: p\n', /^run `chmod 600 \/etc\/dman\/dman\.yaml` so only you can read it; redis\.password can only be set in this file/],
+    ['db.password', 'db:\n  password: p\n', /^run `chmod 600 \/etc\/dman\/dman\.yaml` so only you can read it; db\.password can only be set in this file/],
+    ['redis_password', 'redis_password: p\n', /^run `chmod 600 \/etc\/dman\/dman\.yaml`.*; redis_password \(redis\.password\) can only be set in this file/],
+    ['maria_password', 'maria_password: p\n', /^run `chmod 600 \/etc\/dman\/dman\.yaml`.*; maria_password \(db\.password\) can only be set in this file/],
+  ])('%s gets a hint of its own', async (key, text, hint) => {
+    const rep = await lintConfigText(text, { ...base, file: f, mode: 0o644, exists: async () => true });
+    const w = rep.problems.filter((p) => /world-readable/.test(p.message));
+    expect(w.map((p) => p.key)).toEqual([key]);
+    expect(w[0].hint).toMatch(hint);
+    if (key !== 'auth_token') expect(w[0].hint).not.toContain('DMAN_AUTH_TOKEN');
+  });
+});
+
 describe('lintConfigText: environment overrides', () => {
   it('DMAN_AUTH_TOKEN and DMAN_SERVER_URL override the file', async () => {
     const rep = await lintConfigText('server_url: http://a:1\nauth_token: file\n', { ...base, env: { DMAN_AUTH_TOKEN: 'env', DMAN_SERVER_URL: 'https://b:2' } });

@@ -180,8 +180,18 @@ interface DiskCheckInput {
   exists: (p: string) => Promise<boolean>;
 }
 
-// Keys that hold a secret, in their modern and legacy spellings.
-const SECRET_KEYS: readonly KeyPath[] = [['auth_token'], ['redis', 'password'], ['redis_password'], ['db', 'password'], ['maria_password']];
+// Keys that hold a secret (modern and legacy spellings) and how to get each out of a shared file.
+// The token has other homes (`dman login`, DMAN_AUTH_TOKEN); the passwords have none in dman.yaml's
+// schema (no env variable, no *_file key), so for them the only fix is a private file.
+const tokenHint = (chmod: string) => `${chmod}, or delete auth_token from the file and run \`dman login\` (keeps the token outside it) or set DMAN_AUTH_TOKEN in the environment`;
+const passwordHint = (key: string) => (chmod: string) => `${chmod}; ${key} can only be set in this file, so the file must stay private`;
+const SECRET_KEYS: ReadonlyArray<{ path: KeyPath; hint: (chmod: string) => string }> = [
+  { path: ['auth_token'], hint: tokenHint },
+  { path: ['redis', 'password'], hint: passwordHint('redis.password') },
+  { path: ['redis_password'], hint: passwordHint('redis_password (redis.password)') },
+  { path: ['db', 'password'], hint: passwordHint('db.password') },
+  { path: ['maria_password'], hint: passwordHint('maria_password (db.password)') },
+];
 
 async function diskProblems(input: DiskCheckInput): Promise<ConfigProblem[]> {
   const { modern, raw, file, mode, exists } = input;
@@ -203,9 +213,10 @@ async function diskProblems(input: DiskCheckInput): Promise<ConfigProblem[]> {
     if (block?.tls_cert && !block.tls_key) out.push(problem('error', [name, 'tls_key'], `${name}.tls_cert is set without ${name}.tls_key`, `add ${name}.tls_key (the private key of the client certificate)`));
   }
   if (mode !== undefined && (mode & 0o004) !== 0 && process.platform !== 'win32') { // Windows has no such mode bits
-    for (const path of SECRET_KEYS) {
+    const chmod = `run \`chmod 600 ${file ?? 'dman.yaml'}\` so only you can read it`;
+    for (const { path, hint } of SECRET_KEYS) {
       if (!isSet(valueAt(raw, path))) continue;
-      out.push(problem('warning', path, 'a secret is stored in a world-readable config file: any user of this machine can read it', 'run `chmod 600` on the config file, or set DMAN_AUTH_TOKEN in the environment instead'));
+      out.push(problem('warning', path, 'a secret is stored in a world-readable config file: any user of this machine can read it', hint(chmod)));
     }
   }
   return out;

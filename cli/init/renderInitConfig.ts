@@ -3,6 +3,9 @@
 import { stringify } from 'yaml';
 import type { ConflictPolicy, StorageDriver } from '../../shared/config/schema.js';
 
+// The TLS keys of a redis: or db: block (only those answered).
+type Tls = { tls?: boolean; tls_ca?: string; tls_cert?: string; tls_key?: string; tls_insecure_skip_verify?: boolean; tls_server_name?: string };
+
 /** Which parts of dman run on this machine. */
 export type InitRole = 'client' | 'server' | 'both';
 
@@ -15,8 +18,8 @@ export interface InitAnswers {
   listen?: string;
   storage?: StorageDriver;
   dataDir?: string;
-  redis?: { addr?: string; socket?: string; username?: string; password?: string; db?: number };
-  db?: { addr?: string; socket?: string; db?: string; user?: string; password?: string };
+  redis?: { addr?: string; socket?: string; username?: string; password?: string; db?: number } & Tls;
+  db?: { addr?: string; socket?: string; db?: string; user?: string; password?: string } & Tls;
   users: Array<{ name: string; home: string }>;
   /** Selected group names (clients). */
   groups?: string[];

@@ -1,6 +1,9 @@
 // The question flow of `dman init` with scripted answers and injected live checks, and the YAML it
 // renders (linted with the same function as `dman config lint`).
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_GROUPS } from '../../shared/config/defaults.js';
 import { lintConfigText } from '../../engine/config/lint.js';
 import { renderInitConfig } from './renderInitConfig.js';
@@ -42,9 +45,9 @@ describe('runInit', () => {
     const tries: unknown[] = [];
     const prompts = scripted([
       [/What runs/, 'server'], [/Address to serve/, ''], [/store files/, 'redis'],
-      [/Connect to redis/, 'tcp'], [/Redis address/, 'bad.lan:6379'], [/ACL user/, ''], [/password/, ''], [/database number/, ''],
+      [/Connect to redis/, 'tcp'], [/Redis address/, 'bad.lan:6379'], [/ACL user/, ''], [/password/, ''], [/database number/, ''], [/Use TLS/, false],
       [/try again/, true],
-      [/Connect to redis/, 'socket'], [/socket path/, '/run/redis.sock'], [/ACL user/, 'dman'], [/password/, 's3cret'], [/database number/, '2'],
+      [/Connect to redis/, 'socket'], [/socket path/, '/run/redis.sock'], [/ACL user/, 'dman'], [/password/, 's3cret'], [/database number/, '2'], [/Use TLS/, false],
       [/Your user name/, 'alice'], [/Home of alice/, '/home/alice'], [/Add another/, true],
       [/Another user/, 'bob'], [/Home of bob/, ''], [/Add another/, false],
     ]);
@@ -87,6 +90,62 @@ describe('runInit', () => {
   it('with --yes a failed store test is an error naming the driver and the cause', async () => {
     await expect(runInit({ ...base, flags: { yes: true, role: 'server', storage: 'mariadb', dbAddr: 'db:3306' }, prompts: defaultPrompts(), checkStore: async () => ({ ok: false, error: 'Access denied for user' }) }))
       .rejects.toThrow(/the mariadb connection test failed: Access denied for user/);
+  });
+});
+
+describe('runInit TLS and password files', () => {
+  let dir: string;
+  const f = (n: string) => join(dir, n);
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dman-init-tls-'));
+    for (const n of ['ca.pem', 'client.pem', 'client.key']) await writeFile(f(n), `-----BEGIN ${n}-----\n`);
+    await writeFile(f('redis.pw'), 'from-a-file\n', { mode: 0o600 });
+  });
+  afterAll(async () => { if (dir) await rm(dir, { recursive: true, force: true }); });
+
+  it('takes every TLS flag and a password file, and the written config lints with those keys', async () => {
+    for (const storage of ['redis', 'mariadb'] as const) {
+      const flags: InitFlags = storage === 'redis'
+        ? { redisAddr: 'r.lan:6380', redisPasswordFile: f('redis.pw'), redisTlsCa: f('ca.pem'), redisTlsCert: f('client.pem'), redisTlsKey: f('client.key'), redisTlsServerName: 'redis.internal', redisTlsInsecureSkipVerify: true }
+        : { dbAddr: 'db.lan:3306', dbPasswordFile: f('redis.pw'), dbTls: true, dbTlsCa: f('ca.pem') };
+      const a = await runInit({ ...base, flags: { yes: true, role: 'server', storage, check: false, ...flags }, prompts: defaultPrompts() });
+      const text = renderInitConfig(a);
+      const rep = await lintConfigText(text, { file: f('dman.yaml'), mode: 0o600, env: {}, homedir: '/home/me', hostname: 'box' });
+      expect(rep.problems, text).toEqual([]);
+      if (storage === 'redis') {
+        expect(rep.config?.redis).toMatchObject({ addr: 'r.lan:6380', password: 'from-a-file', tls: true, tls_ca: f('ca.pem'), tls_cert: f('client.pem'), tls_key: f('client.key'), tls_server_name: 'redis.internal', tls_insecure_skip_verify: true });
+      } else {
+        expect(rep.config?.db).toMatchObject({ addr: 'db.lan:3306', password: 'from-a-file', tls: true, tls_ca: f('ca.pem'), tls_insecure_skip_verify: false });
+        expect(text).not.toContain('tls_insecure_skip_verify');
+      }
+    }
+  });
+
+  it('passes the TLS settings to the live store test', async () => {
+    let seen: unknown;
+    await runInit({ ...base, flags: { yes: true, role: 'server', storage: 'redis', redisAddr: 'r:1', redisTls: true }, prompts: defaultPrompts(), checkStore: async (_d, b) => { seen = b.redis; return { ok: true, detail: 'ok' }; } });
+    expect(seen).toMatchObject({ addr: 'r:1', tls: true, tls_insecure_skip_verify: false });
+  });
+
+  it('asks "Use TLS?" and its follow-ups in the interactive flow', async () => {
+    const prompts = scripted([
+      [/What runs/, 'server'], [/Address to serve/, ''], [/store files/, 'mariadb'],
+      [/Connect to mariadb/, 'tcp'], [/MariaDB address/, 'db.lan:3306'], [/Database name/, ''], [/Database user/, ''], [/password/, 'pw'],
+      [/Use TLS for the MariaDB connection/, true], [/CA certificate/, f('ca.pem')], [/client certificate/, f('client.pem')], [/client key/, f('client.key')],
+      [/server name/, 'db.internal'], [/Skip verifying/, false],
+      [/Your user name/, ''], [/Home of me/, ''], [/Add another/, false],
+    ]);
+    const a = await runInit({ ...base, flags: { check: false }, prompts });
+    expect(a.db).toEqual({ addr: 'db.lan:3306', db: 'dman', user: 'dman', password: 'pw', tls: true, tls_ca: f('ca.pem'), tls_cert: f('client.pem'), tls_key: f('client.key'), tls_server_name: 'db.internal' });
+  });
+
+  it.each<[InitFlags, RegExp]>([
+    [{ redisTlsCa: '/nonexistent/ca.pem' }, /--redis-tls-ca "\/nonexistent\/ca.pem" \/nonexistent\/ca.pem does not exist/],
+    [{ redisTlsCert: '/etc/hostname' }, /--redis-tls-cert is set without --redis-tls-key/],
+    [{ redisPasswordFile: '/nonexistent/pw' }, /--redis-password-file \/nonexistent\/pw cannot be read: ENOENT/],
+    [{ redisPasswordFile: '/etc/hostname', redisPassword: 'x' }, /both --redis-password and --redis-password-file/],
+  ])('refuses bad TLS and password-file flags: %j', async (flags, msg) => {
+    await expect(runInit({ ...base, flags: { yes: true, role: 'server', storage: 'redis', redisAddr: 'r:1', check: false, ...flags }, prompts: defaultPrompts() })).rejects.toThrow(msg);
   });
 });
 

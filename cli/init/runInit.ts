@@ -1,6 +1,8 @@
 // The question flow of `dman init`. Every question has a flag; a flag answers it without asking,
 // and with --yes a question without a flag takes its default. Nothing is written here: the
 // command writes the file once, at the very end, so Ctrl-C leaves nothing half-done.
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { DEFAULT_GROUPS, DEFAULT_LISTEN, DEFAULT_SERVER_URL } from '../../shared/config/defaults.js';
 import { conflictPolicies, modernConfigSchema, storageDriverSchema, type ConflictPolicy, type StorageDriver } from '../../shared/config/schema.js';
 import { DmanError } from '../../shared/errors.js';
@@ -37,6 +39,20 @@ export interface InitFlags {
   dbName?: string;
   dbUser?: string;
   dbPassword?: string;
+  redisPasswordFile?: string;
+  dbPasswordFile?: string;
+  redisTls?: boolean;
+  redisTlsCa?: string;
+  redisTlsCert?: string;
+  redisTlsKey?: string;
+  redisTlsInsecureSkipVerify?: boolean;
+  redisTlsServerName?: string;
+  dbTls?: boolean;
+  dbTlsCa?: string;
+  dbTlsCert?: string;
+  dbTlsKey?: string;
+  dbTlsInsecureSkipVerify?: boolean;
+  dbTlsServerName?: string;
   user?: string[];
   home?: string[];
   groups?: string;
@@ -166,7 +182,7 @@ export async function runInit(ctx: InitContext): Promise<InitAnswers> {
           throw new DmanError('USAGE', 'init stopped: nothing was written', { hint: 'run `dman init` again once the database is reachable' });
         }
         // Asking again: the flags no longer pin the answers.
-        for (const k of ['redisAddr', 'redisSocket', 'redisUsername', 'redisPassword', 'redisDb', 'dbAddr', 'dbSocket', 'dbName', 'dbUser', 'dbPassword'] as const) delete f[k];
+        for (const k of DB_FLAGS) delete f[k];
       }
     }
   }
@@ -246,6 +262,52 @@ export async function runInit(ctx: InitContext): Promise<InitAnswers> {
   return answers;
 }
 
+// The flags that describe the database connection (forgotten when the user asks to try again).
+const DB_FLAGS = ['redisAddr', 'redisSocket', 'redisUsername', 'redisPassword', 'redisPasswordFile', 'redisDb', 'redisTls', 'redisTlsCa', 'redisTlsCert', 'redisTlsKey', 'redisTlsInsecureSkipVerify', 'redisTlsServerName',
+  'dbAddr', 'dbSocket', 'dbName', 'dbUser', 'dbPassword', 'dbPasswordFile', 'dbTls', 'dbTlsCa', 'dbTlsCert', 'dbTlsKey', 'dbTlsInsecureSkipVerify', 'dbTlsServerName'] as const;
+
+/** The TLS settings of a redis: or db: block, as init writes them (only what was answered). */
+export interface TlsAnswers { tls?: boolean; tls_ca?: string; tls_cert?: string; tls_key?: string; tls_insecure_skip_verify?: boolean; tls_server_name?: string }
+
+// Reads a secret from a file, as Docker and systemd credentials hand them over (one trailing newline dropped).
+function readSecretFile(flag: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new DmanError('USAGE', `${flag} ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { hint: 'give a readable file that holds only the password', context: { file }, cause: err });
+  }
+}
+
+const fileOk = (v: string): true | string => (v === '' || existsSync(resolvePath(v)) ? true : `${resolvePath(v)} does not exist`);
+
+// Asks (or takes from flags) whether to use TLS and, if so, the CA, client certificate and key, server name and verification.
+async function askTls(name: 'redis' | 'db', label: string, ctx: InitContext, text: TextFn): Promise<TlsAnswers> {
+  const f = ctx.flags;
+  const p = ctx.prompts;
+  const fl = name === 'redis'
+    ? { tls: f.redisTls, ca: f.redisTlsCa, cert: f.redisTlsCert, key: f.redisTlsKey, skip: f.redisTlsInsecureSkipVerify, sni: f.redisTlsServerName }
+    : { tls: f.dbTls, ca: f.dbTlsCa, cert: f.dbTlsCert, key: f.dbTlsKey, skip: f.dbTlsInsecureSkipVerify, sni: f.dbTlsServerName };
+  const flag = (k: string) => `--${name}-tls${k ? `-${k}` : ''}`;
+  const anyDetail = [fl.ca, fl.cert, fl.key, fl.sni].some((v) => v !== undefined) || fl.skip === true;
+  const on = fl.tls === true || anyDetail || (!f.yes && fl.tls === undefined && await p.confirm({ message: `Use TLS for the ${label} connection?`, default: false }));
+  if (!on) return {};
+  const t: TlsAnswers = { tls: true };
+  const path = async (k: 'ca' | 'cert' | 'key', value: string | undefined, message: string): Promise<string | undefined> => {
+    if (value === undefined && f.yes) return undefined;
+    const v = await text(flag(k), value, message, '', fileOk);
+    return v ? resolvePath(v) : undefined;
+  };
+  t.tls_ca = await path('ca', fl.ca, `${label} CA certificate file (empty: the system CAs)`);
+  t.tls_cert = await path('cert', fl.cert, `${label} client certificate file (empty: none)`);
+  if (t.tls_cert || fl.key !== undefined) t.tls_key = await path('key', fl.key, `${label} client key file`);
+  if (t.tls_cert && !t.tls_key) throw new DmanError('USAGE', `${flag('cert')} is set without ${flag('key')}`, { hint: `pass ${flag('key')} FILE, the private key of the client certificate` });
+  const sni = fl.sni !== undefined || !f.yes ? await text(flag('server-name'), fl.sni, `${label} server name to verify (empty: the host of the address)`, '') : '';
+  if (sni) t.tls_server_name = sni;
+  const skip = fl.skip ?? (f.yes ? false : await p.confirm({ message: `Skip verifying the ${label} server's certificate (insecure; for tests only)?`, default: false }));
+  if (skip) t.tls_insecure_skip_verify = true;
+  return t;
+}
+
 type TextFn = (flag: string, value: string | undefined, message: string, def: string, validate?: (v: string) => true | string) => Promise<string>;
 
 const addrOk = (v: string): true | string => (v === '' || /^(?:\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+)(?::\d{1,5})?$/.test(v) ? true : 'is not host:port (like 127.0.0.1:6379)');
@@ -259,6 +321,11 @@ async function askDatabase(storage: 'redis' | 'mariadb', a: InitAnswers, ctx: In
     return (await p.select({ message: `Connect to ${storage} over`, default: 'tcp', choices: [{ name: 'TCP (host:port)', value: 'tcp' }, { name: 'a Unix socket on this machine', value: 'socket' }] })) === 'socket';
   };
   const secret = async (flag: string | undefined, message: string): Promise<string | undefined> => {
+    const [name, file] = storage === 'redis' ? ['--redis-password', f.redisPasswordFile] : ['--db-password', f.dbPasswordFile];
+    if (file !== undefined) {
+      if (flag !== undefined) throw new DmanError('USAGE', `both ${name} and ${name}-file are given`, { hint: `pass only ${name}-file (it keeps the password off the command line)` });
+      return readSecretFile(`${name}-file`, file) || undefined;
+    }
     if (flag !== undefined) return flag || undefined;
     if (f.yes) return undefined;
     return (await p.password({ message })) || undefined;
@@ -273,6 +340,7 @@ async function askDatabase(storage: 'redis' | 'mariadb', a: InitAnswers, ctx: In
     r.password = await secret(f.redisPassword, 'Redis password (empty for none)');
     const db = await text('--redis-db', f.redisDb, 'Redis database number (0-15)', '0', (v) => (/^(?:[0-9]|1[0-5])$/.test(v) ? true : 'is not a number from 0 to 15'));
     r.db = Number(db);
+    Object.assign(r, await askTls('redis', 'Redis', ctx, text));
     a.redis = r;
   } else {
     const sock = await viaSocket(f.dbSocket, f.dbAddr);
@@ -282,6 +350,7 @@ async function askDatabase(storage: 'redis' | 'mariadb', a: InitAnswers, ctx: In
     d.db = await text('--db-name', f.dbName, 'Database name', 'dman', (v) => (v ? true : 'must not be empty'));
     d.user = await text('--db-user', f.dbUser, 'Database user', 'dman', (v) => (v ? true : 'must not be empty'));
     d.password = await secret(f.dbPassword, 'Database password (empty for none)');
+    Object.assign(d, await askTls('db', 'MariaDB', ctx, text));
     a.db = d;
   }
 }

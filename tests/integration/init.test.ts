@@ -157,6 +157,7 @@ describe('dman init in a terminal', () => {
       ['Redis ACL user', `${redis.username ?? ''}${KEY.enter}`],
       ['Redis password', `${redis.password ?? ''}${KEY.enter}`],
       ['Redis database number', KEY.enter],
+      ['Use TLS for the Redis connection', KEY.enter], // default: no
       ['failed: .*ECONNREFUSED', ''],
       ['Change the connection settings', KEY.enter],
       ['Connect to redis over', KEY.enter],
@@ -164,6 +165,7 @@ describe('dman init in a terminal', () => {
       ['Redis ACL user', `${redis.username ?? ''}${KEY.enter}`],
       ['Redis password', `${redis.password ?? ''}${KEY.enter}`],
       ['Redis database number', `3${KEY.enter}`],
+      ['Use TLS for the Redis connection', KEY.enter],
       ['ok: redis answered', ''],
       ['Your user name', `bob${KEY.enter}`],
       ['Home of bob', KEY.enter],
@@ -271,6 +273,23 @@ describe('dman init for scripts', () => {
     expect(await readFile(join(dir, 'yes', 'xdg', 'dman', backup!), 'utf8')).toBe(before);
     expect((await stat(join(dir, 'yes', 'xdg', 'dman', backup!))).mode & 0o777).toBe(0o600);
     expect(parse(await readFile(cfgFile('yes'), 'utf8')).server_url).toBe(h.url);
+  });
+
+  it('takes the TLS flags and a password file, and the written file lints', async () => {
+    await machine('tls');
+    const d = join(dir, 'tls');
+    await writeFile(join(d, 'ca.pem'), 'ca');
+    await writeFile(join(d, 'db.pw'), 'pw-from-file\n', { mode: 0o600 });
+    const out = join(d, 'dman.yaml');
+    const r = await plain('tls', ['init', '--yes', '--no-check', '--role', 'server', '--storage', 'mariadb', '--db-addr', 'db.lan:3306', '--db-password-file', 'db.pw',
+      '--db-tls-ca', 'ca.pem', '--db-tls-server-name', 'db.internal', '--db-tls-insecure-skip-verify', '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(parse(await readFile(out, 'utf8')).db).toEqual({ addr: 'db.lan:3306', db: 'dman', user: 'dman', password: 'pw-from-file', tls: true, tls_ca: join(d, 'ca.pem'), tls_server_name: 'db.internal', tls_insecure_skip_verify: true });
+    const lint = await plain('tls', ['--config', out, 'config', 'lint']);
+    expect(lint.code, lint.stdout + lint.stderr).toBe(0);
+    const redis = await plain('tls', ['init', '--yes', '--no-check', '--force', '--role', 'server', '--storage', 'redis', '--redis-addr', 'r.lan:6380', '--redis-tls', '-o', out]);
+    expect(redis.code, redis.stderr).toBe(0);
+    expect(parse(await readFile(out, 'utf8')).redis).toEqual({ addr: 'r.lan:6380', db: 0, tls: true });
   });
 
   it('without a terminal and without --yes, says so instead of hanging', async () => {

@@ -56,7 +56,9 @@ export function formatTable(rows: Row[], markdown = false): string {
   return [head, ...body].map((l) => l.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
-/** Writes the run as JSON: facts about the machine and the run, then every row with its verdict. */
-export function writeJson(file: string, facts: Record<string, unknown>, rows: Row[]): void {
-  writeFileSync(file, `${JSON.stringify({ ...facts, rows: rows.map((r) => ({ ...r, ratio: r.peerValue ? r.value / r.peerValue : null, met: isMet(r) })) }, null, 1)}\n`);
+/** Writes the run as JSON to `file` (stdout when null): facts about the machine and the run, then every row with its verdict. */
+export function writeJson(file: string | null, facts: Record<string, unknown>, rows: Row[]): void {
+  const text = `${JSON.stringify({ ...facts, rows: rows.map((r) => ({ ...r, ratio: r.peerValue ? r.value / r.peerValue : null, met: isMet(r) })) }, null, 1)}\n`;
+  if (file === null) process.stdout.write(text);
+  else writeFileSync(file, text);
 }

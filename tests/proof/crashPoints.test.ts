@@ -98,7 +98,7 @@ describe.each(['ENOSPC', 'EIO'] as const)('%s at each write step of a batch (dis
     await store.open();
     faults.arm({ root: dry, at: 0, kind });
     for (const b of newBlobs('batch')) await store.putBlob('alice', b.hash, Readable.from([b.data]), 1 << 20);
-    await store.commit({ user: 'alice', device: 'x', ops: await newOps(store, 'batch'), now: 2, idempotencyKey: 'case-batch' });
+    await store.commit({ user: 'alice', device: 'crash', ops: await newOps(store, 'batch'), now: 2, idempotencyKey: 'case-batch' });
     const n = faults.steps.length;
     faults.disarm();
     await store.close();
@@ -114,7 +114,7 @@ describe.each(['ENOSPC', 'EIO'] as const)('%s at each write step of a batch (dis
         let failure: unknown = null;
         try {
           for (const b of newBlobs('batch')) await store.putBlob('alice', b.hash, Readable.from([b.data]), 1 << 20);
-          await store.commit({ user: 'alice', device: 'x', ops: await newOps(store, 'batch'), now: 2, idempotencyKey: 'case-batch' });
+          await store.commit({ user: 'alice', device: 'crash', ops: await newOps(store, 'batch'), now: 2, idempotencyKey: 'case-batch' });
         } catch (err) { failure = err; }
         faults.disarm();
         const what = `${kind} at step ${k} (${faults.steps[k - 1]})`;

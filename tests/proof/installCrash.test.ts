@@ -25,7 +25,7 @@ interface Out { steps: string[]; errors: Array<{ code: string; message: string }
 function run(dir: string, phase: 'old' | 'new', at = 0, fault?: 'ENOSPC' | 'EIO', timeout = 20_000): { signal: NodeJS.Signals | null; status: number | null; out: Out | null; stderr: string } {
   // Bounded: a run that hangs (see the run-lock case below) is killed and reported.
   const r = spawnSync(process.execPath, [child, dir, phase], { env: { ...process.env, DMAN_CRASH_AT: String(at), ...(fault ? { DMAN_FAULT: fault } : {}) }, encoding: 'utf8', timeout, killSignal: 'SIGKILL' });
-  let out: Out | null = null;
+  let out: Out | null;
   try { out = JSON.parse(r.stdout) as Out; } catch { out = null; }
   return { signal: r.signal, status: r.status, out, stderr: r.stderr };
 }

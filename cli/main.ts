@@ -16,6 +16,13 @@ export function createProgram(): Command {
     // Checked here so a typo is a usage error, not a pino exception deep in a command.
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'))
     .addOption(new Option('--log-format <format>', 'log format (pretty only on a terminal; JSON lines otherwise)').choices(['json', 'pretty']).default('pretty'))
+    .option('--log-keep-homes', 'log home paths as they are (by default this user\'s and the config\'s homes show as ~name)')
+    // Before any command builds its logger: the config's homes (or --log-keep-homes) reach every logger through the environment.
+    .hook('preAction', async (root) => {
+      const o = root.opts<{ config?: string; logKeepHomes?: boolean }>();
+      const { exportLogHomes } = await import('../engine/log/exportLogHomes.js');
+      await exportLogHomes({ keepHomes: Boolean(o.logKeepHomes), configPath: o.config, env: process.env });
+    })
     .showHelpAfterError('(run `dman help` for the list of commands)')
     .exitOverride();
   registerAll(program);

@@ -1,6 +1,7 @@
 // One pino root per process (STYLE.md rule 8): modules take `log.child({ mod })`.
 import { homedir } from 'node:os';
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
+import { z } from 'zod';
 import { createLogHook } from './log/createLogHook.js';
 import { createLogSampler, type LogSampler, type LogSamplerOptions } from './log/createLogSampler.js';
 import { createHomeRedactor } from './log/redactHomes.js';
@@ -21,8 +22,44 @@ export interface LoggerOptions {
    * message and window, the next written line carries `dropped: N`. Default on; false turns it off.
    */
   sample?: false | (LogSamplerOptions & { sampler?: LogSampler; messages?: string[] });
-  /** Home dirs shown as "~name" (default: this user's home); false logs them as they are. */
+  /**
+   * Home dirs shown as "~name"; false logs them as they are. Default: this user's home plus
+   * $DMAN_LOG_REDACT_HOMES (a JSON list), none when $DMAN_LOG_KEEP_HOMES=1 (`--log-keep-homes`).
+   * setRedactedHomes adds the config's homes later.
+   */
   redactHomes?: string[] | false;
+  /** Environment read for the defaults (default process.env). */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** The environment variables that carry `--log-keep-homes` and the config's homes to every logger of a process and its children. */
+export const LOG_KEEP_HOMES_ENV = 'DMAN_LOG_KEEP_HOMES';
+export const LOG_REDACT_HOMES_ENV = 'DMAN_LOG_REDACT_HOMES';
+
+const homesEnvSchema = z.array(z.string().min(2)).max(1000);
+
+/** Reads $DMAN_LOG_REDACT_HOMES (a JSON list of absolute paths); anything else counts as none. */
+export function homesFromEnv(value: string | undefined): string[] {
+  if (!value) return [];
+  try {
+    const r = homesEnvSchema.safeParse(JSON.parse(value));
+    return r.success ? r.data : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Whether $DMAN_LOG_KEEP_HOMES asks for home paths as they are. */
+export function keepsHomes(env: Readonly<Record<string, string | undefined>>): boolean {
+  return /^(1|true|yes)$/i.test(env[LOG_KEEP_HOMES_ENV] ?? '');
+}
+
+const homesSym = Symbol('dman.redactedHomes');
+type HomesHolder = { [homesSym]?: { add(homes: string[]): void } };
+
+/** Adds homes (the config's users.*.home) to what a logger from createLogger, and all its children, redact; a no-op when redaction is off. */
+export function setRedactedHomes(log: Logger, homes: string[]): void {
+  (log as unknown as HomesHolder)[homesSym]?.add(homes);
 }
 
 /** Paths pino replaces with [redacted]: tokens and file contents never reach a log. */
@@ -33,18 +70,28 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? process.env.DMAN_LOG_LEVEL ?? 'warn';
   const dest = opts.destination ?? 2;
   const sample = opts.sample ?? {};
-  const homes = opts.redactHomes === false ? [] : (opts.redactHomes ?? [homedir()]);
+  const env = opts.env ?? process.env;
+  const redactOn = opts.redactHomes !== false && (opts.redactHomes !== undefined || !keepsHomes(env));
+  let homes = !redactOn ? [] : (opts.redactHomes || [homedir(), ...homesFromEnv(env[LOG_REDACT_HOMES_ENV])]);
+  let redactor = homes.length ? createHomeRedactor(homes) : undefined;
   const logMethod = createLogHook({
     sampler: sample === false ? undefined : (sample.sampler ?? createLogSampler(sample)),
     sampleMessages: sample === false ? undefined : sample.messages,
-    redact: homes.length ? createHomeRedactor(homes) : undefined,
+    redact: () => redactor,
   });
   const common = { level, base: opts.base ?? {}, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, hooks: { logMethod } };
-  if (opts.stream) return withDottedMods(pino(common, opts.stream));
-  if (opts.format === 'pretty' && dest === 2 && process.stderr.isTTY) {
-    return withDottedMods(pino({ ...common, transport: { target: 'pino-pretty', options: { destination: 2, colorize: true } } }));
-  }
-  return withDottedMods(pino(common, pino.destination({ dest, sync: true })));
+  const root = opts.stream ? pino(common, opts.stream)
+    : opts.format === 'pretty' && dest === 2 && process.stderr.isTTY ? pino({ ...common, transport: { target: 'pino-pretty', options: { destination: 2, colorize: true } } })
+      : pino(common, pino.destination({ dest, sync: true }));
+  // Children inherit from the root object, so setRedactedHomes works on any of them.
+  (root as unknown as HomesHolder)[homesSym] = {
+    add(more) {
+      if (!redactOn) return;
+      homes = [...new Set([...homes, ...more])];
+      redactor = homes.length ? createHomeRedactor(homes) : undefined;
+    },
+  };
+  return withDottedMods(root);
 }
 
 /**

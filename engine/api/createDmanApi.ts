@@ -21,7 +21,7 @@ import { loadConfig } from '../config/load.js';
 import { createEngine as realCreateEngine, type EngineDeps } from '../createEngine.js';
 import type { ConflictRecord, Engine, EngineEvent, SyncReport } from '../Engine.js';
 import { writeFileAtomic } from '../fs/atomic.js';
-import type { Logger } from '../log.js';
+import { keepsHomes, setRedactedHomes, type Logger } from '../log.js';
 import { isBinary } from '../plan/mergeText.js';
 import { createHttpRemote } from '../remote/HttpRemote.js';
 import { fetchAllChanges, type Remote } from '../remote/Remote.js';
@@ -286,6 +286,8 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
       const loaded = await loadConfig({ configPath: opts.configPath ?? configFile ?? undefined, env, homedir: home, hostname: host });
       config = Object.keys(loaded.config.users).length > 0 ? loaded.config : null;
       configFile = loaded.file;
+      // Homes name people: every line of this process shows them as ~name from now on.
+      if (!keepsHomes(env)) setRedactedHomes(opts.log, Object.values(loaded.config.users).map((u) => u.home));
       for (const w of loaded.warnings) log.warn({ file: loaded.file }, w);
     } catch (err) {
       config = null;

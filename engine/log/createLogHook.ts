@@ -11,7 +11,8 @@ export interface LogHookOptions {
   sampleAtOrBelow?: number;
   /** Messages sampled at any level (repeated watcher errors). */
   sampleMessages?: string[];
-  redact?: HomeRedactor;
+  /** The home redactor, read on every line so the homes can change after the config loads. */
+  redact?: HomeRedactor | (() => HomeRedactor | undefined);
 }
 
 /** Messages that repeat in bursts at warn level and are sampled by default. */
@@ -21,6 +22,8 @@ export const NOISY_MESSAGES = ['watch failed', 'watch run failed', 'push stream 
 export function createLogHook(opts: LogHookOptions): (this: unknown, args: Parameters<LogFn>, method: LogFn, level: number) => void {
   const below = opts.sampleAtOrBelow ?? 20;
   const noisy = new Set(opts.sampleMessages ?? NOISY_MESSAGES);
+  // A HomeRedactor takes a string; a getter takes nothing.
+  const current = (): HomeRedactor | undefined => (typeof opts.redact === 'function' && opts.redact.length === 0 ? (opts.redact as () => HomeRedactor | undefined)() : opts.redact as HomeRedactor | undefined);
   return function hook(this: unknown, args, method, level) {
     let a = args as unknown[];
     const hasObj = a.length > 0 && typeof a[0] === 'object' && a[0] !== null;
@@ -31,9 +34,10 @@ export function createLogHook(opts: LogHookOptions): (this: unknown, args: Param
       if (!d.pass) return;
       if (d.dropped > 0) a = hasObj ? [{ ...(a[0] as object), dropped: d.dropped }, ...a.slice(1)] : [{ dropped: d.dropped }, ...a];
     }
-    if (opts.redact) a = a.map((v) => redactValue(v, opts.redact!));
+    const redact = current();
+    if (redact) a = a.map((v) => redactValue(v, redact));
     // pino's own Error handling expects an Error as first argument; after redaction it is a plain object under err.
-    if (opts.redact && args.length > 0 && args[0] instanceof Error) a = [{ err: a[0] }, ...a.slice(1)];
+    if (redact && args.length > 0 && args[0] instanceof Error) a = [{ err: a[0] }, ...a.slice(1)];
     method.apply(this, a as Parameters<LogFn>);
   };
 }

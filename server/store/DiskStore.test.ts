@@ -149,8 +149,8 @@ describe('DiskStore on disk', () => {
       expect((await s.getTokenByHash(sha('tok')))?.lastUsedAt).toBe(T0 + 7);
       expect(await s.hasBlob('bob', orphan)).toBe(true);
       expect(await s.hasBlob('alice', bobBlob)).toBe(false);
-      const replay = await s.commit({ user: 'alice', device: 'd', ops: [fileOp('zzz', 0, bobBlob, 8)], now: T0, idempotencyKey: 'key-29-xyz' });
-      expect(replay).toMatchObject({ ok: true, replayed: true, rev: 30 });
+      // the key remembers its batch across the reopen: a different batch under it is refused, not replayed
+      await expect(s.commit({ user: 'alice', device: 'd', ops: [fileOp('zzz', 0, bobBlob, 8)], now: T0, idempotencyKey: 'key-29-xyz' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
       expect(await s.headRev('alice')).toBe(30);
       expect((await s.gcBlobs({ graceMs: 0 })).blobsRemoved).toBeGreaterThanOrEqual(1);
       expect(await s.hasBlob('bob', orphan)).toBe(false);
@@ -261,7 +261,9 @@ describe('DiskStore on disk', () => {
           expect(entries.every((e) => e.mtime === batch)).toBe(true);
           expect(await s.history('alice', entries[0]!.path)).toHaveLength(batch + 1);
           // a retried batch (same idempotency key) applies once
-          const again = await s.commit({ user: 'alice', device: 'crash', ops: [fileOp(entries[0]!.path, 0, [...hashes][0]!, 1)], now: T0, idempotencyKey: `batch-${batch}` });
+          // (the same ops as crashWriter.fixture sent: every path, based on its rev before the batch)
+          const ops = [...entries].sort((a, b) => a.rev - b.rev).map((e) => ({ path: e.path, baseRev: batch === 0 ? 0 : e.rev - P, deleted: false, kind: 'file' as const, hash: e.hash, size: e.size, mode: e.mode, mtime: batch }));
+          const again = await s.commit({ user: 'alice', device: 'crash', ops, now: T0, idempotencyKey: `batch-${batch}` });
           expect(again).toMatchObject({ ok: true, replayed: true, rev: P * (batch + 1) });
           // every stored blob matches its name, and no temp file survived the open
           for (const d of await readdir(join(dir, 'blobs'))) {

@@ -25,7 +25,7 @@ import { fsyncDir, isTempName, writeFileAtomic } from '../../engine/fs/atomic.js
 import { silentLogger, type Logger } from '../../engine/log.js';
 import { mapLimit } from '../../engine/util/mapLimit.js';
 import { consumeVerified } from './blobStream.js';
-import { assertHash, assertUserName, blobsNamedBy, entryFromOp, findConflicts, gcCutoff, missingBlobsError, validateCommit, versionsToDrop } from './commitRules.js';
+import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, findConflicts, gcCutoff, missingBlobsError, validateCommit, versionsToDrop } from './commitRules.js';
 import { lockDataDir, type ReleaseLock } from './disk/dataDirLock.js';
 import { encodeRecord, ioError, Journal, scanJournal } from './disk/journal.js';
 import { filterAudit } from './MemoryStore.js';
@@ -50,7 +50,7 @@ export interface DiskStoreOptions {
   compactBytes?: number;
 }
 
-type CommitRec = { t: 'commit'; s: number; user: string; now: number; key?: string; entries: Entry[] };
+type CommitRec = { t: 'commit'; s: number; user: string; now: number; key?: string; digest?: string; entries: Entry[] };
 type JournalRec =
   | CommitRec
   | { t: 'own'; s: number; user: string; hash: string; size: number }
@@ -67,7 +67,7 @@ interface UserState {
   /** Kept versions per path, oldest first; the last is the current entry. */
   versions: Map<string, Entry[]>;
   lastCommitAt: number | null;
-  idempotent: Map<string, { rev: number; entries: Entry[] }>;
+  idempotent: Map<string, { rev: number; entries: Entry[]; digest?: string }>;
   sorted: Entry[] | null;
 }
 
@@ -499,6 +499,7 @@ export class DiskStore implements Store {
       const u = this.users.get(input.user);
       if (input.idempotencyKey !== undefined) {
         const prior = u?.idempotent.get(input.idempotencyKey);
+        if (prior) assertSameBatch(input, prior.digest);
         if (prior) return { ok: true, rev: prior.rev, entries: prior.entries.map((e) => ({ ...e })), replayed: true };
       }
       const conflicts = findConflicts(input.ops, (p) => {
@@ -511,7 +512,7 @@ export class DiskStore implements Store {
       if (missing.length > 0) throw missingBlobsError(input.user, missing);
       const head = u?.head ?? 0;
       const entries = input.ops.map((op, i) => entryFromOp(op, head + i + 1, input.device, input.now));
-      await this.write({ t: 'commit', user: input.user, now: input.now, ...(input.idempotencyKey !== undefined ? { key: input.idempotencyKey } : {}), entries });
+      await this.write({ t: 'commit', user: input.user, now: input.now, ...(input.idempotencyKey !== undefined ? { key: input.idempotencyKey, digest: batchDigest(input) } : {}), entries });
       const rev = head + entries.length;
       this.notifier.emit(input.user, rev);
       await this.maybeCompact();
@@ -688,7 +689,7 @@ export class DiskStore implements Store {
         u.lastCommitAt = rec.now;
         u.sorted = null;
         if (rec.key !== undefined) {
-          u.idempotent.set(rec.key, { rev: u.head, entries: rec.entries });
+          u.idempotent.set(rec.key, { rev: u.head, entries: rec.entries, ...(rec.digest !== undefined ? { digest: rec.digest } : {}) });
           if (u.idempotent.size > IDEMPOTENCY_KEYS_PER_USER) u.idempotent.delete(u.idempotent.keys().next().value!);
         }
         break;
@@ -754,7 +755,7 @@ export class DiskStore implements Store {
           n++;
         }
         for (const [key, v] of u.idempotent) {
-          yield { t: 'idem', user, key, rev: v.rev, entries: v.entries };
+          yield { t: 'idem', user, key, rev: v.rev, entries: v.entries, ...(v.digest !== undefined ? { digest: v.digest } : {}) };
           n++;
         }
       }
@@ -886,7 +887,7 @@ export class DiskStore implements Store {
           break;
         }
         case 'idem':
-          this.userState(r.user as string).idempotent.set(r.key as string, { rev: r.rev as number, entries: r.entries as Entry[] });
+          this.userState(r.user as string).idempotent.set(r.key as string, { rev: r.rev as number, entries: r.entries as Entry[], ...(typeof r.digest === 'string' ? { digest: r.digest } : {}) });
           break;
         case 'owned':
           this.owned.set(r.user as string, new Set(r.hashes as string[]));

@@ -3,7 +3,7 @@
 import { Readable } from 'node:stream';
 import type { Entry } from '../../shared/protocol.js';
 import { consumeVerified } from './blobStream.js';
-import { assertHash, assertUserName, blobsNamedBy, entryFromOp, findConflicts, gcCutoff, missingBlobsError, validateCommit, versionsToDrop } from './commitRules.js';
+import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, findConflicts, gcCutoff, missingBlobsError, validateCommit, versionsToDrop } from './commitRules.js';
 import { createNotifier } from './notifier.js';
 import type {
   AuditQuery, AuditRecord, ChangesPage, CommitInput, CommitOutcome, GcOptions, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
@@ -15,7 +15,7 @@ interface UserData {
   /** Every kept version per path, oldest first; the last one is the current entry. */
   versions: Map<string, Entry[]>;
   lastCommitAt: number | null;
-  idempotent: Map<string, Extract<CommitOutcome, { ok: true }>>;
+  idempotent: Map<string, { outcome: Extract<CommitOutcome, { ok: true }>; digest: string }>;
 }
 
 const CHUNK = 64 * 1024;
@@ -96,7 +96,10 @@ export class MemoryStore implements Store {
     // Everything below runs without an await, so a commit is atomic with respect to every other call.
     const u = this.users.get(input.user);
     const replay = input.idempotencyKey === undefined ? undefined : u?.idempotent.get(input.idempotencyKey);
-    if (replay) return { ...replay, entries: replay.entries.map((e) => ({ ...e })), replayed: true };
+    if (replay) {
+      assertSameBatch(input, replay.digest);
+      return { ...replay.outcome, entries: replay.outcome.entries.map((e) => ({ ...e })), replayed: true };
+    }
     const conflicts = findConflicts(input.ops, (p) => {
       const e = u?.entries.get(p);
       return e ? { ...e } : null;
@@ -116,7 +119,7 @@ export class MemoryStore implements Store {
     data.head += entries.length;
     data.lastCommitAt = input.now;
     const outcome = { ok: true as const, rev: data.head, entries: entries.map((e) => ({ ...e })), replayed: false };
-    if (input.idempotencyKey !== undefined) data.idempotent.set(input.idempotencyKey, outcome);
+    if (input.idempotencyKey !== undefined) data.idempotent.set(input.idempotencyKey, { outcome, digest: batchDigest(input) });
     this.notifier.emit(input.user, data.head);
     return { ...outcome, entries: entries.map((e) => ({ ...e })) };
   }

@@ -1,5 +1,6 @@
 // Rules every driver applies the same way before and while committing, so the drivers differ
 // only in how they store things, never in what a commit means.
+import { createHash } from 'node:crypto';
 import { DmanError } from '../../shared/errors.js';
 import { USER_RE, pathProblem, type CommitConflict, type CommitOp, type Entry } from '../../shared/protocol.js';
 import { BLOB_GC_GRACE_MS, type CommitInput, type GcOptions } from './Store.js';
@@ -96,4 +97,31 @@ export function versionsToDrop<T extends { updatedAt: number }>(versions: T[], p
 /** Returns the upload time before which an unreferenced blob may be collected. */
 export function gcCutoff(opts: GcOptions = {}): number {
   return (opts.now ?? Date.now()) - (opts.graceMs ?? BLOB_GC_GRACE_MS);
+}
+
+/** Returns the SHA-256 of a commit's device and ops (canonical JSON), stored with its idempotency key. */
+export function batchDigest(input: Pick<CommitInput, 'device' | 'ops'>): string {
+  return createHash('sha256').update(canonicalJson({ device: input.device, ops: input.ops })).digest('hex');
+}
+
+/**
+ * Throws DmanError('BAD_REQUEST') when a commit reuses an idempotency key recorded for another batch:
+ * replaying the first outcome would tell the client its new batch landed when it did not.
+ * A record without a digest (written before digests existed) is trusted.
+ */
+export function assertSameBatch(input: CommitInput, recorded: string | null | undefined): void {
+  if (!recorded || recorded === batchDigest(input)) return;
+  throw new DmanError('BAD_REQUEST', `Idempotency key reused for a different batch: key ${JSON.stringify(input.idempotencyKey)} of user ${input.user} was recorded for other ops; nothing was written`, {
+    hint: 'Use a new idempotency key for each new batch; reuse a key only to retry the very same batch.',
+    context: { user: input.user },
+  });
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v);
 }

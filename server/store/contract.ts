@@ -407,9 +407,13 @@ export function describeStoreContract(name: string, factory: StoreFactory, opts:
         const first = await commitOk('alice', [op({ path: 'f', baseRev: 0, ...a }), op({ path: 'g', baseRev: 0, ...a })], { idempotencyKey: 'key-0001' });
         const again = await commitOk('alice', [op({ path: 'f', baseRev: 0, ...a }), op({ path: 'g', baseRev: 0, ...a })], { idempotencyKey: 'key-0001' });
         expect(again).toEqual({ ...first, replayed: true });
-        // Even with different ops (a confused client), the key's first outcome wins.
-        const odd = await commitOk('alice', [op({ path: 'h', baseRev: 0, ...b })], { idempotencyKey: 'key-0001' });
-        expect(odd).toEqual({ ...first, replayed: true });
+        // The same key with different ops (a confused client) is refused: neither replayed nor applied.
+        const odd = await expectDmanError(commit('alice', [op({ path: 'h', baseRev: 0, ...b })], { idempotencyKey: 'key-0001' }), 'BAD_REQUEST');
+        expect(odd.message).toMatch(/idempotency key reused for a different batch/i);
+        // a different device is a different batch too
+        await expectDmanError(commit('alice', [op({ path: 'f', baseRev: 0, ...a }), op({ path: 'g', baseRev: 0, ...a })], { idempotencyKey: 'key-0001', device: 'desktop' }), 'BAD_REQUEST');
+        // the same batch still replays after the refusal
+        expect(await commitOk('alice', [op({ path: 'f', baseRev: 0, ...a }), op({ path: 'g', baseRev: 0, ...a })], { idempotencyKey: 'key-0001' })).toEqual({ ...first, replayed: true });
         expect(await store.headRev('alice')).toBe(2);
         expect(await store.getEntry('alice', 'h')).toBeNull();
         expect(await store.history('alice', 'f')).toHaveLength(1);
@@ -718,8 +722,10 @@ export function describeStoreContract(name: string, factory: StoreFactory, opts:
         store = await reopen();
         reopened.push(store);
         expect(await snapshot(store)).toEqual(before);
-        const replay = await commitOk('alice', [op({ path: 'f0', baseRev: 0 })].map((o) => ({ ...o, deleted: true })), { idempotencyKey: 'persist-key-1' });
+        const replay = await commitOk('alice', [op({ path: 'f0', baseRev: f0!.rev, deleted: true })], { idempotencyKey: 'persist-key-1', now: T0 + 8 * DAY });
         expect(replay.replayed).toBe(true);
+        // the key remembers its batch across the restart too
+        await expectDmanError(commit('alice', [op({ path: 'f0', baseRev: 0, deleted: true })], { idempotencyKey: 'persist-key-1' }), 'BAD_REQUEST');
         const head = await store.headRev('alice');
         const next = await write('alice', 'new', 'after reopen');
         expect(next.rev).toBe(head + 1);

@@ -11,7 +11,7 @@ import { silentLogger } from '../../../engine/log.js';
 import { DmanError, isDmanError } from '../../../shared/errors.js';
 import { entrySchema, tokenInfoSchema, type CommitConflict, type Entry } from '../../../shared/protocol.js';
 import { consumeVerified } from '../blobStream.js';
-import { assertHash, assertUserName, blobsNamedBy, entryFromOp, missingBlobsError, validateCommit, versionsToDrop } from '../commitRules.js';
+import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, missingBlobsError, validateCommit, versionsToDrop } from '../commitRules.js';
 import { BLOB_GC_GRACE_MS } from '../Store.js';
 import type {
   AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
@@ -425,7 +425,8 @@ export class MariaDbStore implements Store {
       if (input.idempotencyKey) {
         const [prev] = await this.rows<RowDataPacket>(conn, 'SELECT result FROM dman_idempotency WHERE user = ? AND k = ?', [user, input.idempotencyKey]);
         if (prev[0]) {
-          const r = JSON.parse(String(prev[0].result)) as { rev: number; entries: unknown[] };
+          const r = JSON.parse(String(prev[0].result)) as { rev: number; entries: unknown[]; digest?: string };
+          assertSameBatch(input, r.digest);
           return { ok: true, rev: r.rev, entries: r.entries.map((e) => entrySchema.parse(e)), replayed: true };
         }
       }
@@ -450,7 +451,7 @@ export class MariaDbStore implements Store {
       }
       await this.exec(conn, 'UPDATE dman_heads SET rev = ?, last_commit_at = ? WHERE user = ?', [head, input.now, user]);
       if (input.idempotencyKey) {
-        await this.exec(conn, 'INSERT INTO dman_idempotency (user, k, created_at, result) VALUES (?, ?, ?, ?)', [user, input.idempotencyKey, Date.now(), JSON.stringify({ rev: head, entries })]);
+        await this.exec(conn, 'INSERT INTO dman_idempotency (user, k, created_at, result) VALUES (?, ?, ?, ?)', [user, input.idempotencyKey, Date.now(), JSON.stringify({ rev: head, entries, digest: batchDigest(input) })]);
       }
       return { ok: true, rev: head, entries, replayed: false };
     });

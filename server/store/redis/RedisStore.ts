@@ -12,7 +12,7 @@ import { silentLogger } from '../../../engine/log.js';
 import { DmanError, isDmanError } from '../../../shared/errors.js';
 import { entrySchema, type Entry } from '../../../shared/protocol.js';
 import { consumeVerified } from '../blobStream.js';
-import { assertHash, assertUserName, entryFromOp, missingBlobsError, validateCommit, versionsToDrop } from '../commitRules.js';
+import { assertHash, assertSameBatch, assertUserName, batchDigest, entryFromOp, missingBlobsError, validateCommit, versionsToDrop } from '../commitRules.js';
 import { BLOB_GC_GRACE_MS } from '../Store.js';
 import type {
   AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
@@ -25,7 +25,8 @@ const IDEMPOTENCY_TTL_S = 7 * 86_400;
 const UPLOAD_TTL_S = 3600;
 
 // KEYS: head, entries, feed, owns, idem, last, refs.
-// ARGV: hasIdem, histPrefix, n, channel, user, now, ttl, blobKeyPrefix, then 4 per op (path, baseRev, body, hash).
+// ARGV: hasIdem, histPrefix, n, channel, user, now, ttl, blobKeyPrefix, batch digest, then 4 per op (path, baseRev, body, hash).
+// The idempotency record is '<digest>#<result>', so a key reused for another batch is refused, not replayed.
 // Blob existence is checked here, and every referencing version counted in refs, so gcBlobs (which
 // deletes only blobs whose count is 0, in a script too) can never remove a blob a commit just used.
 const COMMIT_LUA = `
@@ -35,7 +36,7 @@ if has_idem then
   if prev then return {'replay', prev} end
 end
 local n = tonumber(ARGV[3])
-local first = 9
+local first = 10
 local missing = {'missing'}
 for i = 0, n - 1 do
   local h = ARGV[first + i * 4 + 3]
@@ -75,7 +76,7 @@ end
 redis.call('SET', KEYS[1], head)
 redis.call('SET', KEYS[6], ARGV[6])
 local result = head .. '|[' .. table.concat(out, ',') .. ']'
-if has_idem then redis.call('SET', KEYS[5], result, 'EX', tonumber(ARGV[7])) end
+if has_idem then redis.call('SET', KEYS[5], ARGV[9] .. '#' .. result, 'EX', tonumber(ARGV[7])) end
 redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. head)
 return {'ok', result}
 `;
@@ -412,7 +413,7 @@ export class RedisStore implements Store {
     validateCommit(input);
     const { user } = input;
     const c = this.c();
-    const args: Array<string | number> = [input.idempotencyKey ? '1' : '0', this.u(user, 'h:'), input.ops.length, this.channel(), user, input.now, IDEMPOTENCY_TTL_S, `${this.p}{b:`];
+    const args: Array<string | number> = [input.idempotencyKey ? '1' : '0', this.u(user, 'h:'), input.ops.length, this.channel(), user, input.now, IDEMPOTENCY_TTL_S, `${this.p}{b:`, input.idempotencyKey ? batchDigest(input) : ''];
     for (const op of input.ops) {
       const { rev: _rev, ...rest } = entryFromOp(op, 1, input.device, input.now);
       args.push(op.path, op.baseRev === null ? '' : op.baseRev, JSON.stringify(rest).slice(1), !op.deleted && op.kind === 'file' && op.hash ? op.hash : '');
@@ -430,11 +431,15 @@ export class RedisStore implements Store {
       }
       return { ok: false, conflicts };
     }
-    const result = reply[1]!;
+    let result = reply[1]!;
+    const replayed = reply[0] === 'replay';
+    // Records written before digests existed have none (they start with the rev).
+    const hashMark = /^[0-9a-f]{64}#/.test(result) ? 64 : -1;
+    if (replayed) assertSameBatch(input, hashMark > 0 ? result.slice(0, hashMark) : null);
+    if (hashMark > 0) result = result.slice(hashMark + 1);
     const bar = result.indexOf('|');
     const rev = Number(result.slice(0, bar));
     const entries = (JSON.parse(result.slice(bar + 1)) as unknown[]).map((e) => entrySchema.parse(e));
-    const replayed = reply[0] === 'replay';
     if (!replayed) {
       await this.run('commit', () => c.sadd(`${this.p}users`, user));
       this.notify(user, rev);

@@ -46,7 +46,7 @@ const accepted: string[] = [];
 afterAll(() => { if (accepted.length) console.log(`hostile corpus: accepted as harmless literal names: ${accepted.join('; ')}`); });
 
 function publish(body: Buffer | Readable, token = h.tokens.alice, headers: Record<string, string> = {}) {
-  return h.req('/publish', { method: 'POST', token, headers: { 'content-type': 'application/x-tar', ...headers }, body: body as BodyInit, ...(body instanceof Readable ? { duplex: 'half' } : {}) } as RequestInit & { token: string });
+  return h.req('/publish', { method: 'POST', token, headers: { 'content-type': 'application/x-tar', ...headers }, body: body as unknown as RequestInit['body'], ...(body instanceof Readable ? { duplex: 'half' } : {}) } as RequestInit & { token: string });
 }
 
 /** A tar header block with hand-set fields (for sizes and types a normal packer refuses). */

@@ -2,6 +2,8 @@ import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { DEFAULT_TRACK } from '../../shared/config/defaults.js';
 import { DmanError } from '../../shared/errors.js';
 import { configCandidates, findConfigFile } from './find.js';
 import { loadConfig } from './load.js';
@@ -65,6 +67,12 @@ describe('docs/config.yaml', () => {
     expect(r.config.users.alice).toEqual({ home, track: r.config.track });
     expect(r.config.users.bob.track).toEqual(['.bashrc', '.gitconfig', '.config/nvim/']);
     expect(r.config.groups.work).toEqual(['.config/work/', '!.config/work/cache/']);
+  });
+
+  it('its track list is the default list, as its comment says', async () => {
+    const text = await readFile(join(import.meta.dirname, '..', '..', 'docs', 'config.yaml'), 'utf8');
+    expect(text).toMatch(/Without a track list, dman uses its default list: exactly the one below/);
+    expect((parse(text) as { track: unknown }).track).toEqual([...DEFAULT_TRACK]);
   });
 });
 

@@ -1,6 +1,8 @@
 // Defaults of dman.yaml. Browser-safe: the setup wizard shows these lists before a file exists.
 
-/** The track list used when dman.yaml has no global `track` (the seed's example list). */
+// The seed's example list plus the files its users keep beside those (.bash_profile, .zshenv, git's
+// XDG config, .vim/): a default that missed them would sync half a shell setup.
+/** Lists the patterns used when dman.yaml has no global `track`; docs/config.yaml shows this exact list (a test compares them). */
 export const DEFAULT_TRACK: readonly string[] = Object.freeze([
   '.bashrc',
   '.bash_profile',

@@ -8,6 +8,7 @@ import { DmanError, isDmanError } from '../shared/errors.js';
 import { OP_HEADER } from '../shared/protocol.js';
 import { createAuthenticator, type Principal } from './auth/authenticate.js';
 import { createFailureThrottle, type FailureThrottleOptions } from './auth/throttle.js';
+import { createClientErrorHandler } from './http/clientErrorHandler.js';
 import { createAccessRules, type RetentionSettings, type RouteContext, type UserActivity } from './http/context.js';
 import { errorBody, statusFor } from './http/httpStatus.js';
 import { createServerMetrics } from './http/metrics.js';
@@ -106,6 +107,7 @@ export function createServer(opts: ServerOptions): DmanServer {
     return503OnClosing: true,
     trustProxy: opts.trustProxy ?? false,
     forceCloseConnections: true,
+    clientErrorHandler: createClientErrorHandler(opts.log.child({ mod: 'http' })),
   });
 
   // Binary bodies (blobs, tars, uploads) stay streams; fastify's JSON parser handles JSON.

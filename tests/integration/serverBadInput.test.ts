@@ -1,6 +1,7 @@
 // The bad-input corpus against a real server on a disk store: each gets a clear 4xx, the server
 // stays up, and nothing lands outside the data dir or half-written inside it.
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { maxHeaderSize } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +46,11 @@ async function expectRefused(r: Awaited<ReturnType<typeof publish>>, status: num
 }
 
 /** Sends raw bytes over a socket and returns the raw reply (or '' when the server just closed). */
+/** The JSON body of a raw HTTP/1.1 reply. */
+function replyBody(reply: string): { error: { code: string; message: string; hint?: string } } {
+  return JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string; hint?: string } };
+}
+
 function rawHttp(payload: string | Buffer, endAfter = true): Promise<string> {
   const u = new URL(h.url);
   return new Promise((resolve, reject) => {
@@ -165,7 +171,9 @@ describe('bodies and headers', () => {
   it('stores nothing from a truncated blob upload', async () => {
     const data = 'y'.repeat(1000);
     const reply = await rawHttp(`PUT /v1/users/alice/blobs/${sha(data)} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${h.tokens.alice}\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n${data.slice(0, 300)}`);
-    expect(reply).not.toMatch(/^HTTP\/1\.1 20/);
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    // dman's error shape, not Node's raw {"error":"Bad Request","message":"Client Error"}
+    expect(replyBody(reply)).toEqual({ error: { code: 'BAD_REQUEST', message: 'the request body ended before Content-Length bytes arrived', hint: expect.stringMatching(/send the request again/) } });
     // Wait until the server has seen the abort: a HEAD is answered after the aborted request settled.
     await expect.poll(async () => (await h.req(`/v1/users/alice/blobs/${sha(data)}`, { method: 'HEAD', token: h.tokens.alice })).status).toBe(404);
   });
@@ -179,6 +187,23 @@ describe('bodies and headers', () => {
   it('answers oversized headers with 431 and keeps serving', async () => {
     const reply = await rawHttp(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`);
     expect(reply).toMatch(/^HTTP\/1\.1 431/);
+    expect(replyBody(reply)).toEqual({ error: { code: 'BAD_REQUEST', message: `request headers are too large (limit ${maxHeaderSize} bytes)`, hint: expect.any(String) } });
+    expect((await h.req('/health')).status).toBe(200);
+  });
+
+  it('answers a truncated JSON body (Content-Length larger than the bytes sent) with a clear 400 and keeps serving', async () => {
+    const body = JSON.stringify({ ops: [{ path: 'x', baseRev: null, deleted: true }] });
+    const reply = await rawHttp(`POST /v1/users/alice/commit HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${h.tokens.alice}\r\nContent-Type: application/json\r\nContent-Length: ${body.length + 50}\r\n\r\n${body}`);
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    expect(replyBody(reply).error).toMatchObject({ code: 'BAD_REQUEST', message: 'the request body ended before Content-Length bytes arrived' });
+    expect(await (await h.req('/v1/users/alice/manifest', { token: h.tokens.alice })).json()).toMatchObject({ headRev: expect.any(Number) });
+    expect((await h.req('/v1/users/alice/history?path=x', { token: h.tokens.alice })).status).toBe(200);
+  });
+
+  it('answers a malformed request line with the dman error shape', async () => {
+    const reply = await rawHttp('NOT HTTP AT ALL\r\n\r\n');
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    expect(replyBody(reply).error).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/^malformed HTTP request/) });
   });
 
   it('answers an unknown route with a JSON 404', async () => {

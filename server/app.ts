@@ -123,14 +123,13 @@ export function createServer(opts: ServerOptions): DmanServer {
 
   async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<Principal> {
     const source = req.ip ?? 'unknown';
+    // A throttled address still gets in with a valid token: clients behind one NAT or proxy must
+    // not be locked out by a neighbour's bad token. Only failures are refused, and they do not
+    // extend the block (it ends blockMs after it began).
     const wait = throttle.retryAfter(source);
-    if (wait > 0) {
-      reply.header('retry-after', String(wait));
-      throw new DmanError('RATE_LIMITED', `too many failed logins from this address; try again in ${wait} s`, { hint: 'check the token in your config (`dman login`)' });
-    }
     try {
       const p = await authenticateToken(req.headers.authorization);
-      throttle.succeed(source);
+      if (wait === 0) throttle.succeed(source);
       if (p.tokenId === 'config' && !warnedSharedToken) {
         warnedSharedToken = true;
         req.log.warn('a client used the shared auth_token; create per-device tokens with `dman token create` so each device can be revoked alone');
@@ -140,6 +139,11 @@ export function createServer(opts: ServerOptions): DmanServer {
       req.log = req.log.child({ user: p.user ?? undefined, device: p.device ?? undefined, ...(p.admin ? { admin: true } : {}) });
       return p;
     } catch (err) {
+      if (wait > 0 && (isDmanError(err, 'AUTH_INVALID') || isDmanError(err, 'AUTH_REQUIRED'))) {
+        metrics.authFailures.inc({ reason: 'throttled' });
+        reply.header('retry-after', String(wait));
+        throw new DmanError('RATE_LIMITED', `too many failed logins from this address; try again in ${wait} s`, { hint: 'check the token in your config (`dman login`)' });
+      }
       if (isDmanError(err, 'AUTH_INVALID')) {
         throttle.fail(source);
         metrics.authFailures.inc({ reason: 'invalid' });

@@ -110,12 +110,22 @@ function getFrom(localAddress: string, token: string): Promise<{ status: number;
 
 describe('failed-auth throttling', () => {
   it('answers 429 with Retry-After to the guessing address while other addresses keep working', async () => {
+    const bad = `dman_${'x'.repeat(43)}`;
     const statuses: number[] = [];
-    for (let i = 0; i < 7; i++) statuses.push((await getFrom('127.0.0.2', `dman_${'x'.repeat(43)}`)).status);
-    expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
-    const blocked = await getFrom('127.0.0.2', h.tokens.alice);
+    for (let i = 0; i < 7; i++) statuses.push((await getFrom('127.0.0.2', bad)).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
+    const blocked = await getFrom('127.0.0.2', bad);
     expect(blocked.status).toBe(429);
-    expect(Number(blocked.retryAfter)).toBeGreaterThan(0);
+    const wait = Number(blocked.retryAfter);
+    expect(wait).toBeGreaterThan(0);
+    expect(wait).toBeLessThanOrEqual(60);
+    // a valid token from the same address (a neighbour behind the same NAT) still gets in…
+    expect((await getFrom('127.0.0.2', h.tokens.alice)).status).toBe(200);
+    // …without lifting the block for the guesser, and more failures do not extend it
+    for (let i = 0; i < 5; i++) await getFrom('127.0.0.2', bad);
+    const still = await getFrom('127.0.0.2', bad);
+    expect(still.status).toBe(429);
+    expect(Number(still.retryAfter)).toBeLessThanOrEqual(wait);
     expect((await getFrom('127.0.0.3', h.tokens.alice)).status).toBe(200);
     expect((await getFrom('127.0.0.1', h.tokens.bob)).status).toBe(200);
   });

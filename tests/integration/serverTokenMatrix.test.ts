@@ -3,6 +3,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FORBIDDEN_MESSAGE } from '../../server/http/context.js';
+import { BULK_BLOBS_CONTENT_TYPE, bulkBlobHeader } from '../../shared/protocol.js';
 import { ADMIN_SHARED, rawTar, sha, startHarness, type Harness } from './serverHarness.js';
 
 let h: Harness;
@@ -23,6 +24,7 @@ const endpoints: Array<[string, (u: string) => [string, RequestInit]]> = [
   ['manifest', (u) => [`/v1/users/${u}/manifest`, {}]],
   ['events', (u) => [`/v1/users/${u}/events`, {}]],
   ['blob put', (u) => [`/v1/users/${u}/blobs/${sha('x')}`, { method: 'PUT', headers: B, body: 'x' }]],
+  ['bulk blobs', (u) => [`/v1/users/${u}/blobs`, { method: 'POST', headers: { 'content-type': BULK_BLOBS_CONTENT_TYPE }, body: `${bulkBlobHeader(sha('x'), 1)}x` }]],
   ['blob head', (u) => [`/v1/users/${u}/blobs/${H}`, { method: 'HEAD' }]],
   ['blob get', (u) => [`/v1/users/${u}/blobs/${H}`, {}]],
   ['commit', (u) => [`/v1/users/${u}/commit`, { method: 'POST', headers: J, body: JSON.stringify({ ops: [{ path: '.bashrc', baseRev: null, deleted: true }] }) }]],
@@ -75,6 +77,31 @@ describe('token matrix', () => {
     const r = await h.req(path, { ...init, token: h.tokens.alice });
     expect(r.status).toBe(403);
     expect((await r.json()).error.message).toBe('this endpoint needs an admin token');
+  });
+
+  it('DELETE /v1/whoami revokes only the caller\'s own token, never the shared auth_token', async () => {
+    const mint = async (user: string, device: string): Promise<{ token: string; id: string }> => {
+      const c = await h.req('/v1/admin/tokens', { method: 'POST', headers: J, body: JSON.stringify({ user, device }), token: h.tokens.admin });
+      expect(c.status).toBe(201);
+      const { token, info } = await c.json();
+      return { token, id: info.id };
+    };
+    const mine = await mint('alice', 'tablet');
+    const bobs = await mint('bob', 'tablet');
+    const del = await h.req('/v1/whoami', { method: 'DELETE', token: mine.token });
+    expect(del.status).toBe(200);
+    expect(await del.json()).toEqual({ id: mine.id, revoked: true });
+    expect((await h.req('/v1/whoami', { token: mine.token })).status).toBe(401);
+    // nobody else lost access: alice's other device, bob's token of the same device name, the admin
+    for (const t of [h.tokens.alice, bobs.token, h.tokens.bob, h.tokens.admin]) expect((await h.req('/v1/whoami', { token: t })).status).toBe(200);
+    const shared = await h.req('/v1/whoami', { method: 'DELETE', token: ADMIN_SHARED });
+    expect(shared.status).toBe(400);
+    expect((await shared.json()).error.message).toMatch(/cannot be revoked/);
+    expect((await h.req('/v1/whoami', { token: ADMIN_SHARED })).status).toBe(200);
+    // without a token there is nothing to revoke
+    expect((await h.req('/v1/whoami', { method: 'DELETE' })).status).toBe(401);
+    const tokens = (await (await h.req('/v1/admin/tokens', { token: h.tokens.admin })).json()).tokens as Array<{ id: string; revokedAt: number | null }>;
+    expect(tokens.filter((t) => t.revokedAt !== null).map((t) => t.id)).toEqual([mine.id]);
   });
 
   it('creates a token once, and a revoked token gets 401 on the next request', async () => {

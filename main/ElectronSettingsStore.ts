@@ -7,6 +7,12 @@ export interface StoreLike {
   set(key: string, value: unknown): void;
 }
 
+/** Reads the autoUpdate setting synchronously (the updater asks on every check); default on. */
+export function isAutoUpdateEnabled(store: StoreLike): boolean {
+  const r = appSettingsSchema.safeParse(store.get('app') ?? {});
+  return r.success ? r.data.autoUpdate : true;
+}
+
 /** Wraps an electron-store instance; a corrupt value reads as the defaults, never crashes the app. */
 export function createElectronSettingsStore(store: StoreLike): SettingsStore {
   return {

@@ -13,12 +13,12 @@ import { createEmbeddedServer } from '../engine/api/createEmbeddedServer.js';
 import { createLogger } from '../engine/log.js';
 import { createChokidarWatcher } from '../engine/watch/ChokidarWatcher.js';
 import { createElectronEngineNotifier, createElectronNotifier, routeFor } from './ElectronNotifier.js';
-import { createElectronSettingsStore } from './ElectronSettingsStore.js';
+import { createElectronSettingsStore, isAutoUpdateEnabled } from './ElectronSettingsStore.js';
 import { forwardEvents, registerIpc } from './ipc.js';
 import { createNotificationBatcher, type NotificationModel } from './notifications.js';
 import { createSafeStorageSecretStore } from './SafeStorageSecretStore.js';
 import { buildTrayMenu, chooseTrayIcon, toMenuTemplate, type TrayAction } from './trayMenu.js';
-import { createUpdater, readBuildMarker } from './updater.js';
+import { buildGate, createUpdater, readBuildMarker, type Updater } from './updater.js';
 
 const here = import.meta.dirname;
 const rendererIndex = join(here, 'renderer', 'index.html');
@@ -43,9 +43,14 @@ async function run(): Promise<void> {
   const shownNotifications: NotificationModel[] = [];
   const showNotification = createElectronNotifier({ Notification, open: (route) => openRoute(route), onShown: (n) => { shownNotifications.push(n); } });
 
+  // Created once the app is ready (below); the API and the tray reach it through this variable.
+  let updater: Updater | null = null;
+  const build = await readBuildMarker(process.resourcesPath).catch(() => null);
   const api = createDmanApi({
     log,
     dataDir,
+    // The Settings checkbox "Update dman automatically" shows only where this build can update itself.
+    updates: { supported: () => buildGate(app, build) === null, applySettings: () => { updater?.applySettings(); renderTray(); } },
     settings: createElectronSettingsStore(store),
     secrets: createSafeStorageSecretStore({ safeStorage, store, platform: process.platform }),
     // Electron's own Node runs the CLI bundle (no separate node binary on users' machines).
@@ -101,6 +106,7 @@ async function run(): Promise<void> {
       case 'open': openWindow('#/status'); break;
       case 'run-setup': openWindow('#/setup'); break;
       case 'set-start-at-login': await api.updateSettings({ startAtLogin: a.enabled }); renderTray(); break;
+      case 'check-updates': await updater?.checkNow(); renderTray(); break;
       case 'quit': quitting = true; app.quit(); break;
     }
   };
@@ -113,7 +119,8 @@ async function run(): Promise<void> {
     tray.setImage(img);
     tray.setToolTip(icon.tooltip);
     if (process.platform === 'darwin') tray.setTitle(icon.badge ? String(icon.badge) : '');
-    const menu = buildTrayMenu(state, { startAtLogin: app.getLoginItemSettings().openAtLogin, now: Date.now() });
+    const update = updater && buildGate(app, build) === null ? updater.status() : undefined;
+    const menu = buildTrayMenu(state, { startAtLogin: app.getLoginItemSettings().openAtLogin, now: Date.now(), ...(update ? { update } : {}) });
     tray.setContextMenu(Menu.buildFromTemplate(toMenuTemplate(menu, (act) => { void onTray(act); })));
   };
 
@@ -154,15 +161,18 @@ async function run(): Promise<void> {
   if (first.ok) { state = first.value; renderTray(); }
   if (!first.ok || !first.value.configured || isE2E) openWindow(first.ok && first.value.configured ? '#/status' : '#/setup');
 
-  const updater = createUpdater({
+  updater = createUpdater({
     autoUpdater: electronUpdater.autoUpdater,
     app,
-    build: await readBuildMarker(process.resourcesPath).catch(() => null),
-    settings: { isAutoUpdateEnabled: () => store.get('autoUpdate') !== false },
+    build,
+    // The same app settings the Settings view writes (updateSettings({ autoUpdate })).
+    settings: { isAutoUpdateEnabled: () => isAutoUpdateEnabled(store) },
     log: log.child({ mod: 'updater' }),
     notifier: { updateReady: ({ version }) => { new Notification({ title: 'dman update ready', body: `Version ${version} installs when you quit dman.` }).show(); } },
+    onStatus: () => renderTray(),
   });
   updater.start();
+  renderTray();
 
   app.on('second-instance', () => openWindow());
   app.on('window-all-closed', () => { /* a tray app keeps running */ });
@@ -170,7 +180,7 @@ async function run(): Promise<void> {
     if (quitting === true && (globalThis as Record<string, unknown>).dmanClosed) return;
     quitting = true;
     e.preventDefault();
-    updater.stop();
+    updater?.stop();
     batcher.dispose();
     void api.close().finally(() => { (globalThis as Record<string, unknown>).dmanClosed = true; app.quit(); });
   });

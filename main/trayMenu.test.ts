@@ -32,6 +32,22 @@ describe('buildTrayMenu', () => {
     ]);
   });
 
+  it('offers "Check for updates" only where the build updates itself, greyed out while busy', () => {
+    expect(find(buildTrayMenu(state(), { startAtLogin: false, now: NOW }), 'check-updates')).toBeUndefined();
+    const idle = buildTrayMenu(state(), { startAtLogin: false, now: NOW, update: { state: 'idle' } });
+    expect(labels(idle).slice(-3)).toEqual(['Start at login', 'Check for updates', 'Quit dman']);
+    expect(find(idle, 'check-updates')).toMatchObject({ kind: 'action', enabled: true, action: { type: 'check-updates' } });
+    expect(find(buildTrayMenu(state(), { startAtLogin: false, now: NOW, update: { state: 'disabled' } }), 'check-updates')).toMatchObject({ label: 'Check for updates', enabled: true });
+    expect(find(buildTrayMenu(state(), { startAtLogin: false, now: NOW, update: { state: 'checking' } }), 'check-updates')).toMatchObject({ label: 'Checking for updates…', enabled: false });
+    expect(find(buildTrayMenu(state(), { startAtLogin: false, now: NOW, update: { state: 'downloaded', version: '1.2.0' } }), 'check-updates')).toMatchObject({ label: 'Update 1.2.0 installs when you quit', enabled: false });
+    const setup = buildTrayMenu(state({ configured: false, state: 'unconfigured' }), { startAtLogin: false, now: NOW, update: { state: 'idle' } });
+    expect(find(setup, 'check-updates')).toBeDefined();
+    const clicked: TrayAction[] = [];
+    const tpl = toMenuTemplate(idle, (a) => clicked.push(a));
+    tpl.find((t) => t.id === 'check-updates')!.click!();
+    expect(clicked).toEqual([{ type: 'check-updates' }]);
+  });
+
   it('offers one checkbox per group whose click flips it', () => {
     const items = buildTrayMenu(state(), { startAtLogin: false, now: NOW });
     expect(find(items, 'group:shell')).toMatchObject({ kind: 'checkbox', checked: true, action: { type: 'toggle-group', group: 'shell', enabled: false } });

@@ -1,6 +1,7 @@
 // The tray: its menu and its icon are pure functions of the app state, so the whole model is
 // unit-tested in plain Node; main.ts only turns the model into Electron's Menu and Tray.
 import type { AppState } from '../shared/api.js';
+import type { UpdateStatus } from './updater.js';
 
 /** What clicking a menu item does; main.ts maps each to an engine call or a window. */
 export type TrayAction =
@@ -11,6 +12,7 @@ export type TrayAction =
   | { type: 'open' }
   | { type: 'run-setup' }
   | { type: 'set-start-at-login'; enabled: boolean }
+  | { type: 'check-updates' }
   | { type: 'quit' };
 
 /** One menu line, Electron-agnostic. */
@@ -25,6 +27,17 @@ export interface TrayMenuOptions {
   startAtLogin: boolean;
   /** ms since the epoch; makes "last sync 3 min ago" deterministic in tests. */
   now: number;
+  /** The updater's state (main/updater.ts); absent: this build cannot update itself, no menu item. */
+  update?: Pick<UpdateStatus, 'state' | 'version'>;
+}
+
+/** The "Check for updates" line: says what the updater is doing and is greyed out while it is busy. */
+function updateItem(u: NonNullable<TrayMenuOptions['update']>): TrayMenuItem {
+  const label = u.state === 'checking' ? 'Checking for updates…'
+    : u.state === 'downloading' ? `Downloading update${u.version ? ` ${u.version}` : ''}…`
+      : u.state === 'downloaded' ? (u.version ? `Update ${u.version} installs when you quit` : 'Update installs when you quit')
+        : 'Check for updates';
+  return { kind: 'action', id: 'check-updates', label, enabled: u.state !== 'checking' && u.state !== 'downloading' && u.state !== 'downloaded', action: { type: 'check-updates' } };
 }
 
 /** The icon states of the tray. */
@@ -77,6 +90,7 @@ export function buildTrayMenu(s: AppState, opts: TrayMenuOptions): TrayMenuItem[
       { kind: 'action', id: 'open', label: 'Open dman', enabled: true, action: { type: 'open' } },
       { kind: 'separator' },
       { kind: 'checkbox', id: 'start-at-login', label: 'Start at login', checked: opts.startAtLogin, enabled: true, action: { type: 'set-start-at-login', enabled: !opts.startAtLogin } },
+      ...(opts.update ? [updateItem(opts.update)] : []),
       { kind: 'action', id: 'quit', label: 'Quit dman', enabled: true, action: { type: 'quit' } },
     );
     return items;
@@ -110,6 +124,7 @@ export function buildTrayMenu(s: AppState, opts: TrayMenuOptions): TrayMenuItem[
     { kind: 'action', id: 'open', label: 'Open dman', enabled: true, action: { type: 'open' } },
     { kind: 'separator' },
     { kind: 'checkbox', id: 'start-at-login', label: 'Start at login', checked: opts.startAtLogin, enabled: true, action: { type: 'set-start-at-login', enabled: !opts.startAtLogin } },
+    ...(opts.update ? [updateItem(opts.update)] : []),
     { kind: 'action', id: 'quit', label: 'Quit dman', enabled: true, action: { type: 'quit' } },
   );
   return items;

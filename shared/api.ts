@@ -133,6 +133,10 @@ export const settingsSchema = z.object({
   hasToken: z.boolean(),
   conflictPolicy: conflictPolicySchema,
   startAtLogin: z.boolean(),
+  /** Whether the app updates itself (the tray app; meaningless where supportsUpdates is false). */
+  autoUpdate: z.boolean(),
+  /** Whether this host can update itself: the packaged tray app yes, the agent no. */
+  supportsUpdates: z.boolean(),
   groups: z.array(groupStateSchema),
   configFile: z.string().nullable(),
 });
@@ -141,6 +145,7 @@ export const settingsPatchSchema = z.object({
   token: z.string().min(1).optional(),
   conflictPolicy: conflictPolicySchema.optional(),
   startAtLogin: z.boolean().optional(),
+  autoUpdate: z.boolean().optional(),
 });
 
 /** What the wizard pre-fills: this machine's user, home, device name, default data dir and groups. */

@@ -11,6 +11,8 @@ export const appSettingsSchema = z.object({
   /** Groups switched off on this machine (their files are left alone here). */
   disabledGroups: z.array(z.string()).default([]),
   startAtLogin: z.boolean().default(false),
+  /** The tray app checks for, downloads and installs updates (main/updater.ts). */
+  autoUpdate: z.boolean().default(true),
 });
 export type AppSettings = z.infer<typeof appSettingsSchema>;
 

@@ -200,6 +200,31 @@ describe('createDmanApi', () => {
     expect(await api.setGroupEnabled('nope', true)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND', message: expect.stringContaining('"nope"') } });
   });
 
+  it('has no auto-update on a host that cannot update itself (the agent)', async () => {
+    expect(await api.getSettings()).toMatchObject({ ok: true, value: { supportsUpdates: false, autoUpdate: true } });
+  });
+
+  it('persists autoUpdate and tells the updater at once', async () => {
+    const applied: boolean[] = [];
+    const s = createMemorySettingsStore();
+    const app = createDmanApi({
+      log: silentLogger(), configPath: join(dir, 'cfg2', 'dman.yaml'), dataDir: join(dir, 'data2'), settings: s,
+      remote: () => remote, env: {}, homedir: home, hostname: 'laptop',
+      updates: { supported: () => true, applySettings: () => { applied.push(s.current.autoUpdate); } },
+    });
+    try {
+      expect(await app.getSettings()).toMatchObject({ ok: true, value: { supportsUpdates: true, autoUpdate: true } });
+      // No dman.yaml needed: it is an app setting, not a config key.
+      expect(await app.updateSettings({ autoUpdate: false })).toMatchObject({ ok: true, value: { autoUpdate: false } });
+      expect(s.current.autoUpdate).toBe(false);
+      expect(applied).toEqual([false]);
+      await app.updateSettings({ autoUpdate: true });
+      expect(applied).toEqual([false, true]);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('updates settings in dman.yaml, keeping comments, and rejects nothing silently', async () => {
     await api.applySetup(setup());
     const r = await api.updateSettings({ conflictPolicy: 'keep-both', serverUrl: 'http://127.0.0.1:4000' });

@@ -41,6 +41,13 @@ export interface DmanApiOptions {
   secrets?: SecretStore;
   /** The embedded server (absent: this host cannot run one). */
   server?: EmbeddedServer;
+  /** The app's self-update (the tray app); absent: this host cannot update itself (the agent). */
+  updates?: {
+    /** Whether this build can update itself (a packaged, signed build). */
+    supported(): boolean;
+    /** Called after the user changed the autoUpdate setting. */
+    applySettings(): void;
+  };
   /** The OS login item (Electron); absent: the setting is only remembered. */
   loginItem?: { get(): boolean; set(enabled: boolean): void };
   env?: Readonly<Record<string, string | undefined>>;
@@ -622,6 +629,8 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
         hasToken: Boolean(await tokenNow()),
         conflictPolicy: config?.conflict_policy ?? 'ask',
         startAtLogin: opts.loginItem ? opts.loginItem.get() : s.startAtLogin,
+        autoUpdate: s.autoUpdate,
+        supportsUpdates: opts.updates?.supported() ?? false,
         groups: await groupsState(),
         configFile,
       };
@@ -631,6 +640,12 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
         opts.loginItem?.set(patch.startAtLogin);
         const s = await opts.settings.load();
         await opts.settings.save({ ...s, startAtLogin: patch.startAtLogin });
+      }
+      if (patch.autoUpdate !== undefined) {
+        const s = await opts.settings.load();
+        await opts.settings.save({ ...s, autoUpdate: patch.autoUpdate });
+        opts.updates?.applySettings();
+        note('info', patch.autoUpdate ? 'Automatic updates on' : 'Automatic updates off');
       }
       if (patch.serverUrl !== undefined || patch.token !== undefined || patch.conflictPolicy !== undefined) {
         if (!configFile) throw new DmanError('USAGE', 'dman is not set up yet', { hint: 'finish the setup wizard first' });

@@ -71,6 +71,9 @@ export function SettingsView() {
             </select>
           </div>
           <Check label="Start dman at login" checked={s.startAtLogin} onChange={(v) => void save({ startAtLogin: v }, v ? 'start at login on' : 'start at login off')} />
+          {s.supportsUpdates && (
+            <Check label="Update dman automatically" checked={s.autoUpdate} onChange={(v) => void save({ autoUpdate: v }, v ? 'automatic updates on' : 'automatic updates off')} />
+          )}
         </section>
         <section className="card" aria-labelledby="groups-h2">
           <h2 id="groups-h2">Groups</h2>

@@ -13,6 +13,10 @@ test('settings change dman.yaml, switch groups, and re-open the wizard', async (
   expect(await readFile(agent.configFile, 'utf8')).toContain('conflict_policy: keep-both');
   expect(await readFile(`${agent.configFile}.bak`, 'utf8')).toContain('conflict_policy: ask');
 
+  // The agent cannot update itself: no auto-update checkbox (the tray app shows one).
+  await expect(page.getByText('Start dman at login')).toBeVisible();
+  await expect(page.getByRole('checkbox', { name: 'Update dman automatically' })).toHaveCount(0);
+
   const ssh = page.getByRole('checkbox', { name: /^ssh/ });
   await ssh.uncheck();
   await expect(ssh).not.toBeChecked();

@@ -26,6 +26,8 @@ export interface CredentialStore {
   set(serverUrl: string, login: StoredLogin): Promise<void>;
   /** Forgets the login; resolves to whether there was one. */
   delete(serverUrl: string): Promise<boolean>;
+  /** Set after set() when the keychain failed and the token went to the file instead (the keychain's error). */
+  readonly fellBack?: string;
 }
 
 /** Options of createCredentialStore; every machine fact is injectable for tests. */
@@ -55,12 +57,48 @@ export async function createCredentialStore(opts: CredentialStoreOptions = {}): 
   if (wanted !== 'file') {
     const tool = platform === 'darwin' ? 'security' : platform === 'linux' ? 'secret-tool' : null;
     const found = tool ? await onPath(tool, env) : null;
-    if (found && tool) return tool === 'security' ? macKeychain(found, env) : libsecret(found, env);
+    if (found && tool) {
+      const keychain = tool === 'security' ? macKeychain(found, env) : libsecret(found, env);
+      return wanted === 'auto' ? withFileFallback(keychain, fileStore(credentialsFile(env))) : keychain;
+    }
     if (wanted === 'keychain') {
       throw new DmanError('USAGE', `no keychain tool found (${tool ?? 'none on this OS'})`, { hint: platform === 'linux' ? 'install libsecret-tools (secret-tool), or set DMAN_CREDENTIAL_STORE=file' : 'set DMAN_CREDENTIAL_STORE=file' });
     }
   }
   return fileStore(credentialsFile(env));
+}
+
+/**
+ * Uses the keychain, but keeps the token in the 0600 file when the keychain cannot store it (a
+ * headless SSH box has secret-tool on PATH but no Secret Service to talk to). Reads look in both.
+ */
+function withFileFallback(keychain: CredentialStore, file: CredentialStore): CredentialStore {
+  let fellBack: string | undefined;
+  return {
+    get kind() { return fellBack === undefined ? keychain.kind : file.kind; },
+    get where() { return fellBack === undefined ? keychain.where : file.where; },
+    get fellBack() { return fellBack; },
+    async get(url) {
+      const inKeychain = await keychain.get(url).catch(() => null);
+      return inKeychain ?? file.get(url);
+    },
+    async set(url, login) {
+      try {
+        await keychain.set(url, login);
+        fellBack = undefined;
+        await file.delete(url); // an older fallback copy would outlive a logout from the keychain
+      } catch (err) {
+        fellBack = err instanceof Error ? err.message : String(err);
+        await file.set(url, login);
+      }
+    },
+    async delete(url) {
+      const fromKeychain = await keychain.delete(url).catch(() => false);
+      const fromFile = await file.delete(url);
+      if (fromFile && !fromKeychain) fellBack = 'the token was in the file';
+      return fromKeychain || fromFile;
+    },
+  };
 }
 
 /** The file that holds logins when there is no keychain: $DMAN_CREDENTIALS_FILE or <config dir>/credentials.json. */
@@ -129,18 +167,24 @@ function run(cmd: string, args: string[], env: Env, stdin?: string): Promise<Run
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     child.on('error', fail);
     child.on('close', (code) => done({ code: code ?? 1, stdout, stderr }));
+    // A tool that exits before reading stdin (no Secret Service) breaks the pipe; its exit code says what happened.
+    child.stdin.on('error', () => {});
     child.stdin.end(stdin ?? '');
   });
 }
 
-// The keychain holds a JSON document so user and device survive beside the token.
+// The keychain holds a JSON document so user and device survive beside the token; on macOS it is
+// base64-encoded, so it needs no quoting on the `security -i` command line.
 function decode(secret: string): StoredLogin | null {
-  try {
-    const parsed = loginSchema.safeParse(JSON.parse(secret));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
+  for (const text of [secret, /^[A-Za-z0-9+/]+=*$/.test(secret) ? Buffer.from(secret, 'base64').toString('utf8') : '']) {
+    try {
+      const parsed = loginSchema.safeParse(JSON.parse(text));
+      if (parsed.success) return parsed.data;
+    } catch {
+      // not this encoding
+    }
   }
+  return null;
 }
 
 function keychainError(tool: string, what: string, r: RunResult): DmanError {
@@ -181,9 +225,11 @@ function macKeychain(tool: string, env: Env): CredentialStore {
       return r.code === 0 ? decode(r.stdout.trim()) : null;
     },
     async set(url, login) {
-      // `security -w` only takes the password as an argument; -U updates an existing item.
-      const r = await run(tool, ['add-generic-password', '-U', '-s', SERVICE, '-a', credentialKey(url), '-w', JSON.stringify(login)], env);
-      if (r.code !== 0) throw keychainError('security', 'store the token', r);
+      // `add-generic-password -w` takes the password only as an argument, so the command goes to
+      // `security -i` on stdin: nothing secret in any argv that ps could show. -U updates an existing item.
+      const secret = Buffer.from(JSON.stringify(login), 'utf8').toString('base64');
+      const r = await run(tool, ['-i'], env, `add-generic-password -U -s ${SERVICE} -a "${credentialKey(url).replace(/["\\]/g, '')}" -w ${secret}\n`);
+      if (r.code !== 0 || /error|usage/i.test(r.stderr)) throw keychainError('security', 'store the token', r);
     },
     async delete(url) {
       const r = await run(tool, ['delete-generic-password', '-s', SERVICE, '-a', credentialKey(url)], env);
@@ -231,7 +277,9 @@ export function readStoredLoginSync(serverUrl: string, opts: CredentialStoreOpti
     if (found) {
       const args = tool === 'security' ? ['find-generic-password', '-s', SERVICE, '-a', key, '-w'] : ['lookup', 'service', SERVICE, 'server', key];
       const r = spawnSync(found, args, { env: env as NodeJS.ProcessEnv, encoding: 'utf8', timeout: 10_000 });
-      return r.status === 0 && r.stdout ? decode(r.stdout.trim()) : null;
+      const login = r.status === 0 && r.stdout ? decode(r.stdout.trim()) : null;
+      // In auto mode a login the keychain could not take lives in the file (see withFileFallback).
+      if (login || wanted === 'keychain') return login;
     }
   }
   const file = credentialsFile(env);

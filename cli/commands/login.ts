@@ -64,10 +64,13 @@ export function register(program: Command): void {
       const store = await createCredentialStore();
       await store.set(url, { token, user: who.user, device: who.device, savedAt: Date.now() });
       if (g.json) {
-        process.stdout.write(`${JSON.stringify({ ok: true, server: url, user: who.user, device: who.device, admin: who.admin, tokenId: who.tokenId, stored: store.kind, where: store.where })}\n`);
+        process.stdout.write(`${JSON.stringify({ ok: true, server: url, user: who.user, device: who.device, admin: who.admin, tokenId: who.tokenId, stored: store.kind, where: store.where, ...(store.fellBack !== undefined ? { keychainError: store.fellBack } : {}) })}\n`);
       } else if (!g.quiet) {
         const whom = who.admin && !who.user ? 'an admin token' : `user ${who.user ?? '?'}`;
         process.stdout.write(`Logged in to ${url} as ${whom}, device ${who.device ?? '?'}.\nToken stored in ${store.where}.\n`);
+      }
+      if (store.fellBack !== undefined && !g.quiet) {
+        process.stderr.write(`dman: warning: the keychain could not store the token (${store.fellBack}); kept it in ${store.where} (mode 0600) instead. Set DMAN_CREDENTIAL_STORE=file to skip the keychain, or =keychain to make this an error.\n`);
       }
       return EXIT.OK;
     }));

@@ -149,6 +149,30 @@ esac
   });
 });
 
+describe('dman login without a Secret Service', () => {
+  it('falls back to the 0600 file when secret-tool is on PATH but cannot store, and says so', async () => {
+    const fake = join(dir, 'nodbus');
+    await mkdir(fake, { recursive: true });
+    await writeFile(join(fake, 'secret-tool'), '#!/bin/sh\necho "Cannot autolaunch D-Bus without X11 \\$DISPLAY" >&2\nexit 1\n');
+    await chmod(join(fake, 'secret-tool'), 0o755);
+    const file = join(dir, 'nodbus', 'credentials.json');
+    const env = { PATH: `${fake}:${process.env.PATH}`, DMAN_CREDENTIAL_STORE: 'auto', DMAN_CREDENTIALS_FILE: file };
+    const r = await dman(['login', '--server', h.url, '--token', h.tokens.alice], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`Token stored in ${file}.`);
+    expect(r.stderr).toMatch(/warning: the keychain could not store the token \(secret-tool could not store the token: Cannot autolaunch D-Bus.*\); kept it in .*credentials\.json \(mode 0600\)/);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(resolveTokenSync({ server_url: h.url }, { env: { ...env, DMAN_AUTH_TOKEN: undefined } as Record<string, string> })).toBe(h.tokens.alice);
+    const strict = await dman(['login', '--server', h.url, '--token', h.tokens.alice], { ...env, DMAN_CREDENTIAL_STORE: 'keychain' });
+    expect(strict.code).not.toBe(0);
+    expect(strict.stderr).toContain('Cannot autolaunch D-Bus');
+    const out = await dman(['logout', '--server', h.url], env);
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toContain('Forgot the token');
+    await expect(stat(file)).rejects.toThrow();
+  });
+});
+
 describe('dman logout', () => {
   it('--revoke with only the device token revokes that token itself, then forgets it', async () => {
     const minted = await (await h.req('/v1/admin/tokens', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'alice', device: 'spare' }), token: h.tokens.admin })).json() as { token: string; info: { id: string } };

@@ -162,7 +162,7 @@ describe('dman login without a Secret Service', () => {
     expect(r.stdout).toContain(`Token stored in ${file}.`);
     expect(r.stderr).toMatch(/warning: the keychain could not store the token \(secret-tool could not store the token: Cannot autolaunch D-Bus.*\); kept it in .*credentials\.json \(mode 0600\)/);
     expect((await stat(file)).mode & 0o777).toBe(0o600);
-    expect(resolveTokenSync({ server_url: h.url }, { env: { ...env, DMAN_AUTH_TOKEN: undefined } as Record<string, string> })).toBe(h.tokens.alice);
+    expect(resolveTokenSync({ server_url: h.url }, { env })).toBe(h.tokens.alice);
     const strict = await dman(['login', '--server', h.url, '--token', h.tokens.alice], { ...env, DMAN_CREDENTIAL_STORE: 'keychain' });
     expect(strict.code).not.toBe(0);
     expect(strict.stderr).toContain('Cannot autolaunch D-Bus');

@@ -202,13 +202,7 @@ export class DiskStore implements Store {
     assertUserName(user);
     assertHash(hash);
     this.assertOpen();
-    const staged = await this.stage(user, hash, data, maxBytes);
-    try {
-      if (this.sync) await this.syncFile(staged.tmp);
-    } catch (err) {
-      await rm(staged.tmp, { force: true });
-      throw ioError(err, staged.tmp, `Could not store blob ${hash}`);
-    }
+    const staged = await this.stage(user, hash, data, maxBytes, this.sync);
     const [r] = await this.finalize([staged]);
     return { size: r!.size, created: r!.created };
   }
@@ -321,12 +315,13 @@ export class DiskStore implements Store {
     return join(this.dir, 'tmp', `${hash.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
   }
 
-  /** Streams one verified blob into an unsynced file under tmp/ (outside the lock, so slow uploads never block commits). */
-  private async stage(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number): Promise<Staged> {
+  /** Streams one verified blob into a file under tmp/, fsynced when asked (outside the lock, so slow uploads never block commits). */
+  private async stage(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number, fsyncNow: boolean): Promise<Staged> {
     const tmp = this.tmpName(hash);
     const fh = await open(tmp, 'wx', 0o600).catch((err) => { throw ioError(err, tmp, 'Could not create an upload file'); });
     try {
       const size = await consumeVerified(data, hash, maxBytes, (chunk) => writeAll(fh, chunk), { user, driver: 'disk' });
+      if (fsyncNow) await fh.sync();
       await fh.close();
       return { user, hash, size, tmp, seq: this.stageSeq++ };
     } catch (err) {

@@ -384,15 +384,16 @@ describe('createEngine with an in-process remote', () => {
     expect(await readFile(join(homeB, '.gitconfig'), 'utf8')).toBe('[user]\n');
     // A watch run the mass-change guard stops is reported once, not on every trigger.
     const stopped = new Promise<void>((resolve) => ea.on((e) => { if (e.type === 'error' && e.error.code === 'MASS_CHANGE') resolve(); }));
-    for (let i = 0; i < 12; i++) await writeFile(join(homeA, `f${i}`), 'x');
-    wa.emit('alice', ['f0']);
+    const twelve = Array.from({ length: 12 }, (_, i) => `f${i}`);
+    for (const f of twelve) await writeFile(join(homeA, f), 'x');
+    wa.emit('alice', twelve); // a watcher reports every changed path: a watch run looks only at those
     for (let t0 = Date.now(); remote.entries('alice').filter((e) => !e.deleted).length < 13; ) {
       if (Date.now() - t0 > 10_000) throw new Error('the 12 files were not published');
       await new Promise((r) => setTimeout(r, 5));
     }
     await ea.sync(both); // settles any run still queued, so the deletes below are seen in one run
-    for (let i = 0; i < 12; i++) await rm(join(homeA, `f${i}`));
-    wa.emit('alice', ['f0']);
+    for (const f of twelve) await rm(join(homeA, f));
+    wa.emit('alice', twelve);
     await stopped;
     wa.emit('alice', ['f1']);
     await new Promise<void>((resolve) => ea.on((e) => { if (e.type === 'error') resolve(); }));

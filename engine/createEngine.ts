@@ -21,6 +21,7 @@ import type { Notifier } from './ports/Notifier.js';
 import { createHttpRemote } from './remote/HttpRemote.js';
 import { fetchAllChanges, type Remote } from './remote/Remote.js';
 import { cacheEntryFor, scan, type ScanResult, type WalkedFile } from './scan/scan.js';
+import { statPaths } from './scan/statPaths.js';
 import { walkTracked } from './scan/walk.js';
 import { compileSecretAllow, secretReason } from './secrets.js';
 import { mapLimit } from './util/mapLimit.js';
@@ -157,13 +158,15 @@ export function createEngine(deps: EngineDeps): Engine {
     return result;
   }
 
-  /** Brings the server mirror up to date; returns how many entries changed. */
-  async function fetchRemote(user: string, state: UserState, remote: Remote): Promise<number> {
+  /** Brings the server mirror up to date; says how many entries changed, which paths, and whether it started over. */
+  async function fetchRemote(user: string, state: UserState, remote: Remote): Promise<{ changed: number; paths: string[]; reset: boolean }> {
     const before = state.cursor;
     let { entries, headRev } = await fetchAllChanges(remote, user, state.cursor);
     let known = before;
+    let reset = false;
     for (const e of state.remote.values()) if (e.rev > known) known = e.rev;
     if (headRev < known) {
+      reset = true;
       // The server's history is behind what we saw: it was reset or replaced. Start the mirror
       // over; paths it lost are published again (the planner never deletes for a missing entry).
       log.warn({ user, headRev, known }, 'server head is behind revisions we saw; refetching everything');
@@ -173,7 +176,36 @@ export function createEngine(deps: EngineDeps): Engine {
     }
     for (const e of entries) state.remote.set(e.path, e);
     state.cursor = Math.max(state.cursor, headRev);
-    return entries.length + (state.cursor !== before ? 1 : 0);
+    return { changed: entries.length + (state.cursor !== before ? 1 : 0), paths: entries.map((e) => e.path), reset };
+  }
+
+  /** The paths a scoped run looks at: the reported ones, what we know below any of them (a removed folder), and the feed's. */
+  function scopeOf(state: UserState, reported: ReadonlySet<string>, fromFeed: string[]): Set<string> {
+    const set = new Set<string>(fromFeed);
+    const folders: string[] = [];
+    for (const p of reported) {
+      if (!p || p.startsWith('/') || p.split('/').includes('..')) continue;
+      set.add(p);
+      if (!state.statCache.has(p) && !state.base.has(p)) folders.push(`${p}/`);
+    }
+    if (folders.length > 0) {
+      for (const m of [state.statCache, state.base]) {
+        for (const k of m.keys()) if (folders.some((f) => k.startsWith(f))) set.add(k);
+      }
+    }
+    return set;
+  }
+
+  /** True when installing a file at `path` would meet a folder or file this scoped run did not look at. */
+  function clashesWithFolder(state: UserState, scoped: ReadonlySet<string>, path: string): boolean {
+    for (let j = path.indexOf('/'); j !== -1; j = path.indexOf('/', j + 1)) {
+      const up = path.slice(0, j);
+      if (state.statCache.has(up) || scoped.has(up)) return true;
+    }
+    const below = `${path}/`;
+    for (const k of state.statCache.keys()) if (k.startsWith(below)) return true;
+    for (const k of scoped) if (k.startsWith(below)) return true;
+    return false;
   }
 
   function inScope(only: string[] | undefined): (p: string) => boolean {
@@ -183,7 +215,15 @@ export function createEngine(deps: EngineDeps): Engine {
     return (p) => ms.some((m) => m(p)) || prefixes.some((pre) => p.startsWith(pre)) || only.includes(p);
   }
 
-  async function runUser(user: string, opts: SyncOptions, policyOverride?: ConflictPolicy, opId: string = randomUUID()): Promise<UserSyncReport> {
+  /**
+   * Runs one user's sync. With `paths` (the watcher's changed paths; the push stream passes none)
+   * the run is scoped: it fetches the feed first, then looks only at those paths and the ones the
+   * feed returned, and plans only them. Everything else is unchanged on both sides since the last
+   * run (the periodic full run is the safety net for what a watcher misses). Where a scoped run
+   * cannot answer exactly (a path became a folder, a file/folder clash, a server reset), it
+   * falls back to the full run.
+   */
+  async function runUser(user: string, opts: SyncOptions, policyOverride?: ConflictPolicy, opId: string = randomUUID(), paths?: ReadonlySet<string>): Promise<UserSyncReport> {
     const t0 = performance.now();
     const home = config.users[user]!.home;
     const report: UserSyncReport = { user, home, actions: [], conflicts: [], skipped: [], errors: [], counts: emptyCounts(), unmatchedOnly: [], excludedOnly: [], timings: { scanMs: 0, fetchMs: 0, planMs: 0, applyMs: 0, totalMs: 0 } };
@@ -193,30 +233,55 @@ export function createEngine(deps: EngineDeps): Engine {
     const ctx: RunCtx = { user, home, state, remote, opts, policy: policyOverride ?? config.conflict_policy, report, now: clock.now() };
 
     const cachedBefore = state.statCache.size;
-    const scanned = await scanUser(user, state, (n) => emit({ type: 'progress', user, phase: 'scan', done: n, total: 0 }));
+    let dirty = false;
+    const fetchStep = async (): Promise<Awaited<ReturnType<typeof fetchRemote>>> => {
+      const t1 = performance.now();
+      emit({ type: 'progress', user, phase: 'fetch', done: 0, total: 1 });
+      try {
+        const got = await fetchRemote(user, state, remote);
+        if (got.changed > 0) dirty = true;
+        return got;
+      } catch (err) {
+        report.timings.totalMs = performance.now() - t0;
+        if (isRetryable(err)) {
+          // Offline: local changes stay pending (the base is untouched) and the next run catches up.
+          report.errors.push(toErrorValue(err));
+          report.counts.errors++;
+          if (!opts.dryRun && dirty) await stateStore.save(baseRemote.url, user, state);
+          throw Object.assign(err as Error, { partialReport: report });
+        }
+        throw err;
+      } finally {
+        report.timings.fetchMs += performance.now() - t1;
+      }
+    };
+    let scanned: ScanResult | null = null;
+    /** The paths a scoped run looks at and plans; null for a full run. */
+    let scoped: Set<string> | null = null;
+    if (paths && !opts.only?.length) {
+      const feed = await fetchStep();
+      if (!feed.reset) {
+        const ts = performance.now();
+        const set = scopeOf(state, paths, feed.paths);
+        const looked = await statPaths(home, set, matcherOf(user));
+        if (looked.needsWalk === null) {
+          scanned = await scan({ home, files: looked.files, cache: state.statCache, now: () => clock.now(), scope: set });
+          scanned.skipped.push(...looked.skipped);
+          scoped = set;
+        } else log.debug({ user, path: looked.needsWalk }, 'scoped run needs a full walk');
+        report.timings.scanMs += performance.now() - ts;
+      }
+    }
+    if (!scanned) {
+      const ts = performance.now();
+      scanned = await scanUser(user, state, (n) => emit({ type: 'progress', user, phase: 'scan', done: n, total: 0 }));
+      report.timings.scanMs += performance.now() - ts;
+    }
     // A no-op run writes no state: that keeps it O(changes) (the state file of 10,000 paths is megabytes).
-    let dirty = scanned.hashed > 0 || state.statCache.size !== cachedBefore;
-    report.timings.scanMs = performance.now() - t0;
+    if (scanned.hashed > 0 || state.statCache.size !== cachedBefore) dirty = true;
     for (const s of scanned.skipped) report.skipped.push(s);
     report.counts.skipped += scanned.skipped.length;
-
-    const t1 = performance.now();
-    emit({ type: 'progress', user, phase: 'fetch', done: 0, total: 1 });
-    try {
-      if ((await fetchRemote(user, state, remote)) > 0) dirty = true;
-    } catch (err) {
-      report.timings.fetchMs = performance.now() - t1;
-      report.timings.totalMs = performance.now() - t0;
-      if (isRetryable(err)) {
-        // Offline: local changes stay pending (the base is untouched) and the next run catches up.
-        report.errors.push(toErrorValue(err));
-        report.counts.errors++;
-        if (!opts.dryRun && dirty) await stateStore.save(baseRemote.url, user, state);
-        throw Object.assign(err as Error, { partialReport: report });
-      }
-      throw err;
-    }
-    report.timings.fetchMs = performance.now() - t1;
+    if (!scoped) await fetchStep();
 
     const t2 = performance.now();
     const scope = inScope(opts.only);
@@ -239,9 +304,20 @@ export function createEngine(deps: EngineDeps): Engine {
     };
     // Paths this machine does not track are left alone both ways: un-tracking a file must not
     // delete it on the server, and a server path tracked only elsewhere must not land here.
-    let plan = planSync({ local: scanned.files, base: state.base, remote: state.remote }, {
-      policy: ctx.policy, device: config.device, now: ctx.now, direction: opts.direction, prune: opts.prune,
-    }).filter((a) => scope(a.path) && !isSkipped(a.path) && matcher.isTracked(a.path));
+    const planOpts = { policy: ctx.policy, device: config.device, now: ctx.now, direction: opts.direction, prune: opts.prune };
+    let all: PlanAction[];
+    if (scoped) {
+      const local = scanned.files;
+      all = [...scoped].sort().map((p) => planPath(p, local.get(p), state.base.get(p), state.remote.get(p), planOpts));
+      // A file landing where a folder is (or the reverse) needs the whole tree's picture.
+      if (all.some((a) => a.type === 'install' && !a.remote.deleted && clashesWithFolder(state, scoped!, a.path))) {
+        log.debug({ user }, 'scoped run touches a file/folder clash; running in full');
+        return runUser(user, opts, policyOverride, opId);
+      }
+    } else {
+      all = planSync({ local: scanned.files, base: state.base, remote: state.remote }, planOpts);
+    }
+    let plan = all.filter((a) => scope(a.path) && !isSkipped(a.path) && matcher.isTracked(a.path));
     plan = await secretGuard(home, plan, scanned.files);
     for (const a of plan) {
       if (a.type === 'skip' && a.reason.includes('looks like a secret') && !secretNotified.has(`${user}:${a.path}`)) {
@@ -251,7 +327,7 @@ export function createEngine(deps: EngineDeps): Engine {
     }
     report.timings.planMs = performance.now() - t2;
 
-    massChangeGuard(ctx, plan, scanned.files);
+    massChangeGuard(ctx, plan, scanned.files, scoped ? state.statCache.size : scanned.files.size);
 
     const t3 = performance.now();
     if (opts.dryRun) {
@@ -314,7 +390,7 @@ export function createEngine(deps: EngineDeps): Engine {
     }
   }
 
-  function massChangeGuard(ctx: RunCtx, plan: PlanAction[], local: Map<string, LocalFile>): void {
+  function massChangeGuard(ctx: RunCtx, plan: PlanAction[], local: Map<string, LocalFile>, localCount: number): void {
     if (ctx.opts.yes) return;
     let destructive = 0;
     for (const a of plan) {
@@ -322,7 +398,7 @@ export function createEngine(deps: EngineDeps): Engine {
       else if (a.type === 'publish' && a.local === null && ctx.state.remote.get(a.path)?.deleted === false) destructive++; // delete on the server
     }
     const remoteLive = [...ctx.state.remote.values()].filter((e) => !e.deleted).length;
-    const total = Math.max(local.size, remoteLive);
+    const total = Math.max(localCount, remoteLive);
     const { ratio, min_files } = config.mass_change;
     if (destructive >= min_files && destructive > ratio * total) {
       throw new DmanError('MASS_CHANGE', `this run would delete or overwrite ${destructive} of ${total} files of user ${ctx.user}; stopped to be safe`, {
@@ -799,21 +875,43 @@ export function createEngine(deps: EngineDeps): Engine {
     async watch() {
       if (closed) throw new DmanError('USAGE', 'the engine is closed');
       const users = userNames();
-      const pendingRun = new Map<string, boolean>();
+      /** The queued run per user: the paths it looks at, or 'all' for a full run. */
+      const queued = new Map<string, Set<string> | 'all'>();
+      /** Paths a run skipped or failed on: the next scoped run looks at them again. */
+      const carry = new Map<string, Set<string>>();
+      const needsFull = new Set<string>();
       const notified = new Set<string>();
-      const trigger = (user: string, why: string): void => {
-        log.debug({ user, why, queued: pendingRun.get(user) ?? false }, 'watch trigger');
-        // Coalesce: at most one queued run per user behind the running one.
-        if (pendingRun.get(user)) return;
-        pendingRun.set(user, true);
+      const trigger = (user: string, why: string, paths?: string[]): void => {
+        const cur = queued.get(user);
+        log.debug({ user, why, queued: cur !== undefined }, 'watch trigger');
+        // Coalesce: at most one queued run per user behind the running one; its scope is the union.
+        if (!paths || cur === 'all') queued.set(user, 'all');
+        else {
+          const set = cur ?? new Set<string>();
+          for (const p of paths) set.add(p);
+          queued.set(user, set);
+        }
+        if (cur !== undefined) return;
         void serialize(user, async () => {
-          pendingRun.set(user, false);
+          const q = queued.get(user);
+          queued.delete(user);
           if (closed) return;
+          let scope: Set<string> | undefined;
+          if (q !== 'all' && q !== undefined && !needsFull.has(user)) {
+            scope = q;
+            for (const p of carry.get(user) ?? []) scope.add(p);
+          }
+          needsFull.delete(user);
+          carry.delete(user);
           try {
-            const r = await runUser(user, { direction: 'both' });
+            const r = await runUser(user, { direction: 'both' }, undefined, undefined, scope);
+            const again = new Set<string>([...r.skipped.map((x) => x.path), ...r.actions.filter((a) => a.error).map((a) => a.path)]);
+            if (r.errors.some((e) => !r.actions.some((a) => a.error === e))) needsFull.add(user);
+            if (again.size > 0) carry.set(user, again);
             notified.clear();
             emit({ type: 'synced', user, report: r });
           } catch (err) {
+            needsFull.add(user);
             const ev = toErrorValue(err);
             emit({ type: 'error', user, error: ev });
             if (!(err as { partialReport?: unknown }).partialReport) log.warn({ user, err: ev.message }, 'watch run failed');
@@ -826,12 +924,12 @@ export function createEngine(deps: EngineDeps): Engine {
         });
       };
       if (deps.watcher) {
-        await deps.watcher.start(users.map((u) => ({ user: u, home: config.users[u]!.home, matcher: matcherOf(u) })), (u) => trigger(u, 'disk'));
+        await deps.watcher.start(users.map((u) => ({ user: u, home: config.users[u]!.home, matcher: matcherOf(u) })), (u, paths) => trigger(u, 'disk', paths));
       }
       for (const u of users) {
         unsubscribers.push(baseRemote.subscribe(u, (rev) => {
           const s = states.get(u);
-          if (!s || rev > s.cursor) trigger(u, `push ${rev}`);
+          if (!s || rev > s.cursor) trigger(u, `push ${rev}`, []);
         }));
         trigger(u, 'start');
       }

@@ -29,13 +29,15 @@ export type StatCache = Map<string, StatCacheEntry>;
 
 export interface ScanOptions {
   home: string;
-  files: AsyncIterable<WalkedFile>;
+  files: AsyncIterable<WalkedFile> | Iterable<WalkedFile>;
   cache: StatCache;
   /** Parallel hashes (default 8). */
   concurrency?: number;
   /** ms since the epoch, injected for tests. */
   now?: () => number;
   onProgress?: (done: number, path: string) => void;
+  /** A scoped scan (statPaths): only cache entries of these paths may be dropped; the rest were not looked at. */
+  scope?: ReadonlySet<string>;
 }
 
 export interface ScanResult {
@@ -81,7 +83,7 @@ function toLocal(stats: Stats, hash: string, target?: string): LocalFile {
   return { kind: 'file', hash, size: stats.size, mode: stats.mode & 0o7777, mtime: Math.floor(stats.mtimeMs) };
 }
 
-/** Scans the walked files, updating `cache` in place (entries for paths not seen are dropped). */
+/** Scans the walked files, updating `cache` in place (entries for paths not seen, within `scope` if given, are dropped). */
 export async function scan(opts: ScanOptions): Promise<ScanResult> {
   const now = opts.now ?? Date.now;
   const limit = Math.max(1, opts.concurrency ?? 8);
@@ -108,7 +110,11 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
     if (running.size >= limit) await Promise.race(running);
   }
   await Promise.all(running);
-  for (const p of opts.cache.keys()) if (!seen.has(p)) opts.cache.delete(p);
+  if (opts.scope) {
+    for (const p of opts.scope) if (!seen.has(p)) opts.cache.delete(p);
+  } else {
+    for (const p of opts.cache.keys()) if (!seen.has(p)) opts.cache.delete(p);
+  }
   return result;
 
   async function hashOne(f: WalkedFile): Promise<void> {

@@ -10,6 +10,8 @@ import electronUpdater from 'electron-updater';
 import type { AppState, Conflict } from '../shared/api.js';
 import { createDmanApi } from '../engine/api/createDmanApi.js';
 import { createEmbeddedServer } from '../engine/api/createEmbeddedServer.js';
+import { createMetricsEndpoint, parseMetricsAddr, type MetricsEndpoint } from '../engine/api/createMetricsEndpoint.js';
+import { createClientMetrics } from '../engine/metrics/createClientMetrics.js';
 import { createLogger } from '../engine/log.js';
 import { createChokidarWatcher } from '../engine/watch/ChokidarWatcher.js';
 import { createElectronEngineNotifier, createElectronNotifier, routeFor } from './ElectronNotifier.js';
@@ -58,6 +60,10 @@ async function run(): Promise<void> {
     loginItem: { get: () => app.getLoginItemSettings().openAtLogin, set: (v) => app.setLoginItemSettings({ openAtLogin: v }) },
     engineDeps: { watcher: createChokidarWatcher({ log }), notifier: createElectronEngineNotifier({ show: showNotification, now: () => Date.now() }) },
   });
+
+  // The same client metrics as `dman agent`; served only when DMAN_METRICS_ADDR asks (loopback only).
+  const clientMetrics = createClientMetrics({ engine: api.engineView });
+  let metricsEndpoint: MetricsEndpoint | null = null;
 
   let win: BrowserWindow | null = null;
   let tray: Tray | null = null;
@@ -157,6 +163,13 @@ async function run(): Promise<void> {
   tray.on('click', () => openWindow());
 
   await api.start();
+  try {
+    const addr = parseMetricsAddr(process.env.DMAN_METRICS_ADDR);
+    if (addr) metricsEndpoint = await createMetricsEndpoint({ metrics: clientMetrics, addr, log, ...(process.env.DMAN_METRICS_TOKEN ? { token: process.env.DMAN_METRICS_TOKEN } : {}) });
+  } catch (err) {
+    // A bad metrics setting must not keep dman from syncing: say so in the log and go on.
+    log.error({ err: (err as Error).message }, 'client metrics not served');
+  }
   const first = await api.getState();
   if (first.ok) { state = first.value; renderTray(); }
   if (!first.ok || !first.value.configured || isE2E) openWindow(first.ok && first.value.configured ? '#/status' : '#/setup');
@@ -182,6 +195,7 @@ async function run(): Promise<void> {
     e.preventDefault();
     updater?.stop();
     batcher.dispose();
-    void api.close().finally(() => { (globalThis as Record<string, unknown>).dmanClosed = true; app.quit(); });
+    clientMetrics.close();
+    void (metricsEndpoint?.close() ?? Promise.resolve()).then(() => api.close()).finally(() => { (globalThis as Record<string, unknown>).dmanClosed = true; app.quit(); });
   });
 }

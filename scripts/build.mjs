@@ -2,7 +2,7 @@
 // Builds what runs outside vitest: the CLI bundle (dist/cli.js), the Electron main and preload
 // bundles, and the renderer (vite). Fast (esbuild); `npm install` runs it through `prepare`.
 import { build } from 'esbuild';
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -20,8 +20,25 @@ const define = {
 if (!only || only === 'cli') {
   // Split: modules that commands import on use (the server, store drivers, the agent) become
   // chunks beside dist/cli.js, so `dman sync` does not load fastify, ioredis or mysql2.
-  for (const f of readdirSync(`${root}dist`, { withFileTypes: true })) if (f.name.startsWith('cli-chunk-')) rmSync(`${root}dist/${f.name}`);
-  await build({ ...common, entryPoints: { cli: 'cli/main.ts' }, outdir: 'dist', splitting: true, chunkNames: 'cli-chunk-[hash]', format: 'esm', define });
+  // Built into a temp dir at the same depth as dist/ (so source maps point right), then moved in
+  // file by file with rename, chunks first and cli.js last: a dman process or a test starting
+  // meanwhile sees the old build or the new one, never a half-written one.
+  mkdirSync(`${root}dist`, { recursive: true });
+  const tmp = mkdtempSync(`${root}.dist-tmp-`);
+  try {
+    await build({ ...common, entryPoints: { cli: 'cli/main.ts' }, outdir: tmp, splitting: true, chunkNames: 'cli-chunk-[hash]', format: 'esm', define });
+    const produced = readdirSync(tmp).sort((a, b) => Number(a.startsWith('cli.js')) - Number(b.startsWith('cli.js')));
+    for (const f of produced) renameSync(`${tmp}/${f}`, `${root}dist/${f}`);
+    // Chunks of earlier builds: content-hashed names, so a stale one is never overwritten. Keep
+    // recent ones for processes still running an earlier build; drop the rest.
+    const keep = new Set(produced);
+    for (const f of readdirSync(`${root}dist`)) {
+      if (!f.startsWith('cli-chunk-') || keep.has(f)) continue;
+      if (Date.now() - statSync(`${root}dist/${f}`).mtimeMs > 10 * 60_000) rmSync(`${root}dist/${f}`, { force: true });
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 if ((!only || only === 'main') && existsSync(`${root}main/main.ts`)) {
   await build({ ...common, entryPoints: ['main/main.ts'], outfile: 'dist/main.js', format: 'esm', external: ['electron'] });

@@ -1,8 +1,11 @@
 // One sync run per (server, user) across processes (the CLI while the agent watches): a lock
 // file created with O_EXCL holding the owner's pid; a lock whose process is gone is taken over.
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DmanError } from '../../shared/errors.js';
+
+/** How old a lock without a pid must be before it counts as left behind by a crash. */
+const STALE_EMPTY_LOCK_MS = 5_000;
 
 /** Releases a held lock. */
 export type Release = () => Promise<void>;
@@ -21,18 +24,25 @@ export async function acquireRunLock(file: string, opts: { waitMs?: number; what
   const deadline = Date.now() + (opts.waitMs ?? 30_000);
   await mkdir(dirname(file), { recursive: true });
   for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
+    // The lock appears with its pid already in it (written to a temp file, then hard-linked into
+    // place, which fails with EEXIST when held), so a crash can never leave an empty lock behind.
+    const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
     try {
-      const fh = await open(file, 'wx', 0o600);
-      await fh.writeFile(String(process.pid));
-      await fh.close();
+      await writeFile(tmp, String(process.pid), { mode: 0o600 });
+      await link(tmp, file);
       return async () => { await rm(file, { force: true }); };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      await rm(tmp, { force: true });
     }
     const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-    if (!Number.isInteger(owner) || owner <= 0 || !alive(owner)) {
-      // A crashed run left it behind (or it is being written right now: then retry shortly).
-      if (Number.isInteger(owner) && owner > 0) await rm(file, { force: true });
+    const hasOwner = Number.isInteger(owner) && owner > 0;
+    if (!hasOwner || !alive(owner)) {
+      // The holder is gone, or the lock holds no pid (an older dman that crashed while writing it):
+      // take it over. A pid-less lock younger than a few seconds may still be being written.
+      const age = Date.now() - ((await stat(file).catch(() => null))?.mtimeMs ?? 0);
+      if (hasOwner || age > STALE_EMPTY_LOCK_MS) await rm(file, { force: true });
       else await new Promise((r) => setTimeout(r, delay));
       continue;
     }

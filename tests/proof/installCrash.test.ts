@@ -97,8 +97,8 @@ async function healed(dir: string, timeout = 20_000): Promise<string[]> {
   return problems;
 }
 
-/** The step between creating the run lock and writing its pid (engine/state/runLock.ts): see the it.fails case. */
-const isLockPidWrite = (step: string | undefined): boolean => /^writeFile state\/.*\.lock$/.test(step ?? '');
+/** The steps that take the run lock (engine/state/runLock.ts: pid to a temp file, hard link into place). */
+const isLockStep = (step: string | undefined): boolean => /^(writeFile|link) state\/.*\.lock(\.|$)/.test(step ?? '');
 /** Fault runs take every step with DMAN_PROOF_FULL=1 (npm run soak), every third one in npm test. */
 const STRIDE = process.env.DMAN_PROOF_FULL ? 1 : 5;
 
@@ -117,7 +117,6 @@ describe('client install', () => {
     expect(steps.filter((s) => s.startsWith('rename home/')).length).toBe(3);
     expect(steps.some((s) => s.startsWith('rename state/'))).toBe(true);
     for (let k = 1; k <= steps.length; k++) {
-      if (isLockPidWrite(steps[k - 1])) continue;
       const dir = join(root, `crash-${k}`);
       await cp(template, dir, { recursive: true });
       const r = run(dir, 'new', k);
@@ -130,7 +129,6 @@ describe('client install', () => {
 
   it.each(['ENOSPC', 'EIO'] as const)('fails cleanly on %s at each write step and heals', async (fault) => {
     for (let k = fault === 'ENOSPC' ? 1 : 2; k <= steps.length; k += STRIDE) {
-      if (isLockPidWrite(steps[k - 1])) continue;
       const dir = join(root, `${fault}-${k}`);
       await cp(template, dir, { recursive: true });
       const r = run(dir, 'new', k, fault);
@@ -145,16 +143,17 @@ describe('client install', () => {
     }
   }, 150_000);
 
-  // Found by this proof: a kill (or ENOSPC) after the run lock is created but before its pid is
-  // written leaves an empty lock file, which acquireRunLock treats as "being written right now"
-  // forever, so every later run hangs. Flip to it() once runLock.ts gives up on (or takes over)
-  // an empty lock that stays empty.
-  it.fails('a kill between creating the run lock and writing its pid does not block the next run', async () => {
-    const k = steps.findIndex(isLockPidWrite) + 1;
-    expect(k).toBeGreaterThan(0);
-    const dir = join(root, 'lock-pid');
-    await cp(template, dir, { recursive: true });
-    expect(run(dir, 'new', k).signal).toBe('SIGKILL');
-    expect(await healed(dir, 6_000)).toEqual([]);
+  // Found by this proof: a kill after the run lock was created but before its pid was written left
+  // an empty lock that blocked every later run. The lock now appears with its pid already in it.
+  it('a kill at each step of taking the run lock does not block the next run', async () => {
+    const lockSteps = steps.flatMap((s, i) => (isLockStep(s) ? [i + 1] : []));
+    expect(lockSteps.length).toBeGreaterThanOrEqual(2);
+    for (const k of lockSteps) {
+      const dir = join(root, `lock-${k}`);
+      await cp(template, dir, { recursive: true });
+      expect(run(dir, 'new', k).signal, `step ${k} (${steps[k - 1]})`).toBe('SIGKILL');
+      expect(await healed(dir, 6_000), `after a kill at step ${k} (${steps[k - 1]})`).toEqual([]);
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 });

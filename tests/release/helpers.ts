@@ -1,6 +1,9 @@
 // Small process helpers shared by the release tests: explicit waits, never fixed sleeps.
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { createServer } from 'node:net';
+import { basename, dirname, join } from 'node:path';
 
 /** Resolves with the first stdout line of child that parses as JSON; rejects on exit or timeout, with its stderr. */
 export function firstJsonLine(child: ChildProcess, timeoutMs: number): Promise<unknown> {
@@ -72,4 +75,34 @@ export async function waitForHealthy(url: string, timeoutMs: number): Promise<nu
     await new Promise((r) => setTimeout(r, 100));
   }
   return status;
+}
+
+/**
+ * Lists a bundle and every chunk it imports, transitively (esbuild's splitting writes relative
+ * `./cli-chunk-*.js` imports, static and dynamic); paths relative to the bundle's folder.
+ */
+export function bundleChunks(entry: string): string[] {
+  const dir = dirname(entry);
+  const seen = new Set<string>([basename(entry)]);
+  const queue = [basename(entry)];
+  while (queue.length > 0) {
+    const file = queue.shift()!;
+    const code = readFileSync(join(dir, file), 'utf8');
+    for (const m of code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^import\s+)["']\.\/([^"']+)["']/gm)) {
+      if (!seen.has(m[1]!)) { seen.add(m[1]!); queue.push(m[1]!); }
+    }
+  }
+  return [...seen];
+}
+
+/** Returns the npm packages a bundle's code imports (built-ins and relative imports left out). */
+export function importedPackages(code: string): string[] {
+  const builtins = new Set(builtinModules);
+  const names = new Set<string>();
+  for (const m of code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^import\s+)["']([^"'./][^"']*)["']/gm)) {
+    const s = m[1]!;
+    if (s.startsWith('node:') || builtins.has(s)) continue;
+    names.add(s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0]!);
+  }
+  return [...names];
 }

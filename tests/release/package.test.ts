@@ -9,11 +9,12 @@
 import { spawn } from 'node:child_process';
 import { chmod, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { builtinModules, createRequire } from 'node:module';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as Fuses from '@electron/fuses';
+import { bundleChunks, importedPackages } from './helpers.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const require = createRequire(import.meta.url);
@@ -45,6 +46,8 @@ describe.runIf(hasMain)(`electron-builder --linux dir (${givenDist ? `Electron d
   let unpacked: string;
   let files: string[];
   let log: string;
+  /** dist/cli.js and the chunks it loads (transitively), as the build wrote them. */
+  let cliChunks: string[];
 
   beforeAll(async () => {
     for (const f of ['dist/main.js', 'dist/preload.cjs', 'dist/renderer/index.html', 'dist/cli.js']) {
@@ -53,6 +56,7 @@ describe.runIf(hasMain)(`electron-builder --linux dir (${givenDist ? `Electron d
         break;
       }
     }
+    cliChunks = bundleChunks(join(root, 'dist/cli.js'));
     work = await mkdtemp(join(tmpdir(), 'dman-pack-'));
     let dist = givenDist;
     if (!dist) {
@@ -71,7 +75,7 @@ describe.runIf(hasMain)(`electron-builder --linux dir (${givenDist ? `Electron d
     await mkdir(join(proj, 'dist'), { recursive: true });
     for (const f of ['package.json', 'package-lock.json', 'electron-builder.yml', 'bin/dman.js']) await cp(join(root, f), join(proj, f));
     await cp(join(root, 'build'), join(proj, 'build'), { recursive: true });
-    for (const f of ['main.js', 'preload.cjs', 'cli.js', 'renderer']) await cp(join(root, 'dist', f), join(proj, 'dist', f), { recursive: true });
+    for (const f of ['main.js', 'preload.cjs', 'renderer', ...cliChunks]) await cp(join(root, 'dist', f), join(proj, 'dist', f), { recursive: true });
     await symlink(join(root, 'node_modules'), join(proj, 'node_modules'), 'dir');
     const planted: Record<string, string> = {
       '.env': 'DMAN_AUTH_TOKEN=planted-secret',
@@ -130,18 +134,25 @@ describe.runIf(hasMain)(`electron-builder --linux dir (${givenDist ? `Electron d
     expect(on(FuseV1Options.OnlyLoadAppFromAsar)).toBe('1');
   });
 
-  it('carries every production package that main and the embedded server import', () => {
+  it('packs every chunk dist/cli.js loads (the server, store drivers and agent are split out)', () => {
+    expect(cliChunks.length).toBeGreaterThan(1);
+    for (const c of cliChunks) expect(files, `dist/${c} (loaded by dist/cli.js) is in app.asar`).toContain(`/dist/${c}`);
+  });
+
+  it('carries every production package that main, the embedded server and its chunks import', () => {
     const pkgs = new Set(files.filter((f) => f.startsWith('/node_modules/')).map((f) => f.split('/').slice(2, f.split('/')[2]?.startsWith('@') ? 4 : 3).join('/')));
-    const builtins = new Set(builtinModules);
-    for (const bundle of ['dist/main.js', 'dist/cli.js']) {
-      const code = readFileSync(join(root, bundle), 'utf8');
-      for (const m of code.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^import\s+)["']([^"'./][^"']*)["']/gm)) {
-        const s = m[1];
-        if (s.startsWith('node:') || builtins.has(s) || s === 'electron' || s.startsWith('electron/')) continue;
-        const name = s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0];
-        expect(pkgs.has(name), `${bundle} imports ${s}: missing from app.asar`).toBe(true);
+    const deps = Object.keys((JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies);
+    const seen = new Set<string>();
+    for (const bundle of ['main.js', ...cliChunks].map((f) => `dist/${f}`)) {
+      for (const name of importedPackages(readFileSync(join(root, bundle), 'utf8'))) {
+        if (name === 'electron') continue;
+        seen.add(name);
+        expect(deps, `${bundle} imports ${name}: not a production dependency`).toContain(name);
+        expect(pkgs.has(name), `${bundle} imports ${name}: missing from app.asar`).toBe(true);
       }
     }
+    // the drivers live in chunks only: scanning dist/cli.js alone would miss them
+    for (const driverPkg of ['fastify', 'ioredis', 'mysql2']) expect(seen.has(driverPkg), driverPkg).toBe(true);
     expect(pkgs.has('electron-updater')).toBe(true);
   });
 

@@ -36,5 +36,5 @@ describe('kill -9 of dman serve while three clients commit', () => {
       await drop().catch(() => {});
       await rm(dir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 120_000 + KILLS * 4_000);
 });

@@ -2,6 +2,8 @@
 //   npm run soak -- --seeds N [--from S]     N seeds; ends with the line `N seeds, V violations`
 //   npm run soak -- --canary [--limit 200]   the first seed that caught each canary (exit 1 if one escapes)
 //   npm run soak -- --seeds 1 --from S --trace [--variant NAME]   replay one seed with its trace
+//   npm run soak -- --kill9 50               50 SIGKILLs of dman serve per driver, and every crash/fault step (vitest)
+import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { explainSeed, runProofSeed } from './simulate.js';
 import { runCanaries, runRange } from './runSeeds.js';
@@ -13,9 +15,17 @@ export async function soakMain(argv: string[]): Promise<number> {
     args: argv,
     options: {
       seeds: { type: 'string' }, from: { type: 'string', default: '1' }, canary: { type: 'boolean', default: false },
-      limit: { type: 'string', default: '200' }, variant: { type: 'string', default: 'real' }, trace: { type: 'boolean', default: false },
+      limit: { type: 'string', default: '200' }, kill9: { type: 'string' }, variant: { type: 'string', default: 'real' }, trace: { type: 'boolean', default: false },
     },
   });
+  if (values.kill9 !== undefined) {
+    // These need the throwaway Redis and MariaDB of the vitest global setup, so they run under vitest.
+    const repo = new URL('../../..', import.meta.url).pathname;
+    const r = spawnSync(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', 'tests/proof/kill9.test.ts', 'tests/proof/installCrash.test.ts', 'tests/proof/crashPoints.test.ts'], {
+      cwd: repo, stdio: 'inherit', env: { ...process.env, DMAN_KILL9: values.kill9, DMAN_PROOF_FULL: '1' },
+    });
+    return r.status ?? 1;
+  }
   if (values.canary) {
     const found = await runCanaries(Number(values.limit));
     for (const f of found) console.log(`${f.name.padEnd(28)} ${f.caughtBy === null ? 'ESCAPED' : `caught by seed ${f.caughtBy}`}  (${f.bug})${f.violation ? `\n${' '.repeat(29)}${f.violation.slice(0, 160)}` : ''}`);

@@ -121,6 +121,9 @@ export function createServer(opts: ServerOptions): DmanServer {
     }
   }
 
+  // Who made each request, for the audit record of a refusal (the error handler sees only the request).
+  const principals = new WeakMap<FastifyRequest, Principal>();
+
   async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<Principal> {
     const source = req.ip ?? 'unknown';
     // A throttled address still gets in with a valid token: clients behind one NAT or proxy must
@@ -129,6 +132,7 @@ export function createServer(opts: ServerOptions): DmanServer {
     const wait = throttle.retryAfter(source);
     try {
       const p = await authenticateToken(req.headers.authorization);
+      principals.set(req, p);
       if (wait === 0) throttle.succeed(source);
       if (p.tokenId === 'config' && !warnedSharedToken) {
         warnedSharedToken = true;
@@ -194,7 +198,7 @@ export function createServer(opts: ServerOptions): DmanServer {
     req.log.info({ method: req.method, route, status: reply.statusCode, ms: Math.round(ms * 10) / 10, source: req.ip }, 'request');
   });
 
-  app.setErrorHandler((err, req, reply) => {
+  app.setErrorHandler(async (err, req, reply) => {
     let e: DmanError;
     if (err instanceof DmanError) e = err;
     else if (err instanceof ZodError) e = new DmanError('BAD_REQUEST', `invalid request: ${err.issues[0]?.message ?? 'bad input'}`);
@@ -207,14 +211,17 @@ export function createServer(opts: ServerOptions): DmanServer {
       else e = new DmanError('INTERNAL', fe.message ?? 'internal error', { cause: err });
     }
     const status = statusFor(e.code);
+    // A valid token reaching for another user's data (or an admin endpoint) is worth an audit
+    // record: it is a misconfigured device at best, a stolen token at worst.
+    if (e.code === 'FORBIDDEN') await audit(req, principals.get(req) ?? null, { action: 'access.denied', outcome: 'denied', details: { method: req.method, route: req.routeOptions?.url ?? req.url.split('?')[0]!.slice(0, 200) } });
     if (status >= 500) req.log.error({ err }, 'request failed');
     else req.log.info({ code: e.code, reason: e.message }, 'request refused');
-    if (reply.sent || reply.raw.headersSent) return;
+    if (reply.sent || reply.raw.headersSent) return reply;
     // A body we refused may still be arriving; close the connection rather than read it all.
     if (req.raw.readable && !req.raw.readableEnded) reply.header('connection', 'close');
     // The database is down or restarting: tell clients when to come back instead of hammering it.
     if (status === 503) reply.header('retry-after', String(STORE_RETRY_AFTER_S));
-    reply.code(status).type('application/json').send(errorBody(e));
+    return reply.code(status).type('application/json').send(errorBody(e));
   });
 
   app.setNotFoundHandler((req, reply) => {

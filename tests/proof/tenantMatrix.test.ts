@@ -88,9 +88,8 @@ describe.each(['memory', 'disk', 'redis', 'mariadb'] as const)('tenant matrix on
     expect(await dl.text()).toBe(SECRET);
   });
 
-  // Found by this proof: a valid token used on another user's data gets 403 but leaves no audit
-  // record (server/app.ts audits only invalid tokens). Flip to it() once FORBIDDEN is audited.
-  it.fails('audits every cross-user denial', async () => {
+  // Found by this proof: a valid token used on another user's data got 403 but left no audit record.
+  it('audits every cross-user denial', async () => {
     expect(denials).toBeGreaterThan(0);
     const audit = await (await h.req('/v1/admin/audit?limit=1000', { token: h.tokens.admin })).json();
     const denied = (audit.records as Array<{ outcome: string; action: string }>).filter((r) => r.outcome === 'denied');

@@ -63,6 +63,17 @@ require = ((real) => {
 const entry = `import { main } from './cli/main.ts';
 main(process.argv).then((code) => { process.exitCode = code; }, (err) => { process.stderr.write(String(err && err.stack || err) + '\\n'); process.exitCode = 1; });
 `;
+// A SEA has no node_modules, so files a module reads from there at run time must be inlined:
+// the dashboard's uPlot script and stylesheet (server/dashboard/loadUplotAssets.ts reads them).
+const inlineUplot = {
+  name: 'inline-uplot',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]server[\\/]dashboard[\\/]loadUplotAssets\.ts$/ }, () => {
+      const text = (f) => JSON.stringify(readFileSync(require.resolve(`uplot/dist/${f}`), 'utf8'));
+      return { loader: 'js', contents: `export function loadUplotAssets() { return { js: ${text('uPlot.iife.min.js')}, css: ${text('uPlot.min.css')} }; }\n` };
+    });
+  },
+};
 // Per-process work files: two builds at once (parallel test files) never read each other's halves.
 const bundle = join(work, `dman-server.${process.pid}.cjs`);
 const result = await build({
@@ -78,6 +89,7 @@ const result = await build({
   legalComments: 'none',
   logLevel: 'error',
   metafile: false,
+  plugins: [inlineUplot],
   // Optional native accelerators some packages try first and fall back from.
   external: ['pino-pretty', 'bufferutil', 'utf-8-validate', 'cpu-features', 'electron'],
 });

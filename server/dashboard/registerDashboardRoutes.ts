@@ -1,6 +1,4 @@
 // GET /dashboard (admin): a self-contained page that polls /v1/admin/dashboard.json.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { isDmanError } from '../../shared/errors.js';
@@ -13,23 +11,21 @@ import { buildDashboardData } from './buildDashboardData.js';
 import { createDashboardSessions, readCookie, SESSION_COOKIE } from './createDashboardSessions.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from './dashboardAssets.js';
 import { esc, renderDashboard, renderPanels } from './renderDashboard.js';
+import { loadUplotAssets } from './loadUplotAssets.js';
 
 /** The page's Content-Security-Policy: own scripts and styles only, no inline code, no framing. */
 export const DASHBOARD_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 interface Asset { type: string; body: string | Buffer }
 
-/** Loads uPlot from node_modules once; without it the page still shows every number, just no charts. */
+/** Loads uPlot once; without it the page still shows every number, just no charts. */
 function loadUplot(): { js: Asset; css: Asset } | null {
-  try {
-    const require = createRequire(import.meta.url);
-    return {
-      js: { type: 'text/javascript; charset=utf-8', body: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js')) },
-      css: { type: 'text/css; charset=utf-8', body: readFileSync(require.resolve('uplot/dist/uPlot.min.css')) },
-    };
-  } catch {
-    return null;
-  }
+  const files = loadUplotAssets();
+  if (!files) return null;
+  return {
+    js: { type: 'text/javascript; charset=utf-8', body: files.js },
+    css: { type: 'text/css; charset=utf-8', body: files.css },
+  };
 }
 
 const pageQuery = z.object({ token: z.string().min(1).max(512).optional() });

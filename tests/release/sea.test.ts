@@ -73,6 +73,15 @@ describe('standalone server binary (Node SEA)', () => {
     const body = (await res.json()) as Record<string, unknown>;
     expect(JSON.stringify(body)).toMatch(/disk/);
     expect(existsSync(dataDir)).toBe(true);
+    // The dashboard's chart library comes from node_modules elsewhere; the binary carries it inside.
+    for (const [asset, type, marker] of [['uPlot.iife.min.js', /javascript/, /uPlot/], ['uPlot.min.css', /css/, /\.uplot/]] as const) {
+      const a = await fetch(new URL(`/dashboard/assets/${asset}`, url));
+      expect(a.status, asset).toBe(200);
+      expect(a.headers.get('content-type')).toMatch(type);
+      const body = await a.text();
+      expect(body.length).toBeGreaterThan(1000);
+      expect(body).toMatch(marker);
+    }
     child.kill('SIGTERM');
     const exit = await waitForExit(child, 15_000);
     expect(exit).toEqual({ code: 0, signal: null });

@@ -947,6 +947,14 @@ export function createEngine(deps: EngineDeps): Engine {
       unsubscribers = [];
       await deps.watcher?.close();
       await Promise.allSettled([...chains.values()]);
+      // Fold a long state journal into its snapshot, under the user's lock like any save.
+      const compact = stateStore.compact?.bind(stateStore);
+      if (compact) {
+        await Promise.allSettled([...states.keys()].map((u) => serialize(u, async () => {
+          const s = states.get(u);
+          if (s) await compact(baseRemote.url, u, s);
+        })));
+      }
     },
 
     on(listener) {

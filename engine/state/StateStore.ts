@@ -1,19 +1,26 @@
 // Local state per (server URL, user): the base of every path, a mirror of the server's entries
-// with the change-feed cursor, the stat cache and open conflicts. One file per user written
-// with writeFileAtomic, so a crash leaves the previous snapshot or the new one, never a torn one.
+// with the change-feed cursor, the stat cache and open conflicts. Per user, a snapshot written
+// with writeFileAtomic (a crash leaves the previous snapshot or the new one, never a torn one)
+// plus an append-only journal of the records each save changed, so a watch run that touched
+// one file appends a line instead of rewriting megabytes. Each journal line carries a checksum
+// and the snapshot's generation: a torn or foreign line ends the replay there (the state then
+// lags, which only causes a re-check). The journal is folded into a new snapshot when it grows
+// past a share of the snapshot, on load after a torn tail, and at close.
 // The engine saves only after the files it reports landed (or the server acknowledged), so the
-// state never claims more than the disk holds; a state that lags only causes a re-check.
+// state never claims more than the disk holds.
 import { createHash } from 'node:crypto';
-import { readFile, rename, stat } from 'node:fs/promises';
+import { open, readFile, rename, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { DmanError } from '../../shared/errors.js';
 import { entrySchema, type Entry } from '../../shared/protocol.js';
 import type { ConflictRecord } from '../Engine.js';
-import { writeFileAtomic } from '../fs/atomic.js';
+import { fsyncDir, writeFileAtomic } from '../fs/atomic.js';
 import type { BaseRecord } from '../plan/planSync.js';
 import type { StatCache, StatCacheEntry } from '../scan/scan.js';
 import { acquireRunLock } from './runLock.js';
+import { TrackedMap } from './TrackedMap.js';
 
 /** Everything the engine remembers about one user on one server. */
 export interface UserState {
@@ -34,11 +41,13 @@ export interface StateStore {
   lock?(serverUrl: string, user: string): Promise<() => Promise<void>>;
   /** A token that changes whenever another process saved the state (its mtime), or null when none is saved. */
   stamp?(serverUrl: string, user: string): Promise<number | null>;
+  /** Folds a long journal into the snapshot (at close; file stores only). */
+  compact?(serverUrl: string, user: string, state: UserState): Promise<void>;
 }
 
 /** Returns an empty state (first run against a server). */
 export function emptyUserState(): UserState {
-  return { cursor: 0, remote: new Map(), base: new Map(), statCache: new Map(), conflicts: new Map(), lastSyncAt: null };
+  return { cursor: 0, remote: new TrackedMap(), base: new TrackedMap(), statCache: new TrackedMap(), conflicts: new TrackedMap(), lastSyncAt: null };
 }
 
 const FORMAT = 2;
@@ -50,6 +59,8 @@ const envelope = z.object({
   user: z.string(),
   cursor: z.number().int().nonnegative(),
   lastSyncAt: z.number().nullable(),
+  /** Which journal lines belong to this snapshot (older snapshots have none: 0). */
+  gen: z.number().int().nonnegative().optional(),
   // Rows are compact tuples, checked by hand below: zod per row is too slow for 100,000 paths.
   base: z.array(z.array(z.unknown())),
   cache: z.array(z.array(z.unknown())),
@@ -70,9 +81,67 @@ export function serverDirName(serverUrl: string): string {
   return `${slug}-${createHash('sha256').update(serverUrl).digest('hex').slice(0, 8)}`;
 }
 
-/** Stores state as one JSON file per user under `stateDir/<server>/<user>.json`. */
-export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg: string) => void; noSync?: boolean }): StateStore {
+/** Folds the journal into a new snapshot once it exceeds this share of the snapshot's size. */
+const COMPACT_SHARE = 0.25;
+/** …but never for a journal smaller than this (a small home's snapshot is tiny). */
+const COMPACT_MIN_BYTES = 256 * 1024;
+/** At close, a journal smaller than this is left for the next load to replay. */
+const CLOSE_COMPACT_BYTES = 64 * 1024;
+
+interface FileMeta { gen: number; snapshotBytes: number; journalBytes: number; torn: boolean }
+
+/** Stores state as a snapshot `stateDir/<server>/<user>.json` plus an append-only `<user>.journal`. */
+export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg: string) => void; noSync?: boolean; compactShare?: number; compactMinBytes?: number }): StateStore {
   const fileOf = (serverUrl: string, user: string): string => join(opts.stateDir, serverDirName(serverUrl), `${user}.json`);
+  const journalOf = (file: string): string => file.replace(/\.json$/, '.journal');
+  /** What this process knows about each snapshot + journal pair since it last loaded or saved it. */
+  const metas = new Map<string, FileMeta>();
+  const ioError = (err: unknown, file: string, user: string, doing: string): DmanError => {
+    const code = (err as NodeJS.ErrnoException).code;
+    return new DmanError(code === 'ENOSPC' ? 'DISK_FULL' : 'IO', `cannot ${doing} the sync state ${file}: ${(err as Error).message}`, { hint: code === 'ENOSPC' ? 'free some disk space and run again' : 'check the permissions of the state directory', context: { file, user }, cause: err });
+  };
+
+  async function writeSnapshot(file: string, serverUrl: string, user: string, state: UserState): Promise<void> {
+    const prev = metas.get(file);
+    // Time-based, so a journal left from a snapshot that was lost or set aside never matches.
+    const gen = Math.max((prev?.gen ?? 0) + 1, Date.now());
+    const text = JSON.stringify(encode(state, serverUrl, user, gen));
+    try {
+      await writeFileAtomic(file, text, { mode: 0o600, noSync: opts.noSync });
+    } catch (err) {
+      throw ioError(err, file, user, 'write');
+    }
+    // The new snapshot holds everything; lines of the old generation are now ignored, so a
+    // crash before this truncation loses nothing.
+    const fh = await open(journalOf(file), 'r+').catch(() => null);
+    if (fh) {
+      try { await fh.truncate(0); if (!opts.noSync) await fh.datasync(); } finally { await fh.close(); }
+    }
+    metas.set(file, { gen, snapshotBytes: Buffer.byteLength(text), journalBytes: 0, torn: false });
+    untouchAll(state);
+  }
+
+  async function appendJournal(file: string, user: string, meta: FileMeta, state: UserState): Promise<void> {
+    const line = journalLine(state, meta.gen);
+    const jf = journalOf(file);
+    try {
+      const fh = await open(jf, 'a', 0o600);
+      try {
+        await fh.write(line);
+        if (!opts.noSync) await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      if (meta.journalBytes === 0 && !opts.noSync) await fsyncDir(dirname(jf));
+    } catch (err) {
+      // A partial line may be on disk now: the next save writes a fresh snapshot instead.
+      meta.torn = true;
+      throw ioError(err, jf, user, 'append to');
+    }
+    meta.journalBytes += Buffer.byteLength(line);
+    untouchAll(state);
+  }
+
   return {
     async load(serverUrl, user) {
       const file = fileOf(serverUrl, user);
@@ -80,44 +149,143 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
       try {
         text = await readFile(file, 'utf8');
       } catch (err) {
+        metas.delete(file);
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyUserState();
         throw new DmanError('IO', `cannot read the sync state ${file}: ${(err as Error).message}`, { hint: 'check the permissions of the state directory', context: { file, user }, cause: err });
       }
+      let state: UserState;
+      let gen: number;
       try {
-        return decode(JSON.parse(text), serverUrl, user);
+        ({ state, gen } = decode(JSON.parse(text), serverUrl, user));
       } catch (err) {
         // A damaged state is set aside, never trusted: starting empty only makes the next run
         // compare everything again (equal files converge, different ones become conflicts).
         const aside = `${file}.corrupt-${Date.now()}`;
         await rename(file, aside).catch(() => {});
+        metas.delete(file);
         opts.onWarning?.(`the sync state ${file} was unreadable (${(err as Error).message}); moved it to ${aside} and starting fresh`);
         return emptyUserState();
       }
+      const journal = await readFile(journalOf(file)).catch(() => null);
+      const replayed = journal ? replayJournal(journal, gen, state) : { bytes: 0, torn: false };
+      if (replayed.torn) opts.onWarning?.(`the sync state journal ${journalOf(file)} ends in an incomplete record (an interrupted save); the state is what was saved before it`);
+      untouchAll(state);
+      metas.set(file, { gen, snapshotBytes: text.length, journalBytes: replayed.bytes, torn: replayed.torn });
+      return state;
     },
     lock: (serverUrl, user) => acquireRunLock(fileOf(serverUrl, user).replace(/\.json$/, '.lock'), { what: user }),
     async stamp(serverUrl, user) {
-      const st = await stat(fileOf(serverUrl, user)).catch(() => null);
-      return st ? st.mtimeMs : null;
+      const file = fileOf(serverUrl, user);
+      const [st, jst] = await Promise.all([stat(file).catch(() => null), stat(journalOf(file)).catch(() => null)]);
+      if (!st) return null;
+      return st.mtimeMs * 2 + (jst ? jst.mtimeMs + jst.size : 0);
     },
     async save(serverUrl, user, state) {
       const file = fileOf(serverUrl, user);
-      const doc = encode(state, serverUrl, user);
-      try {
-        await writeFileAtomic(file, JSON.stringify(doc), { mode: 0o600, noSync: opts.noSync });
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        throw new DmanError(code === 'ENOSPC' ? 'DISK_FULL' : 'IO', `cannot write the sync state ${file}: ${(err as Error).message}`, { hint: code === 'ENOSPC' ? 'free some disk space and run again' : 'check the permissions of the state directory', context: { file, user }, cause: err });
-      }
+      const meta = metas.get(file);
+      const share = opts.compactShare ?? COMPACT_SHARE;
+      const full = !meta || meta.torn || !isTracked(state) || anyCleared(state)
+        || meta.journalBytes > Math.max(opts.compactMinBytes ?? COMPACT_MIN_BYTES, share * meta.snapshotBytes);
+      if (full) await writeSnapshot(file, serverUrl, user, state);
+      else await appendJournal(file, user, meta, state);
+    },
+    async compact(serverUrl, user, state) {
+      const file = fileOf(serverUrl, user);
+      const meta = metas.get(file);
+      // Only a state equal to what is stored is folded: unsaved changes (a dry run's) stay unsaved.
+      if (!meta || !isTracked(state) || anyTouched(state) || anyCleared(state)) return;
+      if (!meta.torn && meta.journalBytes < CLOSE_COMPACT_BYTES) return;
+      await writeSnapshot(file, serverUrl, user, state);
     },
   };
 }
 
-function encode(s: UserState, serverUrl: string, user: string): z.infer<typeof envelope> {
+const mapsOf = (s: UserState): Array<Map<string, unknown>> => [s.base, s.statCache, s.remote, s.conflicts];
+function isTracked(s: UserState): boolean { return mapsOf(s).every((m) => m instanceof TrackedMap); }
+function anyCleared(s: UserState): boolean { return mapsOf(s).some((m) => m instanceof TrackedMap && m.cleared); }
+function anyTouched(s: UserState): boolean { return mapsOf(s).some((m) => m instanceof TrackedMap && m.touched.size > 0); }
+function untouchAll(s: UserState): void { for (const m of mapsOf(s)) if (m instanceof TrackedMap) m.untouch(); }
+
+const baseRow = (p: string, b: BaseRecord): unknown[] => [p, b.rev, b.kind, b.hash, b.size, b.mode, b.deleted, b.target ?? null];
+const cacheRow = (p: string, c: StatCacheEntry, baseHash?: string | null): unknown[] => [p, c.size, c.mtimeMs, c.ctimeMs, c.ino, c.mode, c.hash === baseHash ? SAME : c.hash, c.at, c.target ?? null];
+const remoteRow = (e: Entry, baseHash?: string | null): unknown[] => [e.path, e.kind, e.hash !== null && e.hash === baseHash ? SAME : e.hash, e.size, e.mode, e.mtime, e.rev, e.deleted, e.device, e.updatedAt, e.target ?? null];
+
+/** One journal line: `<checksum> <json>\n`, the json holding the records the save changed (a deleted path is `[path]`). */
+function journalLine(s: UserState, gen: number): string {
+  const rows = <V>(m: Map<string, V>, row: (p: string, v: V) => unknown[]): unknown[][] => {
+    const out: unknown[][] = [];
+    for (const p of (m as TrackedMap<string, V>).touched) { const v = m.get(p); out.push(v === undefined ? [p] : row(p, v)); }
+    return out;
+  };
+  const body = JSON.stringify({
+    g: gen, c: s.cursor, l: s.lastSyncAt,
+    b: rows(s.base, baseRow), k: rows(s.statCache, (p, c) => cacheRow(p, c)), r: rows(s.remote, (_p, e) => remoteRow(e)),
+    ...((s.conflicts as TrackedMap<string, ConflictRecord>).touched.size > 0 ? { x: [...s.conflicts.values()] } : {}),
+  });
+  return `${checksum(body)} ${body}\n`;
+}
+
+const checksum = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 16);
+const journalRecord = z.object({
+  g: z.number().int(), c: z.number().int().nonnegative(), l: z.number().nullable(),
+  b: z.array(z.array(z.unknown())), k: z.array(z.array(z.unknown())), r: z.array(z.array(z.unknown())), x: z.array(z.unknown()).optional(),
+});
+
+/** Applies the journal's intact lines of generation `gen` to the state; stops at the first torn or foreign one. */
+function replayJournal(buf: Buffer, gen: number, state: UserState): { bytes: number; torn: boolean } {
+  let at = 0;
+  while (at < buf.length) {
+    const nl = buf.indexOf(0x0a, at);
+    if (nl === -1) return { bytes: at, torn: true };
+    const line = buf.subarray(at, nl).toString('utf8');
+    const sp = line.indexOf(' ');
+    const body = line.slice(sp + 1);
+    let rec: z.infer<typeof journalRecord>;
+    try {
+      if (sp !== 16 || checksum(body) !== line.slice(0, sp)) throw new Error('checksum');
+      rec = journalRecord.parse(JSON.parse(body));
+      // Lines of an older snapshot (a compaction that stopped before truncating) are already in it.
+      if (rec.g !== gen) return { bytes: at, torn: true };
+      // Checked in full before any of it is applied: a line counts entirely or not at all.
+      const base = rec.b.map((r) => (r.length === 1 && isStr(r[0]) ? r[0] : checkBaseRow(r)));
+      const cache = rec.k.map((r) => (r.length === 1 && isStr(r[0]) ? r[0] : checkCacheRow(r)));
+      const remote = rec.r.map((r) => (r.length === 1 && isStr(r[0]) ? r[0] : checkRemoteRow(r)));
+      const conflicts = rec.x?.map((c) => conflictSchema.parse(c) as ConflictRecord);
+      for (const r of base) {
+        if (typeof r === 'string') { state.base.delete(r); continue; }
+        const [p, rev, kind, hash, size, mode, deleted, target] = r;
+        state.base.set(p, { rev, kind, hash, size, mode, deleted, ...(target !== null ? { target } : {}) });
+      }
+      for (const r of cache) {
+        if (typeof r === 'string') { state.statCache.delete(r); continue; }
+        const [p, size, mtimeMs, ctimeMs, ino, mode, hash, at2, target] = r;
+        state.statCache.set(p, { size, mtimeMs, ctimeMs, ino, mode, hash, at: at2, ...(target !== null ? { target } : {}) });
+      }
+      for (const r of remote) {
+        if (typeof r === 'string') { state.remote.delete(r); continue; }
+        const [path, kind, hash, size, mode, mtime, rev, deleted, device, updatedAt, target] = r;
+        state.remote.set(path, { path, kind, hash, size, mode, mtime, rev, deleted, device, updatedAt, ...(target !== null ? { target } : {}) });
+      }
+      if (conflicts) {
+        state.conflicts.clear();
+        for (const c of conflicts) state.conflicts.set(c.path, c);
+      }
+      state.cursor = rec.c;
+      state.lastSyncAt = rec.l;
+    } catch {
+      return { bytes: at, torn: true };
+    }
+    at = nl + 1;
+  }
+  return { bytes: at, torn: false };
+}
+
+function encode(s: UserState, serverUrl: string, user: string, gen = 0): z.infer<typeof envelope> {
   return {
-    format: FORMAT, serverUrl, user, cursor: s.cursor, lastSyncAt: s.lastSyncAt,
-    base: [...s.base].map(([p, b]) => [p, b.rev, b.kind, b.hash, b.size, b.mode, b.deleted, b.target ?? null]),
-    cache: [...s.statCache].map(([p, c]) => [p, c.size, c.mtimeMs, c.ctimeMs, c.ino, c.mode, c.hash === s.base.get(p)?.hash ? SAME : c.hash, c.at, c.target ?? null]),
-    remote: [...s.remote.values()].map((e) => [e.path, e.kind, e.hash !== null && e.hash === s.base.get(e.path)?.hash ? SAME : e.hash, e.size, e.mode, e.mtime, e.rev, e.deleted, e.device, e.updatedAt, e.target ?? null]),
+    format: FORMAT, serverUrl, user, cursor: s.cursor, lastSyncAt: s.lastSyncAt, gen,
+    base: [...s.base].map(([p, b]) => baseRow(p, b)),
+    cache: [...s.statCache].map(([p, c]) => cacheRow(p, c, s.base.get(p)?.hash)),
+    remote: [...s.remote.values()].map((e) => remoteRow(e, s.base.get(e.path)?.hash)),
     conflicts: [...s.conflicts.values()],
   };
 }
@@ -149,15 +317,15 @@ function checkRemoteRow(r: unknown[]): RemoteRow {
   return r as RemoteRow;
 }
 
-function decode(raw: unknown, serverUrl: string, user: string): UserState {
+function decode(raw: unknown, serverUrl: string, user: string): { state: UserState; gen: number } {
   const doc = envelope.parse(raw);
   if (doc.serverUrl !== serverUrl || doc.user !== user) throw new Error(`it belongs to ${doc.user} on ${doc.serverUrl}`);
-  const base = new Map<string, BaseRecord>();
+  const base = new TrackedMap<string, BaseRecord>();
   for (const row of doc.base) {
     const [p, rev, kind, hash, size, mode, deleted, target] = checkBaseRow(row);
     base.set(p, { rev, kind, hash, size, mode, deleted, ...(target !== null ? { target } : {}) });
   }
-  const statCache: StatCache = new Map();
+  const statCache: StatCache = new TrackedMap();
   for (const row of doc.cache) {
     const [p, size, mtimeMs, ctimeMs, ino, mode, hash, at, target] = checkCacheRow(row);
     const full = hash === SAME ? base.get(p)?.hash : hash;
@@ -165,19 +333,21 @@ function decode(raw: unknown, serverUrl: string, user: string): UserState {
     const e: StatCacheEntry = { size, mtimeMs, ctimeMs, ino, mode, hash: full, at, ...(target !== null ? { target } : {}) };
     statCache.set(p, e);
   }
-  const remote = new Map<string, Entry>();
+  const remote = new TrackedMap<string, Entry>();
   for (const row of doc.remote) {
     const [path, kind, hash, size, mode, mtime, rev, deleted, device, updatedAt, target] = checkRemoteRow(row);
     const full = hash === SAME ? base.get(path)?.hash ?? null : hash;
     if (hash === SAME && !full) throw new Error(`a remote row of ${path} refers to a missing base`);
     remote.set(path, { path, kind, hash: full, size, mode, mtime, rev, deleted, device, updatedAt, ...(target !== null ? { target } : {}) });
   }
-  const conflicts = new Map<string, ConflictRecord>();
+  const conflicts = new TrackedMap<string, ConflictRecord>();
   for (const c of doc.conflicts) {
     const rec = conflictSchema.parse(c) as ConflictRecord;
     conflicts.set(rec.path, rec);
   }
-  return { cursor: doc.cursor, lastSyncAt: doc.lastSyncAt, base, statCache, remote, conflicts };
+  const state: UserState = { cursor: doc.cursor, lastSyncAt: doc.lastSyncAt, base, statCache, remote, conflicts };
+  untouchAll(state);
+  return { state, gen: doc.gen ?? 0 };
 }
 
 /** Keeps state in memory (tests and the simulation). */
@@ -187,7 +357,7 @@ export function createMemoryStateStore(): StateStore & { snapshots: Map<string, 
     snapshots,
     async load(serverUrl, user) {
       const s = snapshots.get(`${serverUrl}\n${user}`);
-      return s ? decode(JSON.parse(s), serverUrl, user) : emptyUserState();
+      return s ? decode(JSON.parse(s), serverUrl, user).state : emptyUserState();
     },
     async save(serverUrl, user, state) {
       snapshots.set(`${serverUrl}\n${user}`, JSON.stringify(encode(state, serverUrl, user)));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AppState } from '../shared/api.js';
-import { buildTrayMenu, chooseTrayIcon, formatAgo, toMenuTemplate, type TrayAction, type TrayMenuItem } from './trayMenu.js';
+import { formatAgo } from '../shared/formatAgo.js';
+import { buildTrayMenu, chooseTrayIcon, toMenuTemplate, type TrayAction, type TrayMenuItem } from './trayMenu.js';
 
 const NOW = 1_700_000_000_000;
 

@@ -1,6 +1,7 @@
 // The tray: its menu and its icon are pure functions of the app state, so the whole model is
 // unit-tested in plain Node; main.ts only turns the model into Electron's Menu and Tray.
 import type { AppState } from '../shared/api.js';
+import { formatAgo } from '../shared/formatAgo.js';
 import type { UpdateStatus } from './updater.js';
 
 /** What clicking a menu item does; main.ts maps each to an engine call or a window. */
@@ -52,19 +53,6 @@ export interface TrayIconChoice {
   /** Count drawn next to the icon (conflicts), macOS title / Windows tooltip. */
   badge: number | null;
   tooltip: string;
-}
-
-/** Says in a few words how long ago `then` was, relative to `now`. */
-export function formatAgo(then: number | null, now: number): string {
-  if (then === null) return 'never';
-  const s = Math.max(0, Math.round((now - then) / 1000));
-  if (s < 10) return 'just now';
-  if (s < 60) return `${s} s ago`;
-  const m = Math.round(s / 60);
-  if (m < 60) return `${m} min ago`;
-  const h = Math.round(m / 60);
-  if (h < 48) return `${h} h ago`;
-  return `${Math.round(h / 24)} days ago`;
 }
 
 /** Describes the state in one line, as the tray menu's first line and the tooltip. */

@@ -1,5 +1,6 @@
 // Small building blocks shared by every screen: buttons, fields, notices, pills, time formats.
 import { useId, type ButtonHTMLAttributes, type KeyboardEvent, type ReactNode } from 'react';
+import { formatAgo } from '../shared/formatAgo.js';
 import type { ApiResult, SyncState } from '../shared/api.js';
 
 type ErrorValue = Extract<ApiResult<unknown>, { ok: false }>['error'];
@@ -68,15 +69,7 @@ export function StatePill({ state }: { state: SyncState }) {
 
 /** Formats "3 min ago". */
 export function ago(t: number | null, now = Date.now()): string {
-  if (t === null) return 'never';
-  const s = Math.max(0, Math.round((now - t) / 1000));
-  if (s < 10) return 'just now';
-  if (s < 60) return `${s} s ago`;
-  const m = Math.round(s / 60);
-  if (m < 60) return `${m} min ago`;
-  const h = Math.round(m / 60);
-  if (h < 48) return `${h} h ago`;
-  return `${Math.round(h / 24)} days ago`;
+  return formatAgo(t, now);
 }
 
 /** Formats a timestamp in the user's locale. */

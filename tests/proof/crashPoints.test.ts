@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDmanError } from '../../shared/errors.js';
+import type { CommitOp } from '../../shared/protocol.js';
 import { DiskStore } from '../../server/store/DiskStore.js';
 import { installFsFaults } from './crash/fsFaults.js';
 import { newBlobs, newOps, seedOld } from './crash/commitCase.js';
@@ -21,6 +22,7 @@ const here = new URL('.', import.meta.url).pathname;
 let root: string;
 let template: string;
 let child: string;
+const original: Record<'single' | 'batch', CommitOp[]> = { single: [], batch: [] };
 
 beforeAll(async () => {
   root = await mkdtemp(join(process.platform === 'linux' ? '/dev/shm' : tmpdir(), 'dman-crash-'));
@@ -28,6 +30,9 @@ beforeAll(async () => {
   const s = new DiskStore({ dataDir: template });
   await s.open();
   await seedOld(s);
+  // The requests the children send (based on the template's revs): a retry resends exactly these.
+  original.single = await newOps(s, 'single');
+  original.batch = await newOps(s, 'batch');
   await s.close();
   // One bundle, so each of the ~30 child processes starts in a fraction of a second.
   // Inside the repo, so the bundle resolves node_modules.
@@ -71,11 +76,11 @@ describe.each(['single', 'batch'] as const)('crash points of a %s commit (disk s
         expect(new Set(changed).size, `a batch lands wholly or not at all: ${what}`).toBe(1);
         seen.add(changed[0]!);
         const head = await store.headRev('alice');
-        const first = await retry(store, mode);
+        const first = await retry(store, mode, original[mode]);
         expect(first.ok, what).toBe(true);
         // Applied before the crash → the retry replays; not applied → it applies now, once.
         expect(first.replayed, what).toBe(changed[0] === 'new');
-        const second = await retry(store, mode);
+        const second = await retry(store, mode, original[mode]);
         expect(second, what).toEqual({ ok: true, replayed: true, rev: first.rev });
         expect(await store.headRev('alice')).toBe(changed[0] === 'new' ? head : first.rev);
         expect((await versions(store, mode)).slice(0, mode === 'single' ? 1 : 4).every((x) => x === 'new')).toBe(true);
@@ -124,7 +129,7 @@ describe.each(['ENOSPC', 'EIO'] as const)('%s at each write step of a batch (dis
         expect(v.every((x) => x === 'old' || x === 'new'), `${what}: ${v.join(', ')}`).toBe(true);
         expect(new Set(v).size, `${what}: ${v.join(', ')}`).toBe(1);
         // Still up: once the disk is back, the same request goes through exactly once.
-        const again = await retry(store, 'batch');
+        const again = await retry(store, 'batch', original.batch);
         expect(again.ok, what).toBe(true);
         expect((await versions(store, 'batch')).every((x) => x === 'new'), what).toBe(true);
         expect(await corruptBlobs(dir)).toEqual([]);

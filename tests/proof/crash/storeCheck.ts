@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { CommitOp } from '../../../shared/protocol.js';
 import type { Store } from '../../../server/store/Store.js';
 import { CASE_PATHS, changeOf, newBlob, newBlobs, newOps, oldBlob } from './commitCase.js';
 
@@ -46,7 +47,7 @@ export async function versions(store: Store, mode: 'single' | 'batch'): Promise<
 }
 
 /** Retries the case's commit with the same idempotency key (uploading the blobs again as a client would). */
-export async function retry(store: Store, mode: 'single' | 'batch'): Promise<{ ok: boolean; replayed: boolean; rev: number }> {
+export async function retry(store: Store, mode: 'single' | 'batch', original?: CommitOp[]): Promise<{ ok: boolean; replayed: boolean; rev: number }> {
   for (const b of newBlobs(mode)) await store.putBlob('alice', b.hash, Readable.from([b.data]), 1 << 20);
   // A replay must not depend on the ops' baseRevs (they may be stale now): use the original ones.
   // (newOps reads the current revs; after a landed batch those are newer, so put back the seed's:

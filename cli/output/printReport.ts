@@ -88,7 +88,7 @@ export function formatHistory(entries: Entry[]): string {
 export function formatStatus(s: StatusReport, configFile: string | null): string {
   const out = [`server ${s.serverUrl}: ${s.online ? 'online' : 'UNREACHABLE'}`, `config ${configFile ?? '(defaults)'}`];
   for (const u of s.users) {
-    out.push(`${u.user} (${u.home}): ${u.tracked} tracked, ${u.pending} to publish, ${u.conflicts} conflict${u.conflicts === 1 ? '' : 's'}, last sync ${iso(u.lastSyncAt)}, server rev ${u.headRev}`);
+    out.push(`${u.user} (${u.home}): ${u.tracked} tracked, ${u.pending} to publish, ${u.skipped ? `${u.skipped} held back (see \`dman sync\` for why), ` : ''}${u.conflicts} conflict${u.conflicts === 1 ? '' : 's'}, last sync ${iso(u.lastSyncAt)}, server rev ${u.headRev}`);
   }
   if (s.users.length === 0) out.push('no users are configured: add users.<name>.home to the config');
   return `${out.join('\n')}\n`;

@@ -90,6 +90,8 @@ export const statusOutputSchema = z.object({
   configFile: z.string().nullable(),
   users: z.array(z.object({
     user: z.string(), home: z.string(), tracked: z.number().int(), pending: z.number().int(), conflicts: z.number().int(),
+    /** Paths held back (secrets, unreadable), never counted as pending. */
+    skipped: z.number().int().optional(),
     lastSyncAt: z.number().nullable(), headRev: z.number().int(),
   })),
 });

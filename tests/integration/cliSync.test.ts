@@ -362,15 +362,16 @@ describe('dman sync commands against a real server', () => {
     expect(JSON.parse(lines[lines.length - 1]!)).toEqual({ event: 'stopped', reason: 'SIGTERM' });
   }, 60_000);
 
-  // Engine bug (reported to the engine's owner): Engine.status() plans without the secret guard, so a
-  // private key that is never published counts as "pending" forever. `it.fails` keeps the suite
-  // green while the bug stands and turns red once it is fixed: then make this a plain `it`.
-  it('status does not count a secret-blocked file as pending', async () => {
+  // Regression: status() once planned without the secret guard, so a private key that is never
+  // published counted as "pending" forever.
+  it('status does not count a secret-blocked file as pending, but as held back', async () => {
     await put(A, '.ssh/id_ed25519', PRIVATE_KEY, 0o600);
     await put(A, '.status-probe', 'x\n');
     expect(run(A, ['sync']).code).toBe(0);
-    const st = await json<{ users: Array<{ pending: number }> }>(A, 'status', ['status']);
+    const st = await json<{ users: Array<{ pending: number; skipped?: number }> }>(A, 'status', ['status']);
     expect(st.users[0]!.pending).toBe(0);
+    expect(st.users[0]!.skipped).toBeGreaterThanOrEqual(1);
+    expect(run(A, ['status']).out).toMatch(/\d+ held back/);
   }, 60_000);
 
   it('a wrong token and an unreachable server each give one clear line', async () => {

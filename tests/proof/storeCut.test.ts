@@ -32,7 +32,12 @@ async function redisDriver(): Promise<Driver> {
       await s.open();
       return s;
     },
-    async drop() { const s = (await this.open(null)) as RedisStore; await s.destroyAll(); await s.close(); },
+    async drop() {
+      const s = new RedisStore({ redis: redisBlock(f, 'tcp') as unknown as RedisBlock, keyPrefix: prefix });
+      await s.open();
+      await s.destroyAll();
+      await s.close();
+    },
   };
 }
 

@@ -49,10 +49,9 @@ export async function versions(store: Store, mode: 'single' | 'batch'): Promise<
 /** Retries the case's commit with the same idempotency key (uploading the blobs again as a client would). */
 export async function retry(store: Store, mode: 'single' | 'batch', original?: CommitOp[]): Promise<{ ok: boolean; replayed: boolean; rev: number }> {
   for (const b of newBlobs(mode)) await store.putBlob('alice', b.hash, Readable.from([b.data]), 1 << 20);
-  // A replay must not depend on the ops' baseRevs (they may be stale now): use the original ones.
-  // (newOps reads the current revs; after a landed batch those are newer, so put back the seed's:
-  // seedOld commits CASE_PATHS in one batch, rev i+1 for path i.)
-  const ops = (await newOps(store, mode)).map((o) => ({ ...o, baseRev: CASE_PATHS.indexOf(o.path) + 1 }));
+  // A retry resends the very request it retries: `original`, or else the ops based on the seed's
+  // revs (seedOld commits CASE_PATHS in one batch, rev i+1 for path i).
+  const ops = original ?? (await newOps(store, mode)).map((o) => ({ ...o, baseRev: CASE_PATHS.indexOf(o.path) + 1 }));
   const out = await store.commit({ user: 'alice', device: 'crash', ops, now: 3, idempotencyKey: `case-${mode}` });
   return out.ok ? { ok: true, replayed: out.replayed, rev: out.rev } : { ok: false, replayed: false, rev: -1 };
 }

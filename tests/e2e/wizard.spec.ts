@@ -33,11 +33,14 @@ test('the wizard sets up a hosted server on disk and syncs the first file', asyn
   expect(cfg.users.alice.home).toBe(agent.home);
   expect(cfg.server_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
-  // The server holds the tracked files and nothing else.
-  const res = await fetch(`${cfg.server_url}/v1/users/alice/changes?since=0`, { headers: { authorization: `Bearer ${cfg.auth_token}` } });
-  expect(res.status).toBe(200);
-  const paths = ((await res.json()) as { entries: Array<{ path: string; deleted: boolean }> }).entries.filter((e) => !e.deleted).map((e) => e.path).sort();
-  expect(paths).toEqual(['.bashrc', '.gitconfig', '.ssh/config']);
+  // The server holds the tracked files and nothing else (the first sync runs on after the
+  // status page appears, so wait for it to land).
+  const serverPaths = async () => {
+    const res = await fetch(`${cfg.server_url}/v1/users/alice/changes?since=0`, { headers: { authorization: `Bearer ${cfg.auth_token}` } });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { entries: Array<{ path: string; deleted: boolean }> }).entries.filter((e) => !e.deleted).map((e) => e.path).sort();
+  };
+  await expect.poll(serverPaths, { timeout: 30_000 }).toEqual(['.bashrc', '.gitconfig', '.ssh/config']);
 
   // The status page shows the user with its files and the sync in the activity log.
   const card = page.getByRole('article', { name: 'user alice' });

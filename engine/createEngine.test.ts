@@ -2,7 +2,8 @@ import { chmod, lstat, mkdir, readFile, readdir, readlink, rm, stat, symlink, wr
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DmanError, isDmanError } from '../shared/errors.js';
-import { createEngine, type WalkFn } from './createEngine.js';
+import { COMMIT_CHUNK_OPS, createEngine, type WalkFn } from './createEngine.js';
+import { MAX_COMMIT_OPS } from '../shared/protocol.js';
 import { walkTracked } from './scan/walk.js';
 import type { Engine, EngineEvent } from './Engine.js';
 import { silentLogger } from './log.js';
@@ -430,4 +431,27 @@ describe('createEngine with an in-process remote', () => {
       ['gone', 'delete', 'remote'], ['new', 'add', 'remote'], ['shared', 'modify', 'local'],
     ]);
   });
+});
+
+describe('a publish larger than one commit may be', () => {
+  it('lands in atomic chunks under the server cap, and the other machine gets every file', async () => {
+    expect(COMMIT_CHUNK_OPS).toBeLessThan(MAX_COMMIT_OPS);
+    const remote = createMemoryRemote();
+    const sizes: number[] = [];
+    const commit = remote.commit.bind(remote);
+    remote.commit = async (user, ops, opts) => {
+      sizes.push(ops.length);
+      return commit(user, ops, opts);
+    };
+    const a = await machine(remote, 'a');
+    const n = COMMIT_CHUNK_OPS + 7;
+    await mkdir(join(a.home, 'many'), { recursive: true });
+    for (let i = 0; i < n; i += 500) await Promise.all(Array.from({ length: Math.min(500, n - i) }, (_, j) => writeFile(join(a.home, 'many', `f${i + j}`), `file ${i + j}\n`)));
+    const r = await a.engine.sync(both);
+    expect(r.users[0]!.counts.published).toBe(n);
+    expect(sizes).toEqual([COMMIT_CHUNK_OPS, 7]);
+    const b = await machine(remote, 'b');
+    expect((await b.engine.sync(both)).users[0]!.counts.installed).toBe(n);
+    expect(await b.read(`many/f${n - 1}`)).toBe(`file ${n - 1}\n`);
+  }, 120_000);
 });

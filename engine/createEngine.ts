@@ -69,6 +69,9 @@ function emptyCounts(): UserSyncReport['counts'] {
 }
 
 /** Creates the sync engine. */
+/** Ops per commit request: well under the server's MAX_COMMIT_OPS and its JSON body limit. */
+export const COMMIT_CHUNK_OPS = 5_000;
+
 export function createEngine(deps: EngineDeps): Engine {
   const { config } = deps;
   const clock = deps.clock ?? systemClock();
@@ -565,71 +568,77 @@ export function createEngine(deps: EngineDeps): Engine {
     const toUpload = (list: Iterable<(typeof items)[number]>): Array<{ path: string; local: LocalFile }> => [...list].map((it) => ({ path: it.path, local: it.local! }));
     await uploadBlobs(ctx, toUpload(byHash.values()), uploaded, failedHashes);
     const ready = items.filter((it) => !(it.local?.kind === 'file' && failedHashes.has(it.local.hash)));
-    let batch = ready;
-    let reuploaded = false;
-    for (let round = 0; batch.length > 0 && round < 4; round++) {
-      const ops: CommitOpInput[] = batch.map((it) => opOf(it.path, it.local, it.baseRev));
-      let res: Awaited<ReturnType<Remote['commit']>>;
-      try {
-        res = await remote.commit(user, ops, { idempotencyKey: randomUUID(), device: config.device });
-      } catch (err) {
-        // The server lost blobs between our upload and the commit (e.g. its gc, or a restore of its
-        // data): nothing was written, so upload this batch's blobs once more and commit again.
-        if (!isDmanError(err, 'PRECONDITION_FAILED') || reuploaded) throw err;
-        reuploaded = true;
-        log.warn({ user, blobs: batch.length }, 'the server is missing blobs we uploaded; uploading them again');
-        const again = new Map<string, (typeof items)[number]>();
-        for (const it of batch) if (it.local?.kind === 'file') again.set(it.local.hash, it);
-        const failedAgain = new Set<string>();
-        await uploadBlobs(ctx, toUpload(again.values()), uploaded, failedAgain);
-        batch = batch.filter((it) => !(it.local?.kind === 'file' && failedAgain.has(it.local.hash)));
-        round--;
-        continue;
-      }
-      if (res.ok) {
-        for (const e of res.entries) {
-          state.remote.set(e.path, e);
-          state.base.set(e.path, baseOf(e));
-          state.conflicts.delete(e.path);
+    // One commit is atomic, but the server caps its size (MAX_COMMIT_OPS and the JSON body limit):
+    // a larger publish, such as the first one of a big home, lands in atomic chunks, each path
+    // still compare-and-swapped against its base.
+    const commitChunk = async (first: typeof ready): Promise<void> => {
+      let batch = first;
+      let reuploaded = false;
+      for (let round = 0; batch.length > 0 && round < 4; round++) {
+        const ops: CommitOpInput[] = batch.map((it) => opOf(it.path, it.local, it.baseRev));
+        let res: Awaited<ReturnType<Remote['commit']>>;
+        try {
+          res = await remote.commit(user, ops, { idempotencyKey: randomUUID(), device: config.device });
+        } catch (err) {
+          // The server lost blobs between our upload and the commit (e.g. its gc, or a restore of its
+          // data): nothing was written, so upload this batch's blobs once more and commit again.
+          if (!isDmanError(err, 'PRECONDITION_FAILED') || reuploaded) throw err;
+          reuploaded = true;
+          log.warn({ user, blobs: batch.length }, 'the server is missing blobs we uploaded; uploading them again');
+          const again = new Map<string, (typeof items)[number]>();
+          for (const it of batch) if (it.local?.kind === 'file') again.set(it.local.hash, it);
+          const failedAgain = new Set<string>();
+          await uploadBlobs(ctx, toUpload(again.values()), uploaded, failedAgain);
+          batch = batch.filter((it) => !(it.local?.kind === 'file' && failedAgain.has(it.local.hash)));
+          round--;
+          continue;
         }
-        for (const it of batch) {
-          if (it.local === null) report.counts.deleted++; else report.counts.published++;
-          report.actions.push({ path: it.path, type: 'publish', ...(it.conflict ? { conflict: it.conflict } : {}) });
+        if (res.ok) {
+          for (const e of res.entries) {
+            state.remote.set(e.path, e);
+            state.base.set(e.path, baseOf(e));
+            state.conflicts.delete(e.path);
+          }
+          for (const it of batch) {
+            if (it.local === null) report.counts.deleted++; else report.counts.published++;
+            report.actions.push({ path: it.path, type: 'publish', ...(it.conflict ? { conflict: it.conflict } : {}) });
+          }
+          return;
         }
-        return;
-      }
-      // 409: nothing was written. Learn the current entries of those paths and re-plan only them.
-      const conflicted = new Set(res.conflicts.map((c) => c.path));
-      for (const c of res.conflicts) {
-        if (c.current) state.remote.set(c.path, c.current); else state.remote.delete(c.path);
-      }
-      const next: typeof items = batch.filter((it) => !conflicted.has(it.path));
-      for (const path of conflicted) {
-        const a = planPath(path, local.get(path), state.base.get(path), state.remote.get(path), { policy: ctx.policy, device: config.device, now: ctx.now, direction: ctx.opts.direction });
-        if (a.type === 'publish') {
-          if (a.local && a.local.kind === 'file' && !uploaded.has(a.local.hash)) continue; // blob not uploaded: next run
-          next.push({ path, local: a.local, baseRev: a.baseRev, ...(a.conflict ? { conflict: a.conflict } : {}) });
-        } else if (a.type === 'install') {
-          await guarded(ctx, a, async () => {
-            await installOne(ctx, path, a.remote, a.keepLocalAs);
-            report.counts.installed++;
-            report.actions.push({ path, type: 'install', ...(a.conflict ? { conflict: a.conflict } : {}) });
-          });
-        } else if (a.type === 'conflict') {
-          recordConflict(ctx, path, a.local, a.remote, a.base, a.reason);
-          report.actions.push({ path, type: 'conflict', conflict: 'ask' });
-        } else if (a.type === 'converged') {
-          if (a.remote) state.base.set(path, baseOf(a.remote)); else state.base.delete(path);
-          report.counts.converged++;
-        } else if (a.type === 'merge') {
-          await guarded(ctx, a, async () => {
-            const merged = await tryMerge(ctx, a);
-            if (merged) next.push({ path, local: merged, baseRev: a.remote.rev, conflict: 'merge' });
-          });
+        // 409: nothing was written. Learn the current entries of those paths and re-plan only them.
+        const conflicted = new Set(res.conflicts.map((c) => c.path));
+        for (const c of res.conflicts) {
+          if (c.current) state.remote.set(c.path, c.current); else state.remote.delete(c.path);
         }
+        const next: typeof items = batch.filter((it) => !conflicted.has(it.path));
+        for (const path of conflicted) {
+          const a = planPath(path, local.get(path), state.base.get(path), state.remote.get(path), { policy: ctx.policy, device: config.device, now: ctx.now, direction: ctx.opts.direction });
+          if (a.type === 'publish') {
+            if (a.local && a.local.kind === 'file' && !uploaded.has(a.local.hash)) continue; // blob not uploaded: next run
+            next.push({ path, local: a.local, baseRev: a.baseRev, ...(a.conflict ? { conflict: a.conflict } : {}) });
+          } else if (a.type === 'install') {
+            await guarded(ctx, a, async () => {
+              await installOne(ctx, path, a.remote, a.keepLocalAs);
+              report.counts.installed++;
+              report.actions.push({ path, type: 'install', ...(a.conflict ? { conflict: a.conflict } : {}) });
+            });
+          } else if (a.type === 'conflict') {
+            recordConflict(ctx, path, a.local, a.remote, a.base, a.reason);
+            report.actions.push({ path, type: 'conflict', conflict: 'ask' });
+          } else if (a.type === 'converged') {
+            if (a.remote) state.base.set(path, baseOf(a.remote)); else state.base.delete(path);
+            report.counts.converged++;
+          } else if (a.type === 'merge') {
+            await guarded(ctx, a, async () => {
+              const merged = await tryMerge(ctx, a);
+              if (merged) next.push({ path, local: merged, baseRev: a.remote.rev, conflict: 'merge' });
+            });
+          }
+        }
+        batch = next;
       }
-      batch = next;
-    }
+    };
+    for (let i = 0; i < ready.length; i += COMMIT_CHUNK_OPS) await commitChunk(ready.slice(i, i + COMMIT_CHUNK_OPS));
   }
 
   /**

@@ -31,7 +31,7 @@ import { encodeRecord, ioError, Journal, scanJournal } from './disk/journal.js';
 import { filterAudit } from './MemoryStore.js';
 import { createNotifier } from './notifier.js';
 import type {
-  AuditQuery, AuditRecord, BlobUpload, ChangesPage, CommitInput, CommitOutcome, GcOptions, PutBlobResult, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
+  AuditQuery, AuditRecord, BlobUpload, ChangesPage, CommitInput, CommitOutcome, GcOptions, PutBlobResult, RetentionPolicy, RetentionScope, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
 } from './Store.js';
 
 /** Layout version of the data dir; a newer one is refused (SCHEMA_TOO_NEW). */
@@ -523,13 +523,17 @@ export class DiskStore implements Store {
     return out;
   }
 
-  async applyRetention(user: string, policy: RetentionPolicy, now: number): Promise<{ versionsRemoved: number }> {
+  async applyRetention(user: string, policy: RetentionPolicy, now: number, opts: RetentionScope = {}): Promise<{ versionsRemoved: number }> {
     assertUserName(user);
     return this.exclusive(async () => {
       const u = this.users.get(user);
       if (!u) return { versionsRemoved: 0 };
       const drop: Array<[string, number]> = [];
-      for (const [path, list] of u.versions) for (const v of versionsToDrop([...list].reverse(), policy, now)) drop.push([path, v.rev]);
+      const paths = opts.paths ? [...new Set(opts.paths)] : [...u.versions.keys()];
+      for (const path of paths) {
+        const list = u.versions.get(path);
+        if (list) for (const v of versionsToDrop([...list].reverse(), policy, now)) drop.push([path, v.rev]);
+      }
       if (drop.length > 0) await this.write({ t: 'ret', user, drop });
       return { versionsRemoved: drop.length };
     });

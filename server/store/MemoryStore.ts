@@ -6,7 +6,7 @@ import { consumeVerified } from './blobStream.js';
 import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, findConflicts, gcCutoff, missingBlobsError, validateCommit, versionsToDrop } from './commitRules.js';
 import { createNotifier } from './notifier.js';
 import type {
-  AuditQuery, AuditRecord, ChangesPage, CommitInput, CommitOutcome, GcOptions, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
+  AuditQuery, AuditRecord, ChangesPage, CommitInput, CommitOutcome, GcOptions, RetentionPolicy, RetentionScope, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
 } from './Store.js';
 
 interface UserData {
@@ -130,12 +130,15 @@ export class MemoryStore implements Store {
     return list.slice(0, limit ?? list.length).map((e) => ({ ...e }));
   }
 
-  async applyRetention(user: string, policy: RetentionPolicy, now: number): Promise<{ versionsRemoved: number }> {
+  async applyRetention(user: string, policy: RetentionPolicy, now: number, opts: RetentionScope = {}): Promise<{ versionsRemoved: number }> {
     assertUserName(user);
     const u = this.users.get(user);
     if (!u) return { versionsRemoved: 0 };
     let removed = 0;
-    for (const [path, list] of u.versions) {
+    const paths = opts.paths ? [...new Set(opts.paths)] : [...u.versions.keys()];
+    for (const path of paths) {
+      const list = u.versions.get(path);
+      if (!list) continue;
       const drop = new Set(versionsToDrop([...list].reverse(), policy, now));
       if (drop.size === 0) continue;
       u.versions.set(path, list.filter((v) => !drop.has(v)));

@@ -58,6 +58,9 @@ export interface RetentionPolicy {
   days: number;
 }
 
+/** Which paths one applyRetention call trims; without `paths`, all of the user's paths. */
+export interface RetentionScope { paths?: string[] }
+
 /** How long an uploaded blob no version references is kept, so a commit that follows its upload finds it. */
 export const BLOB_GC_GRACE_MS = 60 * 60_000;
 
@@ -130,8 +133,11 @@ export interface Store {
   commit(input: CommitInput): Promise<CommitOutcome>;
   /** Past and current versions of one path, newest first. */
   history(user: string, path: string, limit?: number): Promise<Entry[]>;
-  /** Drops past versions that are both beyond the newest `versions` and older than `days`; never the current one. */
-  applyRetention(user: string, policy: RetentionPolicy, now: number): Promise<{ versionsRemoved: number }>;
+  /**
+   * Drops past versions that are both beyond the newest `versions` and older than `days`; never the current one.
+   * With `opts.paths`, only those paths' histories are looked at (after a commit), else every path (the sweep).
+   */
+  applyRetention(user: string, policy: RetentionPolicy, now: number, opts?: RetentionScope): Promise<{ versionsRemoved: number }>;
   /**
    * Deletes blobs no version of any user references, except those uploaded within the grace period
    * (an upload is followed by its commit; collecting in between would fail that commit).

@@ -608,6 +608,22 @@ export function describeStoreContract(name: string, factory: StoreFactory, opts:
         expect(await store.getEntry('alice', 'once')).toMatchObject({ deleted: true });
       });
 
+      it('trims only the named paths when given paths, and every path without them', async () => {
+        for (const path of ['a', 'b', 'dir/c d.txt']) for (let d = 0; d < 3; d++) await write('alice', path, `${path}${d}`, { now: T0 + d * DAY });
+        const now = T0 + 100 * DAY;
+        const keep = { versions: 0, days: 0 };
+        // duplicates and paths with no history are harmless
+        const r = await store.applyRetention('alice', keep, now, { paths: ['a', 'a', 'dir/c d.txt', 'never-written'] });
+        expect(r.versionsRemoved).toBe(4);
+        expect(await store.history('alice', 'a')).toEqual([await store.getEntry('alice', 'a')]);
+        expect(await store.history('alice', 'dir/c d.txt')).toEqual([await store.getEntry('alice', 'dir/c d.txt')]);
+        expect(await store.history('alice', 'b')).toHaveLength(3);
+        expect((await store.applyRetention('alice', keep, now, { paths: [] })).versionsRemoved).toBe(0);
+        expect(await store.history('alice', 'b')).toHaveLength(3);
+        expect((await store.applyRetention('alice', keep, now)).versionsRemoved).toBe(2);
+        expect(await store.history('alice', 'b')).toEqual([await store.getEntry('alice', 'b')]);
+      });
+
       it('applies retention per user only', async () => {
         for (let d = 0; d < 3; d++) await write('alice', 'h', `a${d}`, { now: T0 + d * DAY });
         for (let d = 0; d < 3; d++) await write('bob', 'h', `b${d}`, { now: T0 + d * DAY });

@@ -14,7 +14,7 @@ import { consumeVerified } from '../blobStream.js';
 import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, missingBlobsError, validateCommit, versionsToDrop } from '../commitRules.js';
 import { BLOB_GC_GRACE_MS } from '../Store.js';
 import type {
-  AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
+  AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, RetentionScope, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
 } from '../Store.js';
 import { DEFAULT_DATABASE, describeDbTarget, mariaDbPoolOptions, type DbBlock } from './mariaDbOptions.js';
 import { SCHEMA_VERSION, migrations } from './migrations.js';
@@ -496,9 +496,21 @@ export class MariaDbStore implements Store {
     return rows.map((r) => this.parseEntry(String(r.entry)));
   }
 
-  async applyRetention(user: string, policy: RetentionPolicy, now: number): Promise<{ versionsRemoved: number }> {
+  async applyRetention(user: string, policy: RetentionPolicy, now: number, opts: RetentionScope = {}): Promise<{ versionsRemoved: number }> {
     assertUserName(user);
-    const [rows] = await this.rows<RowDataPacket>(null, 'SELECT path_key, rev, updated_at FROM dman_versions WHERE user = ? ORDER BY path_key, rev DESC', [user]);
+    const rows: RowDataPacket[] = [];
+    if (opts.paths) {
+      // Only the named paths, through the (user, path_key, rev) index: no scan of the user's whole history.
+      const keys = [...new Map(opts.paths.map((p) => { const k = pathKey(p); return [k.toString('hex'), k] as const; })).values()];
+      for (let i = 0; i < keys.length; i += ROWS_PER_STATEMENT) {
+        const part = keys.slice(i, i + ROWS_PER_STATEMENT);
+        const [got] = await this.rows<RowDataPacket>(null, `SELECT path_key, rev, updated_at FROM dman_versions WHERE user = ? AND path_key IN (${part.map(() => '?').join(',')}) ORDER BY path_key, rev DESC`, [user, ...part]);
+        rows.push(...got);
+      }
+    } else {
+      const [got] = await this.rows<RowDataPacket>(null, 'SELECT path_key, rev, updated_at FROM dman_versions WHERE user = ? ORDER BY path_key, rev DESC', [user]);
+      rows.push(...got);
+    }
     const byPath = new Map<string, Array<{ rev: number; updatedAt: number }>>();
     for (const r of rows) {
       const k = (r.path_key as Buffer).toString('hex');

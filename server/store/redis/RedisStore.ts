@@ -15,7 +15,7 @@ import { consumeVerified } from '../blobStream.js';
 import { assertHash, assertSameBatch, assertUserName, batchDigest, entryFromOp, missingBlobsError, validateCommit, versionsToDrop } from '../commitRules.js';
 import { BLOB_GC_GRACE_MS } from '../Store.js';
 import type {
-  AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
+  AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, RetentionScope, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
 } from '../Store.js';
 import { describeRedisTarget, redisConnectionOptions, type RedisBlock } from './redisOptions.js';
 
@@ -453,11 +453,11 @@ export class RedisStore implements Store {
     return raw.map((j) => this.parseEntry(j));
   }
 
-  async applyRetention(user: string, policy: RetentionPolicy, now: number): Promise<{ versionsRemoved: number }> {
+  async applyRetention(user: string, policy: RetentionPolicy, now: number, opts: RetentionScope = {}): Promise<{ versionsRemoved: number }> {
     assertUserName(user);
     return await this.run('applyRetention', async () => {
       const c = this.c();
-      const paths = await c.hkeys(this.u(user, 'entries'));
+      const paths = opts.paths ? [...new Set(opts.paths)] : await c.hkeys(this.u(user, 'entries'));
       let removed = 0;
       for (let i = 0; i < paths.length; i += 200) {
         const batch = paths.slice(i, i + 200);

@@ -21,7 +21,7 @@ import { registerAdminRoutes } from './routes/adminRoutes.js';
 import { registerOpsRoutes, type RouteLatency } from './routes/opsRoutes.js';
 import { registerSeedRoutes } from './routes/seedRoutes.js';
 import { registerV1Routes } from './routes/v1Routes.js';
-import type { Store } from './store/Store.js';
+import type { CommitInput, Store } from './store/Store.js';
 
 /** Seconds a client should wait before retrying after a 503 (storage unavailable). */
 const STORE_RETRY_AFTER_S = 2;
@@ -159,14 +159,37 @@ export function createServer(opts: ServerOptions): DmanServer {
     }
   }
 
+  // Paths committed per user since that user's last afterCommit, so retention after a commit trims
+  // only those histories instead of every path (a full pass per commit capped Redis at ~4 commits/s).
+  const committed = new Map<string, Set<string>>();
+  const routeStore = new Proxy(store, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver) as unknown;
+      if (prop !== 'commit') return value;
+      return async (input: CommitInput) => {
+        const out = await store.commit(input);
+        if (out.ok && opts.retention.afterCommit !== false) {
+          let set = committed.get(input.user);
+          if (!set) committed.set(input.user, (set = new Set()));
+          for (const o of input.ops) set.add(o.path);
+        }
+        return out;
+      };
+    },
+  });
+
   const ctx: RouteContext = {
-    store, log, limits, retention: opts.retention, now, version: opts.version, metrics, users,
+    store: routeStore, log, limits, retention: opts.retention, now, version: opts.version, metrics, users,
     authenticate, authorizeUser: rules.authorizeUser, requireAdmin: rules.requireAdmin, audit, activity,
     async afterCommit(user, deletes, req, p) {
       if (deletes >= massDeleteMin) await audit(req, p, { action: 'mass-delete', outcome: 'ok', user, details: { deletes } });
       if (opts.retention.afterCommit === false) return;
+      const paths = committed.get(user);
+      if (paths) committed.set(user, new Set());
       try {
-        await store.applyRetention(user, opts.retention, now());
+        // Empty when a concurrent afterCommit of this user already took these paths; unknown (no commit seen) means all.
+        if (paths?.size === 0) return;
+        await store.applyRetention(user, opts.retention, now(), paths ? { paths: [...paths] } : undefined);
       } catch (err) {
         req.log.warn({ err, user }, 'retention after commit failed');
       }

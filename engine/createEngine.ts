@@ -69,6 +69,9 @@ function emptyCounts(): UserSyncReport['counts'] {
 }
 
 /** Creates the sync engine. */
+/** Downloads landing at once during an install. */
+const INSTALL_CONCURRENCY = 8;
+
 /** Ops per commit request: well under the server's MAX_COMMIT_OPS and its JSON body limit. */
 export const COMMIT_CHUNK_OPS = 5_000;
 
@@ -429,7 +432,7 @@ export function createEngine(deps: EngineDeps): Engine {
     // Deletes first, so a file can replace a folder (and the reverse) in one run.
     const installs = plan.filter((a): a is Extract<PlanAction, { type: 'install' }> => a.type === 'install')
       .sort((a, b) => Number(!a.remote.deleted) - Number(!b.remote.deleted));
-    for (const a of installs) {
+    const installAction = async (a: (typeof installs)[number]): Promise<void> => {
       await guarded(ctx, a, async () => {
         if (!(await stillAsScanned(ctx, a.path, local.get(a.path)))) {
           report.skipped.push({ path: a.path, reason: 'changed on disk during the run; it will be synced on the next run' });
@@ -440,7 +443,13 @@ export function createEngine(deps: EngineDeps): Engine {
         report.actions.push({ path: a.path, type: 'install', ...(a.conflict ? { conflict: a.conflict } : {}) });
       });
       progress(a.path);
-    }
+    };
+    // Deletes one by one and all before any download; downloads are independent of each other
+    // (each lands by its own temp file + rename), so several run at once: each waits on the
+    // network and on its own fsyncs.
+    const deletes = installs.filter((a) => a.remote.deleted);
+    for (const a of deletes) await installAction(a);
+    await mapLimit(installs.filter((a) => !a.remote.deleted), INSTALL_CONCURRENCY, installAction);
     const publishes: Array<{ path: string; local: LocalFile | null; baseRev: number; conflict?: ConflictPolicy }> = [];
     for (const a of plan) {
       switch (a.type) {

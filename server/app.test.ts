@@ -43,6 +43,21 @@ describe('createServer', () => {
     expect((await store.history('alice', 'p')).length).toBeLessThanOrEqual(2);
   });
 
+  it('after a commit, trims the history of the committed paths only', async () => {
+    const { put, commit, store } = await setup({ versions: 1, days: 0, gcIntervalMs: 0 });
+    const calls: Array<string[] | undefined> = [];
+    const apply = store.applyRetention.bind(store);
+    store.applyRetention = async (user, policy, now, opts) => {
+      calls.push(opts?.paths ? [...opts.paths].sort() : undefined);
+      return apply(user, policy, now, opts);
+    };
+    await put('a');
+    expect((await commit([{ path: 'p', baseRev: 0, hash: sha('a'), size: 1 }, { path: 'q', baseRev: 0, hash: sha('a'), size: 1 }])).statusCode).toBe(200);
+    expect((await commit([{ path: 'p', baseRev: 1, deleted: true }])).statusCode).toBe(200);
+    expect((await commit([{ path: 'q', baseRev: 0, deleted: true }])).statusCode).toBe(409);
+    await expect.poll(() => calls.length).toBe(2);
+    expect(calls).toEqual([['p', 'q'], ['p']]);
+  });
   it('audits a mass delete', async () => {
     const { put, commit, store } = await setup();
     await put('x');

@@ -53,3 +53,42 @@ export async function putBlobsOneByOne(store: Store, user: string, blobs: AsyncI
 export function putBlobsWith(store: Store, user: string, blobs: AsyncIterable<BlobUpload>, maxBytes: number): Promise<PutBlobResult[]> {
   return store.putBlobs ? store.putBlobs(user, blobs, maxBytes) : putBlobsOneByOne(store, user, blobs, maxBytes);
 }
+
+/** Regroups a stream's pieces into fixed-size chunks for drivers that store a blob as chunks. */
+export interface Chunker {
+  /** Adds a piece; writes every chunk it completes. */
+  push(piece: Buffer): Promise<void>;
+  /** Writes the last, partial chunk (if any). */
+  flush(): Promise<void>;
+  /** How many chunks were written so far. */
+  readonly count: number;
+}
+
+/** Creates a Chunker that hands each full `chunkBytes` chunk (and the last one) to `write`, numbered from 0. */
+export function createChunker(chunkBytes: number, write: (chunk: Buffer, seq: number) => Promise<void>): Chunker {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let count = 0;
+  const flush = async (): Promise<void> => {
+    if (pendingBytes === 0) return;
+    const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+    pending = [];
+    pendingBytes = 0;
+    await write(buf, count);
+    count++;
+  };
+  return {
+    async push(piece) {
+      let rest = piece;
+      while (rest.length > 0) {
+        const take = Math.min(rest.length, chunkBytes - pendingBytes);
+        pending.push(rest.subarray(0, take));
+        pendingBytes += take;
+        rest = rest.subarray(take);
+        if (pendingBytes === chunkBytes) await flush();
+      }
+    },
+    flush,
+    get count() { return count; },
+  };
+}

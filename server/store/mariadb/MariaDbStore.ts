@@ -10,7 +10,7 @@ import type { Logger } from '../../../engine/log.js';
 import { silentLogger } from '../../../engine/log.js';
 import { DmanError, isDmanError } from '../../../shared/errors.js';
 import { entrySchema, tokenInfoSchema, type CommitConflict, type Entry } from '../../../shared/protocol.js';
-import { consumeVerified } from '../blobStream.js';
+import { consumeVerified, createChunker } from '../blobStream.js';
 import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, missingBlobsError, validateCommit, versionsToDrop } from '../commitRules.js';
 import { BLOB_GC_GRACE_MS } from '../Store.js';
 import type {
@@ -289,39 +289,23 @@ export class MariaDbStore implements Store {
     const exists = existing.length > 0;
     const uploadId = randomUUID();
     if (!exists) await this.write('INSERT INTO dman_uploads (upload_id, started_at) VALUES (?, ?)', [uploadId, Date.now()]);
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    let chunks = 0;
-    const flush = async (): Promise<void> => {
-      if (pendingBytes === 0) return;
-      const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
-      pending = [];
-      pendingBytes = 0;
-      await this.write('INSERT INTO dman_blob_chunks (upload_id, seq, data) VALUES (?, ?, ?)', [uploadId, chunks, buf]);
-      chunks++;
-    };
+    const chunker = createChunker(this.chunkBytes, async (chunk, seq) => {
+      await this.write('INSERT INTO dman_blob_chunks (upload_id, seq, data) VALUES (?, ?, ?)', [uploadId, seq, chunk]);
+    });
     let size: number;
     try {
       size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
         // Known content is still read and verified (it proves possession) but not written again.
-        if (exists) return;
-        let rest = chunk;
-        while (rest.length > 0) {
-          const take = Math.min(rest.length, this.chunkBytes - pendingBytes);
-          pending.push(rest.subarray(0, take));
-          pendingBytes += take;
-          rest = rest.subarray(take);
-          if (pendingBytes === this.chunkBytes) await flush();
-        }
+        if (!exists) await chunker.push(chunk);
       }, { user, driver: 'mariadb' });
-      if (!exists) await flush();
+      if (!exists) await chunker.flush();
     } catch (err) {
       if (!exists) await this.discardUpload(uploadId);
       throw this.toStoreError(err, 'putBlob');
     }
     let created = false;
     if (!exists) {
-      const res = await this.write('INSERT IGNORE INTO dman_blobs (hash, size, chunks, upload_id, created_at, uploaded_at) VALUES (?, ?, ?, ?, ?, ?)', [hash, size, chunks, uploadId, Date.now(), Date.now()]);
+      const res = await this.write('INSERT IGNORE INTO dman_blobs (hash, size, chunks, upload_id, created_at, uploaded_at) VALUES (?, ?, ?, ?, ?, ?)', [hash, size, chunker.count, uploadId, Date.now(), Date.now()]);
       created = res.affectedRows === 1;
       if (created) await this.write('DELETE FROM dman_uploads WHERE upload_id = ?', [uploadId]);
       else await this.discardUpload(uploadId); // a parallel upload of the same content won

@@ -11,7 +11,7 @@ import type { Logger } from '../../../engine/log.js';
 import { silentLogger } from '../../../engine/log.js';
 import { DmanError, isDmanError } from '../../../shared/errors.js';
 import { entrySchema, type Entry } from '../../../shared/protocol.js';
-import { consumeVerified } from '../blobStream.js';
+import { consumeVerified, createChunker } from '../blobStream.js';
 import { assertHash, assertSameBatch, assertUserName, batchDigest, entryFromOp, missingBlobsError, validateCommit, versionsToDrop } from '../commitRules.js';
 import { BLOB_GC_GRACE_MS } from '../Store.js';
 import type {
@@ -307,38 +307,22 @@ export class RedisStore implements Store {
     const r = this.bc();
     const exists = await this.run('putBlob', () => r.exists(this.b(hash, 'meta')));
     const tmp = this.b(hash, `tmp:${randomUUID()}`);
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    let chunks = 0;
-    const flush = async (): Promise<void> => {
-      if (pendingBytes === 0) return;
-      const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
-      pending = [];
-      pendingBytes = 0;
-      await this.run('putBlob', () => r.multi().rpush(tmp, buf).expire(tmp, UPLOAD_TTL_S).exec());
-      chunks++;
-    };
+    const chunker = createChunker(this.chunkBytes, async (chunk) => {
+      await this.run('putBlob', () => r.multi().rpush(tmp, chunk).expire(tmp, UPLOAD_TTL_S).exec());
+    });
     let size: number;
     try {
       size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
         // Known content is still read and verified (it proves possession) but not written again.
-        if (exists) return;
-        let rest = chunk;
-        while (rest.length > 0) {
-          const take = Math.min(rest.length, this.chunkBytes - pendingBytes);
-          pending.push(rest.subarray(0, take));
-          pendingBytes += take;
-          rest = rest.subarray(take);
-          if (pendingBytes === this.chunkBytes) await flush();
-        }
+        if (!exists) await chunker.push(chunk);
       }, { user, driver: 'redis' });
-      if (!exists) await flush();
+      if (!exists) await chunker.flush();
     } catch (err) {
       await r.del(tmp).catch(() => undefined);
       throw this.toStoreError(err, 'putBlob');
     }
     return await this.run('putBlob', async () => {
-      const res = Number(await (r as RedisWithScripts).dmanFinishBlob(tmp, this.b(hash, 'data'), this.b(hash, 'meta'), size, chunks, Date.now(), exists ? 'known' : 'new'));
+      const res = Number(await (r as RedisWithScripts).dmanFinishBlob(tmp, this.b(hash, 'data'), this.b(hash, 'meta'), size, chunker.count, Date.now(), exists ? 'known' : 'new'));
       if (res === -1) {
         throw new DmanError('STORE_UNAVAILABLE', `Blob ${hash} was garbage-collected while it was being uploaded again; retry the upload`, { context: { driver: 'redis', user, hash } });
       }

@@ -25,7 +25,7 @@ import { fsyncDir, isTempName, writeFileAtomic } from '../../engine/fs/atomic.js
 import { silentLogger, type Logger } from '../../engine/log.js';
 import { mapLimit } from '../../engine/util/mapLimit.js';
 import { consumeVerified } from './blobStream.js';
-import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, findConflicts, gcCutoff, missingBlobsError, validateCommit, versionsToDrop } from './commitRules.js';
+import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, findConflicts, gcCutoff, missingBlobsError, validateCommit, versionsToDrop, liveTotals, revokedToken } from './commitRules.js';
 import { lockDataDir, type ReleaseLock } from './disk/dataDirLock.js';
 import { encodeRecord, ioError, Journal, scanJournal } from './disk/journal.js';
 import { filterAudit } from './MemoryStore.js';
@@ -569,14 +569,7 @@ export class DiskStore implements Store {
     assertUserName(user);
     const u = this.users.get(user);
     if (!u) return { files: 0, bytes: 0, headRev: 0, lastCommitAt: null };
-    let files = 0;
-    let bytes = 0;
-    for (const e of u.entries.values()) {
-      if (e.deleted) continue;
-      files++;
-      bytes += e.size;
-    }
-    return { files, bytes, headRev: u.head, lastCommitAt: u.lastCommitAt };
+    return { ...liveTotals(u.entries.values()), headRev: u.head, lastCommitAt: u.lastCommitAt };
   }
 
   subscribe(user: string, onRev: (user: string, rev: number) => void): Unsubscribe {
@@ -728,7 +721,7 @@ export class DiskStore implements Store {
         break;
       case 'revoke': {
         const t = this.tokens.get(rec.id);
-        if (t) t.revokedAt = rec.now;
+        if (t) this.tokens.set(rec.id, revokedToken(t, rec.now));
         break;
       }
     }

@@ -3,7 +3,7 @@
 import { Readable } from 'node:stream';
 import type { Entry } from '../../shared/protocol.js';
 import { consumeVerified } from './blobStream.js';
-import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, findConflicts, gcCutoff, missingBlobsError, validateCommit, versionsToDrop } from './commitRules.js';
+import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, findConflicts, gcCutoff, missingBlobsError, validateCommit, versionsToDrop, liveTotals, revokedToken } from './commitRules.js';
 import { createNotifier } from './notifier.js';
 import type {
   AuditQuery, AuditRecord, ChangesPage, CommitInput, CommitOutcome, GcOptions, RetentionPolicy, RetentionScope, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
@@ -172,14 +172,7 @@ export class MemoryStore implements Store {
     assertUserName(user);
     const u = this.users.get(user);
     if (!u) return { files: 0, bytes: 0, headRev: 0, lastCommitAt: null };
-    let files = 0;
-    let bytes = 0;
-    for (const e of u.entries.values()) {
-      if (e.deleted) continue;
-      files++;
-      bytes += e.size;
-    }
-    return { files, bytes, headRev: u.head, lastCommitAt: u.lastCommitAt };
+    return { ...liveTotals(u.entries.values()), headRev: u.head, lastCommitAt: u.lastCommitAt };
   }
 
   subscribe(user: string, onRev: (user: string, rev: number) => void): Unsubscribe {
@@ -199,7 +192,7 @@ export class MemoryStore implements Store {
   async revokeToken(id: string, now: number): Promise<boolean> {
     const t = this.tokens.get(id);
     if (!t) return false;
-    t.revokedAt = now;
+    this.tokens.set(id, revokedToken(t, now));
     return true;
   }
   async touchToken(id: string, now: number): Promise<void> {

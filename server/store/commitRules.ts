@@ -125,3 +125,20 @@ function canonicalJson(v: unknown): string {
   }
   return JSON.stringify(v);
 }
+
+/** Returns the token record after a revocation at `now`: the first revocation time is kept. */
+export function revokedToken<T extends { revokedAt: number | null }>(t: T, now: number): T {
+  return { ...t, revokedAt: t.revokedAt ?? now };
+}
+
+/** Counts a user's live files and bytes from the current entries (tombstones excluded). */
+export function liveTotals(entries: Iterable<Entry>): { files: number; bytes: number } {
+  let files = 0;
+  let bytes = 0;
+  for (const e of entries) {
+    if (e.deleted) continue;
+    files++;
+    bytes += e.size;
+  }
+  return { files, bytes };
+}

@@ -805,6 +805,9 @@ export function describeStoreContract(name: string, factory: StoreFactory, opts:
         const revoked = await store.getTokenByHash(sha256('token-t1'));
         expect(revoked?.revokedAt).toBe(T0 + 200);
         expect(revoked?.lastUsedAt).toBe(T0 + 100);
+        // Revoking again is harmless and keeps when it was first revoked (the audit trail's time).
+        expect(await store.revokeToken('t1', T0 + 300)).toBe(true);
+        expect((await store.getTokenByHash(sha256('token-t1')))?.revokedAt).toBe(T0 + 200);
         expect((await store.getTokenByHash(sha256('token-t2')))?.revokedAt).toBeNull();
         await store.touchToken('nope', T0); // unknown id: no error, nothing created
         expect((await store.listTokens()).length).toBe(2);

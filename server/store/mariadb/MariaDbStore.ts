@@ -11,7 +11,7 @@ import { silentLogger } from '../../../engine/log.js';
 import { DmanError, isDmanError } from '../../../shared/errors.js';
 import { entrySchema, tokenInfoSchema, type CommitConflict, type Entry } from '../../../shared/protocol.js';
 import { consumeVerified, createChunker } from '../blobStream.js';
-import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, missingBlobsError, validateCommit, versionsToDrop } from '../commitRules.js';
+import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, missingBlobsError, validateCommit, versionsToDrop, revokedToken } from '../commitRules.js';
 import { BLOB_GC_GRACE_MS } from '../Store.js';
 import type {
   AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, RetentionScope, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
@@ -641,7 +641,7 @@ export class MariaDbStore implements Store {
   }
 
   async revokeToken(id: string, now: number): Promise<boolean> {
-    return await this.updateToken(id, 'revokeToken', (t) => ({ ...t, revokedAt: t.revokedAt ?? now }));
+    return await this.updateToken(id, 'revokeToken', (t) => revokedToken(t, now));
   }
 
   async touchToken(id: string, now: number): Promise<void> {

@@ -48,12 +48,14 @@ describe('MariaDB faults', () => {
       const ops = Array.from({ length: 3000 }, (_, i) => fileOp(`.config/p${i}`, 0, blob));
       const input = { user: 'alice', device: 'laptop', ops, now: T0, idempotencyKey: 'batch-0001' };
       const watcher = await admin();
+      // Hold the commit mid-transaction: it writes its dman_entries rows, then waits for this lock
+      // at its first dman_versions insert. Polling for an INSERT in flight instead raced a fast commit.
+      await watcher.query(`LOCK TABLES \`${db}\`.dman_versions WRITE`);
       const first = settle(store.commit(input));
-      // kill while the commit's transaction is writing rows
       await waitUntil(async () => {
-        const [rows] = await watcher.query(`SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = ? AND info LIKE 'INSERT INTO dman_%'`, [db]);
+        const [rows] = await watcher.query(`SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = ? AND info LIKE 'INSERT INTO dman_versions%'`, [db]);
         return Number((rows as Array<{ n: number }>)[0]!.n) > 0;
-      }, 10_000, 'the commit to be writing');
+      }, 10_000, 'the commit to wait mid-transaction, its entry rows written');
       await inst.kill();
       await watcher.destroy();
       const r1 = await first;

@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DmanError } from '../../shared/errors.js';
-import { readTar, splitEntryName, symlinkTargetProblem } from './readTar.js';
+import { Header } from 'tar';
+import { metaProblem, readTar, splitEntryName, symlinkTargetProblem } from './readTar.js';
 import { writeTar } from './writeTar.js';
 
 describe('splitEntryName', () => {
@@ -23,6 +24,81 @@ describe('symlinkTargetProblem', () => {
       const p = symlinkTargetProblem(path, target);
       if (want === null) expect(p).toBeNull(); else expect(p).toMatch(want);
     });
+});
+
+/** A PAX record as tar writes it: "LEN key=value\n", LEN counting the whole record. */
+function paxRecord(key: string, value: string): string {
+  const rest = ` ${key}=${value}\n`;
+  let len = Buffer.byteLength(rest) + 1;
+  while (String(len).length + Buffer.byteLength(rest) !== len) len = String(len).length + Buffer.byteLength(rest);
+  return `${len}${rest}`;
+}
+
+describe('metaProblem', () => {
+  it.each([
+    [paxRecord('path', 'alice/.bashrc'), null],
+    [paxRecord('size', '1024') + paxRecord('mtime', '1700000000.5'), null],
+    [paxRecord('SCHILY.xattr.user.bin', 'a\0b\x01'), null],
+    ['alice/.config/long/name\0', null],
+    ['alice/.config/long/name\0\0\0', null],
+    [paxRecord('path', 'alice/a\0/../../x'), /sets "path" to "alice\/a\\x00\/\.\.\/\.\.\/x", which contains a NUL byte \(the name would be cut to "alice\/a"\)/],
+    [paxRecord('linkpath', 'ok\0/etc'), /sets "linkpath".*NUL byte/],
+    [paxRecord('size', '-512'), /sets "size" to "-512", which is not a size in bytes/],
+    [paxRecord('size', '0x10'), /sets "size" to "0x10"/],
+    [paxRecord('size', ''), /sets "size" to ""/],
+    ['alice/a\0/../../x\0', /GNU long name.*"alice\/a\\x00\/\.\.\/\.\.\/x".*cut to "alice\/a"/],
+  ])('%j', (raw, want) => {
+    const p = metaProblem(raw);
+    if (want === null) expect(p).toBeNull(); else expect(p).toMatch(want);
+  });
+});
+
+describe('readTar refuses the forms node-tar reads as harmless names', () => {
+  const opts = { maxEntries: 10, maxEntryBytes: 100, maxTotalBytes: 1000 };
+  const pad = (n: number) => Buffer.alloc((512 - (n % 512)) % 512);
+  const header = (path: string, size: number, type = 'File') => {
+    const b = Buffer.alloc(512);
+    new Header({ path, size, type: type as 'File', mode: 0o644, mtime: new Date(0), uid: 0, gid: 0 }).encode(b, 0);
+    return b;
+  };
+  const fixSum = (b: Buffer) => {
+    b.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const x of b) sum += x;
+    b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    return b;
+  };
+  const pax = (records: string, then: Buffer, data = Buffer.alloc(0)) => {
+    const body = Buffer.from(records);
+    return Buffer.concat([header('PaxHeader', body.length, 'ExtendedHeader'), body, pad(body.length), then, data, pad(data.length), Buffer.alloc(1024)]);
+  };
+  const read = (b: Buffer) => readTar(Readable.from([b]), opts);
+
+  it('a PAX path with a NUL byte', async () => {
+    await expect(read(pax(paxRecord('path', 'alice/a\0/../../x'), header('alice/benign', 1), Buffer.from('x')))).rejects.toMatchObject({
+      code: 'UNSAFE_PATH', message: expect.stringMatching(/^tar entry "alice\/a" was refused: its PAX extended header sets "path"/), hint: expect.stringMatching(/re-create the archive/),
+    });
+  });
+  it('a PAX negative size', async () => {
+    await expect(read(pax(paxRecord('size', '-512'), header('alice/neg', 0)))).rejects.toMatchObject({ code: 'UNSAFE_PATH', message: expect.stringMatching(/"alice\/neg".*"size" to "-512"/) });
+  });
+  it('a negative size in base-256, and an empty size field', async () => {
+    const neg = header('alice/neg', 0);
+    neg.fill(0xff, 124, 136);
+    await expect(read(Buffer.concat([fixSum(neg), Buffer.alloc(1024)]))).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/"alice\/neg" was refused: its header has no valid size/) });
+    const empty = header('alice/empty', 0);
+    empty.fill(0, 124, 136);
+    await expect(read(Buffer.concat([fixSum(empty), Buffer.alloc(1024)]))).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/"alice\/empty".*no valid size/) });
+  });
+  it('a bad PAX header at the very end, with no entry after it', async () => {
+    const body = Buffer.from(paxRecord('path', 'alice/a\0b'));
+    await expect(read(Buffer.concat([header('PaxHeader', body.length, 'ExtendedHeader'), body, pad(body.length), Buffer.alloc(1024)]))).rejects.toMatchObject({ code: 'UNSAFE_PATH', message: expect.stringMatching(/ends with an extended header that was refused/) });
+  });
+  it('but takes a valid PAX size, a PAX xattr with binary bytes and a PAX long path', async () => {
+    const long = `alice/${'deep/'.repeat(30)}f`;
+    const items = await read(pax(paxRecord('size', '3') + paxRecord('SCHILY.xattr.user.b', 'a\0b') + paxRecord('path', long), header('alice/short', 0), Buffer.from('abc')));
+    expect(items.map((i) => [i.path, i.data.toString()])).toEqual([[long.slice(6), 'abc']]);
+  });
 });
 
 describe('writeTar → readTar', () => {

@@ -38,6 +38,10 @@ export function resolveConfig(modern: ModernConfig, ctx: ResolveContext): Resolv
     }
     if (block?.socket) (name === 'redis' ? redis : db).socket = expand([name, 'socket'], block.socket);
   }
+  const rb = modern.redis;
+  if (rb?.cluster && rb.socket) problems.push(problem('error', ['redis', 'socket'], 'redis.cluster is true but redis.socket is set; a Redis Cluster is reached over TCP', 'give the cluster\'s seed nodes as redis.addr (and redis.nodes) instead of redis.socket', rb.socket));
+  if (rb?.cluster && (rb.db ?? 0) !== 0) problems.push(problem('error', ['redis', 'db'], 'redis.cluster is true but redis.db is not 0; Redis Cluster has only database 0', 'remove redis.db (dman keeps its keys apart with its key prefix)', String(rb.db)));
+  if (rb?.nodes && !rb.cluster) problems.push(problem('error', ['redis', 'nodes'], 'redis.nodes is set but redis.cluster is not true; seed nodes only mean something for a Redis Cluster', 'add `cluster: true` to the redis block, or remove redis.nodes and use redis.addr', rb.nodes.join(',')));
   if (storage_driver === 'mariadb') {
     if (!modern.db?.db) problems.push(problem('error', ['db', 'db'], 'storage_driver is mariadb but db.db (the database name) is missing', 'add `db: { db: dman, user: dman, ... }` to the config'));
     if (!modern.db?.user) problems.push(problem('error', ['db', 'user'], 'storage_driver is mariadb but db.user is missing', 'add the MariaDB user name as db.user'));

@@ -53,6 +53,10 @@ export const redisBlockSchema = z.strictObject({
   username: str.optional(),
   password: z.string().optional(),
   db: z.number().int().min(0).max(15).optional(),
+  /** Redis Cluster: `addr` (and `nodes`) are seed nodes; the client finds the rest. */
+  cluster: z.boolean().optional(),
+  /** More seed nodes of a cluster (host:port each), tried besides `addr`. */
+  nodes: z.array(addr).min(1, 'must list at least one host:port').optional(),
   ...tlsFields,
 });
 
@@ -153,7 +157,7 @@ export interface EffectiveConfig {
   storage_driver: StorageDriver;
   listen: string;
   data_dir?: string;
-  redis: { addr?: string; socket?: string; username?: string; password?: string; db: number } & TlsSettings;
+  redis: { addr?: string; socket?: string; username?: string; password?: string; db: number; cluster?: boolean; nodes?: string[] } & TlsSettings;
   db: { addr?: string; socket?: string; db?: string; user?: string; password?: string } & TlsSettings;
   track: string[];
   users: Record<string, { home: string; track: string[] }>;

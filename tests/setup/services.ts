@@ -1,7 +1,7 @@
 // Throwaway Redis and MariaDB instances for tests and benchmarks: each in its own temp dir on a
 // random port, with a unix socket, optional TLS, stopped by PID (never by name).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 /** The services the global setup serves to workers. */
-export const serviceNames = ['redis', 'redis-socket', 'redis-tls', 'mariadb', 'mariadb-socket', 'mariadb-tls'] as const;
+export const serviceNames = ['redis', 'redis-socket', 'redis-tls', 'redis-cluster', 'mariadb', 'mariadb-socket', 'mariadb-tls'] as const;
 export type ServiceName = (typeof serviceNames)[number];
 
 /** Connection facts of a Redis a test may use (JSON-serialisable: crosses from the global setup to workers). */
@@ -22,6 +22,13 @@ export interface RedisFacts {
   username?: string;
   /** Present for a TLS instance: the files the client needs. */
   tls?: TlsFiles;
+}
+
+/** Connection facts of a throwaway Redis Cluster: its masters, all on `host`. */
+export interface RedisClusterFacts {
+  host: string;
+  /** One port per master (the cluster bus is port + 10000). */
+  ports: number[];
 }
 
 /** Connection facts of a MariaDB a test may use; tests create their own databases in it. */
@@ -143,6 +150,86 @@ export async function startRedis(opts: { tls?: boolean; persistent?: boolean } =
     async restart() { await stopChild(child, 'SIGKILL'); await start(); },
     async ensureRunning() { if (!isRunning(child)) await start(); },
   };
+}
+
+/**
+ * Starts a throwaway Redis Cluster of `masters` masters (no replicas) in one temp dir: one
+ * redis-server per master with --cluster-enabled on a random port, joined by
+ * `redis-cli --cluster create`, ready once every node reports cluster_state:ok.
+ */
+export async function startRedisCluster(opts: { masters?: number } = {}): Promise<Instance<RedisClusterFacts>> {
+  await ensureCommand('redis-server', 'redis-server');
+  const masters = opts.masters ?? 3;
+  const dir = mkdtempSync(join(tmpdir(), 'rds.'));
+  const ports: number[] = [];
+  // The cluster bus listens on port + 10000, so a port is only usable when that one is free too.
+  while (ports.length < masters) {
+    const p = await freePort();
+    if (p + 10000 > 65535 || ports.includes(p)) continue;
+    if (await isPortFree(p + 10000)) ports.push(p);
+  }
+  const children: Array<ChildProcess | null> = ports.map(() => null);
+  const nodeDir = (i: number) => join(dir, `node${i}`);
+  const startNode = async (i: number) => {
+    const d = nodeDir(i);
+    mkdirSync(d, { recursive: true });
+    const log = join(d, 'redis.log');
+    const c = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(ports[i]), '--dir', d, '--logfile', log, '--save', '', '--appendonly', 'no',
+      '--cluster-enabled', 'yes', '--cluster-config-file', join(d, 'nodes.conf'), '--cluster-node-timeout', '5000', '--daemonize', 'no'], { stdio: 'ignore' });
+    children[i] = c;
+    writeFileSync(join(d, 'server.pid'), String(c.pid));
+    // sweepStaleInstanceDirs looks at the top-level pid file: node 0 stands for the cluster.
+    if (i === 0) writeFileSync(join(dir, 'server.pid'), String(c.pid));
+    await waitFor(`redis-server (cluster node ${i})`, async () => {
+      try { return (await run('redis-cli', ['-p', String(ports[i]), 'ping'])).stdout.trim() === 'PONG'; } catch { return false; }
+    }, c, 15_000, log);
+  };
+  const allOk = async () => {
+    for (const p of ports) {
+      try {
+        if (!/cluster_state:ok/.test((await run('redis-cli', ['-p', String(p), 'cluster', 'info'])).stdout)) return false;
+      } catch { return false; }
+    }
+    return true;
+  };
+  const waitOk = async () => {
+    const until = Date.now() + 30_000;
+    while (!(await allOk())) {
+      if (Date.now() > until) throw new Error(`the Redis Cluster in ${dir} did not reach cluster_state:ok within 30 s; see ${dir}/node*/redis.log`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const stopAll = async (signal: NodeJS.Signals) => { await Promise.all(children.map((c) => stopChild(c, signal))); };
+  try {
+    await Promise.all(ports.map((_, i) => startNode(i)));
+    await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 60_000 });
+    await waitOk();
+  } catch (err) {
+    await stopAll('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    facts: { host: '127.0.0.1', ports },
+    dir,
+    async stop() { await stopAll('SIGTERM'); rmSync(dir, { recursive: true, force: true }); },
+    async kill() { await stopAll('SIGKILL'); },
+    async restart() { await stopAll('SIGKILL'); await Promise.all(ports.map((_, i) => startNode(i))); await waitOk(); },
+    async ensureRunning() {
+      const down = children.map((c, i) => (isRunning(c) ? -1 : i)).filter((i) => i >= 0);
+      if (down.length === 0) return;
+      await Promise.all(down.map((i) => startNode(i)));
+      await waitOk();
+    },
+  };
+}
+
+async function isPortFree(port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
 }
 
 /** Starts a throwaway MariaDB (root, empty password) with a 64 MiB max_allowed_packet. */

@@ -1,12 +1,13 @@
-// The Redis driver of the Store port. Keys of one user share the hash tag {u:<user>} and keys of
-// one blob share {b:<hash>}. Commits are one Lua script (blob checks, revision checks, writes and
-// the idempotency record, all or none); blobs are lists of fixed-size chunks written under a temp
-// key and renamed once the hash verifies. The commit and gc scripts also read blob metadata and a
-// global reference count, which keeps gc from racing a commit but means those two scripts need a
-// single Redis (or a cluster slot layout change) rather than Redis Cluster.
+// The Redis driver of the Store port, on a single Redis or a Redis Cluster. Every key one commit
+// touches shares the user's hash tag {u:<user>} (one slot): entries, feed, history, head,
+// idempotency records, the user's blob index and the user's blob reference counts. Blob bytes are
+// stored once under {b:<hash>} (deduplicated across users) with a holders hash naming the users who
+// uploaded them; uploads and gc touch those, commits never do. Global keys (users, blobs, audit,
+// schema, the two token hashes under {tokens}) are only written by single-key commands or a MULTI
+// within one slot. See README.md for the layout, gc's two steps and the v1 migration.
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../../../engine/log.js';
 import { silentLogger } from '../../../engine/log.js';
 import { DmanError, isDmanError } from '../../../shared/errors.js';
@@ -17,18 +18,26 @@ import { BLOB_GC_GRACE_MS } from '../Store.js';
 import type {
   AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, RetentionScope, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
 } from '../Store.js';
-import { describeRedisTarget, redisConnectionOptions, type RedisBlock } from './redisOptions.js';
+import { describeRedisTarget, redisClusterOptions, redisConnectionOptions, type RedisBlock } from './redisOptions.js';
 
 /** How long a commit's idempotency record is kept. */
 const IDEMPOTENCY_TTL_S = 7 * 86_400;
 /** How long an abandoned upload's temp chunks live. */
 const UPLOAD_TTL_S = 3600;
+/** How long a layout migration may hold its lock before another server may take over. */
+const MIGRATION_LOCK_MS = 120_000;
+/** How long a server waits at start-up for another one's migration. */
+const MIGRATION_WAIT_MS = 600_000;
 
-// KEYS: head, entries, feed, owns, idem, last, refs.
-// ARGV: hasIdem, histPrefix, n, channel, user, now, ttl, blobKeyPrefix, batch digest, then 4 per op (path, baseRev, body, hash).
+/** The key layout this code writes; stored in <prefix>schema. 1 had global blob refs (no cluster). */
+const LAYOUT_VERSION = 2;
+
+// KEYS: head, entries, feed, blob index, idem, last, refs (all {u:<user>}).
+// ARGV: hasIdem, histPrefix, n, channel, user, now, ttl, batch digest, then 4 per op (path, baseRev, body, hash).
 // The idempotency record is '<digest>#<result>', so a key reused for another batch is refused, not replayed.
-// Blob existence is checked here, and every referencing version counted in refs, so gcBlobs (which
-// deletes only blobs whose count is 0, in a script too) can never remove a blob a commit just used.
+// A blob counts as present when the user's blob index names it; every referencing version is
+// counted in the user's refs, so gc (which drops a user's hold only at count 0, in a script on
+// the same slot) can never take a blob away from a commit that just used it.
 const COMMIT_LUA = `
 local has_idem = ARGV[1] == '1'
 if has_idem then
@@ -36,15 +45,11 @@ if has_idem then
   if prev then return {'replay', prev} end
 end
 local n = tonumber(ARGV[3])
-local first = 10
+local first = 9
 local missing = {'missing'}
 for i = 0, n - 1 do
   local h = ARGV[first + i * 4 + 3]
-  if h ~= '' then
-    if redis.call('SISMEMBER', KEYS[4], h) == 0 or redis.call('EXISTS', ARGV[8] .. h .. '}:meta') == 0 then
-      missing[#missing + 1] = h
-    end
-  end
+  if h ~= '' and redis.call('HEXISTS', KEYS[4], h) == 0 then missing[#missing + 1] = h end
 end
 if #missing > 1 then return missing end
 local conflicts = {'conflict'}
@@ -76,13 +81,13 @@ end
 redis.call('SET', KEYS[1], head)
 redis.call('SET', KEYS[6], ARGV[6])
 local result = head .. '|[' .. table.concat(out, ',') .. ']'
-if has_idem then redis.call('SET', KEYS[5], ARGV[9] .. '#' .. result, 'EX', tonumber(ARGV[7])) end
+if has_idem then redis.call('SET', KEYS[5], ARGV[8] .. '#' .. result, 'EX', tonumber(ARGV[7])) end
 redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. head)
 return {'ok', result}
 `;
 
-// KEYS: history list, refs.  ARGV: pairs of (version json, hash or '').  Drops versions by exact
-// value (safe against a commit pushing a new one meanwhile) and uncounts their blob references.
+// KEYS: history list, the user's refs.  ARGV: pairs of (version json, hash or '').  Drops versions
+// by exact value (safe against a commit pushing a new one meanwhile) and uncounts their blobs.
 const RETAIN_LUA = `
 local removed = 0
 for i = 1, #ARGV, 2 do
@@ -108,28 +113,44 @@ end
 return out
 `;
 
-// KEYS: tmp, data, meta.  ARGV: size, chunks, now, 'known' when no chunks were written. Publishes a verified upload unless the blob
-// exists; either way stamps the upload time that gc's grace period counts from.
+// KEYS: tmp, data, meta, holders (all {b:<hash>}).  ARGV: size, chunks, 'known' when no chunks were
+// written, user, hold ('<id>:<ms>'). Publishes a verified upload unless the blob exists, and either
+// way records the user's hold, whose time gc's grace period counts from. -1: gone meanwhile.
 const FINISH_BLOB_LUA = `
-if ARGV[4] == 'known' and redis.call('EXISTS', KEYS[3]) == 0 then return -1 end
+if ARGV[3] == 'known' and redis.call('EXISTS', KEYS[3]) == 0 then return -1 end
 if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[3], 'at', ARGV[3])
+  redis.call('HSET', KEYS[4], ARGV[4], ARGV[5])
   return 0
 end
 if tonumber(ARGV[2]) > 0 then redis.call('RENAME', KEYS[1], KEYS[2]) end
-redis.call('HSET', KEYS[3], 'size', ARGV[1], 'chunks', ARGV[2], 'at', ARGV[3])
+redis.call('HSET', KEYS[3], 'size', ARGV[1], 'chunks', ARGV[2])
+redis.call('HSET', KEYS[4], ARGV[4], ARGV[5])
 return 1
 `;
 
-// KEYS: meta, data, refs.  ARGV: hash, cutoff.  Deletes a blob no version references and nobody
-// uploaded after cutoff; returns its size, -1 when it was gone, -2 when referenced, -3 when recent.
-const DROP_BLOB_LUA = `
-if tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '0') > 0 then return -2 end
-local size = redis.call('HGET', KEYS[1], 'size')
+// gc, step 1 (the user's slot). KEYS: blob index, refs.  ARGV: hash, hold seen in holders ('' for
+// none), cutoff. Drops the user's index entry when no version of the user references the blob,
+// the hold is older than the cutoff, and no newer upload replaced it. 1: dropped (go on to step 2).
+const DROP_HOLD_LUA = `
+if tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0') > 0 then return 0 end
+local at = tonumber(string.match(ARGV[2], ':(%d+)$') or '0')
+if at > tonumber(ARGV[3]) then return 0 end
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and cur ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+`;
+
+// gc, step 2 (the blob's slot). KEYS: holders, meta, data.  ARGV: user ('' for none), hold. Removes
+// the user's hold unless an upload renewed it, then deletes the bytes once nobody holds them.
+// Returns the size freed, -1 when the blob was gone, -2 while someone still holds it.
+const DROP_DATA_LUA = `
+if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
+if redis.call('HLEN', KEYS[1]) > 0 then return -2 end
+local size = redis.call('HGET', KEYS[2], 'size')
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 if not size then return -1 end
-if tonumber(redis.call('HGET', KEYS[1], 'at') or '0') > tonumber(ARGV[2]) then return -3 end
-redis.call('DEL', KEYS[1], KEYS[2])
 return tonumber(size)
 `;
 
@@ -146,7 +167,7 @@ export interface RedisStoreOptions {
   blobChunkBytes?: number;
 }
 
-/** Stores dman's data in Redis; several server processes may share one Redis. */
+/** Stores dman's data in Redis or a Redis Cluster; several server processes may share it. */
 export class RedisStore implements Store {
   readonly driver = 'redis' as const;
   private readonly opts: RedisStoreOptions;
@@ -154,6 +175,9 @@ export class RedisStore implements Store {
   private readonly p: string;
   private readonly chunkBytes: number;
   private readonly target: string;
+  private readonly clustered: boolean;
+  // A Cluster client answers the same commands as a Redis one (each routed by its key's slot), so
+  // both are typed as Redis; only scans over every master need to know (see masters()).
   private cmd: Redis | null = null;
   private blob: Redis | null = null;
   private sub: Redis | null = null;
@@ -169,15 +193,14 @@ export class RedisStore implements Store {
     this.p = opts.keyPrefix ?? 'dman:';
     this.chunkBytes = opts.blobChunkBytes ?? 256 * 1024;
     this.target = describeRedisTarget(opts.redis);
+    this.clustered = opts.redis.cluster === true;
   }
 
   // ---- lifecycle
 
   async open(): Promise<void> {
     const t = { connectTimeoutMs: this.opts.connectTimeoutMs ?? 5000, commandTimeoutMs: this.opts.commandTimeoutMs ?? 5000, maxBackoffMs: this.opts.maxBackoffMs ?? 2000 };
-    const base = redisConnectionOptions(this.opts.redis, t);
-    const make = (name: string, over: Partial<typeof base> = {}): Redis => {
-      const r = new Redis({ ...base, connectionName: `dman-${name}`, ...over });
+    const watch = (r: Redis, name: string): Redis => {
       let lastLogged = 0;
       r.on('error', (err: Error) => {
         this.lastError = err;
@@ -186,10 +209,22 @@ export class RedisStore implements Store {
       });
       return r;
     };
+    let make: (name: string, subscriber?: boolean) => Redis;
+    if (this.clustered) {
+      const { seeds, options } = redisClusterOptions(this.opts.redis, t);
+      make = (name, subscriber = false) => watch(new Cluster(seeds, {
+        ...options,
+        ...(subscriber ? { enableOfflineQueue: true } : {}),
+        redisOptions: { ...options.redisOptions, connectionName: `dman-${name}`, ...(subscriber ? { commandTimeout: undefined } : {}) },
+      }) as unknown as Redis, name);
+    } else {
+      const base = redisConnectionOptions(this.opts.redis, t);
+      // The subscriber keeps its subscription across reconnects; no command timeout for it.
+      make = (name, subscriber = false) => watch(new Redis({ ...base, connectionName: `dman-${name}`, ...(subscriber ? { commandTimeout: undefined, enableOfflineQueue: true } : {}) }), name);
+    }
     this.cmd = make('cmd');
     this.blob = make('blob');
-    // The subscriber keeps its subscription across reconnects; no command timeout for it.
-    this.sub = make('sub', { commandTimeout: undefined, enableOfflineQueue: true });
+    this.sub = make('sub', true);
     this.sub.on('message', (_ch: string, msg: string) => this.onMessage(msg));
     try {
       // allSettled: leaving a connection mid-handshake would surface its TLS errors later, unhandled.
@@ -202,7 +237,9 @@ export class RedisStore implements Store {
       // ioredis rejects connect() with a bare "Connection is closed."; the error event said why.
       const detail = this.lastError?.message ?? (err as Error).message;
       throw new DmanError('STORE_UNAVAILABLE', `Cannot connect to Redis at ${this.target}: ${detail}`, {
-        hint: 'Check that Redis is running and that redis.addr/redis.socket, the password and the TLS settings in the config are right.',
+        hint: this.clustered
+          ? 'Check that the cluster is up (cluster_state:ok), that redis.addr/redis.nodes name reachable nodes, and that the password and TLS settings in the config are right.'
+          : 'Check that Redis is running and that redis.addr/redis.socket, the password and the TLS settings in the config are right.',
         context: { driver: 'redis', url: this.target }, cause: err,
       });
     }
@@ -210,8 +247,15 @@ export class RedisStore implements Store {
       r.defineCommand('dmanCommit', { numberOfKeys: 7, lua: COMMIT_LUA });
       r.defineCommand('dmanRetain', { numberOfKeys: 2, lua: RETAIN_LUA });
       r.defineCommand('dmanChanges', { numberOfKeys: 3, lua: CHANGES_LUA });
-      r.defineCommand('dmanFinishBlob', { numberOfKeys: 3, lua: FINISH_BLOB_LUA });
-      r.defineCommand('dmanDropBlob', { numberOfKeys: 3, lua: DROP_BLOB_LUA });
+      r.defineCommand('dmanFinishBlob', { numberOfKeys: 4, lua: FINISH_BLOB_LUA });
+      r.defineCommand('dmanDropHold', { numberOfKeys: 2, lua: DROP_HOLD_LUA });
+      r.defineCommand('dmanDropData', { numberOfKeys: 3, lua: DROP_DATA_LUA });
+    }
+    try {
+      await this.ensureLayout();
+    } catch (err) {
+      await this.close();
+      throw this.toStoreError(err, 'layout check');
     }
     this.persistence = await this.checkPersistence();
     if (this.persistence === 'off') this.log.warn({ target: this.target }, 'redis persistence is off (appendonly no): acknowledged writes may be lost on a Redis restart');
@@ -231,7 +275,7 @@ export class RedisStore implements Store {
 
   async health(): Promise<StoreHealth> {
     const started = performance.now();
-    const details = { target: this.target, persistence: this.persistence, keyPrefix: this.p };
+    const details = { target: this.target, persistence: this.persistence, keyPrefix: this.p, cluster: this.clustered, layout: LAYOUT_VERSION };
     const warnings = this.persistence === 'off'
       ? ['Redis persistence is off (appendonly no): acknowledged writes could be lost when Redis restarts. Set "appendonly yes" in redis.conf.']
       : [];
@@ -262,9 +306,38 @@ export class RedisStore implements Store {
 
   private u(user: string, k: string): string { return `${this.p}{u:${user}}:${k}`; }
   private b(hash: string, k: string): string { return `${this.p}{b:${hash}}:${k}`; }
+  private g(k: string): string { return `${this.p}${k}`; }
+  /** The token hashes share one slot, so a MULTI may write both. */
+  private t(k: 'byid' | 'byhash'): string { return `${this.p}{tokens}:${k}`; }
   private channel(): string { return `${this.p}revs`; }
-  /** How many versions (of any user) reference each blob; gcBlobs deletes only blobs at 0. */
-  private refsKey(): string { return `${this.p}refs`; }
+
+  /** Every key matching a glob, over every master of a cluster (a SCAN on one node sees only its slots). */
+  private async scanKeys(pattern: string): Promise<string[]> {
+    const c = this.c();
+    const nodes = this.clustered ? (c as unknown as Cluster).nodes('master') : [c];
+    const out: string[] = [];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        out.push(...keys);
+      } while (cursor !== '0');
+    }
+    return out;
+  }
+
+  /** Deletes keys one command per slot-safe batch (a multi-key DEL across slots fails on a cluster). */
+  private async deleteKeys(keys: string[]): Promise<void> {
+    const c = this.c();
+    for (let i = 0; i < keys.length; i += 500) {
+      const batch = keys.slice(i, i + 500);
+      if (this.clustered) await Promise.all(batch.map((k) => c.unlink(k)));
+      else if (batch.length > 0) await c.unlink(...batch);
+    }
+  }
+
+  private glob(): string { return this.p.replace(/[*?[\]\\]/g, '\\$&'); }
 
   private c(): Redis {
     if (!this.cmd) throw new DmanError('STORE_UNAVAILABLE', `The Redis store (${this.target}) is not open`, { context: { driver: 'redis', url: this.target } });
@@ -306,6 +379,8 @@ export class RedisStore implements Store {
     assertHash(hash);
     const r = this.bc();
     const exists = await this.run('putBlob', () => r.exists(this.b(hash, 'meta')));
+    // Listed before the bytes land, so gc finds them even if this process dies before the end.
+    await this.run('putBlob', () => r.sadd(this.g('blobs'), hash));
     const tmp = this.b(hash, `tmp:${randomUUID()}`);
     const chunker = createChunker(this.chunkBytes, async (chunk) => {
       await this.run('putBlob', () => r.multi().rpush(tmp, chunk).expire(tmp, UPLOAD_TTL_S).exec());
@@ -322,24 +397,24 @@ export class RedisStore implements Store {
       throw this.toStoreError(err, 'putBlob');
     }
     return await this.run('putBlob', async () => {
-      const res = Number(await (r as RedisWithScripts).dmanFinishBlob(tmp, this.b(hash, 'data'), this.b(hash, 'meta'), size, chunker.count, Date.now(), exists ? 'known' : 'new'));
+      const hold = `${randomUUID()}:${Date.now()}`;
+      const res = Number(await (r as RedisWithScripts).dmanFinishBlob(tmp, this.b(hash, 'data'), this.b(hash, 'meta'), this.b(hash, 'holders'), size, chunker.count, exists ? 'known' : 'new', user, hold));
       if (res === -1) {
         throw new DmanError('STORE_UNAVAILABLE', `Blob ${hash} was garbage-collected while it was being uploaded again; retry the upload`, { context: { driver: 'redis', user, hash } });
       }
-      await r.sadd(`${this.p}blobs`, hash);
-      const owning = await r.sadd(this.u(user, 'owns'), hash);
-      // "Did this user have it?", never "did anyone?": that would tell bob alice stored the content.
-      return { size, created: res === 1 || owning === 1 };
+      // Again: gc may have unlisted it between the first SADD and the bytes landing.
+      await r.sadd(this.g('blobs'), hash);
+      // The user's index entry is what a commit checks. "Did this user have it?", never "did
+      // anyone?": that would tell bob alice stored the content.
+      const added = await r.hset(this.u(user, 'blobs'), hash, hold);
+      return { size, created: added === 1 };
     });
   }
 
   async hasBlob(user: string, hash: string): Promise<boolean> {
     assertUserName(user);
     if (!/^[0-9a-f]{64}$/.test(hash)) return false;
-    return await this.run('hasBlob', async () => {
-      const [owned, exists] = await Promise.all([this.c().sismember(this.u(user, 'owns'), hash), this.c().exists(this.b(hash, 'meta'))]);
-      return owned === 1 && exists === 1;
-    });
+    return (await this.run('hasBlob', () => this.c().hexists(this.u(user, 'blobs'), hash))) === 1;
   }
 
   async getBlob(user: string, hash: string): Promise<{ size: number; stream: Readable } | null> {
@@ -397,14 +472,14 @@ export class RedisStore implements Store {
     validateCommit(input);
     const { user } = input;
     const c = this.c();
-    const args: Array<string | number> = [input.idempotencyKey ? '1' : '0', this.u(user, 'h:'), input.ops.length, this.channel(), user, input.now, IDEMPOTENCY_TTL_S, `${this.p}{b:`, input.idempotencyKey ? batchDigest(input) : ''];
+    const args: Array<string | number> = [input.idempotencyKey ? '1' : '0', this.u(user, 'h:'), input.ops.length, this.channel(), user, input.now, IDEMPOTENCY_TTL_S, input.idempotencyKey ? batchDigest(input) : ''];
     for (const op of input.ops) {
       const { rev: _rev, ...rest } = entryFromOp(op, 1, input.device, input.now);
       args.push(op.path, op.baseRev === null ? '' : op.baseRev, JSON.stringify(rest).slice(1), !op.deleted && op.kind === 'file' && op.hash ? op.hash : '');
     }
     const idemKey = this.u(user, `idem:${input.idempotencyKey ?? ''}`);
     const reply = await this.run('commit', () => (c as RedisWithScripts).dmanCommit(
-      this.u(user, 'head'), this.u(user, 'entries'), this.u(user, 'feed'), this.u(user, 'owns'), idemKey, this.u(user, 'last'), this.refsKey(), ...args,
+      this.u(user, 'head'), this.u(user, 'entries'), this.u(user, 'feed'), this.u(user, 'blobs'), idemKey, this.u(user, 'last'), this.u(user, 'refs'), ...args,
     )) as string[];
     if (reply[0] === 'missing') throw missingBlobsError(user, reply.slice(1));
     if (reply[0] === 'conflict') {
@@ -425,7 +500,7 @@ export class RedisStore implements Store {
     const rev = Number(result.slice(0, bar));
     const entries = (JSON.parse(result.slice(bar + 1)) as unknown[]).map((e) => entrySchema.parse(e));
     if (!replayed) {
-      await this.run('commit', () => c.sadd(`${this.p}users`, user));
+      await this.run('commit', () => c.sadd(this.g('users'), user));
       this.notify(user, rev);
     }
     return { ok: true, rev, entries, replayed };
@@ -454,31 +529,45 @@ export class RedisStore implements Store {
           const drop = versionsToDrop(versions, policy, now);
           if (drop.length === 0) continue;
           const args = drop.flatMap((v) => [v.json, !v.entry.deleted && v.entry.kind === 'file' && v.entry.hash ? v.entry.hash : '']);
-          removed += Number(await (c as RedisWithScripts).dmanRetain(this.u(user, `h:${p}`), this.refsKey(), ...args));
+          removed += Number(await (c as RedisWithScripts).dmanRetain(this.u(user, `h:${p}`), this.u(user, 'refs'), ...args));
         }
       }
       return { versionsRemoved: removed };
     });
   }
 
+  /**
+   * Two steps per (blob, holder), each one script on one slot: drop the user's hold in the user's
+   * slot (only at reference count 0, past the grace, and not renewed by an upload meanwhile), then
+   * remove the hold in the blob's slot and delete the bytes once nobody holds them. A commit checks
+   * the user's index in the same slot as step 1, so it either sees the blob or fails cleanly.
+   */
   async gcBlobs(opts: GcOptions = {}): Promise<{ blobsRemoved: number; bytesFreed: number }> {
     const cutoff = (opts.now ?? Date.now()) - (opts.graceMs ?? BLOB_GC_GRACE_MS);
     return await this.run('gcBlobs', async () => {
-      const c = this.c();
+      const c = this.c() as RedisWithScripts;
       let blobsRemoved = 0, bytesFreed = 0;
-      for (const hash of await c.smembers(`${this.p}blobs`)) {
-        // The script re-checks the reference count atomically: a commit that just used it wins.
-        const size = Number(await (c as RedisWithScripts).dmanDropBlob(this.b(hash, 'meta'), this.b(hash, 'data'), this.refsKey(), hash, cutoff));
-        if (size === -2 || size === -3) continue;
-        await c.srem(`${this.p}blobs`, hash);
-        if (size >= 0) { blobsRemoved++; bytesFreed += size; }
+      for (const hash of await c.smembers(this.g('blobs'))) {
+        const holders = await c.hgetall(this.b(hash, 'holders'));
+        const drops: Array<[string, string]> = Object.keys(holders).length === 0 ? [['', '']] : [];
+        for (const [user, hold] of Object.entries(holders)) {
+          if (Number(await c.dmanDropHold(this.u(user, 'blobs'), this.u(user, 'refs'), hash, hold, cutoff)) === 1) drops.push([user, hold]);
+        }
+        for (const [user, hold] of drops) {
+          const size = Number(await c.dmanDropData(this.b(hash, 'holders'), this.b(hash, 'meta'), this.b(hash, 'data'), user, hold));
+          if (size === -2) continue;
+          // Unlisted once gone; an upload running now lists it again after its bytes land.
+          await c.srem(this.g('blobs'), hash);
+          if (size >= 0) { blobsRemoved++; bytesFreed += size; }
+          break;
+        }
       }
       return { blobsRemoved, bytesFreed };
     });
   }
 
   async listUsers(): Promise<string[]> {
-    return (await this.run('listUsers', () => this.c().smembers(`${this.p}users`))).sort();
+    return (await this.run('listUsers', () => this.c().smembers(this.g('users')))).sort();
   }
 
   async stats(user: string): Promise<UserStats> {
@@ -524,32 +613,32 @@ export class RedisStore implements Store {
 
   async putToken(rec: TokenRecord): Promise<void> {
     await this.run('putToken', async () => {
-      const prev = await this.c().hget(`${this.p}tokens`, rec.id);
+      const prev = await this.c().hget(this.t('byid'), rec.id);
       const tx = this.c().multi();
-      if (prev) tx.hdel(`${this.p}tokenhash`, this.parseToken(prev).hash);
-      await tx.hset(`${this.p}tokens`, rec.id, JSON.stringify(rec)).hset(`${this.p}tokenhash`, rec.hash, rec.id).exec();
+      if (prev) tx.hdel(this.t('byhash'), this.parseToken(prev).hash);
+      await tx.hset(this.t('byid'), rec.id, JSON.stringify(rec)).hset(this.t('byhash'), rec.hash, rec.id).exec();
     });
   }
 
   async getTokenByHash(hash: string): Promise<TokenRecord | null> {
     return await this.run('getTokenByHash', async () => {
-      const id = await this.c().hget(`${this.p}tokenhash`, hash);
+      const id = await this.c().hget(this.t('byhash'), hash);
       if (id === null) return null;
-      const raw = await this.c().hget(`${this.p}tokens`, id);
+      const raw = await this.c().hget(this.t('byid'), id);
       return raw === null ? null : this.parseToken(raw);
     });
   }
 
   async listTokens(): Promise<TokenRecord[]> {
-    const raw = await this.run('listTokens', () => this.c().hvals(`${this.p}tokens`));
+    const raw = await this.run('listTokens', () => this.c().hvals(this.t('byid')));
     return raw.map((j) => this.parseToken(j)).sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
   }
 
   private async updateToken(id: string, what: string, change: (t: TokenRecord) => TokenRecord): Promise<boolean> {
     return await this.run(what, async () => {
-      const raw = await this.c().hget(`${this.p}tokens`, id);
+      const raw = await this.c().hget(this.t('byid'), id);
       if (raw === null) return false;
-      await this.c().hset(`${this.p}tokens`, id, JSON.stringify(change(this.parseToken(raw))));
+      await this.c().hset(this.t('byid'), id, JSON.stringify(change(this.parseToken(raw))));
       return true;
     });
   }
@@ -565,11 +654,11 @@ export class RedisStore implements Store {
   // ---- audit
 
   async appendAudit(rec: AuditRecord): Promise<void> {
-    await this.run('appendAudit', () => this.c().rpush(`${this.p}audit`, JSON.stringify(rec)));
+    await this.run('appendAudit', () => this.c().rpush(this.g('audit'), JSON.stringify(rec)));
   }
 
   async listAudit(q: AuditQuery): Promise<AuditRecord[]> {
-    const raw = await this.run('listAudit', () => this.c().lrange(`${this.p}audit`, 0, -1));
+    const raw = await this.run('listAudit', () => this.c().lrange(this.g('audit'), 0, -1));
     const out: AuditRecord[] = [];
     for (let i = raw.length - 1; i >= 0 && (q.limit === undefined || out.length < q.limit); i--) {
       const r = JSON.parse(raw[i]!) as AuditRecord;
@@ -580,17 +669,119 @@ export class RedisStore implements Store {
     return out.sort((a, b) => b.time - a.time);
   }
 
-  /** Deletes every key under this store's prefix (tests and `dman` admin tools). */
+  /** Deletes every key under this store's prefix, on every master (tests and `dman` admin tools). */
   async destroyAll(): Promise<void> {
     await this.run('destroyAll', async () => {
-      const c = this.c();
-      let cursor = '0';
-      do {
-        const [next, keys] = await c.scan(cursor, 'MATCH', `${this.p.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await c.del(...keys);
-      } while (cursor !== '0');
+      await this.deleteKeys(await this.scanKeys(`${this.glob()}*`));
     });
+  }
+
+  // ---- layout version and the v1 migration
+
+  /**
+   * Makes sure the keys are in this code's layout: records it on an empty prefix, migrates a v1
+   * layout once (under a lock; other servers wait), refuses a newer one.
+   */
+  private async ensureLayout(): Promise<void> {
+    const c = this.c();
+    const until = Date.now() + MIGRATION_WAIT_MS;
+    for (;;) {
+      const v = await c.get(this.g('schema'));
+      if (v !== null) {
+        if (Number(v) > LAYOUT_VERSION) {
+          throw new DmanError('SCHEMA_TOO_NEW', `The Redis data under prefix "${this.p}" at ${this.target} has layout ${v}; this dman understands up to ${LAYOUT_VERSION}`, {
+            hint: 'Upgrade this dman server to the version that wrote the data (every server sharing a Redis must run the same version).', context: { driver: 'redis', url: this.target },
+          });
+        }
+        if (Number(v) === LAYOUT_VERSION) {
+          // A migration that died after recording the version still removes the old keys.
+          if ((await c.exists(this.g('refs'))) === 1) await this.dropV1Keys();
+          return;
+        }
+      }
+      // One EXISTS per key: a multi-key EXISTS across slots fails on a cluster.
+      const old = await Promise.all(['users', 'blobs', 'refs', 'tokens'].map((k) => c.exists(this.g(k))));
+      if (v === null && !old.some((n) => n === 1)) {
+        // Fresh prefix (or audit records only): nothing to migrate.
+        await c.set(this.g('schema'), String(LAYOUT_VERSION), 'NX');
+        continue;
+      }
+      const lock = randomUUID();
+      if ((await c.set(this.g('migrate-lock'), lock, 'PX', MIGRATION_LOCK_MS, 'NX')) === 'OK') {
+        try {
+          // Another server may have finished while we looked.
+          if (Number((await c.get(this.g('schema'))) ?? 0) < LAYOUT_VERSION) await this.migrateFromV1(lock);
+        } finally {
+          if ((await c.get(this.g('migrate-lock'))) === lock) await c.del(this.g('migrate-lock'));
+        }
+        continue;
+      }
+      if (Date.now() > until) {
+        throw new DmanError('STORE_UNAVAILABLE', `Another dman server has been migrating the Redis data under prefix "${this.p}" at ${this.target} for over ${MIGRATION_WAIT_MS / 1000} s`, {
+          hint: `Wait for it to finish and start again. If no server is migrating (one died mid-way), delete the key ${this.g('migrate-lock')}; the migration starts over safely.`,
+          context: { driver: 'redis', url: this.target },
+        });
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /**
+   * v1 kept one global reference count (<prefix>refs), per-user ownership sets ({u:<user>}:owns)
+   * and the tokens in <prefix>tokens / <prefix>tokenhash. Rebuilds them in the v2 keys: holds and
+   * the users' blob indexes from the ownership sets, per-user refs from the kept history, tokens
+   * under {tokens}. Every step overwrites, so a migration that died is simply run again.
+   */
+  private async migrateFromV1(lock: string): Promise<void> {
+    const c = this.c();
+    const started = Date.now();
+    this.log.info({ target: this.target, prefix: this.p }, 'redis: migrating the key layout from v1 to v2');
+    const renew = async () => { if ((await c.get(this.g('migrate-lock'))) === lock) await c.pexpire(this.g('migrate-lock'), MIGRATION_LOCK_MS); };
+    const ownsRe = new RegExp(`^${this.p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\{u:(.+)\\}:owns$`);
+    let holds = 0;
+    for (const key of await this.scanKeys(`${this.glob()}{u:*}:owns`)) {
+      const user = ownsRe.exec(key)?.[1];
+      if (!user) continue;
+      for (const hash of await c.smembers(key)) {
+        const at = await c.hget(this.b(hash, 'meta'), 'at');
+        if (at === null) continue;
+        const hold = `v1:${at}`;
+        await c.hset(this.b(hash, 'holders'), user, hold);
+        await c.hset(this.u(user, 'blobs'), hash, hold);
+        holds++;
+      }
+      await renew();
+    }
+    for (const user of await c.smembers(this.g('users'))) {
+      const counts = new Map<string, number>();
+      const paths = await c.hkeys(this.u(user, 'entries'));
+      for (let i = 0; i < paths.length; i += 200) {
+        const read = c.pipeline();
+        for (const path of paths.slice(i, i + 200)) read.lrange(this.u(user, `h:${path}`), 0, -1);
+        for (const [, raw] of (await read.exec()) ?? []) {
+          for (const json of (raw ?? []) as string[]) {
+            const e = this.parseEntry(json);
+            if (!e.deleted && e.kind === 'file' && e.hash) counts.set(e.hash, (counts.get(e.hash) ?? 0) + 1);
+          }
+        }
+      }
+      await c.del(this.u(user, 'refs'));
+      if (counts.size > 0) await c.hset(this.u(user, 'refs'), Object.fromEntries(counts));
+      await renew();
+    }
+    const tokens = await c.hgetall(this.g('tokens'));
+    const byHash = await c.hgetall(this.g('tokenhash'));
+    if (Object.keys(tokens).length > 0) await c.hset(this.t('byid'), tokens);
+    if (Object.keys(byHash).length > 0) await c.hset(this.t('byhash'), byHash);
+    await c.set(this.g('schema'), String(LAYOUT_VERSION));
+    await this.dropV1Keys();
+    this.log.info({ target: this.target, prefix: this.p, holds, tokens: Object.keys(tokens).length, ms: Date.now() - started }, 'redis: key layout migrated to v2');
+  }
+
+  /** Removes what only v1 used; <prefix>refs goes last, so its presence means "not done yet". */
+  private async dropV1Keys(): Promise<void> {
+    await this.deleteKeys(await this.scanKeys(`${this.glob()}{u:*}:owns`));
+    for (const k of ['tokens', 'tokenhash', 'refs']) await this.c().del(this.g(k));
   }
 }
 
@@ -599,6 +790,7 @@ interface RedisWithScripts extends Redis {
   dmanCommit(...args: Array<string | number>): Promise<unknown>;
   dmanChanges(...args: Array<string | number>): Promise<unknown>;
   dmanFinishBlob(...args: Array<string | number>): Promise<unknown>;
-  dmanDropBlob(...args: Array<string | number>): Promise<unknown>;
+  dmanDropHold(...args: Array<string | number>): Promise<unknown>;
+  dmanDropData(...args: Array<string | number>): Promise<unknown>;
   dmanRetain(...args: Array<string | number>): Promise<unknown>;
 }

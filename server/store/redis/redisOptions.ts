@@ -1,7 +1,7 @@
 // Turns the `redis:` config block into ioredis connection options: addr or unix socket,
 // ACL user, TLS files read once, bounded timeouts, no offline queue (fail fast when down).
 import { readFileSync } from 'node:fs';
-import type { RedisOptions } from 'ioredis';
+import type { ClusterOptions, RedisOptions } from 'ioredis';
 import { DmanError } from '../../../shared/errors.js';
 import type { EffectiveConfig } from '../../../shared/config/schema.js';
 
@@ -23,6 +23,7 @@ export function parseAddr(addr: string, defaultPort: number, key: string): { hos
 
 /** Describes where a block points, for error messages (never includes the password). */
 export function describeRedisTarget(b: RedisBlock): string {
+  if (b.cluster) return `redis cluster ${clusterSeeds(b).map((n) => `${n.host}:${n.port}`).join(',')}${b.tls ? ' (TLS)' : ''}`;
   if (b.socket) return `unix socket ${b.socket}`;
   const { host, port } = parseAddr(b.addr ?? '127.0.0.1:6379', 6379, 'redis.addr');
   return `${b.tls ? 'rediss' : 'redis'}://${host}:${port}/${b.db}`;
@@ -35,6 +36,44 @@ function readTlsFile(path: string | undefined, key: string): Buffer | undefined 
   } catch (err) {
     throw new DmanError('CONFIG_INVALID', `Cannot read ${key} ${path}: ${(err as Error).message}`, { hint: `Fix the path in ${key} or make the file readable by the server.`, context: { key, file: path }, cause: err });
   }
+}
+
+/** The seed nodes of a cluster block: `addr` then `nodes`, without duplicates. */
+export function clusterSeeds(b: RedisBlock): Array<{ host: string; port: number }> {
+  const all = [...(b.addr ? [b.addr] : []), ...(b.nodes ?? [])];
+  if (all.length === 0) all.push('127.0.0.1:6379');
+  const seen = new Set<string>();
+  return all.map((a, i) => parseAddr(a, 6379, i === 0 && b.addr ? 'redis.addr' : 'redis.nodes')).filter((n) => {
+    const k = `${n.host}:${n.port}`;
+    return seen.has(k) ? false : (seen.add(k), true);
+  });
+}
+
+/**
+ * Builds ioredis Cluster options from a block with `cluster: true`: the seeds, and per-node options
+ * as for a single Redis (ACL user, TLS, timeouts). Refuses what a cluster cannot do (socket, db).
+ */
+export function redisClusterOptions(b: RedisBlock, t: RedisTimeouts): { seeds: Array<{ host: string; port: number }>; options: ClusterOptions } {
+  if (b.socket) throw new DmanError('CONFIG_INVALID', 'redis.cluster is true but redis.socket is set; a Redis Cluster is reached over TCP', { hint: 'Give the seed nodes as redis.addr (and redis.nodes) instead of redis.socket.', context: { key: 'redis.socket' } });
+  if (b.db !== 0) throw new DmanError('CONFIG_INVALID', `redis.cluster is true but redis.db is ${b.db}; Redis Cluster has only database 0`, { hint: 'Remove redis.db; dman keeps its keys apart with its key prefix.', context: { key: 'redis.db' } });
+  const seeds = clusterSeeds(b);
+  const node = redisConnectionOptions({ ...b, cluster: false, nodes: undefined, addr: `${seeds[0]!.host}:${seeds[0]!.port}` }, t);
+  const { host: _h, port: _p, db: _db, retryStrategy: _r, enableOfflineQueue: _o, lazyConnect: _l, ...redisOptions } = node;
+  if (redisOptions.tls) {
+    // One certificate name for every node only when the config names it; otherwise each node's own host.
+    if (!b.tls_server_name) delete redisOptions.tls.servername;
+  }
+  return {
+    seeds,
+    options: {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      enableReadyCheck: true,
+      redisOptions,
+      slotsRefreshTimeout: t.connectTimeoutMs,
+      clusterRetryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 10), t.maxBackoffMs),
+    },
+  };
 }
 
 /** Builds ioredis options for one connection from the config block. */

@@ -1,14 +1,21 @@
 #!/usr/bin/env node
-// `npm run bench [-- NAME…] [--quick]`: runs each bench/*.bench.ts (or the named ones) in its own
+// `npm run bench [-- NAME…] [--quick] [--flag value…]`: runs each bench/*.bench.ts (or the named ones) in its own
 // Node process, one after another so they do not disturb each other, and prints their figures.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 
 const here = new URL('.', import.meta.url).pathname;
 const args = process.argv.slice(2);
-const flags = args.filter((a) => a.startsWith('--'));
-const names = args.filter((a) => !a.startsWith('--'));
 const all = readdirSync(here).filter((f) => f.endsWith('.bench.ts')).sort();
+// A word right after a flag that names no bench is that flag's value (`--seconds 20`, `--json out.json`).
+const isName = (a) => all.some((f) => f.startsWith(a));
+const flags = [];
+const names = [];
+args.forEach((a, i) => {
+  if (a.startsWith('--')) flags.push(a);
+  else if (i > 0 && args[i - 1].startsWith('--') && !args[i - 1].includes('=') && !isName(a)) flags.push(a);
+  else names.push(a);
+});
 const chosen = names.length ? all.filter((f) => names.some((n) => f.startsWith(n))) : all;
 if (chosen.length === 0) {
   console.error(`bench: nothing matches ${names.join(', ')}; available: ${all.map((f) => f.replace('.bench.ts', '')).join(', ')}`);

@@ -38,7 +38,11 @@ function writePrivate(path: string, text: string): void {
 }
 
 /** Starts `dman serve` on 127.0.0.1 (any port) with `driver`, starting a throwaway Redis or MariaDB first. */
-export async function startDmanServer(opts: { cli: string; dir: string; driver: Driver; user: string; home: string; devices: string[]; children: ChildSet }): Promise<DmanServer> {
+export async function startDmanServer(opts: {
+  cli: string; dir: string; driver: Driver; user: string; home: string; devices: string[]; children: ChildSet;
+  /** More users with the same home, and their devices: their tokens are keyed "user/device". */
+  others?: Record<string, string[]>;
+}): Promise<DmanServer> {
   const { cli, dir, driver, children } = opts;
   mkdirSync(dir, { recursive: true });
   const env = cliEnv(dir);
@@ -52,15 +56,16 @@ export async function startDmanServer(opts: { cli: string; dir: string; driver: 
     storage = `storage_driver: mariadb\ndb:\n  addr: 127.0.0.1:${db.facts.port}\n  user: root\n  db: dman_bench\n`;
   }
   const configPath = join(dir, 'server.yaml');
-  writePrivate(configPath, `${storage}retention:\n  versions: 5\nusers:\n  ${opts.user}:\n    home: ${opts.home}\n`);
-  const token = (device: string): string => {
-    const r = spawnSync(process.execPath, [cli, '--config', configPath, '--json', 'token', 'create', '--user', opts.user, '--device', device], { env, encoding: 'utf8' });
+  const others = opts.others ?? {};
+  writePrivate(configPath, `${storage}retention:\n  versions: 5\nusers:\n${[opts.user, ...Object.keys(others)].map((u) => `  ${u}:\n    home: ${opts.home}\n`).join('')}`);
+  const token = (device: string, user = opts.user): string => {
+    const r = spawnSync(process.execPath, [cli, '--config', configPath, '--json', 'token', 'create', '--user', user, '--device', device], { env, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`dman token create (${driver}) exited with ${r.status}: ${r.stderr || r.stdout}`);
     return (JSON.parse(r.stdout) as { token: string }).token;
   };
   let tokens: Record<string, string>;
   try {
-    tokens = Object.fromEntries(opts.devices.map((d) => [d, token(d)]));
+    tokens = Object.fromEntries([...opts.devices.map((d) => [d, token(d)]), ...Object.entries(others).flatMap(([u, ds]) => ds.map((d) => [`${u}/${d}`, token(d, u)]))]);
   } catch (err) {
     await db?.stop();
     throw err;

@@ -5,7 +5,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestProject } from 'vitest/node';
-import { mariaDbFactsFromUrl, redisFactsFromUrl, serviceNames, startMariaDb, startRedis, sweepStaleInstanceDirs, type Instance, type ServiceName } from './services.js';
+import { mariaDbFactsFromUrl, redisFactsFromUrl, serviceNames, startMariaDb, startRedis, startRedisCluster, sweepStaleInstanceDirs, type Instance, type ServiceName } from './services.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   sweepStaleInstanceDirs();
@@ -21,6 +21,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       case 'redis': return redisUrl ? redisFactsFromUrl(redisUrl) : (await launch('redis', () => startRedis())).facts;
       case 'redis-socket': return (await launch('redis', () => startRedis())).facts;
       case 'redis-tls': return (await launch('redis-tls', () => startRedis({ tls: true }))).facts;
+      case 'redis-cluster': return (await launch('redis-cluster', () => startRedisCluster())).facts;
       case 'mariadb': return mariaUrl ? mariaDbFactsFromUrl(mariaUrl) : (await launch('mariadb', () => startMariaDb())).facts;
       case 'mariadb-socket': return (await launch('mariadb', () => startMariaDb())).facts;
       case 'mariadb-tls': return (await launch('mariadb-tls', () => startMariaDb({ tls: true }))).facts;

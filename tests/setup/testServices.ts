@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { inject } from 'vitest';
-import type { MariaDbFacts, RedisFacts, ServiceName, TlsFiles } from './services.js';
+import type { MariaDbFacts, RedisClusterFacts, RedisFacts, ServiceName, TlsFiles } from './services.js';
 
 declare module 'vitest' {
   export interface ProvidedContext { dmanServices: string }
@@ -12,11 +12,12 @@ declare module 'vitest' {
 
 /** Asks the global setup for a service, starting it on first use. */
 export async function getService(name: 'redis' | 'redis-socket' | 'redis-tls'): Promise<RedisFacts>;
+export async function getService(name: 'redis-cluster'): Promise<RedisClusterFacts>;
 export async function getService(name: 'mariadb' | 'mariadb-socket' | 'mariadb-tls'): Promise<MariaDbFacts>;
-export async function getService(name: ServiceName): Promise<RedisFacts | MariaDbFacts> {
+export async function getService(name: ServiceName): Promise<RedisFacts | RedisClusterFacts | MariaDbFacts> {
   const res = await fetch(`${inject('dmanServices')}/${name}`);
   if (!res.ok) throw new Error(`test service ${name} could not start: ${await res.text()}`);
-  return (await res.json()) as RedisFacts | MariaDbFacts;
+  return (await res.json()) as RedisFacts | RedisClusterFacts | MariaDbFacts;
 }
 
 /** Returns a short random id for key prefixes and database names. */

@@ -60,6 +60,25 @@ describe('file state store', () => {
     expect(names.some((n) => n.startsWith('alice.json.corrupt-'))).toBe(true);
   });
 
+  it('sets aside a snapshot whose header or row lists are malformed, naming what is wrong', async () => {
+    const good = { format: 2, serverUrl: URL, user: 'alice', cursor: 1, lastSyncAt: null, gen: 0, base: [], cache: [], remote: [], conflicts: [] };
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ ...good, base: [1] }, /"base" row 0 is not a list/],
+      [{ ...good, cache: {} }, /"cache" is not a list/],
+      [{ ...good, cursor: -1 }, /unreadable/],
+      [{ ...good, format: 1 }, /unreadable/],
+      [{ ...good, remote: [['x']] }, /server-mirror row is malformed/],
+    ];
+    for (const [doc, why] of cases) {
+      const warnings: string[] = [];
+      const store = createFileStateStore({ stateDir: dir, onWarning: (m) => warnings.push(m) });
+      await mkdir(join(dir, serverDirName(URL)), { recursive: true });
+      await writeFile(join(dir, serverDirName(URL), 'alice.json'), JSON.stringify(doc));
+      expect(await store.load(URL, 'alice')).toEqual(emptyUserState());
+      expect(warnings[0]).toMatch(why);
+    }
+  });
+
   it('the memory store round-trips too', async () => {
     const store = createMemoryStateStore();
     const s = sample(3);

@@ -53,7 +53,8 @@ export function emptyUserState(): UserState {
 const FORMAT = 2;
 /** Stands for "the same hash as the base row of this path": most rows agree, and 64 hex chars per row add up. */
 const SAME = '=';
-const envelope = z.object({
+/** The snapshot's header fields; the row arrays are checked by hand in decode (zod walking and copying 100,000 rows costs more than the rest of the load). */
+const envelopeHeader = z.object({
   format: z.literal(FORMAT),
   serverUrl: z.string(),
   user: z.string(),
@@ -61,12 +62,28 @@ const envelope = z.object({
   lastSyncAt: z.number().nullable(),
   /** Which journal lines belong to this snapshot (older snapshots have none: 0). */
   gen: z.number().int().nonnegative().optional(),
-  // Rows are compact tuples, checked by hand below: zod per row is too slow for 100,000 paths.
-  base: z.array(z.array(z.unknown())),
-  cache: z.array(z.array(z.unknown())),
-  remote: z.array(z.array(z.unknown())),
-  conflicts: z.array(z.unknown()),
 });
+interface Envelope extends z.infer<typeof envelopeHeader> {
+  base: unknown[][];
+  cache: unknown[][];
+  remote: unknown[][];
+  conflicts: unknown[];
+}
+
+/** Checks the snapshot's shape: the header with zod, the row lists by hand (each row is checked where it is read). */
+function parseEnvelope(raw: unknown): Envelope {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('it is not a JSON object');
+  const doc = raw as Record<string, unknown>;
+  const header = envelopeHeader.parse({ format: doc.format, serverUrl: doc.serverUrl, user: doc.user, cursor: doc.cursor, lastSyncAt: doc.lastSyncAt, gen: doc.gen });
+  const rows = (key: 'base' | 'cache' | 'remote'): unknown[][] => {
+    const v = doc[key];
+    if (!Array.isArray(v)) throw new Error(`its "${key}" is not a list`);
+    for (let i = 0; i < v.length; i++) if (!Array.isArray(v[i])) throw new Error(`its "${key}" row ${i} is not a list`);
+    return v as unknown[][];
+  };
+  if (!Array.isArray(doc.conflicts)) throw new Error('its "conflicts" is not a list');
+  return { ...header, base: rows('base'), cache: rows('cache'), remote: rows('remote'), conflicts: doc.conflicts };
+}
 
 const conflictSchema = z.object({
   user: z.string(), path: z.string(), since: z.number(), reason: z.string(),
@@ -280,7 +297,7 @@ function replayJournal(buf: Buffer, gen: number, state: UserState): { bytes: num
   return { bytes: at, torn: false };
 }
 
-function encode(s: UserState, serverUrl: string, user: string, gen = 0): z.infer<typeof envelope> {
+function encode(s: UserState, serverUrl: string, user: string, gen = 0): Envelope {
   return {
     format: FORMAT, serverUrl, user, cursor: s.cursor, lastSyncAt: s.lastSyncAt, gen,
     base: [...s.base].map(([p, b]) => baseRow(p, b)),
@@ -318,27 +335,26 @@ function checkRemoteRow(r: unknown[]): RemoteRow {
 }
 
 function decode(raw: unknown, serverUrl: string, user: string): { state: UserState; gen: number } {
-  const doc = envelope.parse(raw);
+  const doc = parseEnvelope(raw);
   if (doc.serverUrl !== serverUrl || doc.user !== user) throw new Error(`it belongs to ${doc.user} on ${doc.serverUrl}`);
   const base = new TrackedMap<string, BaseRecord>();
   for (const row of doc.base) {
     const [p, rev, kind, hash, size, mode, deleted, target] = checkBaseRow(row);
-    base.set(p, { rev, kind, hash, size, mode, deleted, ...(target !== null ? { target } : {}) });
+    base.load(p, target !== null ? { rev, kind, hash, size, mode, deleted, target } : { rev, kind, hash, size, mode, deleted });
   }
-  const statCache: StatCache = new TrackedMap();
+  const statCache = new TrackedMap<string, StatCacheEntry>();
   for (const row of doc.cache) {
     const [p, size, mtimeMs, ctimeMs, ino, mode, hash, at, target] = checkCacheRow(row);
     const full = hash === SAME ? base.get(p)?.hash : hash;
     if (!full) throw new Error(`a stat-cache row of ${p} refers to a missing base`);
-    const e: StatCacheEntry = { size, mtimeMs, ctimeMs, ino, mode, hash: full, at, ...(target !== null ? { target } : {}) };
-    statCache.set(p, e);
+    statCache.load(p, target !== null ? { size, mtimeMs, ctimeMs, ino, mode, hash: full, at, target } : { size, mtimeMs, ctimeMs, ino, mode, hash: full, at });
   }
   const remote = new TrackedMap<string, Entry>();
   for (const row of doc.remote) {
     const [path, kind, hash, size, mode, mtime, rev, deleted, device, updatedAt, target] = checkRemoteRow(row);
     const full = hash === SAME ? base.get(path)?.hash ?? null : hash;
     if (hash === SAME && !full) throw new Error(`a remote row of ${path} refers to a missing base`);
-    remote.set(path, { path, kind, hash: full, size, mode, mtime, rev, deleted, device, updatedAt, ...(target !== null ? { target } : {}) });
+    remote.load(path, target !== null ? { path, kind, hash: full, size, mode, mtime, rev, deleted, device, updatedAt, target } : { path, kind, hash: full, size, mode, mtime, rev, deleted, device, updatedAt });
   }
   const conflicts = new TrackedMap<string, ConflictRecord>();
   for (const c of doc.conflicts) {

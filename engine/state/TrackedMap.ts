@@ -31,6 +31,11 @@ export class TrackedMap<K, V> extends Map<K, V> {
     this.cleared = true;
   }
 
+  /** Sets without recording the key as changed (loading what is already stored). */
+  load(key: K, value: V): this {
+    return super.set(key, value);
+  }
+
   /** Forgets what changed (called once the changes are stored). */
   untouch(): void {
     this.touched.clear();

@@ -45,7 +45,7 @@ async function openEngine(cmd: Command, extra: { watch?: boolean; rescanMs?: num
   const watcher = extra.watch ? (await import('../../engine/watch/ChokidarWatcher.js')).createChokidarWatcher({ log }) : undefined;
   const engine = createEngine({
     config, log, stateDir,
-    ...(watcher ? { watcher, rescanMs: extra.rescanMs } : {}),
+    ...(watcher ? { watcher, rescanMs: extra.rescanMs } : { blockingWalk: true }),
   });
   return { engine, config, file, log, g };
 }

@@ -92,10 +92,11 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   const running = new Set<Promise<void>>();
   let done = 0;
 
-  for await (const f of opts.files) {
+  /** Takes a cache hit at once and returns null; otherwise starts hashing and returns the job. */
+  const take = (f: WalkedFile): Promise<void> | null => {
     const base = f.path.slice(f.path.lastIndexOf('/') + 1);
-    if (isTempName(base) || isConflictCopy(f.path)) continue;
-    if (!f.stats.isFile() && !f.stats.isSymbolicLink()) continue;
+    if (isTempName(base) || isConflictCopy(f.path)) return null;
+    if (!f.stats.isFile() && !f.stats.isSymbolicLink()) return null;
     seen.add(f.path);
     const cached = opts.cache.get(f.path);
     // A hit needs the same stat and a file not modified in the instant it was recorded (racy clean).
@@ -103,11 +104,17 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
       result.cacheHits++;
       result.files.set(f.path, toLocal(f.stats, cached.hash, cached.target));
       opts.onProgress?.(++done, f.path);
-      continue;
+      return null;
     }
     const job = hashOne(f).finally(() => running.delete(job));
     running.add(job);
-    if (running.size >= limit) await Promise.race(running);
+    return job;
+  };
+  if (Array.isArray(opts.files)) {
+    // A list (the blocking walk, statPaths): no await per file, only while hashes are in flight.
+    for (const f of opts.files as WalkedFile[]) if (take(f) && running.size >= limit) await Promise.race(running);
+  } else {
+    for await (const f of opts.files) if (take(f) && running.size >= limit) await Promise.race(running);
   }
   await Promise.all(running);
   if (opts.scope) {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import type { Dirent } from 'node:fs';
+import { lstatSync, readdirSync, type Dirent, type Stats } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile, lstat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isDmanError } from '../../shared/errors.js';
 import { compileTrack, type TrackMatcher } from '../../shared/patterns/index.js';
-import { walkTracked, type WalkEntry, type WalkOptions, type WalkSkip } from './walk.js';
+import { walkTracked, walkTrackedSync, type WalkEntry, type WalkFs, type WalkOptions, type WalkSkip } from './walk.js';
 
 let home: string;
 beforeEach(async () => { home = await mkdtemp(join(tmpdir(), 'dman-walk-')); });
@@ -18,10 +18,17 @@ async function put(rel: string, data = 'x'): Promise<void> {
   await writeFile(join(home, rel), data);
 }
 
-async function collect(matcher: TrackMatcher, opts: WalkOptions = {}): Promise<{ entries: WalkEntry[]; skips: WalkSkip[] }> {
+/** Fault-injecting file-system calls, written once as sync calls; the async walk gets them wrapped. */
+interface TestFs { readdirSync(abs: string): Dirent[]; lstatSync(abs: string): Stats }
+const asAsync = (fs: TestFs): WalkFs => ({ readdir: async (abs) => fs.readdirSync(abs), lstat: async (abs) => fs.lstatSync(abs) });
+
+type Mode = 'async' | 'sync';
+async function collect(matcher: TrackMatcher, opts: Omit<WalkOptions, 'fs'> & { fs?: TestFs } = {}, mode: Mode = 'async'): Promise<{ entries: WalkEntry[]; skips: WalkSkip[] }> {
   const skips: WalkSkip[] = [];
+  const onSkip = (s: WalkSkip) => { skips.push(s); opts.onSkip?.(s); };
+  if (mode === 'sync') return { entries: walkTrackedSync(home, matcher, { onSkip, ...(opts.fs ? { fs: opts.fs } : {}) }), skips };
   const entries: WalkEntry[] = [];
-  for await (const e of walkTracked(home, matcher, { ...opts, onSkip: (s) => { skips.push(s); opts.onSkip?.(s); } })) entries.push(e);
+  for await (const e of walkTracked(home, matcher, { ...opts, fs: opts.fs ? asAsync(opts.fs) : undefined, onSkip })) entries.push(e);
   return { entries, skips };
 }
 const paths = (entries: WalkEntry[]) => entries.map((e) => e.path).sort();
@@ -39,14 +46,14 @@ function spy(m: TrackMatcher, hooks: { tracked?: (p: string) => void; descend?: 
   return { matcher: w, asked };
 }
 
-describe('walkTracked', () => {
+describe.each<Mode>(['async', 'sync'])('walkTracked (%s)', (mode) => {
   it('yields exactly the tracked files, with lstat and home-relative / paths', async () => {
     for (const f of ['.bashrc', '.zshrc', '.oh-my-zsh/plugins/git/git.plugin.zsh', '.oh-my-zsh/plugins/git/README.md',
       '.oh-my-zsh/themes/a.zsh-theme', '.oh-my-zsh/lib/x.zsh', 'docs/a.md', 'docs/config.yaml', 'docs/sub/config.yaml',
       'x/a', 'x/y/b', 'x/y/keep', 'My Documents/a b.txt', 'résumé/café.md', '.cache/big/blob', 'untracked.txt']) await put(f);
     const m = compileTrack(['.bashrc', '.zshrc', '.oh-my-zsh/plugins/**/*.zsh', '.oh-my-zsh/themes/*.zsh-theme', 'docs/', '!docs/config.yaml',
       'x/', '!x/y/', 'x/y/keep', 'My Documents/', 'résumé/*.md']);
-    const { entries, skips } = await collect(m);
+    const { entries, skips } = await collect(m, {}, mode);
     expect(paths(entries)).toEqual(['.bashrc', '.oh-my-zsh/plugins/git/git.plugin.zsh', '.oh-my-zsh/themes/a.zsh-theme', '.zshrc',
       'My Documents/a b.txt', 'docs/a.md', 'docs/sub/config.yaml', 'résumé/café.md', 'x/a', 'x/y/keep'].sort());
     expect(skips).toEqual([]);
@@ -61,7 +68,7 @@ describe('walkTracked', () => {
     await put('.config/nvim/init.lua');
     await put('.config/chromium/Cache/data');
     const { matcher, asked } = spy(compileTrack(['.config/', '!.config/chromium/', '.cache2']));
-    const { entries } = await collect(matcher);
+    const { entries } = await collect(matcher, {}, mode);
     expect(paths(entries)).toEqual(['.config/nvim/init.lua']);
     expect(asked).toContain('.cache/'); // asked once, answered no
     expect(asked.filter((p) => p.startsWith('.cache/') && p !== '.cache/')).toEqual([]);
@@ -74,7 +81,7 @@ describe('walkTracked', () => {
     await symlink(join(home, 'real/target.txt'), join(home, '.link'));
     await symlink(join(home, 'realdir'), join(home, '.dirlink'));
     await symlink(join(home, 'nowhere'), join(home, '.dangling'));
-    const { entries, skips } = await collect(compileTrack(['.link', '.dirlink', '.dirlink/**', '.dangling']));
+    const { entries, skips } = await collect(compileTrack(['.link', '.dirlink', '.dirlink/**', '.dangling']), {}, mode);
     expect(paths(entries)).toEqual(['.dangling', '.dirlink', '.link']);
     for (const e of entries) expect(e.stat.isSymbolicLink()).toBe(true);
     expect(skips).toEqual([]);
@@ -87,7 +94,7 @@ describe('walkTracked', () => {
     await new Promise<void>((ok) => server.listen(join(home, '.sock'), ok));
     try {
       await put('.bashrc');
-      const { entries, skips } = await collect(compileTrack(['.*']));
+      const { entries, skips } = await collect(compileTrack(['.*']), {}, mode);
       expect(paths(entries)).toEqual(['.bashrc']);
       expect(skips.map((s) => [s.path, s.reason, s.code]).sort()).toEqual([['.pipe', 'special', 'fifo'], ['.sock', 'special', 'socket']]);
       expect(skips[0].message).toMatch(/not a regular file/);
@@ -101,7 +108,7 @@ describe('walkTracked', () => {
     await put('.b');
     await put('.c');
     const { matcher } = spy(compileTrack(['.*']), { tracked: (p) => { if (p === '.b') spawnSync('rm', ['-f', join(home, '.b')]); } });
-    const { entries, skips } = await collect(matcher);
+    const { entries, skips } = await collect(matcher, {}, mode);
     expect(paths(entries)).toEqual(['.a', '.c']);
     expect(skips).toEqual([{ path: '.b', abs: join(home, '.b'), reason: 'vanished', code: 'ENOENT', message: 'vanished during the walk' }]);
   });
@@ -110,7 +117,7 @@ describe('walkTracked', () => {
     await put('.config/a/x');
     await put('.config/b/y');
     const { matcher } = spy(compileTrack(['.config/']), { descend: (p) => { if (p === '.config/a') spawnSync('rm', ['-rf', join(home, '.config/a')]); } });
-    const { entries, skips } = await collect(matcher);
+    const { entries, skips } = await collect(matcher, {}, mode);
     expect(paths(entries)).toEqual(['.config/b/y']);
     expect(skips.map((s) => [s.path, s.reason])).toEqual([['.config/a', 'vanished']]);
   });
@@ -120,11 +127,11 @@ describe('walkTracked', () => {
     await put('.config/open/y');
     await put('.config/open/z');
     const eacces = (p: string) => Object.assign(new Error(`EACCES: permission denied, ${p}`), { code: 'EACCES' });
-    const fs = {
-      readdir: async (abs: string): Promise<Dirent[]> => { if (abs.endsWith('locked')) throw eacces(abs); return readdir(abs, { withFileTypes: true }); },
-      lstat: async (abs: string) => { if (abs.endsWith('/z')) throw eacces(abs); return lstat(abs); },
+    const fs: TestFs = {
+      readdirSync: (abs) => { if (abs.endsWith('locked')) throw eacces(abs); return readdirSync(abs, { withFileTypes: true }); },
+      lstatSync: (abs) => { if (abs.endsWith('/z')) throw eacces(abs); return lstatSync(abs); },
     };
-    const { entries, skips } = await collect(compileTrack(['.config/']), { fs });
+    const { entries, skips } = await collect(compileTrack(['.config/']), { fs }, mode);
     expect(paths(entries)).toEqual(['.config/open/y']);
     expect(skips.map((s) => [s.path, s.reason, s.code]).sort()).toEqual([['.config/locked', 'permission', 'EACCES'], ['.config/open/z', 'permission', 'EACCES']]);
   });
@@ -132,31 +139,17 @@ describe('walkTracked', () => {
   it('leaves out our own temp files', async () => {
     await put('.bashrc');
     await put('..bashrc.dman-tmp-123-deadbeef');
-    const { entries } = await collect(compileTrack(['**']));
+    const { entries } = await collect(compileTrack(['**']), {}, mode);
     expect(paths(entries)).toEqual(['.bashrc']);
-  });
-
-  it('walks a wide tree with bounded concurrency and finds every file', async () => {
-    const want: string[] = [];
-    for (let d = 0; d < 40; d++) for (let f = 0; f < 15; f++) { const p = `.config/app${d}/sub/f${f}.conf`; want.push(p); await put(p); }
-    await put('.config/app0/sub/skip.txt');
-    let inFlight = 0, peak = 0;
-    const fs = {
-      readdir: async (abs: string) => { inFlight++; peak = Math.max(peak, inFlight); try { return await readdir(abs, { withFileTypes: true }); } finally { inFlight--; } },
-      lstat: async (abs: string) => { inFlight++; peak = Math.max(peak, inFlight); try { return await lstat(abs); } finally { inFlight--; } },
-    };
-    const { entries } = await collect(compileTrack(['.config/**/*.conf']), { fs, concurrency: 4 });
-    expect(paths(entries)).toEqual(want.sort());
-    expect(peak).toBeLessThanOrEqual(4);
-    expect(peak).toBeGreaterThan(1);
   });
 
   it('fails with a clear IO error when home is missing or not a directory', async () => {
     const missing = join(home, 'nope');
-    await expect(walkTracked(missing, compileTrack(['**'])).next()).rejects.toSatisfy(
+    const first = (dir: string) => (mode === 'sync' ? Promise.resolve().then(() => walkTrackedSync(dir, compileTrack(['**']))) : walkTracked(dir, compileTrack(['**'])).next());
+    await expect(first(missing)).rejects.toSatisfy(
       (err: unknown) => isDmanError(err, 'IO') && /does not exist/.test((err as Error).message));
     await put('file');
-    await expect(walkTracked(join(home, 'file'), compileTrack(['**'])).next()).rejects.toSatisfy(
+    await expect(first(join(home, 'file'))).rejects.toSatisfy(
       (err: unknown) => isDmanError(err, 'IO') && /not a directory/.test((err as Error).message));
   });
 
@@ -164,8 +157,42 @@ describe('walkTracked', () => {
     await put('.a/x');
     await put('.b/y');
     const ac = new AbortController();
-    const it = walkTracked(home, compileTrack(['**']), { signal: ac.signal, concurrency: 1 });
     ac.abort(new Error('stopped'));
-    await expect(it.next()).rejects.toThrow('stopped');
+    if (mode === 'sync') expect(() => walkTrackedSync(home, compileTrack(['**']), { signal: ac.signal })).toThrow('stopped');
+    else await expect(walkTracked(home, compileTrack(['**']), { signal: ac.signal, concurrency: 1 }).next()).rejects.toThrow('stopped');
+  });
+});
+
+describe('walkTracked (async only)', () => {
+  it('walks a wide tree with bounded concurrency and finds every file', async () => {
+    const want: string[] = [];
+    for (let d = 0; d < 40; d++) for (let f = 0; f < 15; f++) { const p = `.config/app${d}/sub/f${f}.conf`; want.push(p); await put(p); }
+    await put('.config/app0/sub/skip.txt');
+    let inFlight = 0, peak = 0;
+    const fs: WalkFs = {
+      readdir: async (abs: string) => { inFlight++; peak = Math.max(peak, inFlight); try { return await readdir(abs, { withFileTypes: true }); } finally { inFlight--; } },
+      lstat: async (abs: string) => { inFlight++; peak = Math.max(peak, inFlight); try { return await lstat(abs); } finally { inFlight--; } },
+    };
+    const entries = [] as WalkEntry[];
+    for await (const e of walkTracked(home, compileTrack(['.config/**/*.conf']), { fs, concurrency: 4 })) entries.push(e);
+    expect(paths(entries)).toEqual(want.sort());
+    expect(peak).toBeLessThanOrEqual(4);
+    expect(peak).toBeGreaterThan(1);
+  });
+});
+
+describe('walkTrackedSync', () => {
+  it('yields what walkTracked yields, in the same order, with the same skips', async () => {
+    for (let d = 0; d < 30; d++) for (let f = 0; f < 5; f++) await put(`.config/app${d}/sub${f % 2}/f${f}.conf`);
+    await put('résumé/café.md');
+    await put('.cache/x');
+    await symlink(join(home, 'nowhere'), join(home, '.dangling'));
+    expect(spawnSync('mkfifo', [join(home, '.pipe')]).status).toBe(0);
+    const m = compileTrack(['**', '!.cache/']);
+    const a = await collect(m, {}, 'async');
+    const b = await collect(m, {}, 'sync');
+    expect(a.entries.length).toBe(152);
+    expect(b.entries.map((e) => [e.path, e.abs, e.stat.ino])).toEqual(a.entries.map((e) => [e.path, e.abs, e.stat.ino]));
+    expect(b.skips).toEqual(a.skips);
   });
 });

@@ -102,6 +102,10 @@ function same(a: Shape, b: Shape): boolean {
 
 /** Decides the action for one path from its three versions. */
 export function planPath(path: string, local: LocalFile | undefined, base: BaseRecord | undefined, remote: Entry | undefined, opts: PlanOptions): PlanAction {
+  // The common case, decided without building shapes: all three agree on content and rev.
+  if (local && base && remote && !base.deleted && !remote.deleted && base.hash !== null && local.hash === base.hash && remote.hash === base.hash
+    && local.kind === base.kind && remote.kind === base.kind && remote.rev === base.rev
+    && (base.kind === 'symlink' || (local.mode === base.mode && remote.mode === base.mode))) return { path, type: 'nothing' };
   if (isConflictCopy(path)) return { path, type: 'nothing' };
   const L = shapeOfLocal(local);
   const B = shapeOfBase(base);
@@ -167,27 +171,52 @@ function applyDirection(a: PlanAction, local: LocalFile | undefined, opts: PlanO
  * would put a file where a directory of live paths stays (or the reverse) into a conflict.
  */
 export function planSync(input: PlanInput, opts: PlanOptions): PlanAction[] {
-  const paths = new Set<string>([...input.local.keys(), ...input.base.keys(), ...input.remote.keys()]);
+  const paths = new Set<string>(input.local.keys());
+  for (const p of input.base.keys()) paths.add(p);
+  for (const p of input.remote.keys()) paths.add(p);
   const sorted = [...paths].sort();
-  const actions = sorted.map((p) => planPath(p, input.local.get(p), input.base.get(p), input.remote.get(p), opts));
-  // Which paths exist on disk after the plan, and every directory they need.
-  const liveAfter = new Set<string>();
-  const dirsNeeded = new Set<string>();
-  actions.forEach((a, i) => {
+  const n = sorted.length;
+  const actions: PlanAction[] = new Array(n);
+  let installs = false;
+  for (let i = 0; i < n; i++) {
     const p = sorted[i]!;
-    const exists = a.type === 'install' ? !a.remote.deleted : input.local.has(p);
-    if (!exists) return;
-    liveAfter.add(p);
-    for (let j = p.indexOf('/'); j !== -1; j = p.indexOf('/', j + 1)) dirsNeeded.add(p.slice(0, j));
-  });
-  return actions.map((a, i) => {
+    const a = planPath(p, input.local.get(p), input.base.get(p), input.remote.get(p), opts);
+    if (a.type === 'install' && !a.remote.deleted) installs = true;
+    actions[i] = a;
+  }
+  if (!installs) return actions;
+  // Which paths exist on disk after the plan. A path under `d/` needs directory d; the paths
+  // under `d/` are contiguous in the sorted list, so "is one of them live" is one binary search
+  // plus a look at the next live index (no per-path set of directories).
+  const live = new Uint8Array(n);
+  const nextLive = new Int32Array(n + 1);
+  nextLive[n] = n;
+  for (let i = n - 1; i >= 0; i--) {
+    const a = actions[i]!;
+    live[i] = Number(a.type === 'install' ? !a.remote.deleted : input.local.has(sorted[i]!));
+    nextLive[i] = live[i] ? i : nextLive[i + 1]!;
+  }
+  /** The first index whose path is >= key. */
+  const lowerBound = (key: string): number => {
+    let lo = 0, hi = n;
+    while (lo < hi) { const mid = (lo + hi) >>> 1; if (sorted[mid]! < key) lo = mid + 1; else hi = mid; }
+    return lo;
+  };
+  for (let i = 0; i < n; i++) {
+    const a = actions[i]!;
+    if (a.type !== 'install' || a.remote.deleted) continue;
     const p = sorted[i]!;
-    if (a.type !== 'install' || a.remote.deleted) return a;
-    let clash = dirsNeeded.has(p);
-    for (let j = p.indexOf('/'); !clash && j !== -1; j = p.indexOf('/', j + 1)) clash = liveAfter.has(p.slice(0, j));
-    if (!clash) return a;
-    return { path: p, type: 'conflict', local: input.local.get(p) ?? null, remote: a.remote, base: input.base.get(p) ?? null, reason: 'the server holds a file where this machine has a directory (or the reverse)', conflict: 'ask' };
-  });
+    const below = `${p}/`;
+    const j = nextLive[lowerBound(below)]!;
+    let clash = j < n && sorted[j]!.startsWith(below);
+    for (let k = p.indexOf('/'); !clash && k !== -1; k = p.indexOf('/', k + 1)) {
+      const up = p.slice(0, k);
+      const at = lowerBound(up);
+      clash = at < n && sorted[at] === up && live[at] === 1;
+    }
+    if (clash) actions[i] = { path: p, type: 'conflict', local: input.local.get(p) ?? null, remote: a.remote, base: input.base.get(p) ?? null, reason: 'the server holds a file where this machine has a directory (or the reverse)', conflict: 'ask' };
+  }
+  return actions;
 }
 
 /** Counts actions by type (for reports and the mass-change guard). */

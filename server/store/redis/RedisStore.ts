@@ -520,13 +520,18 @@ export class RedisStore implements Store {
       let removed = 0;
       for (let i = 0; i < paths.length; i += 200) {
         const batch = paths.slice(i, i + 200);
+        // Only the tail past the current version and the `versions` kept ones can go: read just that,
+        // so a pass over 10,000 paths with short histories parses nothing (it used to read them all).
+        const keep = policy.versions + 1;
         const read = c.pipeline();
-        for (const p of batch) read.lrange(this.u(user, `h:${p}`), 0, -1);
+        for (const p of batch) read.lrange(this.u(user, `h:${p}`), keep, -1);
         const lists = (await read.exec()) ?? [];
         for (const [j, p] of batch.entries()) {
           const raw = (lists[j]?.[1] ?? []) as string[];
-          const versions = raw.map((json) => ({ json, entry: this.parseEntry(json) })).map((v) => ({ ...v, updatedAt: v.entry.updatedAt }));
-          const drop = versionsToDrop(versions, policy, now);
+          if (raw.length === 0) continue;
+          const tail = raw.map((json) => ({ json, entry: this.parseEntry(json) })).map((v) => ({ ...v, updatedAt: v.entry.updatedAt }));
+          // The same rule as every driver: the tail stands after a current version and none kept by count.
+          const drop = versionsToDrop([{ json: '', entry: tail[0]!.entry, updatedAt: now }, ...tail], { ...policy, versions: 0 }, now);
           if (drop.length === 0) continue;
           const args = drop.flatMap((v) => [v.json, !v.entry.deleted && v.entry.kind === 'file' && v.entry.hash ? v.entry.hash : '']);
           removed += Number(await (c as RedisWithScripts).dmanRetain(this.u(user, `h:${p}`), this.u(user, 'refs'), ...args));

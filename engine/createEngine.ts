@@ -285,7 +285,8 @@ export function createEngine(deps: EngineDeps): Engine {
     }
     if (!scanned) {
       const ts = performance.now();
-      scanned = await scanUser(user, state, (n) => emit({ type: 'progress', user, phase: 'scan', done: n, total: 0 }));
+      // Every 100th file: an event per file costs more than the cache hit it reports.
+      scanned = await scanUser(user, state, (n) => { if (n % 100 === 0) emit({ type: 'progress', user, phase: 'scan', done: n, total: 0 }); });
       report.timings.scanMs += performance.now() - ts;
     }
     // A no-op run writes no state: that keeps it O(changes) (the state file of 10,000 paths is megabytes).
@@ -328,7 +329,9 @@ export function createEngine(deps: EngineDeps): Engine {
     } else {
       all = planSync({ local: scanned.files, base: state.base, remote: state.remote }, planOpts);
     }
-    let plan = all.filter((a) => scope(a.path) && !isSkipped(a.path) && matcher.isTracked(a.path));
+    // An unchanged path our own walk found is tracked (the walk asked the matcher): no need to ask again per path.
+    const walked = !deps.walk;
+    let plan = all.filter((a) => scope(a.path) && !isSkipped(a.path) && ((walked && a.type === 'nothing' && scanned.files.has(a.path)) || matcher.isTracked(a.path)));
     plan = await secretGuard(home, plan, scanned.files);
     for (const a of plan) {
       if (a.type === 'skip' && a.reason.includes('looks like a secret') && !secretNotified.has(`${user}:${a.path}`)) {
@@ -376,14 +379,22 @@ export function createEngine(deps: EngineDeps): Engine {
   }
 
   async function secretGuard(home: string, plan: PlanAction[], local: Map<string, LocalFile>): Promise<PlanAction[]> {
-    return mapLimit(plan, 16, async (a): Promise<PlanAction> => {
+    const fileOf = (a: PlanAction): LocalFile | null => {
       const l = a.type === 'publish' ? a.local : a.type === 'merge' ? a.local : null;
-      if (!l || l.kind !== 'file' || isSecretAllowed(a.path) || !local.has(a.path)) return a;
-      const head = await readHead(join(home, a.path), l.size);
+      return !l || l.kind !== 'file' || isSecretAllowed(a.path) || !local.has(a.path) ? null : l;
+    };
+    // Only what would be published is read; the rest (most of a no-op plan) passes as it is.
+    const toCheck: number[] = [];
+    plan.forEach((a, i) => { if (fileOf(a)) toCheck.push(i); });
+    if (toCheck.length === 0) return plan;
+    const out = plan.slice();
+    await mapLimit(toCheck, 16, async (i) => {
+      const a = plan[i]!;
+      const head = await readHead(join(home, a.path), fileOf(a)!.size);
       const why = secretReason(a.path, head);
-      if (!why) return a;
-      return { path: a.path, type: 'skip', wanted: 'publish', reason: `not published: looks like a secret (${why}); allow it with secrets.allow: ["${a.path}"] if it is meant to sync` };
+      if (why) out[i] = { path: a.path, type: 'skip', wanted: 'publish', reason: `not published: looks like a secret (${why}); allow it with secrets.allow: ["${a.path}"] if it is meant to sync` };
     });
+    return out;
   }
 
   async function readHead(abs: string, size: number): Promise<Uint8Array | null> {

@@ -7,25 +7,29 @@ import { pathToFileURL } from 'node:url';
 import { app, BrowserWindow, ipcMain, Menu, nativeImage, Notification, safeStorage, session, shell, Tray } from 'electron';
 import Store from 'electron-store';
 import electronUpdater from 'electron-updater';
-import type { AppState, Conflict } from '../shared/api.js';
+import type { AppState } from '../shared/api.js';
 import { createDmanApi } from '../engine/api/createDmanApi.js';
 import { createEmbeddedServer } from '../engine/api/createEmbeddedServer.js';
 import { createMetricsEndpoint, parseMetricsAddr, type MetricsEndpoint } from '../engine/api/createMetricsEndpoint.js';
 import { createClientMetrics } from '../engine/metrics/createClientMetrics.js';
 import { createLogger } from '../engine/log.js';
 import { createChokidarWatcher } from '../engine/watch/ChokidarWatcher.js';
-import { createElectronEngineNotifier, createElectronNotifier, routeFor } from './ElectronNotifier.js';
+import { e2eEnabled, e2eUserDataDir, installE2EHooks } from './e2eHooks.js';
+import { createElectronEngineNotifier, createElectronNotifier } from './ElectronNotifier.js';
 import { createElectronSettingsStore, isAutoUpdateEnabled } from './ElectronSettingsStore.js';
 import { forwardEvents, registerIpc } from './ipc.js';
 import { createNotificationBatcher, type NotificationModel } from './notifications.js';
 import { createSafeStorageSecretStore } from './SafeStorageSecretStore.js';
-import { buildTrayMenu, chooseTrayIcon, toMenuTemplate, type TrayAction } from './trayMenu.js';
+import { buildTrayMenu, chooseTrayIcon, toMenuTemplate, type TrayAction, type TrayIconChoice } from './trayMenu.js';
 import { buildGate, createUpdater, readBuildMarker, type Updater } from './updater.js';
 
 const here = import.meta.dirname;
 const rendererIndex = join(here, 'renderer', 'index.html');
 const appUrl = pathToFileURL(rendererIndex).href;
-const isE2E = process.env.DMAN_E2E === '1';
+const isE2E = e2eEnabled(process.env);
+// e2e only (DMAN_E2E=1): a temp Chromium profile, so a test never touches (or locks) the real one.
+const e2eProfile = e2eUserDataDir(process.env);
+if (e2eProfile) app.setPath('userData', e2eProfile);
 
 if (!app.requestSingleInstanceLock()) {
   app.quit();
@@ -69,6 +73,8 @@ async function run(): Promise<void> {
   let tray: Tray | null = null;
   let quitting = false;
   let state: AppState | null = null;
+  let trayMenu: Menu | null = null;
+  let trayIcon: TrayIconChoice | null = null;
 
   const openWindow = (route = '#/status') => {
     if (win && !win.isDestroyed()) {
@@ -120,6 +126,7 @@ async function run(): Promise<void> {
   const renderTray = () => {
     if (!tray || !state) return;
     const icon = chooseTrayIcon(state, process.platform);
+    trayIcon = icon;
     const img = nativeImage.createFromPath(join(iconDir, icon.file));
     if (icon.template) img.setTemplateImage(true);
     tray.setImage(img);
@@ -127,7 +134,8 @@ async function run(): Promise<void> {
     if (process.platform === 'darwin') tray.setTitle(icon.badge ? String(icon.badge) : '');
     const update = updater && buildGate(app, build) === null ? updater.status() : undefined;
     const menu = buildTrayMenu(state, { startAtLogin: app.getLoginItemSettings().openAtLogin, now: Date.now(), ...(update ? { update } : {}) });
-    tray.setContextMenu(Menu.buildFromTemplate(toMenuTemplate(menu, (act) => { void onTray(act); })));
+    trayMenu = Menu.buildFromTemplate(toMenuTemplate(menu, (act) => { void onTray(act); }));
+    tray.setContextMenu(trayMenu);
   };
 
   const batcher = createNotificationBatcher({
@@ -135,14 +143,13 @@ async function run(): Promise<void> {
     timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout), now: () => Date.now() },
   });
 
-  if (isE2E) {
-    // Hooks for tests/e2e/electron.spec.ts (only with DMAN_E2E=1): read notifications, "click" one.
-    (globalThis as Record<string, unknown>).dmanE2E = {
-      notifications: () => shownNotifications,
-      feedConflicts: (list: Conflict[]) => batcher.conflicts(list),
-      click: (i: number) => { const n = shownNotifications[i]; if (n) openWindow(routeFor(n.target)); },
-    };
-  }
+  // Seams for tests/e2e/electron.spec.ts, on the main process only and only with DMAN_E2E=1.
+  installE2EHooks(process.env, globalThis as Record<string, unknown>, {
+    notifications: () => shownNotifications,
+    open: (route) => openWindow(route),
+    trayMenu: () => trayMenu,
+    trayIcon: () => trayIcon,
+  });
 
   await app.whenReady();
   if (process.platform === 'darwin') app.dock?.hide();

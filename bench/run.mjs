@@ -7,13 +7,16 @@ import { readdirSync } from 'node:fs';
 const here = new URL('.', import.meta.url).pathname;
 const args = process.argv.slice(2);
 const all = readdirSync(here).filter((f) => f.endsWith('.bench.ts')).sort();
-// A word right after a flag that names no bench is that flag's value (`--seconds 20`, `--json out.json`).
-const isName = (a) => all.some((f) => f.startsWith(a));
+// A word right after a flag is that flag's value (`--seconds 20`, `--json out.json`), unless the
+// flag is a switch or the word is exactly a bench's name (`--quick peers`).
+const switches = new Set(['--quick', '--smoke', '--no-watch']);
+const isName = (a) => all.includes(`${a}.bench.ts`);
 const flags = [];
 const names = [];
 args.forEach((a, i) => {
+  const prev = args[i - 1];
   if (a.startsWith('--')) flags.push(a);
-  else if (i > 0 && args[i - 1].startsWith('--') && !args[i - 1].includes('=') && !isName(a)) flags.push(a);
+  else if (prev?.startsWith('--') && !prev.includes('=') && !switches.has(prev) && !isName(a)) flags.push(a);
   else names.push(a);
 });
 const chosen = names.length ? all.filter((f) => names.some((n) => f.startsWith(n))) : all;

@@ -76,6 +76,12 @@ describe('RedisStore on a Redis Cluster', () => {
       // and the store reads every user back through the cluster client
       for (const user of users) expect((await store.getEntry(user, '.bashrc'))?.rev).toBe(1);
       expect(await store.listUsers()).toEqual([...users].sort());
+      // destroyAll reaches every master: nothing under the prefix is left on any node
+      await store.destroyAll();
+      for (const port of facts.ports) {
+        const node = new Redis({ host: facts.host, port });
+        try { expect(await node.keys(`${prefix}*`), `node ${port}`).toEqual([]); } finally { node.disconnect(); }
+      }
     } finally {
       admin.disconnect();
       await cleanup();

@@ -748,9 +748,9 @@ export class RedisStore implements Store {
       const user = ownsRe.exec(key)?.[1];
       if (!user) continue;
       for (const hash of await c.smembers(key)) {
-        const at = await c.hget(this.b(hash, 'meta'), 'at');
-        if (at === null) continue;
-        const hold = `v1:${at}`;
+        const [size, at] = await c.hmget(this.b(hash, 'meta'), 'size', 'at');
+        if (size === null) continue; // listed as owned but already collected
+        const hold = `v1:${at ?? 0}`;
         await c.hset(this.b(hash, 'holders'), user, hold);
         await c.hset(this.u(user, 'blobs'), hash, hold);
         holds++;

@@ -137,8 +137,12 @@ export async function launchDman(executablePath: string, dir: string): Promise<D
   try {
     // The repo folder, not dist/main.js: Electron then takes the repo as the app path, where
     // main.ts finds bin/dman.js (the embedded server) and the tray icons, as in the packaged app.
-    // electronPreload.cjs runs first (see there why).
-    app = await electron.launch({ executablePath, args: ['-r', join(root, 'tests', 'e2e', 'electronPreload.cjs'), root], cwd: dir, env });
+    // Linux: Chromium's password store is the private keyring, asked for on the command line
+    // and again by electronPreload.cjs (see there why). macOS: a mock keychain, so a run never
+    // writes to the user's login keychain. Windows: DPAPI, its key kept in the temp profile.
+    const platformArgs = process.platform === 'linux' ? ['--password-store=gnome-libsecret'] : process.platform === 'darwin' ? ['--use-mock-keychain'] : [];
+    const args = [...platformArgs, '-r', join(root, 'tests', 'e2e', 'electronPreload.cjs'), root];
+    app = await electron.launch({ executablePath, args, cwd: dir, env });
   } catch (err) {
     await keyring?.stop();
     throw err;

@@ -1,8 +1,9 @@
-// Loaded into the Electron main process with `-r` by tests/e2e/electronApp.ts, right after
-// Playwright's own loader, which forces `--password-store=basic` (and a mock keychain on macOS)
-// so that test runs never meet a keyring prompt. dman refuses to keep its token in the plain-text
-// "basic" store, so on Linux the spec runs a private GNOME Keyring and asks for it here instead.
-// The last appendSwitch of a switch wins, and this runs at the same point as Playwright's.
+// Loaded into the Electron main process with `-r` by tests/e2e/electronApp.ts, before the app.
+// On Linux the spec runs a private GNOME Keyring and asks Chromium's password store for it here
+// (DMAN_E2E_PASSWORD_STORE=gnome-libsecret): dman refuses to keep its token in the plain-text
+// "basic" store, which is what Chromium picks on a machine with no desktop session, and what
+// Playwright's own Electron loader forces when it launches the `electron` package itself. As a
+// -r module listed after that loader, this runs after it, and the last appendSwitch wins.
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- a -r module is CommonJS
 const { app } = require('electron');
 

@@ -967,7 +967,13 @@ export function createEngine(deps: EngineDeps): Engine {
         }));
         trigger(u, 'start');
       }
-      const every = deps.rescanMs ?? 60_000;
+      let every = deps.rescanMs ?? 60_000;
+      // Folders the system had no watch left for are only seen by the rescan: it stays on then.
+      const watching = deps.watcher?.status?.();
+      if (watching && watching.unwatched > 0 && every <= 0) {
+        every = 60_000;
+        log.warn({ unwatched: watching.unwatched, limit: watching.limit }, 'some folders are not watched (system limit), so the periodic rescan runs every 60 s although it was turned off');
+      }
       if (every > 0) {
         rescanTimer = setInterval(() => users.forEach((u) => trigger(u, 'rescan')), every);
         rescanTimer.unref();

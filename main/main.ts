@@ -13,7 +13,7 @@ import { createEmbeddedServer } from '../engine/api/createEmbeddedServer.js';
 import { createMetricsEndpoint, parseMetricsAddr, type MetricsEndpoint } from '../engine/api/createMetricsEndpoint.js';
 import { createClientMetrics } from '../engine/metrics/createClientMetrics.js';
 import { createLogger } from '../engine/log.js';
-import { createChokidarWatcher } from '../engine/watch/ChokidarWatcher.js';
+import { createWatcher } from '../engine/watch/createWatcher.js';
 import { e2eEnabled, e2eUserDataDir, installE2EHooks } from './e2eHooks.js';
 import { createElectronEngineNotifier, createElectronNotifier } from './ElectronNotifier.js';
 import { createElectronSettingsStore, isAutoUpdateEnabled } from './ElectronSettingsStore.js';
@@ -62,7 +62,7 @@ async function run(): Promise<void> {
     // Electron's own Node runs the CLI bundle (no separate node binary on users' machines).
     server: existsSync(cli) ? createEmbeddedServer({ dataDir, command: [process.execPath, cli], env: { ELECTRON_RUN_AS_NODE: '1' }, log }) : undefined,
     loginItem: { get: () => app.getLoginItemSettings().openAtLogin, set: (v) => app.setLoginItemSettings({ openAtLogin: v }) },
-    engineDeps: { watcher: createChokidarWatcher({ log }), notifier: createElectronEngineNotifier({ show: showNotification, now: () => Date.now() }) },
+    engineDeps: { watcher: createWatcher({ log }), notifier: createElectronEngineNotifier({ show: showNotification, now: () => Date.now() }) },
   });
 
   // The same client metrics as `dman agent`; served only when DMAN_METRICS_ADDR asks (loopback only).

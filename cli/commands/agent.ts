@@ -54,8 +54,8 @@ export function register(program: Command): void {
       const cli = findUp('bin/dman.js');
       const log = createLogger({ level: g.logLevel ?? 'warn', format: g.logFormat ?? 'pretty', base: { proc: 'agent' } });
       // Loaded here, not at the top: every other command starts faster without ws, chokidar and prom-client.
-      const [{ createDmanApi }, { createEmbeddedServer }, { createChokidarWatcher }, { createClientMetrics }, { createAgentServer }] = await Promise.all([
-        import('../../engine/api/createDmanApi.js'), import('../../engine/api/createEmbeddedServer.js'), import('../../engine/watch/ChokidarWatcher.js'),
+      const [{ createDmanApi }, { createEmbeddedServer }, { createWatcher }, { createClientMetrics }, { createAgentServer }] = await Promise.all([
+        import('../../engine/api/createDmanApi.js'), import('../../engine/api/createEmbeddedServer.js'), import('../../engine/watch/createWatcher.js'),
         import('../../engine/metrics/createClientMetrics.js'), import('../agent/createAgentServer.js'),
       ]);
       const server = cli ? createEmbeddedServer({ dataDir, command: [process.execPath, cli], log }) : undefined;
@@ -65,7 +65,7 @@ export function register(program: Command): void {
         // The token `dman login` stored wins over auth_token, as in every other command.
         secrets: createLoginSecretStore({ credentials: () => createCredentialStore(), log }),
         server,
-        engineDeps: { watcher: createChokidarWatcher({ log }) },
+        engineDeps: { watcher: createWatcher({ log }) },
       });
       await api.start();
       if (opts.serve && server && !server.url()) {

@@ -41,8 +41,8 @@ async function openEngine(cmd: Command, extra: { watch?: boolean; rescanMs?: num
   const log = createLogger({ level: g.logLevel ?? 'warn', format: g.logFormat, base: { proc: 'cli' } });
   const stateDir = defaultStateDir(config);
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  // chokidar is loaded only for `dman watch`: one-shot commands start faster without it.
-  const watcher = extra.watch ? (await import('../../engine/watch/ChokidarWatcher.js')).createChokidarWatcher({ log }) : undefined;
+  // The watcher (and chokidar) is loaded only for `dman watch`: one-shot commands start faster without it.
+  const watcher = extra.watch ? (await import('../../engine/watch/createWatcher.js')).createWatcher({ log }) : undefined;
   const engine = createEngine({
     config, log, stateDir,
     ...(watcher ? { watcher, rescanMs: extra.rescanMs } : { blockingWalk: true }),

@@ -1,4 +1,4 @@
-// Through a real chokidar watcher: deletes, renames (delete + add) and editor-style saves on one
+// Through a real watcher (chokidar, and the folder-level fs.watch one): deletes, renames (delete + add) and editor-style saves on one
 // machine reach the other through scoped watch runs, and the other machine's installs never
 // echo back as its own publishes.
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import { createMemoryRemote } from '../remote/MemoryRemote.js';
 import { createMemoryStateStore } from '../state/StateStore.js';
 import { testConfig, tempDirs } from '../testing/engineFixture.js';
 import { createChokidarWatcher } from './ChokidarWatcher.js';
+import { createDirWatcher } from './DirWatcher.js';
 
 const dirs = tempDirs();
 const engines: Engine[] = [];
@@ -27,7 +28,7 @@ async function until(what: string, cond: () => Promise<boolean>, ms = 10_000): P
 }
 const text = (p: string): Promise<string | null> => readFile(p, 'utf8').catch(() => null);
 
-describe('watch runs through chokidar', () => {
+describe.each([['chokidar', createChokidarWatcher], ['folder watches (the Linux default)', createDirWatcher]] as const)('watch runs through %s', (_name, createWatcher) => {
   it('propagate deletes, renames and editor-style saves, with no echo', async () => {
     const remote = createMemoryRemote();
     const homeA = await dirs.make('dman-chok-a-');
@@ -35,7 +36,7 @@ describe('watch runs through chokidar', () => {
     await mkdir(join(homeA, '.config/app'), { recursive: true });
     for (const [p, t] of [['.zshrc', 'z\n'], ['.gitconfig', 'g\n'], ['.config/app/a.conf', 'a\n'], ['.config/app/b.conf', 'b\n']] as const) await writeFile(join(homeA, p), t);
     const mk = (home: string, device: string) => {
-      const e = createEngine({ config: testConfig(home, { device }), remote, log: silentLogger(), stateDir: home, stateStore: createMemoryStateStore(), watcher: createChokidarWatcher(), rescanMs: 0 });
+      const e = createEngine({ config: testConfig(home, { device }), remote, log: silentLogger(), stateDir: home, stateStore: createMemoryStateStore(), watcher: createWatcher(), rescanMs: 0 });
       engines.push(e);
       return e;
     };

@@ -4,9 +4,21 @@ import type { TrackMatcher } from '../../shared/patterns/index.js';
 /** One home to watch. */
 export interface WatchTarget { user: string; home: string; matcher: TrackMatcher }
 
+/** How much of the homes a Watcher covers. */
+export interface WatchStatus {
+  /** Folders watched. */
+  folders: number;
+  /** Folders (with what is below them) the system had no watch left for: only the periodic rescan sees changes there. */
+  unwatched: number;
+  /** The error that stopped further watches (ENOSPC: inotify's max_user_watches; EMFILE/ENFILE: open files). */
+  limit?: string;
+}
+
 /** Watches homes and reports changed tracked paths (batched and debounced by the adapter). */
 export interface Watcher {
   start(targets: WatchTarget[], onChange: (user: string, paths: string[]) => void): Promise<void>;
+  /** What the watcher covers once started (adapters that cannot tell leave it out). */
+  status?(): WatchStatus;
   close(): Promise<void>;
 }
 

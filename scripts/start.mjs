@@ -32,7 +32,9 @@ let child;
 if (electron.path) {
   ensureBuilt(['dist/main.js', 'dist/preload.cjs', 'dist/renderer/index.html', 'dist/cli.js']);
   console.log(`dman: starting the tray app (${electron.path})`);
-  child = spawn(electron.path, [join(root, 'dist/main.js'), ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
+  // The repo folder is the app (package.json `main` is dist/main.js): app.getAppPath() must be
+  // the folder that holds bin/dman.js and build/icons, not dist/.
+  child = spawn(electron.path, [root, ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
 } else {
   ensureBuilt(['dist/cli.js', 'dist/renderer/index.html']);
   console.log(`dman: no desktop app here (${electron.why}); starting the headless agent with the embedded server.`);

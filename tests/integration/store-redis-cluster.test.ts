@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { describeStoreContract, sha256, waitFor } from '../../server/store/contract.js';
 import { RedisStore } from '../../server/store/redis/RedisStore.js';
 import type { RedisBlock } from '../../server/store/redis/redisOptions.js';
-import type { RedisClusterFacts } from '../setup/services.js';
+import { startRedisCluster, type RedisClusterFacts } from '../setup/services.js';
 import { getService, uniqueId } from '../setup/testServices.js';
 
 function clusterBlock(f: RedisClusterFacts, over: Partial<RedisBlock> = {}): RedisBlock {
@@ -136,5 +136,47 @@ describe('RedisStore on a Redis Cluster', () => {
     const err = await store.open().then(() => null, (e: unknown) => e as Error & { code?: string });
     expect(err?.code).toBe('STORE_UNAVAILABLE');
     expect(err?.message).toContain('redis cluster 127.0.0.1:1');
+  });
+});
+
+describe('RedisStore on a Redis Cluster with a master down', () => {
+  it('fails with STORE_UNAVAILABLE (retryable) while a master is down, and works again once it is back', async () => {
+    // Its own cluster: killing a node of the shared one would break the other tests.
+    const inst = await startRedisCluster();
+    const store = new RedisStore({ redis: clusterBlock(inst.facts), keyPrefix: `k${uniqueId()}:`, commandTimeoutMs: 1000, connectTimeoutMs: 1000, maxBackoffMs: 100 });
+    try {
+      await store.open();
+      const admin = new Redis({ host: inst.facts.host, port: inst.facts.ports[0] });
+      const owners = await slotOwners(admin);
+      admin.disconnect();
+      // a user whose slot is on the last node, which is the one killed
+      const victim = inst.facts.ports[inst.facts.ports.length - 1]!;
+      const probe = new Redis({ host: inst.facts.host, port: inst.facts.ports[0] });
+      let user = '';
+      for (let i = 0; !user && i < 500; i++) {
+        const slot = Number(await probe.call('CLUSTER', 'KEYSLOT', `{u:k${i}}`));
+        if (owners.find((o) => slot >= o.from && slot <= o.to)!.port === victim) user = `k${i}`;
+      }
+      probe.disconnect();
+      expect(user).not.toBe('');
+      const del = (baseRev: number | null) => ({ path: 'f', baseRev, deleted: true, kind: 'file' as const, hash: null, size: 0, mode: 0o644, mtime: 0 });
+      expect((await store.commit({ user, device: 'd', ops: [del(0)], now: 1 })).ok).toBe(true);
+      await inst.killNode(inst.facts.ports.length - 1);
+      const err = await store.commit({ user, device: 'd', ops: [del(null)], now: 2 }).then(() => null, (e: unknown) => e as Error & { code?: string });
+      expect(err?.code).toBe('STORE_UNAVAILABLE');
+      expect(err?.message).toContain('redis cluster');
+      await inst.ensureRunning();
+      // the cluster client finds the node again (the data of that node is gone: no persistence in this test)
+      let out: Awaited<ReturnType<RedisStore['commit']>> | null = null;
+      const until = Date.now() + 30_000;
+      while (!out && Date.now() < until) {
+        out = await store.commit({ user, device: 'd', ops: [del(null)], now: 3 }).catch(() => null);
+        if (!out) await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(out?.ok).toBe(true);
+    } finally {
+      await store.close();
+      await inst.stop();
+    }
   });
 });

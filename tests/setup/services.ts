@@ -157,7 +157,7 @@ export async function startRedis(opts: { tls?: boolean; persistent?: boolean } =
  * redis-server per master with --cluster-enabled on a random port, joined by
  * `redis-cli --cluster create`, ready once every node reports cluster_state:ok.
  */
-export async function startRedisCluster(opts: { masters?: number } = {}): Promise<Instance<RedisClusterFacts>> {
+export async function startRedisCluster(opts: { masters?: number } = {}): Promise<Instance<RedisClusterFacts> & { killNode(i: number): Promise<void> }> {
   await ensureCommand('redis-server', 'redis-server');
   const masters = opts.masters ?? 3;
   const dir = mkdtempSync(join(tmpdir(), 'rds.'));
@@ -214,6 +214,8 @@ export async function startRedisCluster(opts: { masters?: number } = {}): Promis
     dir,
     async stop() { await stopAll('SIGTERM'); rmSync(dir, { recursive: true, force: true }); },
     async kill() { await stopAll('SIGKILL'); },
+    /** SIGKILLs one node (its dir and nodes.conf stay); ensureRunning() brings it back. */
+    async killNode(i: number) { await stopChild(children[i] ?? null, 'SIGKILL'); },
     async restart() { await stopAll('SIGKILL'); await Promise.all(ports.map((_, i) => startNode(i))); await waitOk(); },
     async ensureRunning() {
       const down = children.map((c, i) => (isRunning(c) ? -1 : i)).filter((i) => i >= 0);

@@ -17,6 +17,45 @@ const define = {
   __DMAN_BUILD_TIME__: JSON.stringify(new Date().toISOString()),
 };
 
+// The CLI bundles the dependencies every command start loads (zod, commander, yaml, picomatch,
+// env-paths, cli-progress, node-diff3, and what they import): loading them file by file from node_modules
+// (resolve, read, compile each) cost ~60 ms CPU of every `dman` start. The rest stays external,
+// loaded from node_modules when a command needs it: the server and its drivers (fastify,
+// ioredis, mysql2), the agent's, the wizard's, and pino with its transports (pino starts
+// pino-pretty in a worker thread by file path). CommonJS code inside an ESM bundle needs
+// `require`, `__filename` and `__dirname`: the banner defines them.
+const STARTUP_PACKAGES = new Set(['zod', 'commander', 'yaml', 'picomatch', 'env-paths', 'cli-progress', 'node-diff3']);
+const NEVER_BUNDLED = new Set(['pino', 'pino-pretty', 'thread-stream', 'electron']);
+const packageOf = (spec) => spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/');
+const startupDeps = {
+  name: 'startup-deps',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.path.startsWith('node:') || args.kind === 'entry-point') return undefined;
+      const pkg = packageOf(args.path);
+      if (NEVER_BUNDLED.has(pkg)) return { external: true };
+      // Inside a bundled package: bundle what it imports too (its own versions, resolved from it).
+      const fromDependency = /[\\/]node_modules[\\/]/.test(args.importer);
+      if (fromDependency || STARTUP_PACKAGES.has(pkg)) return undefined;
+      return { external: true };
+    });
+  },
+};
+const cliBundle = {
+  packages: undefined,
+  plugins: [startupDeps],
+  banner: {
+    js: [
+      "import { createRequire as __dmanCreateRequire } from 'node:module';",
+      "import { fileURLToPath as __dmanFileURLToPath } from 'node:url';",
+      "import { dirname as __dmanDirname } from 'node:path';",
+      'const require = __dmanCreateRequire(import.meta.url);',
+      'const __filename = __dmanFileURLToPath(import.meta.url);',
+      'const __dirname = __dmanDirname(__filename);',
+    ].join(' '),
+  },
+};
+
 if (!only || only === 'cli') {
   // Split: modules that commands import on use (the server, store drivers, the agent) become
   // chunks beside dist/cli.js, so `dman sync` does not load fastify, ioredis or mysql2.
@@ -26,7 +65,7 @@ if (!only || only === 'cli') {
   mkdirSync(`${root}dist`, { recursive: true });
   const tmp = mkdtempSync(`${root}.dist-tmp-`);
   try {
-    await build({ ...common, entryPoints: { cli: 'cli/main.ts' }, outdir: tmp, splitting: true, chunkNames: 'cli-chunk-[hash]', format: 'esm', define });
+    await build({ ...common, ...cliBundle, entryPoints: { cli: 'cli/main.ts' }, outdir: tmp, splitting: true, chunkNames: 'cli-chunk-[hash]', format: 'esm', define });
     const produced = readdirSync(tmp).sort((a, b) => Number(a.startsWith('cli.js')) - Number(b.startsWith('cli.js')));
     for (const f of produced) renameSync(`${tmp}/${f}`, `${root}dist/${f}`);
     // Chunks of earlier builds: content-hashed names, so a stale one is never overwritten. Keep

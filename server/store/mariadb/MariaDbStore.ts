@@ -11,7 +11,7 @@ import { silentLogger } from '../../../engine/log.js';
 import { DmanError, isDmanError } from '../../../shared/errors.js';
 import { entrySchema, tokenInfoSchema, type CommitConflict, type Entry } from '../../../shared/protocol.js';
 import { consumeVerified, createChunker } from '../blobStream.js';
-import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, missingBlobsError, validateCommit, versionsToDrop, revokedToken } from '../commitRules.js';
+import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, findConflicts, missingBlobsError, validateCommit, versionsToDrop, revokedToken } from '../commitRules.js';
 import { BLOB_GC_GRACE_MS } from '../Store.js';
 import type {
   AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, RetentionScope, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
@@ -378,99 +378,189 @@ export class MariaDbStore implements Store {
   async changes(user: string, since: number, limit: number): Promise<ChangesPage> {
     assertUserName(user);
     const n = Math.max(1, Math.floor(limit));
-    // One snapshot for the head and the page, so headRev never trails the entries.
-    return await this.tx('changes', async (conn) => {
-      const [head] = await this.rows<RowDataPacket>(conn, 'SELECT rev FROM dman_heads WHERE user = ?', [user]);
-      const [rows] = await this.rows<RowDataPacket>(conn, `SELECT entry FROM dman_entries WHERE user = ? AND rev > ? ORDER BY rev LIMIT ${n + 1}`, [user, Math.floor(since)]);
-      const entries = rows.map((r) => this.parseEntry(String(r.entry)));
-      return { entries: entries.slice(0, n), headRev: head[0] ? Number(head[0].rev) : 0, more: entries.length > n };
-    });
+    // One statement, so one read view for the head and the page: headRev never trails the entries.
+    // The head row is the one whose entry is NULL (entries are never NULL).
+    const [rows] = await this.rows<RowDataPacket>(null, `(SELECT rev, NULL AS entry FROM dman_heads WHERE user = ?) UNION ALL (SELECT rev, entry FROM dman_entries WHERE user = ? AND rev > ? ORDER BY rev LIMIT ${n + 1})`, [user, user, Math.floor(since)]);
+    let headRev = 0;
+    const found: Array<{ rev: number; entry: string }> = [];
+    for (const r of rows) {
+      if (r.entry === null) headRev = Number(r.rev);
+      else found.push({ rev: Number(r.rev), entry: String(r.entry) });
+    }
+    found.sort((a, b) => a.rev - b.rev);
+    const entries = found.slice(0, n).map((f) => this.parseEntry(f.entry));
+    return { entries, headRev, more: found.length > n };
   }
 
   async commit(input: CommitInput): Promise<CommitOutcome> {
     validateCommit(input);
     const { user } = input;
     const named = blobsNamedBy(input.ops);
-    // A cheap early refusal; the check that counts is repeated under locks inside the transaction.
-    const early = await this.missingBlobs(null, user, named);
-    if (early.length > 0) throw missingBlobsError(user, early);
-    // Fast path for losers: revs only grow, so a conflict seen without the lock stands (the commit
-    // is refused as of that read) and the head-row queue is left to commits that may win. A commit
-    // with an idempotency key always goes to the lock: its first attempt may have landed.
-    if (!input.idempotencyKey) {
-      const early = await this.findConflicts(null, input);
-      if (early.length > 0) return { ok: false, conflicts: early };
+    const keyed = input.ops.filter((o) => o.baseRev !== null).map((o) => ({ path: o.path, key: pathKey(o.path) }));
+    // A cheap early refusal, one round trip outside the lock; the check that counts is repeated
+    // under locks inside the transaction. Fast path for losers: revs only grow, so a conflict seen
+    // without the lock stands (the commit is refused as of that read) and the head-row queue is left
+    // to commits that may win. A commit with an idempotency key always goes to the lock: its first
+    // attempt may have landed.
+    {
+      const blobStmts = this.blobCheckStatements(user, named, false);
+      const entryStmts = input.idempotencyKey ? [] : this.entryReadStatements(user, keyed.map((k) => k.key));
+      if (blobStmts.length + entryStmts.length > 0) {
+        const res = await this.batch(null, [...blobStmts, ...entryStmts], 'commit checks');
+        const missing = missingFrom(named, res.slice(0, blobStmts.length));
+        if (missing.length > 0) throw missingBlobsError(user, missing);
+        if (entryStmts.length > 0) {
+          const early = this.conflictsFrom(input, res.slice(blobStmts.length));
+          if (early.length > 0) return { ok: false, conflicts: early };
+        }
+      }
     }
-    const outcome = await this.tx('commit', async (conn): Promise<CommitOutcome> => {
-      // The head row is the per-user commit lock: every commit of this user queues behind it.
-      await this.exec(conn, 'INSERT INTO dman_heads (user, rev, last_commit_at) VALUES (?, 0, NULL) ON DUPLICATE KEY UPDATE user = user', [user]);
-      const [headRows] = await this.rows<RowDataPacket>(conn, 'SELECT rev FROM dman_heads WHERE user = ? FOR UPDATE', [user]);
-      let head = Number(headRows[0]!.rev);
-      if (input.idempotencyKey) {
-        const [prev] = await this.rows<RowDataPacket>(conn, 'SELECT result FROM dman_idempotency WHERE user = ? AND k = ?', [user, input.idempotencyKey]);
-        if (prev[0]) {
-          const r = JSON.parse(String(prev[0].result)) as { rev: number; entries: unknown[]; digest?: string };
-          assertSameBatch(input, r.digest);
-          return { ok: true, rev: r.rev, entries: r.entries.map((e) => entrySchema.parse(e)), replayed: true };
-        }
-      }
-      // Shared locks on the blob rows: gcBlobs' DELETE waits for this commit (and then sees its
-      // versions), or ran first and the blob is missing here.
-      const missing = await this.missingBlobs(conn, user, named);
-      if (missing.length > 0) throw missingBlobsError(user, missing);
-      const conflicts = await this.findConflicts(conn, input);
-      if (conflicts.length > 0) return { ok: false, conflicts };
-      const entries = input.ops.map((op) => entryFromOp(op, ++head, input.device, input.now));
-      for (let i = 0; i < entries.length; i += ROWS_PER_STATEMENT) {
-        const part = entries.slice(i, i + ROWS_PER_STATEMENT);
-        const ePar: Param[] = [], vPar: Param[] = [];
-        for (const e of part) {
-          const json = JSON.stringify(e), key = pathKey(e.path);
-          ePar.push(user, key, e.rev, e.deleted ? 1 : 0, e.deleted ? 0 : e.size, json);
-          vPar.push(user, e.rev, key, !e.deleted && e.kind === 'file' ? e.hash : null, e.updatedAt, json);
-        }
-        const rowsSql = part.map(() => '(?, ?, ?, ?, ?, ?)').join(', ');
-        await this.exec(conn, `INSERT INTO dman_entries (user, path_key, rev, deleted, size, entry) VALUES ${rowsSql} ON DUPLICATE KEY UPDATE rev = VALUES(rev), deleted = VALUES(deleted), size = VALUES(size), entry = VALUES(entry)`, ePar);
-        await this.exec(conn, `INSERT INTO dman_versions (user, rev, path_key, hash, updated_at, entry) VALUES ${rowsSql}`, vPar);
-      }
-      await this.exec(conn, 'UPDATE dman_heads SET rev = ?, last_commit_at = ? WHERE user = ?', [head, input.now, user]);
-      if (input.idempotencyKey) {
-        await this.exec(conn, 'INSERT INTO dman_idempotency (user, k, created_at, result) VALUES (?, ?, ?, ?)', [user, input.idempotencyKey, Date.now(), JSON.stringify({ rev: head, entries, digest: batchDigest(input) })]);
-      }
-      return { ok: true, rev: head, entries, replayed: false };
-    });
+    const outcome = await this.commitTx(input, named, keyed.map((k) => k.key));
     if (outcome.ok && !outcome.replayed) this.notify(user, outcome.rev);
     return outcome;
   }
 
-  /** Returns the hashes in `named` that `user` may not use (not uploaded by them, or gone); locks the rows when on a transaction. */
-  private async missingBlobs(conn: Conn | null, user: string, named: string[]): Promise<string[]> {
-    const have = new Set<string>();
-    for (let i = 0; i < named.length; i += ROWS_PER_STATEMENT) {
-      const part = named.slice(i, i + ROWS_PER_STATEMENT);
-      const lock = conn ? ' LOCK IN SHARE MODE' : '';
-      const [rows] = await this.rows<RowDataPacket>(conn, `SELECT o.hash FROM dman_blob_owners o JOIN dman_blobs b ON b.hash = o.hash WHERE o.user = ? AND o.hash IN (${part.map(() => '?').join(',')})${lock}`, [user, ...part]);
-      for (const r of rows) have.add(String(r.hash));
+  /**
+   * The commit transaction in two round trips while the user's head row is locked: one that takes
+   * the lock and reads everything the decision needs (head, idempotency record, blob rows with
+   * shared locks, current entries), and one that writes every row and commits. Retried whole after
+   * a deadlock. Statements are rendered with literals that need no escaping (see `lit`).
+   */
+  private async commitTx(input: CommitInput, named: string[], keys: Buffer[]): Promise<CommitOutcome> {
+    const { user } = input;
+    for (let attempt = 1; ; attempt++) {
+      const conn = await this.acquire();
+      let failure: unknown;
+      try {
+        const u = lit(user);
+        const blobStmts = this.blobCheckStatements(user, named, true);
+        const entryStmts = this.entryReadStatements(user, keys);
+        const idem = input.idempotencyKey ? [`SELECT result FROM dman_idempotency WHERE user = ${u} AND k = ${lit(input.idempotencyKey)}`] : [];
+        // The head row is the per-user commit lock: every commit of this user queues behind it.
+        const reads = await this.batch(conn, [
+          'START TRANSACTION',
+          `INSERT INTO dman_heads (user, rev, last_commit_at) VALUES (${u}, 0, NULL) ON DUPLICATE KEY UPDATE user = user`,
+          `SELECT rev FROM dman_heads WHERE user = ${u} FOR UPDATE`,
+          ...idem,
+          // Shared locks on the blob rows: gcBlobs' DELETE waits for this commit (and then sees its
+          // versions), or ran first and the blob is missing here.
+          ...blobStmts,
+          ...entryStmts,
+        ], 'commit');
+        let head = Number((reads[2] as RowDataPacket[])[0]!.rev);
+        let at = 3;
+        if (idem.length > 0) {
+          const prev = reads[at++] as RowDataPacket[];
+          if (prev[0]) {
+            const r = JSON.parse(String(prev[0].result)) as { rev: number; entries: unknown[]; digest?: string };
+            assertSameBatch(input, r.digest);
+            await conn.query('COMMIT');
+            return { ok: true, rev: r.rev, entries: r.entries.map((e) => entrySchema.parse(e)), replayed: true };
+          }
+        }
+        const missing = missingFrom(named, reads.slice(at, at + blobStmts.length));
+        if (missing.length > 0) throw missingBlobsError(user, missing);
+        const conflicts = this.conflictsFrom(input, reads.slice(at + blobStmts.length));
+        if (conflicts.length > 0) {
+          await conn.query('COMMIT');
+          return { ok: false, conflicts };
+        }
+        const entries = input.ops.map((op) => entryFromOp(op, ++head, input.device, input.now));
+        const eRows: string[] = [], vRows: string[] = [];
+        for (const e of entries) {
+          const json = lit(JSON.stringify(e)), key = lit(pathKey(e.path));
+          eRows.push(`(${u}, ${key}, ${e.rev}, ${e.deleted ? 1 : 0}, ${e.deleted ? 0 : lit(e.size)}, ${json})`);
+          vRows.push(`(${u}, ${e.rev}, ${key}, ${!e.deleted && e.kind === 'file' ? lit(e.hash) : 'NULL'}, ${lit(e.updatedAt)}, ${json})`);
+        }
+        const limit = this.statementBytes();
+        const writes = [
+          ...multiRow('INSERT INTO dman_entries (user, path_key, rev, deleted, size, entry) VALUES ', eRows, ' ON DUPLICATE KEY UPDATE rev = VALUES(rev), deleted = VALUES(deleted), size = VALUES(size), entry = VALUES(entry)', limit),
+          ...multiRow('INSERT INTO dman_versions (user, rev, path_key, hash, updated_at, entry) VALUES ', vRows, '', limit),
+          `UPDATE dman_heads SET rev = ${head}, last_commit_at = ${lit(input.now)} WHERE user = ${u}`,
+        ];
+        if (input.idempotencyKey) {
+          writes.push(`INSERT INTO dman_idempotency (user, k, created_at, result) VALUES (${u}, ${lit(input.idempotencyKey)}, ${Date.now()}, ${lit(JSON.stringify({ rev: head, entries, digest: batchDigest(input) }))})`);
+        }
+        writes.push('COMMIT');
+        await this.batch(conn, writes, 'commit');
+        return { ok: true, rev: head, entries, replayed: false };
+      } catch (err) {
+        failure = err;
+        await conn.query('ROLLBACK').catch(() => undefined);
+        const errno = (err as { errno?: number }).errno;
+        if (errno !== undefined && RETRY_TXN_ERRNOS.has(errno) && attempt < 8) {
+          await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
+          continue;
+        }
+        throw this.toStoreError(err, 'commit');
+      } finally {
+        this.done(conn, failure);
+      }
     }
-    return named.filter((h) => !have.has(h));
   }
 
-  /** Compares every op's baseRev with the current entries (read on `conn`, or on any pooled connection). */
-  private async findConflicts(conn: Conn | null, input: CommitInput): Promise<CommitConflict[]> {
-    const current = new Map<string, Entry>();
-    const keys = input.ops.filter((o) => o.baseRev !== null).map((o) => pathKey(o.path));
+  /** Statements that return which of `named` the user owns and the server still has (shared-locked when `lock`). */
+  private blobCheckStatements(user: string, named: string[], lock: boolean): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < named.length; i += ROWS_PER_STATEMENT) {
+      const part = named.slice(i, i + ROWS_PER_STATEMENT);
+      out.push(`SELECT o.hash FROM dman_blob_owners o JOIN dman_blobs b ON b.hash = o.hash WHERE o.user = ${lit(user)} AND o.hash IN (${part.map(lit).join(',')})${lock ? ' LOCK IN SHARE MODE' : ''}`);
+    }
+    return out;
+  }
+
+  /** Statements that read the user's current entries at `keys`. */
+  private entryReadStatements(user: string, keys: Buffer[]): string[] {
+    const out: string[] = [];
     for (let i = 0; i < keys.length; i += ROWS_PER_STATEMENT) {
-      const part = keys.slice(i, i + ROWS_PER_STATEMENT);
-      const [rows] = await this.rows<RowDataPacket>(conn, `SELECT entry FROM dman_entries WHERE user = ? AND path_key IN (${part.map(() => '?').join(',')})`, [input.user, ...part]);
-      for (const r of rows) { const e = this.parseEntry(String(r.entry)); current.set(e.path, e); }
+      out.push(`SELECT entry FROM dman_entries WHERE user = ${lit(user)} AND path_key IN (${keys.slice(i, i + ROWS_PER_STATEMENT).map(lit).join(',')})`);
     }
-    const conflicts: CommitConflict[] = [];
-    for (const op of input.ops) {
-      if (op.baseRev === null) continue;
-      const cur = current.get(op.path) ?? null;
-      if ((cur?.rev ?? 0) !== op.baseRev) conflicts.push({ path: op.path, expected: op.baseRev, current: cur });
+    return out;
+  }
+
+  /** Compares every op's baseRev with the entries the statements of `entryReadStatements` returned. */
+  private conflictsFrom(input: CommitInput, results: unknown[]): CommitConflict[] {
+    const current = new Map<string, Entry>();
+    for (const rows of results) for (const r of rows as RowDataPacket[]) { const e = this.parseEntry(String(r.entry)); current.set(e.path, e); }
+    return findConflicts(input.ops, (path) => current.get(path) ?? null);
+  }
+
+  /** Largest SQL text sent in one packet: well under max_allowed_packet. */
+  private statementBytes(): number {
+    return Math.max(64 * 1024, Math.floor((this.maxAllowedPacket || 4 * 1024 * 1024) / 4));
+  }
+
+  /**
+   * Sends `stmts` as few multi-statement packets as fit under max_allowed_packet, on `conn` or (for
+   * reads) on a pooled connection retried once when it had died idle; returns one result per statement.
+   */
+  private async batch(conn: Conn | null, stmts: string[], what: string): Promise<unknown[]> {
+    if (!conn) {
+      for (let attempt = 0; ; attempt++) {
+        const c = await this.acquire();
+        try {
+          const out = await this.batch(c, stmts, what);
+          this.done(c);
+          return out;
+        } catch (err) {
+          this.done(c, err);
+          if (attempt === 0 && isStaleConnection(err)) continue;
+          throw this.toStoreError(err, what);
+        }
+      }
     }
-    return conflicts;
+    const limit = this.statementBytes();
+    const out: unknown[] = [];
+    for (let i = 0; i < stmts.length;) {
+      let j = i + 1, bytes = stmts[i]!.length;
+      while (j < stmts.length && bytes + stmts[j]!.length + 1 <= limit) bytes += stmts[j++]!.length + 1;
+      const part = stmts.slice(i, j);
+      const [res] = await conn.query({ sql: part.join(';\n'), timeout: this.opts.queryTimeoutMs ?? 15_000 });
+      if (part.length === 1) out.push(res);
+      else out.push(...(res as unknown[]));
+      i = j;
+    }
+    return out;
   }
 
   async history(user: string, path: string, limit?: number): Promise<Entry[]> {
@@ -482,17 +572,22 @@ export class MariaDbStore implements Store {
 
   async applyRetention(user: string, policy: RetentionPolicy, now: number, opts: RetentionScope = {}): Promise<{ versionsRemoved: number }> {
     assertUserName(user);
+    // Only paths with more versions than retention always keeps (the current one and
+    // policy.versions past ones) can lose any: the index (user, path_key, rev) counts them without
+    // reading a row, and only their versions come back. A pass over 10,000 short histories returns nothing.
+    const keep = Math.max(0, Math.floor(policy.versions)) + 1;
     const rows: RowDataPacket[] = [];
+    const select = (scope: string): string => `SELECT v.path_key, v.rev, v.updated_at FROM dman_versions v JOIN (SELECT path_key FROM dman_versions WHERE user = ?${scope} GROUP BY path_key HAVING COUNT(*) > ${keep}) p ON p.path_key = v.path_key WHERE v.user = ? ORDER BY v.path_key, v.rev DESC`;
     if (opts.paths) {
-      // Only the named paths, through the (user, path_key, rev) index: no scan of the user's whole history.
+      // Only the named paths, through the same index: no scan of the user's whole history.
       const keys = [...new Map(opts.paths.map((p) => { const k = pathKey(p); return [k.toString('hex'), k] as const; })).values()];
       for (let i = 0; i < keys.length; i += ROWS_PER_STATEMENT) {
         const part = keys.slice(i, i + ROWS_PER_STATEMENT);
-        const [got] = await this.rows<RowDataPacket>(null, `SELECT path_key, rev, updated_at FROM dman_versions WHERE user = ? AND path_key IN (${part.map(() => '?').join(',')}) ORDER BY path_key, rev DESC`, [user, ...part]);
+        const [got] = await this.rows<RowDataPacket>(null, select(` AND path_key IN (${part.map(() => '?').join(',')})`), [user, ...part, user]);
         rows.push(...got);
       }
     } else {
-      const [got] = await this.rows<RowDataPacket>(null, 'SELECT path_key, rev, updated_at FROM dman_versions WHERE user = ? ORDER BY path_key, rev DESC', [user]);
+      const [got] = await this.rows<RowDataPacket>(null, select(''), [user, user]);
       rows.push(...got);
     }
     const byPath = new Map<string, Array<{ rev: number; updatedAt: number }>>();
@@ -694,4 +789,39 @@ function describeCause(err: unknown): string {
   const code = errCode(err);
   const msg = err instanceof Error ? err.message : String(err);
   return code && !msg.includes(code) ? `${code}: ${msg}` : msg || code || 'unknown error';
+}
+
+/**
+ * Renders a value as an SQL literal that needs no escaping whatever the server's sql_mode: numbers
+ * as digits, bytes as X'hex', text as _utf8mb4 X'hex' (so no quote or backslash of the data ever
+ * reaches the parser). Used for the commit's multi-statement packets, which cannot be prepared.
+ */
+function lit(v: Param): string {
+  if (v === null) return 'NULL';
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new DmanError('BAD_REQUEST', `Cannot store the number ${v}: expected a finite number`);
+    return String(v);
+  }
+  if (Buffer.isBuffer(v)) return v.length === 0 ? "''" : `X'${v.toString('hex')}'`;
+  return v.length === 0 ? "''" : `_utf8mb4 X'${Buffer.from(v, 'utf8').toString('hex')}'`;
+}
+
+/** Joins rendered rows into multi-row statements of at most ROWS_PER_STATEMENT rows and about `maxBytes` each. */
+function multiRow(head: string, rows: string[], tail: string, maxBytes: number): string[] {
+  const out: string[] = [];
+  let part: string[] = [], bytes = 0;
+  for (const r of rows) {
+    if (part.length > 0 && (part.length >= ROWS_PER_STATEMENT || bytes + r.length > maxBytes)) { out.push(head + part.join(', ') + tail); part = []; bytes = 0; }
+    part.push(r);
+    bytes += r.length + 2;
+  }
+  if (part.length > 0) out.push(head + part.join(', ') + tail);
+  return out;
+}
+
+/** Returns the hashes of `named` missing from the rows the blob check statements returned. */
+function missingFrom(named: string[], results: unknown[]): string[] {
+  const have = new Set<string>();
+  for (const rows of results) for (const r of rows as RowDataPacket[]) have.add(String(r.hash));
+  return named.filter((h) => !have.has(h));
 }

@@ -50,6 +50,9 @@ export function mariaDbPoolOptions(b: DbBlock, l: MariaDbLimits, database: strin
     charset: 'utf8mb4_bin',
     supportBigNumbers: true,
     dateStrings: true,
+    // The commit sends its statements as a few multi-statement packets (two round trips while the
+    // user's head row is locked). Those packets carry no escaped data: every value is a hex literal.
+    multipleStatements: true,
   };
   if (b.socket) return { ...base, socketPath: b.socket };
   const { host, port } = parseAddr(b.addr ?? '127.0.0.1:3306', 3306, 'db.addr');

@@ -990,7 +990,9 @@ export function createEngine(deps: EngineDeps): Engine {
       // Fold a long state journal into its snapshot, under the user's lock like any save.
       const compact = stateStore.compact?.bind(stateStore);
       if (compact) {
-        await Promise.allSettled([...states.keys()].map((u) => serialize(u, async () => {
+        // Only users whose journal is due: a lock round trip per user on every close is not free.
+        const due = [...states].filter(([u, s]) => stateStore.compactDue?.(baseRemote.url, u, s) ?? true).map(([u]) => u);
+        await Promise.allSettled(due.map((u) => serialize(u, async () => {
           const s = states.get(u);
           if (s) await compact(baseRemote.url, u, s);
         })));

@@ -43,6 +43,8 @@ export interface StateStore {
   stamp?(serverUrl: string, user: string): Promise<number | null>;
   /** Folds a long journal into the snapshot (at close; file stores only). */
   compact?(serverUrl: string, user: string, state: UserState): Promise<void>;
+  /** Whether compact would write anything, judged from what this process knows (no I/O): lets close skip the lock. */
+  compactDue?(serverUrl: string, user: string, state: UserState): boolean;
 }
 
 /** Returns an empty state (first run against a server). */
@@ -159,6 +161,13 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
     untouchAll(state);
   }
 
+  function compactDue(serverUrl: string, user: string, state: UserState): boolean {
+    const meta = metas.get(fileOf(serverUrl, user));
+    // Only a state equal to what is stored is folded: unsaved changes (a dry run's) stay unsaved.
+    if (!meta || !isTracked(state) || anyTouched(state) || anyCleared(state)) return false;
+    return meta.torn || meta.journalBytes >= CLOSE_COMPACT_BYTES;
+  }
+
   return {
     async load(serverUrl, user) {
       const file = fileOf(serverUrl, user);
@@ -207,13 +216,10 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
       else await appendJournal(file, user, meta, state);
     },
     async compact(serverUrl, user, state) {
-      const file = fileOf(serverUrl, user);
-      const meta = metas.get(file);
-      // Only a state equal to what is stored is folded: unsaved changes (a dry run's) stay unsaved.
-      if (!meta || !isTracked(state) || anyTouched(state) || anyCleared(state)) return;
-      if (!meta.torn && meta.journalBytes < CLOSE_COMPACT_BYTES) return;
-      await writeSnapshot(file, serverUrl, user, state);
+      if (!compactDue(serverUrl, user, state)) return;
+      await writeSnapshot(fileOf(serverUrl, user), serverUrl, user, state);
     },
+    compactDue,
   };
 }
 

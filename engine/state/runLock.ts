@@ -1,6 +1,6 @@
 // One sync run per (server, user) across processes (the CLI while the agent watches): a lock
 // file created with O_EXCL holding the owner's pid; a lock whose process is gone is taken over.
-import { link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DmanError } from '../../shared/errors.js';
 
@@ -19,6 +19,11 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Removes a file; one syscall where rm({ force }) makes three (it is called on every run). */
+async function unlinkIfThere(file: string): Promise<void> {
+  await unlink(file).catch((err: NodeJS.ErrnoException) => { if (err.code !== 'ENOENT') throw err; });
+}
+
 /** Takes the lock at `file`, waiting up to `waitMs` for another live holder; throws DmanError IO when it stays held. */
 export async function acquireRunLock(file: string, opts: { waitMs?: number; what?: string } = {}): Promise<Release> {
   const deadline = Date.now() + (opts.waitMs ?? 30_000);
@@ -30,11 +35,11 @@ export async function acquireRunLock(file: string, opts: { waitMs?: number; what
     try {
       await writeFile(tmp, String(process.pid), { mode: 0o600 });
       await link(tmp, file);
-      return async () => { await rm(file, { force: true }); };
+      return async () => { await unlinkIfThere(file); };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     } finally {
-      await rm(tmp, { force: true });
+      await unlinkIfThere(tmp);
     }
     const owner = Number((await readFile(file, 'utf8').catch(() => '')).trim());
     const hasOwner = Number.isInteger(owner) && owner > 0;

@@ -152,4 +152,21 @@ describe('state journal', () => {
     await copyFile(stale, jfile); // as if the truncation never happened
     expect(picture(await createFileStateStore({ stateDir: dir, onWarning: () => {} }).load(URL, 'compact'))).toEqual(picture(s2));
   });
+
+  it('says when compact would write (close takes the lock only then)', async () => {
+    const store = createFileStateStore({ stateDir: dir, compactMinBytes: 1 << 30 });
+    const s = await store.load(URL, 'due');
+    expect(store.compactDue!(URL, 'due', s)).toBe(false); // nothing stored yet
+    put(s, 'a', 1);
+    await store.save(URL, 'due', s);
+    put(s, 'a', 2);
+    expect(store.compactDue!(URL, 'due', s)).toBe(false); // unsaved changes stay unsaved
+    await store.save(URL, 'due', s);
+    expect(store.compactDue!(URL, 'due', s)).toBe(false); // a small journal waits for the next load
+    for (let i = 0; i < 400; i++) put(s, `big/${i}/${'x'.repeat(100)}`, i + 10);
+    await store.save(URL, 'due', s);
+    expect(store.compactDue!(URL, 'due', s)).toBe(true); // past 64 KiB
+    await store.compact!(URL, 'due', s);
+    expect(store.compactDue!(URL, 'due', s)).toBe(false);
+  });
 });

@@ -10,6 +10,7 @@ const requests: Record<string, z.ZodType> = {
   CommitOp: p.commitOpSchema,
   ChangesQuery: p.changesQuerySchema,
   RestoreRequest: p.restoreRequestSchema,
+  BlobFetchRequest: p.blobFetchRequestSchema,
   TokenCreateRequest: p.tokenCreateRequestSchema,
   SeedCompareRequest: seed.compareRequestSchema,
   SeedInstallRequest: seed.installRequestSchema,

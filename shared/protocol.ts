@@ -125,6 +125,27 @@ export const bulkBlobsReplySchema = z.object({
 });
 export type BulkBlobsReply = z.infer<typeof bulkBlobsReplySchema>;
 
+/**
+ * POST /v1/users/:user/blobs/fetch: many blobs in one reply (an install of a new machine). The
+ * request is JSON `{ "hashes": [...] }`; the reply (200, Content-Type BULK_BLOBS_CONTENT_TYPE) is
+ * a stream of frames in request order: `<sha256 hex> <size>\n` and exactly `size` bytes for a
+ * blob the user has, `<sha256 hex> -\n` for one the user does not have. The server may stop early
+ * after a frame (past BLOB_FETCH_MAX_BYTES, never before the first blob): the client asks again
+ * for the hashes the reply did not cover. A server without this endpoint answers 404.
+ */
+export const BLOB_FETCH_MAX_COUNT = 5_000;
+/** Bytes after which a fetch reply stops (it always carries at least one blob). */
+export const BLOB_FETCH_MAX_BYTES = 64 * 1024 * 1024;
+export const blobFetchRequestSchema = z.object({
+  hashes: z.array(sha256Hex).min(1, 'list at least one blob hash').max(BLOB_FETCH_MAX_COUNT, `at most ${BLOB_FETCH_MAX_COUNT} hashes per fetch; split the list`),
+}).strict();
+export type BlobFetchRequest = z.infer<typeof blobFetchRequestSchema>;
+
+/** Returns the frame header of a blob the server does not have for the user, in a fetch reply. */
+export function missingBlobHeader(hash: string): string {
+  return `${hash} -\n`;
+}
+
 /** GET /v1/users/:user/changes?since=REV&limit=N */
 export const changesQuerySchema = z.object({
   since: z.coerce.number().int().nonnegative().default(0),

@@ -1,14 +1,15 @@
 // The /v1 protocol: whoami, change feed, push stream, manifest, blobs, commit, history, restore.
 import type { FastifyInstance } from 'fastify';
 import { createGzip } from 'node:zlib';
-import { pipeline } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
 import { z } from 'zod';
 import { DmanError } from '../../shared/errors.js';
 import {
-  BULK_BLOBS_CONTENT_TYPE, IDEMPOTENCY_HEADER, MAX_BULK_BLOBS, PROTOCOL_VERSION, changesQuerySchema, commitRequestSchema, relPath, restoreRequestSchema, sha256Hex,
+  BLOB_FETCH_MAX_BYTES, BULK_BLOBS_CONTENT_TYPE, IDEMPOTENCY_HEADER, MAX_BULK_BLOBS, blobFetchRequestSchema, bulkBlobHeader, missingBlobHeader, PROTOCOL_VERSION, changesQuerySchema, commitRequestSchema, relPath, restoreRequestSchema, sha256Hex,
   type CommitOp,
 } from '../../shared/protocol.js';
 import type { RouteContext } from '../http/context.js';
+import type { Store } from '../store/Store.js';
 import { decodeBody } from '../http/limitedStream.js';
 import { isStream, jsonBody, parseWith } from '../http/parse.js';
 import { putBlobsWith } from '../store/blobStream.js';
@@ -120,6 +121,20 @@ export function registerV1Routes(app: FastifyInstance, ctx: RouteContext): void 
     return { blobs };
   });
 
+  // Many blobs in one reply (the install of a new machine): one round trip per few thousand
+  // files instead of one per file. Each blob is looked up for this user exactly like the GET above.
+  app.post('/v1/users/:user/blobs/fetch', async (req, reply) => {
+    const p = await ctx.authenticate(req, reply);
+    const user = ctx.authorizeUser(p, parseWith(userParams, req.params, 'params').user);
+    const body = parseWith(blobFetchRequestSchema, await jsonBody(req.body, limits.jsonBytes), 'body');
+    const hashes = [...new Set(body.hashes)];
+    const maxBytes = Math.min(limits.bodyBytes, BLOB_FETCH_MAX_BYTES);
+    // The first lookup before the 200, so that a store that is down gets a clean error reply.
+    const first = await store.getBlob(user, hashes[0]!);
+    reply.header('content-type', BULK_BLOBS_CONTENT_TYPE).header('cache-control', 'no-store');
+    return reply.send(Readable.from(fetchFrames(store, user, hashes, first, maxBytes, (n) => ctx.metrics.bytesOut.inc(n)), { objectMode: false }));
+  });
+
   app.head('/v1/users/:user/blobs/:hash', async (req, reply) => {
     const p = await ctx.authenticate(req, reply);
     const params = parseWith(blobParams, req.params, 'params');
@@ -190,4 +205,54 @@ export function registerV1Routes(app: FastifyInstance, ctx: RouteContext): void 
     await ctx.afterCommit(user, 0, req, p);
     return { rev: out.rev, entries: out.entries, replayed: out.replayed };
   });
+}
+
+type Got = { size: number; stream: Readable } | null;
+
+/**
+ * Yields the frames of a blob fetch reply: looks a few blobs ahead (each lookup opens the blob, so
+ * the store's latency overlaps the sending), stops after the frame that passes `maxBytes`, and
+ * closes every blob it opened but did not send.
+ */
+async function* fetchFrames(store: Store, user: string, hashes: string[], first: Got, maxBytes: number, sent: (n: number) => void): AsyncGenerator<Buffer> {
+  const LOOKAHEAD = 8;
+  const ahead: Array<Promise<Got>> = [Promise.resolve(first)];
+  let next = 1;
+  const fill = (): void => {
+    while (ahead.length < LOOKAHEAD && next < hashes.length) {
+      const p = store.getBlob(user, hashes[next++]!);
+      p.catch(() => {}); // awaited in order below; this keeps an early rejection from being unhandled
+      ahead.push(p);
+    }
+  };
+  let bytes = 0;
+  try {
+    for (let i = 0; i < hashes.length; i++) {
+      fill();
+      const blob = await ahead.shift()!;
+      const hash = hashes[i]!;
+      if (!blob) {
+        yield Buffer.from(missingBlobHeader(hash), 'latin1');
+        continue;
+      }
+      if (bytes > 0 && bytes + blob.size > maxBytes) {
+        blob.stream.destroy();
+        return; // the client asks again for the rest
+      }
+      bytes += blob.size;
+      yield Buffer.from(bulkBlobHeader(hash, blob.size), 'latin1');
+      let got = 0;
+      for await (const chunk of blob.stream) {
+        const c = chunk as Buffer;
+        got += c.length;
+        if (got > blob.size) break;
+        yield c;
+      }
+      // A blob that changed size under us would corrupt the framing: end the reply (the client sees a cut body).
+      if (got !== blob.size) throw new DmanError('STORE_CORRUPT', `blob ${hash} holds ${got} bytes, not the ${blob.size} its record says`, { context: { hash } });
+      sent(blob.size);
+    }
+  } finally {
+    for (const p of ahead) void p.then((b) => b?.stream.destroy(), () => {});
+  }
 }

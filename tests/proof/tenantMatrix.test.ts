@@ -19,6 +19,7 @@ const endpoints: Array<[string, (u: string) => string]> = [
   ['events', (u) => `/v1/users/${u}/events`],
   ['blob', (u) => `/v1/users/${u}/blobs/${H}`],
   ['blobs bulk', (u) => `/v1/users/${u}/blobs`],
+  ['blobs fetch', (u) => `/v1/users/${u}/blobs/fetch`],
   ['commit', (u) => `/v1/users/${u}/commit`],
   ['history', (u) => `/v1/users/${u}/history?path=.bashrc`],
   ['restore', (u) => `/v1/users/${u}/restore`],
@@ -80,6 +81,18 @@ describe.each(['memory', 'disk', 'redis', 'mariadb'] as const)('tenant matrix on
     // Every endpoint refuses bob with at least its own verb.
     for (const [name] of endpoints) expect(seen.some((s) => s.endsWith(` ${name}`)), name).toBe(true);
   }, 60_000);
+
+  // The bulk fetch looks each blob up for the caller's own user, like the single GET: bob cannot
+  // read alice's blob through his own user even when he knows its hash.
+  it('fetches in bulk only the caller\'s own blobs', async () => {
+    const ask = (u: string, token: string) => h.req(`/v1/users/${u}/blobs/fetch`, { method: 'POST', headers: J, body: JSON.stringify({ hashes: [H] }), token });
+    const own = await ask('alice', h.tokens.alice);
+    expect(own.status).toBe(200);
+    expect(await own.text()).toBe(`${H} ${Buffer.byteLength(SECRET)}\n${SECRET}`);
+    const other = await ask('bob', h.tokens.bob);
+    expect(other.status).toBe(200);
+    expect(await other.text()).toBe(`${H} -\n`);
+  });
 
   it('leaves alice\'s data unchanged', async () => {
     const m = await (await h.req('/v1/users/alice/manifest', { token: h.tokens.alice })).json();

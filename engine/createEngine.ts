@@ -12,7 +12,7 @@ import type { EffectiveConfig } from '../shared/config/schema.js';
 import type {
   CompareLine, ConflictRecord, Engine, EngineEvent, Resolution, StatusReport, SyncOptions, SyncReport, UserSyncReport,
 } from './Engine.js';
-import { deleteLocal, installEntry, keepCopy, readAll, writeLocal } from './apply/localFs.js';
+import { deleteLocal, installEntry, installFiles, keepCopy, readAll, writeLocal, type FileToInstall } from './apply/localFs.js';
 import type { Logger } from './log.js';
 import { isBinary, mergeText } from './plan/mergeText.js';
 import { planPath, planSync, type BaseRecord, type ConflictPolicy, type LocalFile, type PlanAction } from './plan/planSync.js';
@@ -432,6 +432,13 @@ export function createEngine(deps: EngineDeps): Engine {
 
   // ---- apply
 
+  /** Blobs up to this size are fetched in batches and held in memory while they land. */
+  const FETCH_BLOB_BYTES = 1024 * 1024;
+  /** Files and bytes per install batch; FETCH_BATCHES_AT_ONCE batches run at once. */
+  const FETCH_BATCH_FILES = 1000;
+  const FETCH_BATCH_BYTES = 16 * 1024 * 1024;
+  const FETCH_BATCHES_AT_ONCE = 2;
+
   async function applyPlan(ctx: RunCtx, plan: PlanAction[], local: Map<string, LocalFile>): Promise<void> {
     const { state, report } = ctx;
     const total = plan.filter((a) => a.type !== 'nothing').length;
@@ -465,7 +472,12 @@ export function createEngine(deps: EngineDeps): Engine {
     // network and on its own fsyncs.
     const deletes = installs.filter((a) => a.remote.deleted);
     for (const a of deletes) await installAction(a);
-    await mapLimit(installs.filter((a) => !a.remote.deleted), INSTALL_CONCURRENCY, installAction);
+    // Small plain files land in batches (a few fetch requests, one fsync pass); the rest one by one.
+    const downloads = installs.filter((a) => !a.remote.deleted);
+    const batched = ctx.remote.getBlobs ? downloads.filter((a) => a.remote.kind === 'file' && !a.keepLocalAs && a.remote.size <= FETCH_BLOB_BYTES) : [];
+    const inBatch = new Set(batched);
+    await installBatches(ctx, batched, local, progress);
+    await mapLimit(downloads.filter((a) => !inBatch.has(a)), INSTALL_CONCURRENCY, installAction);
     const publishes: Array<{ path: string; local: LocalFile | null; baseRev: number; conflict?: ConflictPolicy }> = [];
     for (const a of plan) {
       switch (a.type) {
@@ -529,6 +541,58 @@ export function createEngine(deps: EngineDeps): Engine {
     if (!st) return false;
     const c = ctx.state.statCache.get(path);
     return !!c && c.size === st.size && c.mtimeMs === st.mtimeMs && c.ino === st.ino && c.hash === seen.hash;
+  }
+
+  /**
+   * Installs small plain files in batches through installFiles (engine/apply/localFs.ts): each
+   * batch is fetched in a few requests and made durable in one pass; two batches run at once so
+   * the network and the disk overlap. The state learns of a file only once it is durable.
+   */
+  async function installBatches(ctx: RunCtx, list: Array<Extract<PlanAction, { type: 'install' }>>, local: Map<string, LocalFile>, progress: (path: string) => void): Promise<void> {
+    if (list.length === 0) return;
+    const { state, report } = ctx;
+    const batches: Array<typeof list> = [];
+    for (let i = 0, bytes = 0, start = 0; i <= list.length; i++) {
+      if (i === list.length || i - start >= FETCH_BATCH_FILES || bytes + list[i]!.remote.size > FETCH_BATCH_BYTES) {
+        if (i > start) batches.push(list.slice(start, i));
+        start = i;
+        bytes = 0;
+      }
+      if (i < list.length) bytes += list[i]!.remote.size;
+    }
+    const one = async (batch: typeof list): Promise<void> => {
+      const files: FileToInstall[] = [];
+      const byPath = new Map(batch.map((a) => [a.path, a]));
+      await mapLimit(batch, 16, async (a) => {
+        // Never clobber a fresh edit: the file must still be what the scan saw.
+        const seen = local.get(a.path);
+        const st = await lstat(join(ctx.home, a.path)).catch(() => null);
+        const c = state.statCache.get(a.path);
+        const still = seen ? !!st && !!c && c.size === st.size && c.mtimeMs === st.mtimeMs && c.ino === st.ino && c.hash === seen.hash : st === null || st.isDirectory();
+        if (!still) {
+          report.skipped.push({ path: a.path, reason: 'changed on disk during the run; it will be synced on the next run' });
+          progress(a.path);
+          return;
+        }
+        files.push({ rel: a.path, hash: a.remote.hash!, mode: a.remote.mode, dirInTheWay: !!st?.isDirectory() });
+      });
+      const results = await installFiles(ctx.home, files, (hashes) => ctx.remote.getBlobs!(ctx.user, hashes));
+      for (const r of results) {
+        const a = byPath.get(r.rel)!;
+        if (r.stats) {
+          // Record what we wrote so the next scan (and the watcher's echo) sees no change.
+          state.statCache.set(a.path, cacheEntryFor(r.stats, a.remote.hash!, clock.now()));
+          state.base.set(a.path, baseOf(a.remote));
+          state.conflicts.delete(a.path);
+          report.counts.installed++;
+          report.actions.push({ path: a.path, type: 'install', ...(a.conflict ? { conflict: a.conflict } : {}) });
+        } else {
+          await guarded(ctx, a, () => Promise.reject(r.error));
+        }
+        progress(a.path);
+      }
+    };
+    await mapLimit(batches, FETCH_BATCHES_AT_ONCE, one);
   }
 
   async function installOne(ctx: RunCtx, path: string, entry: Entry, keepLocalAs?: string): Promise<void> {

@@ -2,7 +2,7 @@
 // fsync + rename) with the stored mode, symlinks are swapped in with a rename, deletes and
 // conflict copies never follow a symlinked parent out of the home.
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, realpath, rename, rm, rmdir, symlink, unlink, readdir } from 'node:fs/promises';
+import { lstat, mkdir, open, realpath, rename, rm, rmdir, symlink, unlink, readdir } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -74,6 +74,167 @@ export async function installEntry(home: string, rel: string, entry: Entry, down
   pipeline(data, verified, () => {});
   await writeFileAtomic(abs, verified, { mode: entry.mode || 0o644 });
   return lstat(abs);
+}
+
+/** One file of a batched install: a plain file whose blob is small enough to hold in memory. */
+export interface FileToInstall {
+  rel: string;
+  hash: string;
+  mode: number;
+  /** The scan saw a (possibly empty) folder at this path: remove it if empty, refuse if not. */
+  dirInTheWay?: boolean;
+}
+
+/** What became of one file of a batched install: what landed (lstat), or why it did not. */
+export type InstalledFile = { rel: string; stats: Stats; error?: undefined } | { rel: string; error: unknown; stats?: undefined };
+
+/** The bits the process umask would strip from a new file (read once; a chmod then restores them). */
+let umaskBits: number | null = null;
+function umaskOf(): number {
+  if (umaskBits === null) {
+    try { umaskBits = process.umask(); } catch { umaskBits = 0o777; } // unknown (a worker thread): always chmod
+  }
+  return umaskBits;
+}
+
+/** Runs `fn` over `items` with at most `limit` at once; never throws (fn handles its errors). */
+async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+/**
+ * Installs many files with one durability pass instead of one per file: the blobs come from
+ * `fetchBlobs` (a few requests for the whole batch); each is hash-verified as it arrives and
+ * written to a temp file beside its target (fsynced, many at once, so the filesystem groups them
+ * into few journal commits); then every temp is renamed over its target and each touched folder
+ * is fsynced once. When this returns, every file reported as landed is durable; a crash at any
+ * point leaves each file old or new (the caller records the new state only after this returns).
+ * Per-file failures come back in the result; a failure of `fetchBlobs` (the server went away) is
+ * thrown after removing the batch's temps, before any rename: every target stays as it was.
+ */
+export async function installFiles(home: string, files: readonly FileToInstall[], fetchBlobs: (hashes: string[]) => AsyncIterable<{ hash: string; data: Buffer | null }>): Promise<InstalledFile[]> {
+  const out: InstalledFile[] = [];
+  const fail = (rel: string, error: unknown): void => { out.push({ rel, error }); };
+  // Per folder: the safety check of safeTarget and the mkdir, done once for all the files in it.
+  const dirChecks = new Map<string, Promise<void>>();
+  const prepareDir = (abs: string, rel: string): Promise<void> => {
+    const dir = dirname(abs);
+    let p = dirChecks.get(dir);
+    if (!p) {
+      p = safeTarget(home, rel).then(() => mkdir(dir, { recursive: true })).then(() => {});
+      dirChecks.set(dir, p);
+    }
+    return p;
+  };
+  interface Landing { f: FileToInstall; abs: string; tmp?: string }
+  const ready: Landing[] = [];
+  await pool(files, 16, async (f) => {
+    try {
+      const abs = join(home, ...f.rel.split('/'));
+      await prepareDir(abs, f.rel);
+      if (f.dirInTheWay) await clearDirInTheWay(abs, f.rel);
+      ready.push({ f, abs });
+    } catch (err) {
+      fail(f.rel, err);
+    }
+  });
+  const byHash = new Map<string, Landing[]>();
+  for (const l of ready) {
+    const list = byHash.get(l.f.hash);
+    if (list) list.push(l); else byHash.set(l.f.hash, [l]);
+  }
+  const umask = umaskOf();
+  const written: Landing[] = [];
+  const writeTemp = async (l: Landing, data: Buffer): Promise<void> => {
+    const tmp = tempPathFor(l.abs);
+    const mode = l.f.mode || 0o644;
+    let fh;
+    try {
+      fh = await open(tmp, 'wx', mode);
+      l.tmp = tmp;
+      await fh.writeFile(data);
+      if ((mode & umask) !== 0) await fh.chmod(mode); // the umask narrowed the create mode
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      written.push(l);
+    } catch (err) {
+      await fh?.close().catch(() => {});
+      if (l.tmp) await rm(l.tmp, { force: true }).catch(() => {});
+      l.tmp = undefined;
+      fail(l.f.rel, err);
+    }
+  };
+  // Writes run while the next blobs arrive, at most WRITES_AT_ONCE at a time.
+  const WRITES_AT_ONCE = 32;
+  const inFlight = new Set<Promise<void>>();
+  const startWrite = async (l: Landing, data: Buffer): Promise<void> => {
+    while (inFlight.size >= WRITES_AT_ONCE) await Promise.race(inFlight);
+    const p = writeTemp(l, data).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  };
+  let fetchError: unknown = null;
+  try {
+    for await (const b of fetchBlobs([...byHash.keys()])) {
+      const list = byHash.get(b.hash);
+      if (!list) continue;
+      byHash.delete(b.hash);
+      const got = b.data === null ? null : createHash('sha256').update(b.data).digest('hex');
+      for (const l of list) {
+        if (b.data === null) fail(l.f.rel, new DmanError('NOT_FOUND', `the server has no blob ${b.hash} for "${l.f.rel}"`, { hint: 'run again; if it persists, publish the file again from a machine that has it', context: { path: l.f.rel } }));
+        else if (got !== b.hash) fail(l.f.rel, new DmanError('HASH_MISMATCH', `the download of "${l.f.rel}" hashed to ${got}, not ${b.hash}`, { hint: 'run again; if it persists the server copy is damaged', context: { path: l.f.rel } }));
+        else await startWrite(l, b.data);
+      }
+    }
+    for (const [hash, list] of byHash) {
+      for (const l of list) fail(l.f.rel, new DmanError('PROTOCOL', `the server did not send blob ${hash} for "${l.f.rel}"`, { hint: 'run again', context: { path: l.f.rel } }));
+    }
+  } catch (err) {
+    fetchError = err;
+  }
+  await Promise.all(inFlight);
+  if (fetchError) {
+    // Nothing of this batch is renamed yet: drop the temps, keep every target as it was.
+    await Promise.all(written.map((l) => rm(l.tmp!, { force: true }).catch(() => {})));
+    throw fetchError;
+  }
+  // Every temp is durable; now swap them in, then make the renames durable, one fsync per folder.
+  const renamed: Landing[] = [];
+  await pool(written, 16, async (l) => {
+    try {
+      await rename(l.tmp!, l.abs);
+      renamed.push(l);
+    } catch (err) {
+      await rm(l.tmp!, { force: true }).catch(() => {});
+      fail(l.f.rel, err);
+    }
+  });
+  const dirs = new Map<string, Landing[]>();
+  for (const l of renamed) {
+    const d = dirname(l.abs);
+    const list = dirs.get(d);
+    if (list) list.push(l); else dirs.set(d, [l]);
+  }
+  await pool([...dirs], 16, async ([dir, list]) => {
+    try {
+      await fsyncDir(dir);
+    } catch (err) {
+      // Renamed but not known durable: report it, so the state does not claim it.
+      for (const l of list) fail(l.f.rel, err);
+      return;
+    }
+    for (const l of list) {
+      try {
+        out.push({ rel: l.f.rel, stats: await lstat(l.abs) });
+      } catch (err) {
+        fail(l.f.rel, err);
+      }
+    }
+  });
+  return out;
 }
 
 /** Writes text the engine produced (a merge) atomically, keeping `mode`. */

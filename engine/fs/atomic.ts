@@ -15,9 +15,13 @@ export interface AtomicWriteOptions {
   noSync?: boolean;
 }
 
+/** A random start and a counter: unique names without a random draw per file (an install makes thousands). */
+let tempSeq = randomBytes(4).readUInt32BE(0);
+
 /** Returns a temp path beside `target` that cleanup code can recognise. */
 export function tempPathFor(target: string): string {
-  return join(dirname(target), `.${basename(target)}.dman-tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  tempSeq = (tempSeq + 1) >>> 0;
+  return join(dirname(target), `.${basename(target)}.dman-tmp-${process.pid}-${tempSeq.toString(16).padStart(8, '0')}`);
 }
 
 /** Returns true when `name` is one of our temp files (left behind by a crash). */

@@ -1,6 +1,7 @@
 // HttpRemote against a scripted HTTP server on 127.0.0.1:0 (faults injected per request).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isDmanError } from '../../shared/errors.js';
 import { createHttpRemote } from './HttpRemote.js';
@@ -114,5 +115,61 @@ describe('HttpRemote', () => {
     stop();
     expect(revs).toEqual([10, 20]);
     expect(states.slice(0, 3)).toEqual([true, false, true]);
+  });
+
+  describe('getBlobs', () => {
+    const sha = (t: string): string => createHash('sha256').update(t).digest('hex');
+    const [A, B, C] = ['alpha\n', 'bravo bravo\n', ''];
+    const frame = (t: string): string => `${sha(t)} ${Buffer.byteLength(t)}\n${t}`;
+    const frames = (body: string): Handler => (_q, res) => {
+      res.writeHead(200, { 'content-type': 'application/x-dman-blobs' });
+      // Split mid-frame, so the reader has to join chunks.
+      const b = Buffer.from(body);
+      res.write(b.subarray(0, 70));
+      res.end(b.subarray(70));
+    };
+    const all = async (it: AsyncIterable<{ hash: string; data: Buffer | null }>): Promise<Record<string, string | null>> => {
+      const out: Record<string, string | null> = {};
+      for await (const b of it) out[b.hash] = b.data === null ? null : b.data.toString();
+      return out;
+    };
+
+    it('reads framed blobs and the missing marker, and asks again for what a capped reply left out', async () => {
+      const url = await serve([frames(frame(A) + `${sha('gone')} -\n`), frames(frame(B) + frame(C))]);
+      const got = await all(createHttpRemote({ url }).getBlobs!('alice', [sha(A), sha('gone'), sha(B), sha(C), sha(A)]));
+      expect(got).toEqual({ [sha(A)]: A, [sha('gone')]: null, [sha(B)]: B, [sha(C)]: C });
+      expect(seen.map((r) => [r.method, r.url])).toEqual([['POST', '/v1/users/alice/blobs/fetch'], ['POST', '/v1/users/alice/blobs/fetch']]);
+      expect(JSON.parse(seen[0]!.body)).toEqual({ hashes: [sha(A), sha('gone'), sha(B), sha(C)] });
+      expect(JSON.parse(seen[1]!.body)).toEqual({ hashes: [sha(B), sha(C)] });
+    });
+
+    it('falls back to one GET per blob against a server without the fetch endpoint (404), and remembers it', async () => {
+      const url = await serve([
+        json(404, { error: { code: 'NOT_FOUND', message: 'no route POST /v1/users/alice/blobs/fetch' } }),
+        (q, res) => {
+          const text = [A, B].find((t) => q.url!.endsWith(sha(t)));
+          if (text === undefined) { res.writeHead(404, { 'content-type': 'application/json' }); res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'no blob' } })); return; }
+          res.writeHead(200, { 'content-type': 'application/octet-stream' });
+          res.end(text);
+        },
+      ]);
+      const r = createHttpRemote({ url, opId: 'op-1' });
+      expect(await all(r.getBlobs!('alice', [sha(A), sha(B), sha('gone')]))).toEqual({ [sha(A)]: A, [sha(B)]: B, [sha('gone')]: null });
+      expect(await all(r.withOp('op-2').getBlobs!('alice', [sha(B)]))).toEqual({ [sha(B)]: B });
+      expect(seen.filter((q) => q.method === 'POST')).toHaveLength(1);
+      expect(seen.filter((q) => q.method === 'GET')).toHaveLength(4);
+    });
+
+    it('refuses a reply with a blob it did not ask for, a bad header or a cut body (PROTOCOL)', async () => {
+      for (const body of [frame(B), 'not a header\n', `${sha(A)} 99\nalpha\n`]) {
+        const url = await serve([frames(body)]);
+        const err = await all(createHttpRemote({ url, retries: 0 }).getBlobs!('alice', [sha(A)])).catch((e: unknown) => e);
+        expect(isDmanError(err, 'PROTOCOL'), `${body}: ${String(err)}`).toBe(true);
+        expect((err as Error).message).toContain('/blobs/fetch');
+        server!.closeAllConnections();
+        await new Promise((r) => server!.close(r));
+        server = undefined;
+      }
+    });
   });
 });

@@ -4,12 +4,13 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { z } from 'zod';
-import { DmanError, errorCodes, isRetryable, type ErrorCode } from '../../shared/errors.js';
+import { DmanError, errorCodes, isDmanError, isRetryable, type ErrorCode } from '../../shared/errors.js';
 import {
-  BULK_BLOBS_CONTENT_TYPE, IDEMPOTENCY_HEADER, OP_HEADER, bulkBlobHeader, bulkBlobsReplySchema, changesReplySchema, commitConflictReplySchema, commitOkSchema, errorReplySchema, healthReplySchema,
+  BLOB_FETCH_MAX_BYTES, BLOB_FETCH_MAX_COUNT, BULK_BLOBS_CONTENT_TYPE, IDEMPOTENCY_HEADER, OP_HEADER, bulkBlobHeader, bulkBlobsReplySchema, changesReplySchema, commitConflictReplySchema, commitOkSchema, errorReplySchema, healthReplySchema,
   historyReplySchema, pushEventSchema, whoamiSchema, type CommitOpInput,
 } from '../../shared/protocol.js';
 import type { Logger } from '../log.js';
+import { readFetchFrames } from './fetchFrames.js';
 import type { BlobSource, CommitResult, Remote } from './Remote.js';
 
 export interface HttpRemoteOptions {
@@ -24,6 +25,8 @@ export interface HttpRemoteOptions {
   reconnectDelaysMs?: number[];
   fetch?: typeof fetch;
   opId?: string;
+  /** State shared by the views withOp makes (internal). */
+  shared?: { noBlobFetch: boolean };
 }
 
 interface Req { method: string; path: string; body?: RequestInit['body']; headers?: Record<string, string>; stream?: boolean; retry?: boolean }
@@ -37,6 +40,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
   const retries = opts.retries ?? 2;
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const opId = opts.opId ?? randomUUID();
+  const shared = (opts.shared ??= { noBlobFetch: false });
   const u = (user: string): string => `/v1/users/${encodeURIComponent(user)}`;
 
   async function send(r: Req): Promise<Response> {
@@ -132,6 +136,37 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     return { ok: true, ...ok };
   }
 
+  /** The fallback for a server without the fetch endpoint: 8 GETs at once, yielded as they finish. */
+  async function* blobByBlob(user: string, hashes: string[]): AsyncGenerator<{ hash: string; data: Buffer | null }> {
+    const one = async (hash: string): Promise<{ hash: string; data: Buffer | null }> => {
+      try {
+        const parts: Buffer[] = [];
+        for await (const c of await remote.getBlob(user, hash)) parts.push(c as Buffer);
+        return { hash, data: Buffer.concat(parts) };
+      } catch (err) {
+        if (isDmanError(err, 'NOT_FOUND')) return { hash, data: null };
+        throw err;
+      }
+    };
+    const running = new Map<number, Promise<{ i: number; r: { hash: string; data: Buffer | null } }>>();
+    let next = 0;
+    const start = (): void => {
+      while (running.size < 8 && next < hashes.length) {
+        const i = next++;
+        const p = one(hashes[i]!).then((r) => ({ i, r }));
+        p.catch(() => {});
+        running.set(i, p);
+      }
+    };
+    start();
+    while (running.size > 0) {
+      const { i, r } = await Promise.race(running.values());
+      running.delete(i);
+      start();
+      yield r;
+    }
+  }
+
   const remote: Remote = {
     url: base,
     withOp: (id) => createHttpRemote({ ...opts, opId: id }),
@@ -169,6 +204,55 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
       const reply = await json(res, bulkBlobsReplySchema, base + path);
       if (reply.blobs.length !== blobs.length) {
         throw new DmanError('PROTOCOL', `the server at ${base} stored ${reply.blobs.length} of ${blobs.length} blobs of a bulk upload without saying why (${base + path})`, { hint: 'update dman on this machine or on the server so both speak the same protocol', context: { url: base + path } });
+      }
+    },
+    async *getBlobs(user, hashes) {
+      let pending = [...new Set(hashes)];
+      let failures = 0;
+      while (pending.length > 0) {
+        if (shared.noBlobFetch) {
+          yield* blobByBlob(user, pending);
+          return;
+        }
+        const batch = pending.slice(0, BLOB_FETCH_MAX_COUNT);
+        const left = new Set(batch);
+        const path = `${u(user)}/blobs/fetch`;
+        try {
+          let res: Response;
+          try {
+            res = await send({ method: 'POST', path, body: JSON.stringify({ hashes: batch }), headers: { 'content-type': 'application/json' }, stream: true });
+          } catch (err) {
+            // A server older than the fetch endpoint: blob by blob from now on.
+            const status = (err as DmanError).context?.status;
+            if (isDmanError(err, 'NOT_FOUND') || status === 404 || status === 405) {
+              shared.noBlobFetch = true;
+              opts.log?.debug({ status }, 'the server has no blob fetch endpoint; fetching blob by blob');
+              continue;
+            }
+            throw err;
+          }
+          if (!res.body) throw new DmanError('PROTOCOL', `the server at ${base} sent an empty blob fetch reply`, { context: { url: base + path } });
+          try {
+            for await (const b of readFetchFrames(res.body as unknown as AsyncIterable<Uint8Array>, left, BLOB_FETCH_MAX_BYTES + 1, base + path)) {
+              left.delete(b.hash);
+              yield b;
+            }
+          } catch (err) {
+            if (isDmanError(err)) throw err;
+            // The connection broke mid-reply: what arrived is kept, the rest is asked for again.
+            throw new DmanError('SERVER_UNREACHABLE', `the blob fetch reply from ${base} broke off (${(err as Error).message})`, {
+              hint: 'check that the server runs; run again to fetch the rest', context: { url: base + path }, cause: err,
+            });
+          }
+          if (left.size === batch.length) {
+            throw new DmanError('PROTOCOL', `the server at ${base} answered a fetch of ${batch.length} blobs with none of them`, { hint: 'update dman on this machine or on the server so both speak the same protocol', context: { url: base + path } });
+          }
+          failures = 0;
+        } catch (err) {
+          if (!isRetryable(err) || failures >= retries) throw err;
+          await sleep(150 * 3 ** failures++);
+        }
+        pending = [...left, ...pending.slice(batch.length)];
       }
     },
     async getBlob(user, hash) {

@@ -83,6 +83,13 @@ export function createMemoryRemote(opts: { url?: string; now?: () => number } = 
     async putBlobs(user, list) {
       for (const b of list) await self.putBlob(user, b.hash, b.data, b.data.length);
     },
+    async *getBlobs(_user, hashes) {
+      check();
+      for (const hash of new Set(hashes)) {
+        const b = blobs.get(hash);
+        yield { hash, data: b ? Buffer.from(b) : null };
+      }
+    },
     async getBlob(_user, hash) {
       check();
       const b = blobs.get(hash);

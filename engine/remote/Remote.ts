@@ -25,6 +25,13 @@ export interface Remote {
    * Optional: without it, callers upload blob by blob.
    */
   putBlobs?(user: string, blobs: Array<{ hash: string; data: Uint8Array }>): Promise<void>;
+  /**
+   * Fetches many (small) blobs, a few thousand per request, each held whole in memory. Yields every
+   * distinct hash asked for exactly once, in no promised order: its bytes (not yet verified: the
+   * caller hashes them as they land), or null when the server has no such blob for the user.
+   * Optional: without it, callers fetch blob by blob.
+   */
+  getBlobs?(user: string, hashes: readonly string[]): AsyncIterable<{ hash: string; data: Buffer | null }>;
   /** Streams a blob; throws DmanError NOT_FOUND when the server has no such blob for the user. */
   getBlob(user: string, hash: string): Promise<Readable>;
   /** An atomic batch: all ops land or none (a 409 comes back as `{ ok: false, conflicts }`). */

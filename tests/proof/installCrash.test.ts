@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isTempName } from '../../engine/fs/atomic.js';
 import { createFileStateStore } from '../../engine/state/StateStore.js';
 import { bundleChild } from './crash/bundleChild.js';
-import { INSTALL_CASE } from './crash/installCase.js';
+import { INSTALL_CASE, OLD_REVS } from './crash/installCase.js';
 
 const sha = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
 let root: string;
@@ -62,7 +62,7 @@ async function problemsAfter(dir: string): Promise<string[]> {
     const f = files.find((x) => x.path === p);
     const text = f?.data.toString('utf8') ?? null;
     if (text !== oldText && text !== newText) problems.push(`${p} is neither old nor new: ${JSON.stringify(text)}`);
-    if (f && (f.mode & ~(oldMode | newMode)) !== 0) problems.push(`${p} has mode ${f.mode.toString(8)}, wider than ${oldMode.toString(8)} or ${newMode.toString(8)}`);
+    if (f && (f.mode & ~((oldText === null ? 0 : oldMode) | newMode)) !== 0) problems.push(`${p} has mode ${f.mode.toString(8)}, wider than ${oldMode.toString(8)} or ${newMode.toString(8)}`);
   }
   for (const f of files) {
     const name = f.path.split('/').pop()!;
@@ -78,7 +78,7 @@ async function problemsAfter(dir: string): Promise<string[]> {
     const disk = f ? sha(f.data) : null;
     const want = b.deleted ? null : b.hash;
     // The base may lag the disk (the next run sees local == remote and converges), never lead it.
-    if (disk !== want && b.rev > 4) problems.push(`the base of ${p} runs ahead of the disk: base rev ${b.rev} ${want?.slice(0, 8) ?? 'deleted'}, disk ${disk?.slice(0, 8) ?? 'absent'}`);
+    if (disk !== want && b.rev > OLD_REVS) problems.push(`the base of ${p} runs ahead of the disk: base rev ${b.rev} ${want?.slice(0, 8) ?? 'deleted'}, disk ${disk?.slice(0, 8) ?? 'absent'}`);
   }
   return problems;
 }
@@ -114,7 +114,18 @@ describe('client install', () => {
   });
 
   it('survives a kill -9 before every write step', async () => {
-    expect(steps.filter((s) => s.startsWith('rename home/')).length).toBe(3);
+    // One rename per installed file (the batched flow: all temps written and fsynced, then renamed).
+    expect(steps.filter((s) => s.startsWith('rename home/')).length).toBe(Object.values(INSTALL_CASE).filter(([, , text]) => text !== null).length);
+    // Durable before it is claimed: each temp is fsynced before it is renamed, and each folder a
+    // rename touched is fsynced after it and before the state is saved.
+    const stateSave = steps.findIndex((s) => /^(rename|write|writeFile|appendFile) state\/(?!.*\.lock)/.test(s));
+    steps.forEach((s, i) => {
+      const m = /^rename (home\/\S+) -> (home\/\S+)$/.exec(s);
+      if (!m) return;
+      expect(steps.slice(0, i), `${m[1]} is fsynced before its rename`).toContain(`sync ${m[1]}`);
+      const dir = m[2]!.slice(0, m[2]!.lastIndexOf('/'));
+      expect(steps.slice(i, stateSave), `${dir} is fsynced after the rename of ${m[2]} and before the state save`).toContain(`sync ${dir}`);
+    });
     // The state save (a snapshot rename or a journal append) is among the steps.
     expect(steps.some((s) => /^(rename|write) state\//.test(s))).toBe(true);
     for (let k = 1; k <= steps.length; k++) {

@@ -112,7 +112,8 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   };
   if (Array.isArray(opts.files)) {
     // A list (the blocking walk, statPaths): no await per file, only while hashes are in flight.
-    for (const f of opts.files as WalkedFile[]) if (take(f) && running.size >= limit) await Promise.race(running);
+    const list = opts.files as WalkedFile[];
+    for (let i = 0; i < list.length; i++) if (take(list[i]!) && running.size >= limit) await Promise.race(running);
   } else {
     for await (const f of opts.files) if (take(f) && running.size >= limit) await Promise.race(running);
   }

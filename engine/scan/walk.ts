@@ -64,7 +64,8 @@ function classify(root: string, listings: Listing[], matcher: TrackMatcher, subd
   const candidates: Candidate[] = [];
   for (const { dir, entries } of listings) {
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const d of entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const d = entries[i]!;
       const path = dir === '' ? d.name : `${dir}/${d.name}`;
       if (d.isDirectory()) {
         if (matcher.shouldDescend(path)) subdirs.push(path);
@@ -180,7 +181,9 @@ export function walkTrackedSync(home: string, matcher: TrackMatcher, opts: Pick<
       }
     });
     const subdirs: string[] = [];
-    for (const c of classify(root, listings, matcher, subdirs, skip)) {
+    const candidates = classify(root, listings, matcher, subdirs, skip);
+    for (let i = 0; i < candidates.length; i++) {
+      const c = candidates[i]!;
       let st: Stats;
       try {
         st = fs.lstatSync(c.abs);

@@ -343,24 +343,35 @@ function checkRemoteRow(r: unknown[]): RemoteRow {
 function decode(raw: unknown, serverUrl: string, user: string): { state: UserState; gen: number } {
   const doc = parseEnvelope(raw);
   if (doc.serverUrl !== serverUrl || doc.user !== user) throw new Error(`it belongs to ${doc.user} on ${doc.serverUrl}`);
+  // Indexed reads, not array destructuring: that goes through the iterator protocol until the
+  // loop is optimized, a few ms per 10,000 rows of a one-shot run.
   const base = new TrackedMap<string, BaseRecord>();
-  for (const row of doc.base) {
-    const [p, rev, kind, hash, size, mode, deleted, target] = checkBaseRow(row);
-    base.load(p, target !== null ? { rev, kind, hash, size, mode, deleted, target } : { rev, kind, hash, size, mode, deleted });
+  for (let i = 0; i < doc.base.length; i++) {
+    const r = checkBaseRow(doc.base[i]!);
+    const target = r[7];
+    base.load(r[0], target !== null
+      ? { rev: r[1], kind: r[2], hash: r[3], size: r[4], mode: r[5], deleted: r[6], target }
+      : { rev: r[1], kind: r[2], hash: r[3], size: r[4], mode: r[5], deleted: r[6] });
   }
   const statCache = new TrackedMap<string, StatCacheEntry>();
-  for (const row of doc.cache) {
-    const [p, size, mtimeMs, ctimeMs, ino, mode, hash, at, target] = checkCacheRow(row);
-    const full = hash === SAME ? base.get(p)?.hash : hash;
+  for (let i = 0; i < doc.cache.length; i++) {
+    const r = checkCacheRow(doc.cache[i]!);
+    const p = r[0], target = r[8];
+    const full = r[6] === SAME ? base.get(p)?.hash : r[6];
     if (!full) throw new Error(`a stat-cache row of ${p} refers to a missing base`);
-    statCache.load(p, target !== null ? { size, mtimeMs, ctimeMs, ino, mode, hash: full, at, target } : { size, mtimeMs, ctimeMs, ino, mode, hash: full, at });
+    statCache.load(p, target !== null
+      ? { size: r[1], mtimeMs: r[2], ctimeMs: r[3], ino: r[4], mode: r[5], hash: full, at: r[7], target }
+      : { size: r[1], mtimeMs: r[2], ctimeMs: r[3], ino: r[4], mode: r[5], hash: full, at: r[7] });
   }
   const remote = new TrackedMap<string, Entry>();
-  for (const row of doc.remote) {
-    const [path, kind, hash, size, mode, mtime, rev, deleted, device, updatedAt, target] = checkRemoteRow(row);
+  for (let i = 0; i < doc.remote.length; i++) {
+    const r = checkRemoteRow(doc.remote[i]!);
+    const path = r[0], hash = r[2], target = r[10];
     const full = hash === SAME ? base.get(path)?.hash ?? null : hash;
     if (hash === SAME && !full) throw new Error(`a remote row of ${path} refers to a missing base`);
-    remote.load(path, target !== null ? { path, kind, hash: full, size, mode, mtime, rev, deleted, device, updatedAt, target } : { path, kind, hash: full, size, mode, mtime, rev, deleted, device, updatedAt });
+    remote.load(path, target !== null
+      ? { path, kind: r[1], hash: full, size: r[3], mode: r[4], mtime: r[5], rev: r[6], deleted: r[7], device: r[8], updatedAt: r[9], target }
+      : { path, kind: r[1], hash: full, size: r[3], mode: r[4], mtime: r[5], rev: r[6], deleted: r[7], device: r[8], updatedAt: r[9] });
   }
   const conflicts = new TrackedMap<string, ConflictRecord>();
   for (const c of doc.conflicts) {

@@ -9,7 +9,8 @@
 // The engine saves only after the files it reports landed (or the server acknowledged), so the
 // state never claims more than the disk holds.
 import { createHash } from 'node:crypto';
-import { open, readFile, rename, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -173,7 +174,9 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
       const file = fileOf(serverUrl, user);
       let text: string;
       try {
-        text = await readFile(file, 'utf8');
+        // One blocking read: the async one goes through the thread pool in 512 KiB pieces, an
+        // event-loop turn each, and JSON.parse blocks the loop for longer than the read anyway.
+        text = readFileSync(file, 'utf8');
       } catch (err) {
         metas.delete(file);
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyUserState();
@@ -192,7 +195,8 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
         opts.onWarning?.(`the sync state ${file} was unreadable (${(err as Error).message}); moved it to ${aside} and starting fresh`);
         return emptyUserState();
       }
-      const journal = await readFile(journalOf(file)).catch(() => null);
+      let journal: Buffer | null = null;
+      try { journal = readFileSync(journalOf(file)); } catch { /* no journal: the snapshot is all there is */ }
       const replayed = journal ? replayJournal(journal, gen, state) : { bytes: 0, torn: false };
       if (replayed.torn) opts.onWarning?.(`the sync state journal ${journalOf(file)} ends in an incomplete record (an interrupted save); the state is what was saved before it`);
       untouchAll(state);

@@ -26,6 +26,7 @@ import { walkTracked, walkTrackedSync } from './scan/walk.js';
 import { compileSecretAllow, secretReason } from './secrets.js';
 import { mapLimit } from './util/mapLimit.js';
 import { createFileStateStore, type StateStore, type UserState } from './state/StateStore.js';
+import { releaseMemoryIfGrown } from './watch/releaseMemory.js';
 import type { Watcher } from './watch/Watcher.js';
 
 /** Walks a home, yielding tracked files with their lstat and reporting what it could not read (injected in tests). */
@@ -1018,6 +1019,10 @@ export function createEngine(deps: EngineDeps): Engine {
               notified.add(`${user}:${ev.code}`);
               deps.notifier?.notify({ kind: 'error', title: 'dman: sync stopped', body: ev.hint ? `${ev.message} (${ev.hint})` : ev.message, user });
             }
+          } finally {
+            // A run that grew the heap (a full run: hundreds of MB of garbage at 100,000 files) leaves
+            // pages V8 keeps until its next major GC, which an idle watcher may not reach for long.
+            releaseMemoryIfGrown();
           }
         });
       };

@@ -220,11 +220,16 @@ export class DiskStore implements Store {
     const unsynced: Staged[] = [];
     let held: Held[] = [];
     let heldBytes = 0;
+    // A full group of held blobs is written (and fsynced) while the next one is received: at most
+    // one group writing at a time, so memory stays near 2 x HELD_BYTES.
+    let writing: Promise<void> = Promise.resolve();
+    let writeError: unknown = null;
     const writeHeld = async (): Promise<void> => {
       const list = held;
       held = [];
       heldBytes = 0;
-      await mapLimit(list, 32, async (b) => { staged.push(await this.writeStaged(user, b)); });
+      await writing;
+      writing = mapLimit(list, 32, async (b) => { staged.push(await this.writeStaged(user, b)); }).then(() => {}, (err: unknown) => { writeError ??= err; });
     };
     let failure: unknown = null;
     try {
@@ -244,6 +249,8 @@ export class DiskStore implements Store {
     }
     try {
       await writeHeld();
+      await writing;
+      if (writeError) throw writeError;
       if (this.sync) await mapLimit(unsynced, 32, (st) => this.syncFile(st.tmp));
     } catch (err) {
       await Promise.all([...staged, ...unsynced].map((st) => rm(st.tmp, { force: true })));

@@ -53,6 +53,8 @@ export interface EngineDeps {
 }
 
 const SECRET_HEAD_BYTES = 64 * 1024;
+/** Bytes of whole small files a run keeps between its secret check and its upload. */
+const KEEP_CONTENT_BYTES = 32 * 1024 * 1024;
 const SMALL_BLOB_BYTES = 256 * 1024;
 /** Parallel upload requests: a few keep the server's fsyncs and our reads overlapping without crowding 2 cores. */
 const UPLOAD_CONCURRENCY = 4;
@@ -159,6 +161,8 @@ export function createEngine(deps: EngineDeps): Engine {
     policy: ConflictPolicy;
     report: UserSyncReport;
     now: number;
+    /** Whole small files the secret check read, kept for the upload so it need not read them again. */
+    contents?: Map<string, Buffer>;
   }
 
   async function scanUser(user: string, state: UserState, onProgress?: (n: number) => void): Promise<ScanResult> {
@@ -333,7 +337,8 @@ export function createEngine(deps: EngineDeps): Engine {
     // An unchanged path our own walk found is tracked (the walk asked the matcher): no need to ask again per path.
     const walked = !deps.walk;
     let plan = all.filter((a) => scope(a.path) && !isSkipped(a.path) && ((walked && a.type === 'nothing' && scanned.files.has(a.path)) || matcher.isTracked(a.path)));
-    plan = await secretGuard(home, plan, scanned.files);
+    ctx.contents = new Map();
+    plan = await secretGuard(home, plan, scanned.files, ctx.contents);
     for (const a of plan) {
       if (a.type === 'skip' && a.reason.includes('looks like a secret') && !secretNotified.has(`${user}:${a.path}`)) {
         secretNotified.add(`${user}:${a.path}`);
@@ -379,7 +384,9 @@ export function createEngine(deps: EngineDeps): Engine {
     report.actions.push({ path: a.path, type: a.type, ...(a.conflict ? { conflict: a.conflict } : {}) });
   }
 
-  async function secretGuard(home: string, plan: PlanAction[], local: Map<string, LocalFile>): Promise<PlanAction[]> {
+  /** Holds back files that look like secrets; a file to publish it read whole goes into `keep` (up to KEEP_CONTENT_BYTES in all) for the upload. */
+  async function secretGuard(home: string, plan: PlanAction[], local: Map<string, LocalFile>, keep?: Map<string, Buffer>): Promise<PlanAction[]> {
+    let kept = 0;
     const fileOf = (a: PlanAction): LocalFile | null => {
       const l = a.type === 'publish' ? a.local : a.type === 'merge' ? a.local : null;
       return !l || l.kind !== 'file' || isSecretAllowed(a.path) || !local.has(a.path) ? null : l;
@@ -391,14 +398,19 @@ export function createEngine(deps: EngineDeps): Engine {
     const out = plan.slice();
     await mapLimit(toCheck, 16, async (i) => {
       const a = plan[i]!;
-      const head = await readHead(join(home, a.path), fileOf(a)!.size);
+      const size = fileOf(a)!.size;
+      const head = await readHead(join(home, a.path), size);
+      if (keep && head && a.type === 'publish' && size <= SECRET_HEAD_BYTES && head.length === size && kept + size <= KEEP_CONTENT_BYTES) {
+        keep.set(a.path, head);
+        kept += size;
+      }
       const why = secretReason(a.path, head);
       if (why) out[i] = { path: a.path, type: 'skip', wanted: 'publish', reason: `not published: looks like a secret (${why}); allow it with secrets.allow: ["${a.path}"] if it is meant to sync` };
     });
     return out;
   }
 
-  async function readHead(abs: string, size: number): Promise<Uint8Array | null> {
+  async function readHead(abs: string, size: number): Promise<Buffer | null> {
     try {
       const fh = await open(abs, 'r');
       try {
@@ -758,7 +770,10 @@ export function createEngine(deps: EngineDeps): Engine {
       const blobs: Array<{ hash: string; data: Uint8Array }> = [];
       const singly: Array<{ path: string; local: LocalFile }> = [];
       await mapLimit(batch, 8, async (it) => {
-        const data = await readFile(join(ctx.home, it.path)).catch(() => null);
+        // The secret check read most small files whole already: one read per file serves both.
+        const kept = ctx.contents?.get(it.path);
+        ctx.contents?.delete(it.path);
+        const data = kept ?? await readFile(join(ctx.home, it.path)).catch(() => null);
         // Not re-hashed here: the server verifies every blob, and a mismatch sends the batch down the careful path.
         if (data && data.length === it.local.size) blobs.push({ hash: it.local.hash, data });
         else singly.push(it);

@@ -4,7 +4,7 @@
 // is done and the watcher has settled, then one file is saved and must reach the server.
 // With --heap, the child also writes a heap snapshot (SIGUSR2) that `--heap-summary` sums by
 // constructor, to tell chokidar/fs.watch objects from state maps and strings.
-// Run: node --import tsx bench/memory.bench.ts [--files N] [--home DIR] [--settle S] [--heap] [--json]
+// Run: node --import tsx bench/memory.bench.ts [--files N] [--home DIR] [--settle S] [--watchers LIST] [--heap] [--json] [--keep]
 //      (npm run bench -- memory --quick: 2,000 files)
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -30,6 +30,8 @@ const SETTLE_S = Number(flag('settle') ?? 20);
 const HOME = flag('home');
 const HEAP = argv.includes('--heap');
 const AS_JSON = argv.includes('--json');
+/** Keep the temp dir (server data, client config and state) for a look afterwards. */
+const KEEP = argv.includes('--keep');
 const NODE_FLAGS = flag('node-flags') ?? '';
 /** Watch runs after the one publish: WATCHER[:FLAG+FLAG] (V8 flags without the dashes), e.g. dirs,chokidar,dirs:max-semi-space-size=1. */
 const VARIANTS = (flag('watchers') || 'dirs').split(',');
@@ -193,7 +195,8 @@ async function main(): Promise<void> {
     }
   } finally {
     await children.stopAll();
-    await rm(dir, { recursive: true, force: true });
+    if (KEEP) log(`kept ${dir} (client config a.yaml, state in state-a/)`);
+    else await rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -44,7 +44,7 @@ export interface EngineDeps {
   notifier?: Notifier;
   watcher?: Watcher;
   walk?: WalkFn;
-  /** Walk the home in one blocking pass (about twice as fast): for one-shot commands only, never a long-running process. */
+  /** Walk the home and hash small changed files with blocking calls (about twice as fast): for one-shot commands only, never a long-running process. */
   blockingWalk?: boolean;
   /** Periodic rescan while watching, in ms (default 60 s; 0 disables). */
   rescanMs?: number;
@@ -168,7 +168,7 @@ export function createEngine(deps: EngineDeps): Engine {
   async function scanUser(user: string, state: UserState, onProgress?: (n: number) => void): Promise<ScanResult> {
     const home = config.users[user]!.home;
     const walkSkips: ScanResult['skipped'] = [];
-    const result = await scan({ home, files: walk(home, matcherOf(user), (sk) => walkSkips.push(sk)), cache: state.statCache, now: () => clock.now(), onProgress: (n) => onProgress?.(n) });
+    const result = await scan({ home, files: walk(home, matcherOf(user), (sk) => walkSkips.push(sk)), cache: state.statCache, now: () => clock.now(), onProgress: (n) => onProgress?.(n), blocking: deps.blockingWalk });
     // What the walk could not read (a folder without permission, a socket) is not a delete.
     for (const sk of walkSkips) if (sk.path) result.skipped.push(sk);
     return result;

@@ -20,7 +20,7 @@ let home: string;
 beforeEach(async () => { home = await mkdtemp(join(tmpdir(), 'dman-scan-')); });
 afterEach(async () => { await rm(home, { recursive: true, force: true }); });
 
-describe('scan', () => {
+describe.each([false, true])('scan (blocking: %s)', (blocking) => {
   it('hashes files and symlinks, keeps modes, and hashes nothing on a no-op rescan', async () => {
     await mkdir(join(home, '.config/nvim'), { recursive: true });
     await writeFile(join(home, '.zshrc'), 'export A=1\n');
@@ -29,15 +29,15 @@ describe('scan', () => {
     await symlink('.zshrc', join(home, '.zshrc.link'));
     for (const p of ['.zshrc', '.config/nvim/init.lua']) await utimes(join(home, p), past, past);
     const cache: StatCache = new Map();
-    const first = await scan({ home, files: walkAll(home), cache });
+    const first = await scan({ home, blocking, files: walkAll(home), cache });
     expect(first.hashed).toBe(3);
     expect(first.files.get('.zshrc')).toMatchObject({ kind: 'file', hash: sha('export A=1\n'), mode: 0o644, size: 11 });
     expect(first.files.get('.config/nvim/init.lua')).toMatchObject({ mode: 0o755 });
     expect(first.files.get('.zshrc.link')).toMatchObject({ kind: 'symlink', hash: sha('.zshrc'), target: '.zshrc', mode: 0 });
-    const second = await scan({ home, files: walkAll(home), cache, now: () => Date.now() + 10_000 });
+    const second = await scan({ home, blocking, files: walkAll(home), cache, now: () => Date.now() + 10_000 });
     // The symlink was recorded in the same instant it was made, so only it may be rehashed.
     expect(second.hashed).toBeLessThanOrEqual(1);
-    const third = await scan({ home, files: walkAll(home), cache, now: () => Date.now() + 10_000 });
+    const third = await scan({ home, blocking, files: walkAll(home), cache, now: () => Date.now() + 10_000 });
     expect(third.hashed).toBe(0);
     expect(third.files).toEqual(first.files);
   });
@@ -48,11 +48,11 @@ describe('scan', () => {
     await utimes(join(home, 'a'), past, past);
     await utimes(join(home, 'b'), past, past);
     const cache: StatCache = new Map();
-    await scan({ home, files: walkAll(home), cache });
+    await scan({ home, blocking, files: walkAll(home), cache });
     await writeFile(join(home, 'a'), 'two');
     await utimes(join(home, 'a'), past, past);
     await unlink(join(home, 'b'));
-    const r = await scan({ home, files: walkAll(home), cache });
+    const r = await scan({ home, blocking, files: walkAll(home), cache });
     expect(r.files.get('a')?.hash).toBe(sha('two'));
     expect(r.files.has('b')).toBe(false);
     expect(cache.has('b')).toBe(false);
@@ -64,7 +64,7 @@ describe('scan', () => {
     const files: WalkedFile[] = [];
     for await (const f of walkAll(home)) files.push(f);
     await unlink(join(home, 'gone'));
-    const r = await scan({ home, files: (async function* () { yield* files; })(), cache: new Map() });
+    const r = await scan({ home, blocking, files: (async function* () { yield* files; })(), cache: new Map() });
     expect(r.skipped).toEqual([{ path: 'gone', reason: expect.stringContaining('vanished') }]);
     expect([...r.files.keys()]).toEqual(['stay']);
   });
@@ -75,7 +75,7 @@ describe('scan', () => {
     for await (const f of walkAll(home)) files.push(f);
     await writeFile(join(home, 'f'), 'after, and longer');
     const cache: StatCache = new Map();
-    const r = await scan({ home, files: (async function* () { yield* files; })(), cache });
+    const r = await scan({ home, blocking, files: (async function* () { yield* files; })(), cache });
     expect(r.files.get('f')).toMatchObject({ hash: sha('after, and longer'), size: 17 });
     expect(cache.get('f')!.size).toBe(17);
     expect(r.hashed).toBe(2);
@@ -85,7 +85,7 @@ describe('scan', () => {
     await writeFile(join(home, 'f'), 'x');
     await writeFile(join(home, 'f.dman-conflict-laptop-20260101T000000Z'), 'y');
     await writeFile(join(home, '.f.dman-tmp-123-0123abcd'), 'z');
-    const r = await scan({ home, files: walkAll(home), cache: new Map() });
+    const r = await scan({ home, blocking, files: walkAll(home), cache: new Map() });
     expect([...r.files.keys()]).toEqual(['f']);
   });
 
@@ -98,10 +98,10 @@ describe('scan', () => {
     for await (const f of walkAll(home)) files.push(f);
     const cache: StatCache = new Map();
     const later = (): number => Date.now() + 10_000;
-    const first = await scan({ home, files: (async function* () { yield* files; })(), cache, now: later });
+    const first = await scan({ home, blocking, files: (async function* () { yield* files; })(), cache, now: later });
     expect(first.hashed).toBe(10_000);
     const t0 = performance.now();
-    const again = await scan({ home, files: (async function* () { yield* files; })(), cache, now: later });
+    const again = await scan({ home, blocking, files: (async function* () { yield* files; })(), cache, now: later });
     const ms = performance.now() - t0;
     expect(again.hashed).toBe(0);
     expect(again.files.size).toBe(10_000);

@@ -2,7 +2,7 @@
 // stat cache cannot vouch for. A file that vanishes or keeps changing while being hashed is
 // reported as skipped, never fatal.
 import { createHash } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
+import { createReadStream, lstatSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { lstat, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isTempName } from '../fs/atomic.js';
@@ -38,6 +38,12 @@ export interface ScanOptions {
   onProgress?: (done: number, path: string) => void;
   /** A scoped scan (statPaths): only cache entries of these paths may be dropped; the rest were not looked at. */
   scope?: ReadonlySet<string>;
+  /**
+   * Hash small files and symlinks with blocking reads (one-shot commands only): an async read
+   * of a dotfile is four thread-pool round trips (open, stat, read, close) plus the lstat after,
+   * which cost more than reading and hashing it. Files over 256 KiB are still streamed.
+   */
+  blocking?: boolean;
 }
 
 export interface ScanResult {
@@ -132,14 +138,17 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
       try {
         let hash: string;
         let target: string | undefined;
+        const blocking = opts.blocking === true && stats.size <= SMALL_FILE;
         if (stats.isSymbolicLink()) {
-          target = await readlink(abs);
+          target = blocking ? readlinkSync(abs) : await readlink(abs);
           hash = hashTarget(target);
+        } else if (blocking) {
+          hash = createHash('sha256').update(readFileSync(abs)).digest('hex');
         } else {
           hash = (await hashFile(abs, stats.size)).hash;
         }
         result.hashed++;
-        const after = await lstat(abs);
+        const after = blocking ? lstatSync(abs) : await lstat(abs);
         if (after.size === stats.size && after.mtimeMs === stats.mtimeMs && after.ino === stats.ino && after.isSymbolicLink() === stats.isSymbolicLink()) {
           opts.cache.set(f.path, cacheEntryFor(after, hash, now(), target));
           result.files.set(f.path, toLocal(after, hash, target));

@@ -128,6 +128,36 @@ describe('MariaDB faults', () => {
     }
   });
 
+  it('commits a batch larger than a small max_allowed_packet: split over packets, its replay record sent whole', async () => {
+    await inst.ensureRunning();
+    const conn = await admin();
+    await conn.query('SET GLOBAL max_allowed_packet = 1048576');
+    const db = `pb_${uniqueId()}`;
+    try {
+      const store = await open(block(`127.0.0.1:${inst.facts.port}`, db));
+      try {
+        const blob = await upload(store, 'alice', 'many');
+        // ~3,000 entries of ~300 bytes: the rows (sent as hex) span many packets, and the replay
+        // record alone (~1 MB of JSON) is larger than a quarter of the packet limit.
+        const ops = Array.from({ length: 3000 }, (_, i) => fileOp(`.config/${'deep/'.repeat(20)}file-${i}`, 0, blob));
+        const input = { user: 'alice', device: 'laptop', ops, now: T0, idempotencyKey: 'big-batch-0001' };
+        const out = await store.commit(input);
+        expect(out.ok && out.rev).toBe(3000);
+        expect(await store.headRev('alice')).toBe(3000);
+        expect((await store.listEntries('alice')).length).toBe(3000);
+        const replay = await store.commit(input);
+        expect(replay.ok && replay.replayed && replay.entries.length).toBe(3000);
+        expect(replay.ok && replay.entries[2999]).toEqual(out.ok && out.entries[2999]);
+        const [rows] = await conn.query(`SELECT MAX(LENGTH(result)) AS biggest FROM \`${db}\`.dman_idempotency`);
+        expect(Number((rows as Array<{ biggest: number }>)[0]!.biggest)).toBeGreaterThan(1048576 / 4);
+      } finally { await store.close(); }
+    } finally {
+      await conn.query('SET GLOBAL max_allowed_packet = 67108864');
+      await conn.query(`DROP DATABASE IF EXISTS \`${db}\``);
+      await conn.end();
+    }
+  });
+
   describe('through a proxy that stalls, resets and truncates', () => {
     let proxy: TcpProxy;
     let store: MariaDbStore;

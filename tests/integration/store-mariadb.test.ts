@@ -26,6 +26,8 @@ async function openStore(via: Transport, db = `dman_t_${uniqueId()}`): Promise<{
   return { store, reopen: make, cleanup: async () => { await store.close(); await dropDatabase(facts, db); } };
 }
 
+const T0 = Date.UTC(2026, 0, 1);
+
 const contractDbs = new Map<Transport, { facts: MariaDbFacts; db: string }>();
 
 /** Empties every dman table of `db`, leaving the schema (and its version) in place. */
@@ -116,6 +118,67 @@ describe('MariaDbStore specifics', () => {
       expect(err?.code).toBe('STORE_UNAVAILABLE');
       expect(err?.message).toMatch(/certificate|self.signed|wrong\.example|altnames/i);
     }
+  });
+
+  it('keeps quotes, backslashes, placeholders and non-ASCII text exact through the commit packets', async () => {
+    const { store, cleanup } = await openStore('tcp');
+    try {
+      const data = Buffer.from('odd');
+      await store.putBlob('alice', sha256(data), Readable.from([data]), 100);
+      const blob = { hash: sha256(data), size: data.length };
+      const paths = [`it's "quoted"`, 'back`tick` ;semi', 'what? ?', '100% _like_', 'ünï/cödé/🙂', `x'); DROP TABLE dman_heads; --`, 'CONCAT(\'a\')'];
+      const ops = [
+        ...paths.map((path) => ({ path, baseRev: 0, deleted: false, kind: 'file' as const, ...blob, mode: 0o644, mtime: 7 })),
+        { path: 'link', baseRev: 0, deleted: false, kind: 'symlink' as const, hash: null, size: 0, mode: 0, mtime: 0, target: `../it's\\"there"?` },
+      ];
+      const device = `dev'ice\\ "ü" ?`;
+      const out = await store.commit({ user: 'alice', device, ops, now: T0, idempotencyKey: `key'"\\?-0001` });
+      expect(out.ok).toBe(true);
+      if (!out.ok) return;
+      for (const e of out.entries) {
+        expect(await store.getEntry('alice', e.path)).toEqual(e);
+        expect(await store.history('alice', e.path)).toEqual([e]);
+      }
+      expect(out.entries.map((e) => e.device)).toEqual(ops.map(() => device));
+      expect((await store.changes('alice', 0, 100)).entries).toEqual(out.entries);
+      expect(await store.commit({ user: 'alice', device, ops, now: T0, idempotencyKey: `key'"\\?-0001` })).toEqual({ ...out, replayed: true });
+      // a conflict names the stored entry exactly
+      const stale = await store.commit({ user: 'alice', device, ops: [ops[0]!], now: T0 });
+      expect(stale.ok || stale.conflicts[0]!.current).toEqual(out.entries[0]);
+      expect(await store.headRev('alice')).toBe(ops.length);
+    } finally { await cleanup(); }
+  });
+
+  it('retention after a commit skips the paths that commit counted too short, and the last committer of a path trims it', async () => {
+    const { store: a, cleanup, reopen } = await openStore('tcp');
+    const b = await reopen();
+    try {
+      const data = Buffer.from('v');
+      for (const s of [a, b]) await s.putBlob('alice', sha256(data), Readable.from([data]), 100);
+      const op = (path: string, baseRev: number) => ({ path, baseRev, deleted: false, kind: 'file' as const, hash: sha256(data), size: 1, mode: 0o644, mtime: baseRev });
+      const none = { versions: 0, days: 0 };
+      // a's own history of p: counted 3 under a's last commit, so the pass asks and trims 2
+      let rev = 0;
+      for (let i = 0; i < 3; i++) { const o = await a.commit({ user: 'alice', device: 'a', ops: [op('p', rev)], now: T0 }); rev = o.ok ? o.rev : -1; }
+      expect((await a.applyRetention('alice', none, T0 + 1, { paths: ['p'] })).versionsRemoved).toBe(2);
+      // q: a commits it once (counted 1), then b twice more. a's pass trusts its count and skips q;
+      // b committed last, counted all three, and trims them.
+      const q1 = await a.commit({ user: 'alice', device: 'a', ops: [op('q', 0)], now: T0 });
+      const q2 = await b.commit({ user: 'alice', device: 'b', ops: [op('q', q1.ok ? q1.rev : -1)], now: T0 });
+      await b.commit({ user: 'alice', device: 'b', ops: [op('q', q2.ok ? q2.rev : -1)], now: T0 });
+      expect((await a.applyRetention('alice', none, T0 + 1, { paths: ['q'] })).versionsRemoved).toBe(0);
+      expect((await b.applyRetention('alice', none, T0 + 1, { paths: ['q'] })).versionsRemoved).toBe(2);
+      expect(await a.history('alice', 'q')).toHaveLength(1);
+      // a count is used once: the next pass over r asks the database
+      const r1 = await a.commit({ user: 'alice', device: 'a', ops: [op('r', 0)], now: T0 });
+      await b.commit({ user: 'alice', device: 'b', ops: [op('r', r1.ok ? r1.rev : -1)], now: T0 });
+      expect((await a.applyRetention('alice', none, T0 + 1, { paths: ['r'] })).versionsRemoved).toBe(0);
+      expect((await a.applyRetention('alice', none, T0 + 1, { paths: ['r'] })).versionsRemoved).toBe(1);
+      // versions younger than the policy's days are not even read back, and none goes
+      for (let i = 0; i < 3; i++) { const h = await a.headRev('alice'); const cur = await a.getEntry('alice', 's'); await a.commit({ user: 'alice', device: 'a', ops: [op('s', cur?.rev ?? 0)], now: T0 + i }); expect(await a.headRev('alice')).toBe(h + 1); }
+      expect((await a.applyRetention('alice', { versions: 0, days: 1 }, T0 + 1000)).versionsRemoved).toBe(0);
+      expect((await a.applyRetention('alice', { versions: 0, days: 1 }, T0 + 2 * 86_400_000)).versionsRemoved).toBe(2);
+    } finally { await b.close(); await cleanup(); }
   });
 
   it('upgrades a version-1 database to the current schema, keeping its data', async () => {

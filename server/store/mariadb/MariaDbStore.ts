@@ -28,6 +28,9 @@ const IDEMPOTENCY_TTL_MS = 7 * 86_400_000;
 const UPLOAD_TTL_MS = 3_600_000;
 /** Rows per multi-row statement (well under the 65,535 placeholders of a prepared statement). */
 const ROWS_PER_STATEMENT = 500;
+/** How long, and for how many paths, a commit's version counts are kept for the retention pass after it. */
+const HISTORY_MEMO_MS = 10_000;
+const HISTORY_MEMO_MAX = 50_000;
 /** MySQL error numbers after which the whole transaction may simply be retried. */
 const RETRY_TXN_ERRNOS = new Set([1213 /* deadlock */, 1205 /* lock wait timeout */]);
 /** Error codes that mean the connection (not the statement) failed. */
@@ -65,6 +68,13 @@ export class MariaDbStore implements Store {
   private readonly lastNotified = new Map<string, number>();
   private pollTimer: NodeJS.Timeout | null = null;
   private polling = false;
+  /**
+   * Version counts of paths this process just committed ("user\0path key hex" -> count and until
+   * when it may be used), read under the commit's lock. Commits of one user are serialised, so
+   * the last committer of a path counted every version it has; a retention pass soon after that
+   * commit skips the paths too short to trim. Counts are used once and for a few seconds only.
+   */
+  private readonly histories = new Map<string, { n: number; until: number }>();
 
   constructor(opts: MariaDbStoreOptions) {
     this.opts = opts;
@@ -397,14 +407,15 @@ export class MariaDbStore implements Store {
     const { user } = input;
     const named = blobsNamedBy(input.ops);
     const keyed = input.ops.filter((o) => o.baseRev !== null).map((o) => ({ path: o.path, key: pathKey(o.path) }));
-    // A cheap early refusal, one round trip outside the lock; the check that counts is repeated
+    // A cheap early refusal, one round trip outside the lock; the checks that count are repeated
     // under locks inside the transaction. Fast path for losers: revs only grow, so a conflict seen
     // without the lock stands (the commit is refused as of that read) and the head-row queue is left
-    // to commits that may win. A commit with an idempotency key always goes to the lock: its first
-    // attempt may have landed.
-    {
+    // to commits that may win. A commit with an idempotency key always goes straight to the lock
+    // (its first attempt may have landed, so a conflict seen early proves nothing), and the
+    // transaction checks its blobs anyway: an early round trip would only cost it time.
+    if (!input.idempotencyKey) {
       const blobStmts = this.blobCheckStatements(user, named, false);
-      const entryStmts = input.idempotencyKey ? [] : this.entryReadStatements(user, keyed.map((k) => k.key));
+      const entryStmts = this.entryReadStatements(user, keyed.map((k) => k.key));
       if (blobStmts.length + entryStmts.length > 0) {
         const res = await this.batch(null, [...blobStmts, ...entryStmts], 'commit checks');
         const missing = missingFrom(named, res.slice(0, blobStmts.length));
@@ -436,6 +447,10 @@ export class MariaDbStore implements Store {
         const blobStmts = this.blobCheckStatements(user, named, true);
         const entryStmts = this.entryReadStatements(user, keys);
         const idem = input.idempotencyKey ? [`SELECT result FROM dman_idempotency WHERE user = ${u} AND k = ${lit(input.idempotencyKey)}`] : [];
+        // How many versions each path has (index only), so the retention pass after this commit
+        // can skip the paths it could not trim without asking the database again.
+        const paths = input.ops.length <= ROWS_PER_STATEMENT ? input.ops.map((o) => pathKey(o.path)) : [];
+        const counts = paths.length > 0 ? [`SELECT path_key, COUNT(*) AS n FROM dman_versions WHERE user = ${u} AND path_key IN (${paths.map(lit).join(',')}) GROUP BY path_key`] : [];
         // The head row is the per-user commit lock: every commit of this user queues behind it.
         const reads = await this.batch(conn, [
           'START TRANSACTION',
@@ -446,6 +461,7 @@ export class MariaDbStore implements Store {
           // versions), or ran first and the blob is missing here.
           ...blobStmts,
           ...entryStmts,
+          ...counts,
         ], 'commit');
         let head = Number((reads[2] as RowDataPacket[])[0]!.rev);
         let at = 3;
@@ -460,7 +476,7 @@ export class MariaDbStore implements Store {
         }
         const missing = missingFrom(named, reads.slice(at, at + blobStmts.length));
         if (missing.length > 0) throw missingBlobsError(user, missing);
-        const conflicts = this.conflictsFrom(input, reads.slice(at + blobStmts.length));
+        const conflicts = this.conflictsFrom(input, reads.slice(at + blobStmts.length, at + blobStmts.length + entryStmts.length));
         if (conflicts.length > 0) {
           await conn.query('COMMIT');
           return { ok: false, conflicts };
@@ -473,16 +489,21 @@ export class MariaDbStore implements Store {
           vRows.push(`(${u}, ${e.rev}, ${key}, ${!e.deleted && e.kind === 'file' ? lit(e.hash) : 'NULL'}, ${lit(e.updatedAt)}, ${json})`);
         }
         const limit = this.statementBytes();
-        const writes = [
+        const writes: Array<string | Prepared> = [
           ...multiRow('INSERT INTO dman_entries (user, path_key, rev, deleted, size, entry) VALUES ', eRows, ' ON DUPLICATE KEY UPDATE rev = VALUES(rev), deleted = VALUES(deleted), size = VALUES(size), entry = VALUES(entry)', limit),
           ...multiRow('INSERT INTO dman_versions (user, rev, path_key, hash, updated_at, entry) VALUES ', vRows, '', limit),
           `UPDATE dman_heads SET rev = ${head}, last_commit_at = ${lit(input.now)} WHERE user = ${u}`,
         ];
         if (input.idempotencyKey) {
-          writes.push(`INSERT INTO dman_idempotency (user, k, created_at, result) VALUES (${u}, ${lit(input.idempotencyKey)}, ${Date.now()}, ${lit(JSON.stringify({ rev: head, entries, digest: batchDigest(input) }))})`);
+          const result = JSON.stringify({ rev: head, entries, digest: batchDigest(input) });
+          const sql = 'INSERT INTO dman_idempotency (user, k, created_at, result) VALUES (?, ?, ?, ?)';
+          const params: Param[] = [user, input.idempotencyKey, Date.now(), result];
+          // The outcome of a huge batch is sent prepared (as bytes, not hex) so it fits in one packet.
+          writes.push(result.length * 2 > limit / 2 ? { sql, params } : render(sql, params));
         }
         writes.push('COMMIT');
         await this.batch(conn, writes, 'commit');
+        if (counts.length > 0) this.rememberHistories(user, paths, reads[reads.length - 1] as RowDataPacket[]);
         return { ok: true, rev: head, entries, replayed: false };
       } catch (err) {
         failure = err;
@@ -497,6 +518,15 @@ export class MariaDbStore implements Store {
         this.done(conn, failure);
       }
     }
+  }
+
+  private rememberHistories(user: string, paths: Buffer[], counted: RowDataPacket[]): void {
+    if (this.histories.size > HISTORY_MEMO_MAX) this.histories.clear();
+    const n = new Map<string, number>();
+    for (const r of counted) n.set((r.path_key as Buffer).toString('hex'), Number(r.n));
+    const until = Date.now() + HISTORY_MEMO_MS;
+    // +1: the version this commit added.
+    for (const k of paths) { const hex = k.toString('hex'); this.histories.set(`${user}\0${hex}`, { n: (n.get(hex) ?? 0) + 1, until }); }
   }
 
   /** Statements that return which of `named` the user owns and the server still has (shared-locked when `lock`). */
@@ -534,7 +564,7 @@ export class MariaDbStore implements Store {
    * Sends `stmts` as few multi-statement packets as fit under max_allowed_packet, on `conn` or (for
    * reads) on a pooled connection retried once when it had died idle; returns one result per statement.
    */
-  private async batch(conn: Conn | null, stmts: string[], what: string): Promise<unknown[]> {
+  private async batch(conn: Conn | null, stmts: Array<string | Prepared>, what: string): Promise<unknown[]> {
     if (!conn) {
       for (let attempt = 0; ; attempt++) {
         const c = await this.acquire();
@@ -552,9 +582,15 @@ export class MariaDbStore implements Store {
     const limit = this.statementBytes();
     const out: unknown[] = [];
     for (let i = 0; i < stmts.length;) {
-      let j = i + 1, bytes = stmts[i]!.length;
-      while (j < stmts.length && bytes + stmts[j]!.length + 1 <= limit) bytes += stmts[j++]!.length + 1;
-      const part = stmts.slice(i, j);
+      const first = stmts[i]!;
+      if (typeof first !== 'string') {
+        out.push(await this.exec(conn, first.sql, first.params));
+        i++;
+        continue;
+      }
+      let j = i + 1, bytes = first.length;
+      for (let next = stmts[j]; typeof next === 'string' && bytes + next.length + 1 <= limit; next = stmts[++j]) bytes += next.length + 1;
+      const part = stmts.slice(i, j) as string[];
       const [res] = await conn.query({ sql: part.join(';\n'), timeout: this.opts.queryTimeoutMs ?? 15_000 });
       if (part.length === 1) out.push(res);
       else out.push(...(res as unknown[]));
@@ -573,21 +609,28 @@ export class MariaDbStore implements Store {
   async applyRetention(user: string, policy: RetentionPolicy, now: number, opts: RetentionScope = {}): Promise<{ versionsRemoved: number }> {
     assertUserName(user);
     // Only paths with more versions than retention always keeps (the current one and
-    // policy.versions past ones) can lose any: the index (user, path_key, rev) counts them without
-    // reading a row, and only their versions come back. A pass over 10,000 short histories returns nothing.
+    // policy.versions past ones) and with a version old enough to go can lose any (versionsToDrop):
+    // only their versions come back. A pass over 10,000 short or young histories returns nothing.
     const keep = Math.max(0, Math.floor(policy.versions)) + 1;
+    const cutoff = now - policy.days * 86_400_000;
     const rows: RowDataPacket[] = [];
-    const select = (scope: string): string => `SELECT v.path_key, v.rev, v.updated_at FROM dman_versions v JOIN (SELECT path_key FROM dman_versions WHERE user = ?${scope} GROUP BY path_key HAVING COUNT(*) > ${keep}) p ON p.path_key = v.path_key WHERE v.user = ? ORDER BY v.path_key, v.rev DESC`;
+    const select = (scope: string): string => `SELECT v.path_key, v.rev, v.updated_at FROM dman_versions v JOIN (SELECT path_key FROM dman_versions WHERE user = ?${scope} GROUP BY path_key HAVING COUNT(*) > ${keep} AND MIN(updated_at) <= ?) p ON p.path_key = v.path_key WHERE v.user = ? ORDER BY v.path_key, v.rev DESC`;
     if (opts.paths) {
-      // Only the named paths, through the same index: no scan of the user's whole history.
-      const keys = [...new Map(opts.paths.map((p) => { const k = pathKey(p); return [k.toString('hex'), k] as const; })).values()];
+      // Only the named paths, through the same index: no scan of the user's whole history. Paths
+      // this process just committed and counted too short to trim are not asked about at all.
+      const t = Date.now();
+      const keys = [...new Map(opts.paths.map((p) => { const k = pathKey(p); return [k.toString('hex'), k] as const; })).entries()].filter(([hex]) => {
+        const memo = this.histories.get(`${user}\0${hex}`);
+        if (memo) this.histories.delete(`${user}\0${hex}`);
+        return !(memo && memo.until > t && memo.n <= keep);
+      }).map(([, k]) => k);
       for (let i = 0; i < keys.length; i += ROWS_PER_STATEMENT) {
         const part = keys.slice(i, i + ROWS_PER_STATEMENT);
-        const [got] = await this.rows<RowDataPacket>(null, select(` AND path_key IN (${part.map(() => '?').join(',')})`), [user, ...part, user]);
+        const [got] = await this.rows<RowDataPacket>(null, select(` AND path_key IN (${part.map(() => '?').join(',')})`), [user, ...part, cutoff, user]);
         rows.push(...got);
       }
     } else {
-      const [got] = await this.rows<RowDataPacket>(null, select(''), [user, user]);
+      const [got] = await this.rows<RowDataPacket>(null, select(''), [user, cutoff, user]);
       rows.push(...got);
     }
     const byPath = new Map<string, Array<{ rev: number; updatedAt: number }>>();
@@ -804,6 +847,17 @@ function lit(v: Param): string {
   }
   if (Buffer.isBuffer(v)) return v.length === 0 ? "''" : `X'${v.toString('hex')}'`;
   return v.length === 0 ? "''" : `_utf8mb4 X'${Buffer.from(v, 'utf8').toString('hex')}'`;
+}
+
+/** A statement sent on its own as a prepared statement (for a value too large to send as hex). */
+interface Prepared { sql: string; params: Param[] }
+
+/** Puts literals (see `lit`) in the places of the `?` of `sql`, which holds no other `?`. */
+function render(sql: string, params: Param[]): string {
+  let i = 0;
+  const out = sql.replace(/\?/g, () => lit(params[i++] ?? null));
+  if (i !== params.length) throw new DmanError('INTERNAL', `Statement ${sql.slice(0, 60)} has ${i} placeholders for ${params.length} values`);
+  return out;
 }
 
 /** Joins rendered rows into multi-row statements of at most ROWS_PER_STATEMENT rows and about `maxBytes` each. */

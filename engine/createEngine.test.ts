@@ -22,12 +22,13 @@ afterEach(async () => {
   await dirs.cleanup();
 });
 
-async function machine(remote: MemoryRemote, device: string, over: Partial<EffectiveConfig> & { policy?: ConflictPolicy } = {}) {
+async function machine(remote: MemoryRemote, device: string, over: Partial<EffectiveConfig> & { policy?: ConflictPolicy; blockingWalk?: boolean } = {}) {
+  const { blockingWalk, ...configOver } = over;
   const home = await dirs.make(`dman-home-${device}-`);
   const stateDir = await dirs.make(`dman-state-${device}-`);
   const notifier = createMemoryNotifier();
   const stateStore = createMemoryStateStore();
-  const engine = createEngine({ config: testConfig(home, { device, ...over }), remote, log: silentLogger(), stateDir, notifier, stateStore });
+  const engine = createEngine({ config: testConfig(home, { device, ...configOver }), remote, log: silentLogger(), stateDir, notifier, stateStore, blockingWalk });
   engines.push(engine);
   const events: EngineEvent[] = [];
   engine.on((e) => events.push(e));
@@ -37,10 +38,10 @@ async function machine(remote: MemoryRemote, device: string, over: Partial<Effec
 const both = { direction: 'both' as const };
 
 describe('createEngine with an in-process remote', () => {
-  it('publishes, installs with mode and symlinks, and a second run does nothing (no echo)', async () => {
+  it.each([false, true])('publishes, installs with mode and symlinks, and a second run does nothing (no echo) (blocking walk: %s)', async (blockingWalk) => {
     const remote = createMemoryRemote();
-    const a = await machine(remote, 'a');
-    const b = await machine(remote, 'b');
+    const a = await machine(remote, 'a', { blockingWalk });
+    const b = await machine(remote, 'b', { blockingWalk });
     await a.write('.zshrc', 'export A=1\n');
     await a.write('bin/tool', '#!/bin/sh\necho hi\n');
     await chmod(join(a.home, 'bin/tool'), 0o755);
@@ -209,9 +210,9 @@ describe('createEngine with an in-process remote', () => {
     expect(ok.users[0]!.counts.deleted).toBe(12);
   });
 
-  it('does not publish secrets unless allowed, and says why', async () => {
+  it.each([false, true])('does not publish secrets unless allowed, and says why (blocking walk: %s)', async (blockingWalk) => {
     const remote = createMemoryRemote();
-    const a = await machine(remote, 'a');
+    const a = await machine(remote, 'a', { blockingWalk });
     await a.write('.ssh/id_ed25519', 'whatever');
     await a.write('.ssh/id_ed25519.pub', 'ssh-ed25519 AAAA');
     await a.write('.aws/notes', 'key AKIAABCDEFGHIJKLMNOP here');
@@ -223,7 +224,7 @@ describe('createEngine with an in-process remote', () => {
     expect(r.users[0]!.skipped.find((s) => s.path === '.ssh/id_ed25519')!.reason).toMatch(/SSH private key.*secrets\.allow/);
     await a.engine.sync(both);
     expect(a.notifier.notices.filter((n) => n.path === '.ssh/id_ed25519')).toHaveLength(1);
-    const b = await machine(remote, 'b2', { secrets: { allow: ['key.pem'] } });
+    const b = await machine(remote, 'b2', { secrets: { allow: ['key.pem'] }, blockingWalk });
     await b.write('key.pem', '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n');
     await b.engine.sync(both);
     expect(remote.entries('alice').some((e) => e.path === 'key.pem')).toBe(true);

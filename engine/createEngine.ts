@@ -1,7 +1,7 @@
 // The engine's composition root: scan → fetch the change feed → plan → guards → apply → save
 // the base. Each step is a small named function; planning is the pure planSync.
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { open, lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
@@ -411,10 +411,23 @@ export function createEngine(deps: EngineDeps): Engine {
   }
 
   async function readHead(abs: string, size: number): Promise<Buffer | null> {
+    // Only the bytes read are returned, so the buffer need not be zeroed first.
+    const buf = Buffer.allocUnsafe(Math.min(size, SECRET_HEAD_BYTES));
+    if (deps.blockingWalk) {
+      // A one-shot run: three blocking calls instead of three thread-pool round trips per file.
+      let fd: number | undefined;
+      try {
+        fd = openSync(abs, 'r');
+        return buf.subarray(0, readSync(fd, buf, 0, buf.length, 0));
+      } catch {
+        return null;
+      } finally {
+        if (fd !== undefined) closeSync(fd);
+      }
+    }
     try {
       const fh = await open(abs, 'r');
       try {
-        const buf = Buffer.alloc(Math.min(size, SECRET_HEAD_BYTES));
         const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
         return buf.subarray(0, bytesRead);
       } finally {

@@ -1,7 +1,8 @@
 // Commits and no-op compares per second through one dman server on MariaDB: 20 clients doing 1-op
 // commits, then 20 clients asking for changes since head (autocannon in its own process, as the peers
 // bench does), against a user that already has 10,000 entries, on a throwaway MariaDB.
-// Run: node --import tsx bench/mariadbCommits.bench.ts [--seconds N] [--entries N] [--runs N] [--general-log FILE]
+// Run: node --import tsx bench/mariadbCommits.bench.ts [--seconds N] [--entries N] [--runs N] [--socket] [--general-log FILE]
+// (--socket: the server reaches MariaDB over its unix socket instead of TCP)
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
@@ -26,6 +27,7 @@ const ENTRIES = arg('--entries', 10_000);
 const RUNS = arg('--runs', 1);
 const GENERAL_LOG = process.argv.includes('--general-log') ? process.argv[process.argv.indexOf('--general-log') + 1] : undefined;
 const USER = 'load';
+const SOCKET = process.argv.includes('--socket');
 
 interface LoadResult { requests: number; perSec: number; p50: number; p99: number; errors: number; non2xx: number }
 
@@ -37,7 +39,7 @@ async function load(url: string, token: string, mode: 'commit' | 'compare', sinc
 
 async function main(): Promise<void> {
   const inst = await startMariaDb();
-  const db = { addr: `127.0.0.1:${inst.facts.port}`, user: 'root', db: 'dman_bench', tls: false, tls_insecure_skip_verify: false };
+  const db = { ...(SOCKET ? { socket: inst.facts.socket } : { addr: `127.0.0.1:${inst.facts.port}` }), user: 'root', db: 'dman_bench', tls: false, tls_insecure_skip_verify: false };
   const store = new MariaDbStore({ db, queryTimeoutMs: 60_000 });
   try {
     await store.open();
@@ -62,7 +64,7 @@ async function main(): Promise<void> {
         const q = await load(url, token, 'compare', head, hash);
         if (admin && run === RUNS) await admin.query('SET GLOBAL general_log = 0');
         const line = (r: LoadResult) => `${r.perSec.toFixed(1)}/s (p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.requests} requests, ${r.errors} errors, ${r.non2xx} non-2xx)`;
-        process.stdout.write(`run ${run}: mariadb, ${ENTRIES} entries, 20 clients: 1-op commits ${line(c)}; no-op compares ${line(q)}\n`);
+        process.stdout.write(`run ${run}: mariadb over ${SOCKET ? 'unix socket' : 'TCP'}, ${ENTRIES} entries, 20 clients: 1-op commits ${line(c)}; no-op compares ${line(q)}\n`);
       }
     } finally {
       await admin?.end();

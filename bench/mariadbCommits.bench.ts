@@ -1,11 +1,12 @@
 // Commits and no-op compares per second through one dman server on MariaDB: 20 clients doing 1-op
 // commits, then 20 clients asking for changes since head (autocannon in its own process, as the peers
 // bench does), against a user that already has 10,000 entries, on a throwaway MariaDB.
-// Run: node --import tsx bench/mariadbCommits.bench.ts [--seconds N] [--entries N] [--runs N] [--socket] [--general-log FILE]
+// Run: node --import tsx bench/mariadbCommits.bench.ts [--seconds N] [--entries N] [--runs N] [--socket] [--only commit|compare] [--general-log FILE]
 // (--socket: the server reaches MariaDB over its unix socket instead of TCP)
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +29,15 @@ const RUNS = arg('--runs', 1);
 const GENERAL_LOG = process.argv.includes('--general-log') ? process.argv[process.argv.indexOf('--general-log') + 1] : undefined;
 const USER = 'load';
 const SOCKET = process.argv.includes('--socket');
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+
+/** CPU ms used so far by this process (the dman server runs here) and by mariadbd. */
+function cpu(dbPid: number): { server: number; db: number } {
+  const u = process.cpuUsage();
+  const f = readFileSync(`/proc/${dbPid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const tick = 1000 / 100; // USER_HZ
+  return { server: (u.user + u.system) / 1000, db: (Number(f[11]) + Number(f[12])) * tick };
+}
 
 interface LoadResult { requests: number; perSec: number; p50: number; p99: number; errors: number; non2xx: number }
 
@@ -59,12 +69,18 @@ async function main(): Promise<void> {
     try {
       for (let run = 1; run <= RUNS; run++) {
         if (admin && run === RUNS) await admin.query(`SET GLOBAL general_log_file = ?, GLOBAL log_output = 'FILE', GLOBAL general_log = 1`, [GENERAL_LOG!]);
-        const c = await load(url, token, 'commit', 0, hash);
+        const dbPid = Number(readFileSync(join(inst.dir, 'server.pid'), 'utf8'));
+        const c0 = cpu(dbPid);
+        const skip: LoadResult = { requests: 1, perSec: 0, p50: 0, p99: 0, errors: 0, non2xx: 0 };
+        const c = ONLY === 'compare' ? skip : await load(url, token, 'commit', 0, hash);
+        const c1 = cpu(dbPid);
         const head = await store.headRev(USER);
-        const q = await load(url, token, 'compare', head, hash);
+        const q = ONLY === 'commit' ? skip : await load(url, token, 'compare', head, hash);
+        const c2 = cpu(dbPid);
+        const per = (a: { server: number; db: number }, b: { server: number; db: number }, n: number) => `CPU per request: server ${((b.server - a.server) / n).toFixed(2)} ms, mariadbd ${((b.db - a.db) / n).toFixed(2)} ms`;
         if (admin && run === RUNS) await admin.query('SET GLOBAL general_log = 0');
         const line = (r: LoadResult) => `${r.perSec.toFixed(1)}/s (p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.requests} requests, ${r.errors} errors, ${r.non2xx} non-2xx)`;
-        process.stdout.write(`run ${run}: mariadb over ${SOCKET ? 'unix socket' : 'TCP'}, ${ENTRIES} entries, 20 clients: 1-op commits ${line(c)}; no-op compares ${line(q)}\n`);
+        process.stdout.write(`run ${run}: mariadb over ${SOCKET ? 'unix socket' : 'TCP'}, ${ENTRIES} entries, 20 clients: 1-op commits ${line(c)} [${per(c0, c1, c.requests)}]; no-op compares ${line(q)} [${per(c1, c2, q.requests)}]\n`);
       }
     } finally {
       await admin?.end();

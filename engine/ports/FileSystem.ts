@@ -3,7 +3,7 @@
 // in-memory file system with injected faults (engine/testing/memoryFileSystem.ts). The default,
 // nodeFileSystem, is a plain pass-through to node:fs: the same calls with the same arguments.
 // The state store and the run lock keep their own node:fs calls (they have ports of their own).
-import { createReadStream, lstatSync, readdirSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { closeSync, createReadStream, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { lstat, mkdir, open, readFile, readdir, readlink, realpath, rename, rm, rmdir, stat, symlink, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 
@@ -38,10 +38,15 @@ export interface FileSystem {
   symlink(target: string, path: string): Promise<void>;
   /** Streams a file (large uploads and hashes). */
   createReadStream(path: string, opts?: { highWaterMark?: number }): Readable;
-  /** The blocking calls of walkTrackedSync (one-shot commands only). */
+  /** The blocking calls of one-shot commands (the blocking walk, small-file hashes, secret probes). */
   readdirTypesSync(path: string): Dirent[];
   lstatSync(path: string): Stats;
   statSync(path: string): Stats;
+  readFileSync(path: string): Buffer;
+  readlinkSync(path: string): string;
+  openSync(path: string, flags: string): number;
+  readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number;
+  closeSync(fd: number): void;
 }
 
 /** The engine's default: node:fs, call for call. */
@@ -64,4 +69,9 @@ export const nodeFileSystem: FileSystem = {
   readdirTypesSync: (p) => readdirSync(p, { withFileTypes: true }),
   lstatSync: (p) => lstatSync(p),
   statSync: (p) => statSync(p),
+  readFileSync: (p) => readFileSync(p),
+  readlinkSync: (p) => readlinkSync(p),
+  openSync: (p, flags) => openSync(p, flags),
+  readSync: (fd, buf, offset, length, position) => readSync(fd, buf, offset, length, position),
+  closeSync: (fd) => closeSync(fd),
 };

@@ -40,6 +40,14 @@ async function contract(fs: FileSystem, root: string): Promise<unknown[]> {
   out.push((await fs.realpath(join(root, 'a/link'))) === join(await fs.realpath(root), 'a/b/f'));
   out.push((await fs.readdir(join(root, 'a'))).sort(), (await fs.readdirTypes(join(root, 'a'))).map((d) => [d.name, d.isDirectory(), d.isSymbolicLink()]).sort());
   out.push(fs.readdirTypesSync(join(root, 'a')).length, fs.lstatSync(join(root, 'a/b/f')).size, fs.statSync(join(root, 'a')).isDirectory());
+  out.push(fs.readFileSync(join(root, 'a/b/f')).toString(), fs.readlinkSync(join(root, 'a/link')));
+  const fd = fs.openSync(join(root, 'a/b/f'), 'r');
+  const head = Buffer.alloc(8);
+  out.push(fs.readSync(fd, head, 0, 8, 0), head.toString());
+  fs.closeSync(fd);
+  let syncErr = 'ok';
+  try { fs.lstatSync(join(root, 'nope')); } catch (err) { syncErr = (err as NodeJS.ErrnoException).code ?? 'no code'; }
+  out.push(syncErr);
   const dir = await fs.open(join(root, 'a/b'), constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
   await dir.sync();
   await dir.close();

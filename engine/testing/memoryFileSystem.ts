@@ -132,6 +132,11 @@ export function createMemoryFileSystem(opts: { clock?: Clock; files?: Record<str
       readdirTypesSync: (p) => { check('readdir', p); return run(() => vol.readdirSync(p, { withFileTypes: true }) as unknown as Dirent[]); },
       lstatSync: (p) => { check('lstat', p); return run(() => vol.lstatSync(p) as unknown as Stats); },
       statSync: (p) => { check('stat', p); return run(() => vol.statSync(p) as unknown as Stats); },
+      readFileSync: (p) => { check('readFile', p); return run(() => vol.readFileSync(p) as Buffer); },
+      readlinkSync: (p) => { check('readlink', p); return run(() => String(vol.readlinkSync(p))); },
+      openSync: (p, flags) => { check(WRITE_FLAGS.test(flags) ? 'openWrite' : 'open', p); return run(() => vol.openSync(p, flags)); },
+      readSync: (fd, buf, offset, length, position) => { check('read', `fd ${fd}`); return run(() => vol.readSync(fd, buf, offset, length, position)); },
+      closeSync: (fd) => vol.closeSync(fd),
     };
   };
 

@@ -1,6 +1,7 @@
 // The MariaDB/MySQL driver of the Store port (mysql2). One pool with prepared statements and
 // bounded waits; schema migrations at open under GET_LOCK; a commit is one transaction that
-// locks the user's head row, checks every baseRev and writes all or nothing; blobs are rows of
+// locks the user's head row, checks every baseRev and writes all or nothing, in two
+// multi-statement packets (reads, then writes and COMMIT) whose values are hex literals; blobs are rows of
 // chunks below max_allowed_packet, published only once their hash verifies; other servers'
 // commits are noticed by polling the head revs while anyone listens.
 import { createHash, randomUUID } from 'node:crypto';

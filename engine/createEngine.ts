@@ -602,7 +602,14 @@ export function createEngine(deps: EngineDeps): Engine {
         }
         files.push({ rel: a.path, hash: a.remote.hash!, mode: a.remote.mode, dirInTheWay: !!st?.isDirectory() });
       });
-      const results = await installFiles(ctx.home, files, (hashes) => ctx.remote.getBlobs!(ctx.user, hashes));
+      let results: Awaited<ReturnType<typeof installFiles>>;
+      try {
+        results = await installFiles(ctx.home, files, (hashes) => ctx.remote.getBlobs!(ctx.user, hashes));
+      } catch (err) {
+        if (isRetryable(err)) throw err; // the server went away: stop the run, keep the rest pending
+        // Nothing of this batch landed (e.g. a reply this client does not understand): each file says why.
+        results = files.map((f) => ({ rel: f.rel, error: err }));
+      }
       for (const r of results) {
         const a = byPath.get(r.rel)!;
         if (r.stats) {

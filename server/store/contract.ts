@@ -294,6 +294,127 @@ export function describeStoreContract(name: string, factory: StoreFactory, opts:
       });
     });
 
+    describe('bulk upload (putBlobs)', () => {
+      /** Deterministic bytes of `n` length, different per seed. */
+      function bytes(n: number, seed: number): Buffer {
+        const b = Buffer.alloc(n);
+        for (let i = 0; i + 4 <= n; i += 4) b.writeUInt32LE(((i + 1) * 2654435761 + seed * 40503) >>> 0, i);
+        for (let i = n - (n % 4); i < n; i++) b[i] = (seed + i) & 0xff;
+        return b;
+      }
+      /** An upload stream of `list`, each blob in 64 KiB pieces, named by `claim` (default: its real hash). */
+      async function* uploads(list: Buffer[], claim: (b: Buffer, i: number) => string = (b) => sha256(b)): AsyncIterable<BlobUpload> {
+        for (let i = 0; i < list.length; i++) {
+          const b = list[i]!;
+          const pieces: Buffer[] = [];
+          for (let o = 0; o < b.length; o += 64 * 1024) pieces.push(b.subarray(o, o + 64 * 1024));
+          yield { hash: claim(b, i), data: Readable.from(pieces) };
+        }
+      }
+      async function readBack(user: string, b: Buffer): Promise<void> {
+        const got = await store.getBlob(user, sha256(b));
+        expect(got, `blob of ${b.length} bytes`).not.toBeNull();
+        expect(got!.size).toBe(b.length);
+        expect(sha256(await readAll(got!.stream))).toBe(sha256(b));
+      }
+
+      it('is implemented natively by every driver that keeps data outside the process', () => {
+        if (store.driver !== 'memory') expect(typeof store.putBlobs).toBe('function');
+      });
+
+      it('stores mixed sizes (empty, small, several chunks), duplicates in the batch and already-stored blobs, in order', async () => {
+        const stored = [bytes(700, 1), bytes(2 * MB + 5, 2)];
+        for (const b of stored) await store.putBlob('alice', sha256(b), Readable.from([b]), 8 * MB);
+        const fresh = [Buffer.alloc(0), bytes(10, 3), bytes(300 * 1024, 4), bytes(1536 * 1024 + 7, 5), bytes(100, 6), bytes(3 * MB, 7)];
+        const batch = [fresh[0]!, fresh[1]!, stored[0]!, fresh[2]!, fresh[3]!, fresh[1]!, stored[1]!, fresh[4]!, fresh[3]!, fresh[5]!, fresh[0]!];
+        const res = await putBlobsWith(store, 'alice', uploads(batch), 8 * MB);
+        const seen = new Set<string>(stored.map((b) => sha256(b)));
+        expect(res).toEqual(batch.map((b) => {
+          const created = !seen.has(sha256(b));
+          seen.add(sha256(b));
+          return { hash: sha256(b), size: b.length, created };
+        }));
+        for (const b of [...stored, ...fresh]) await readBack('alice', b);
+        // again: nothing is new, everything still reads back
+        expect((await putBlobsWith(store, 'alice', uploads(batch), 8 * MB)).map((r) => r.created)).toEqual(batch.map(() => false));
+        for (const b of fresh) await readBack('alice', b);
+        // bob proves possession of alice's bytes per blob: his first copies are created for him
+        const bob = await putBlobsWith(store, 'bob', uploads([fresh[3]!, fresh[1]!, fresh[3]!]), 8 * MB);
+        expect(bob.map((r) => r.created)).toEqual([true, true, false]);
+        await readBack('bob', fresh[3]!);
+        expect(await store.hasBlob('bob', sha256(fresh[5]!))).toBe(false);
+        // a stored blob can be committed
+        await commitOk('alice', batch.slice(0, 10).filter((_, i) => i !== 5 && i !== 8).map((b, i) => op({ path: `f${i}`, baseRev: 0, hash: sha256(b), size: b.length })));
+      });
+
+      it('stores thousands of small blobs across several write groups', async () => {
+        const list = Array.from({ length: 2600 }, (_, i) => bytes(3000 + (i % 7) * 1000, 1000 + i));
+        const res = await putBlobsWith(store, 'alice', uploads(list), MB);
+        expect(res).toHaveLength(list.length);
+        expect(res.every((r, i) => r.hash === sha256(list[i]!) && r.size === list[i]!.length && r.created)).toBe(true);
+        for (const b of list) await readBack('alice', b);
+      });
+
+      it('on a hash mismatch keeps the blobs before it (small and large, across groups), stores neither it nor any after it', async () => {
+        const before = [...Array.from({ length: 1200 }, (_, i) => bytes(5000, 5000 + i)), bytes(2 * MB, 11)];
+        const bad = bytes(1536 * 1024, 12);
+        const after = [bytes(50, 13), bytes(2 * MB, 14)];
+        const list = [...before, bad, ...after];
+        const err = await expectDmanError(putBlobsWith(store, 'alice', uploads(list, (b, i) => (i === before.length ? sha256('not this') : sha256(b))), 8 * MB), 'HASH_MISMATCH');
+        expect(err.context.hash).toBe(sha256('not this'));
+        for (const b of before) expect(await store.hasBlob('alice', sha256(b))).toBe(true);
+        await readBack('alice', before[before.length - 1]!);
+        await readBack('alice', before[0]!);
+        for (const b of [bad, ...after]) expect(await store.hasBlob('alice', sha256(b))).toBe(false);
+        expect(await store.hasBlob('alice', sha256('not this'))).toBe(false);
+        // a small lying blob behaves the same, and a retry of the whole batch then succeeds
+        const small = [bytes(10, 15), bytes(20, 16), bytes(30, 17)];
+        await expectDmanError(putBlobsWith(store, 'alice', uploads(small, (b, i) => (i === 1 ? sha256(small[2]!) : sha256(b))), MB), 'HASH_MISMATCH');
+        expect(await store.hasBlob('alice', sha256(small[0]!))).toBe(true);
+        expect(await store.hasBlob('alice', sha256(small[2]!))).toBe(false);
+        expect((await putBlobsWith(store, 'alice', uploads(list), 8 * MB)).filter((r) => r.created).map((r) => r.hash)).toEqual([bad, ...after].map((b) => sha256(b)));
+        for (const b of [bad, ...after]) await readBack('alice', b);
+        // nothing half-written is left for gc to find as a blob
+        expect(await store.gcBlobs()).toEqual({ blobsRemoved: 0, bytesFreed: 0 });
+      });
+
+      it('rejects a blob over maxBytes with PAYLOAD_TOO_LARGE, keeping the blobs before it; a bad hash name is BAD_REQUEST', async () => {
+        const list = [bytes(1000, 21), bytes(300 * 1024, 22), bytes(2 * MB + 1, 23), bytes(10, 24)];
+        await expectDmanError(putBlobsWith(store, 'alice', uploads(list), 2 * MB), 'PAYLOAD_TOO_LARGE');
+        expect(await store.hasBlob('alice', sha256(list[0]!))).toBe(true);
+        await readBack('alice', list[1]!);
+        expect(await store.hasBlob('alice', sha256(list[2]!))).toBe(false);
+        expect(await store.hasBlob('alice', sha256(list[3]!))).toBe(false);
+        // exactly maxBytes is fine
+        expect((await putBlobsWith(store, 'alice', uploads([list[2]!]), list[2]!.length))[0]).toEqual({ hash: sha256(list[2]!), size: list[2]!.length, created: true });
+        const named = [bytes(40, 25), bytes(41, 26)];
+        await expectDmanError(putBlobsWith(store, 'alice', uploads(named, (b, i) => (i === 1 ? '../../etc/passwd' : sha256(b))), MB), 'BAD_REQUEST');
+        expect(await store.hasBlob('alice', sha256(named[0]!))).toBe(true);
+        expect(await store.hasBlob('alice', sha256(named[1]!))).toBe(false);
+      });
+
+      it('keeps a blob two users uploaded in bulk while either references it, and collects it once when neither does', async () => {
+        const shared = [bytes(777, 31), bytes(2 * MB, 32)];
+        const aliceOnly = bytes(500, 33);
+        await putBlobsWith(store, 'alice', uploads([...shared, aliceOnly]), 8 * MB);
+        await putBlobsWith(store, 'bob', uploads(shared), 8 * MB);
+        // uploaded, not committed: kept through the grace period
+        expect(await store.gcBlobs()).toEqual({ blobsRemoved: 0, bytesFreed: 0 });
+        await commitOk('bob', shared.map((b, i) => op({ path: `s${i}`, baseRev: 0, hash: sha256(b), size: b.length })));
+        // past the grace: only alice's uncommitted blob goes; bob's references keep the shared ones
+        expect(await store.gcBlobs({ graceMs: 0 })).toEqual({ blobsRemoved: 1, bytesFreed: aliceOnly.length });
+        for (const b of shared) await readBack('bob', b);
+        // bob deletes; once retention drops his versions, each shared blob is collected exactly once
+        await commitOk('bob', shared.map((_, i) => op({ path: `s${i}`, baseRev: 1 + i, deleted: true })));
+        await store.applyRetention('bob', { versions: 0, days: 0 }, T0 + 100 * DAY);
+        expect(await store.gcBlobs({ graceMs: 0 })).toEqual({ blobsRemoved: 2, bytesFreed: shared[0]!.length + shared[1]!.length });
+        for (const u of ['alice', 'bob']) for (const b of shared) expect(await store.getBlob(u, sha256(b))).toBeNull();
+        // and a new bulk upload stores them again from scratch
+        expect((await putBlobsWith(store, 'alice', uploads(shared), 8 * MB)).map((r) => r.created)).toEqual([true, true]);
+        for (const b of shared) await readBack('alice', b);
+      });
+    });
+
     describe('commit', () => {
       it('applies a batch with revs head+1…head+n in op order and stamps device and time', async () => {
         const a = await upload('alice', 'a');

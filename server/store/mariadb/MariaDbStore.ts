@@ -15,7 +15,7 @@ import { consumeVerified, createChunker } from '../blobStream.js';
 import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, findConflicts, missingBlobsError, validateCommit, versionsToDrop, revokedToken } from '../commitRules.js';
 import { BLOB_GC_GRACE_MS } from '../Store.js';
 import type {
-  AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, RetentionScope, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
+  BlobUpload, PutBlobResult, AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, RetentionScope, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
 } from '../Store.js';
 import { DEFAULT_DATABASE, describeDbTarget, mariaDbPoolOptions, type DbBlock } from './mariaDbOptions.js';
 import { SCHEMA_VERSION, migrations } from './migrations.js';
@@ -27,6 +27,13 @@ type Param = string | number | Buffer | null;
 const IDEMPOTENCY_TTL_MS = 7 * 86_400_000;
 /** Uploads that never finished are removed by gcBlobs after this long. */
 const UPLOAD_TTL_MS = 3_600_000;
+/** Bytes of small blobs putBlobs holds in memory before writing them in one transaction. */
+const HELD_BYTES = 8 * 1024 * 1024;
+/** Blobs in one putBlobs transaction. */
+const HELD_COUNT = 2000;
+/** Largest row count of one prepared multi-row chunk INSERT (counts are powers of two, so few statements are prepared). */
+const CHUNK_ROWS = 256;
+
 /** Rows per multi-row statement (well under the 65,535 placeholders of a prepared statement). */
 const ROWS_PER_STATEMENT = 500;
 /** How long, and for how many paths, a commit's version counts are kept for the retention pass after it. */
@@ -325,6 +332,155 @@ export class MariaDbStore implements Store {
     const owning = await this.write('INSERT IGNORE INTO dman_blob_owners (user, hash) VALUES (?, ?)', [user, hash]);
     // "Did this user have it?", never "did anyone?": that would tell bob alice stored the content.
     return { size, created: created || owning.affectedRows === 1 };
+  }
+
+  /**
+   * Bulk upload. Blobs up to one chunk are verified into memory; a group of them (HELD_BYTES or
+   * HELD_COUNT) is written in one transaction: one multi-statement packet inserts the blob rows
+   * (INSERT IGNORE, so a blob that exists or arrives twice is kept once) and reads which rows are
+   * this upload's and which the user already held, then multi-row prepared INSERTs of the chunks of
+   * the new ones (under max_allowed_packet), then one packet renews the existing ones' upload time
+   * and records the user's ownership. Larger blobs are received into chunks as in putBlob and
+   * published with their group. A blob counts as stored once that transaction committed; on the
+   * first failure the blobs before it are stored and its error thrown.
+   */
+  async putBlobs(user: string, blobs: AsyncIterable<BlobUpload>, maxBytes: number): Promise<PutBlobResult[]> {
+    assertUserName(user);
+    const results: PutBlobResult[] = [];
+    let group: MariaReceived[] = [];
+    let groupBytes = 0;
+    let writing: Promise<void> = Promise.resolve();
+    let writeError: unknown = null;
+    const writeGroup = async (): Promise<void> => {
+      const list = group;
+      group = [];
+      groupBytes = 0;
+      await writing;
+      if (list.length === 0) return;
+      if (writeError) { await this.discardLarge(list); return; }
+      writing = this.writeGroup(user, list).then((r) => { results.push(...r); }, async (err: unknown) => { writeError ??= err; await this.discardLarge(list); });
+    };
+    let failure: unknown = null;
+    try {
+      for await (const b of blobs) {
+        assertHash(b.hash);
+        const got = await this.receive(user, b.hash, b.data, maxBytes);
+        group.push(got);
+        groupBytes += got.data ? got.data.length : 0;
+        if (groupBytes >= HELD_BYTES || group.length >= HELD_COUNT) await writeGroup();
+        if (writeError) break;
+      }
+    } catch (err) {
+      failure = err; // keep what arrived whole before the failure
+    }
+    await writeGroup();
+    await writing;
+    if (writeError) throw this.toStoreError(writeError, 'putBlobs');
+    if (failure) throw this.toStoreError(failure, 'putBlobs');
+    return results;
+  }
+
+  /** Receives one verified blob: whole into memory up to one chunk, else into chunk rows of a pending upload. */
+  private async receive(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number): Promise<MariaReceived> {
+    let parts: Buffer[] | null = [];
+    let bytes = 0;
+    let exists = false;
+    const uploadId = randomUUID();
+    const chunker = createChunker(this.chunkBytes, async (chunk, seq) => {
+      await this.write('INSERT INTO dman_blob_chunks (upload_id, seq, data) VALUES (?, ?, ?)', [uploadId, seq, chunk]);
+    });
+    try {
+      const size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
+        if (parts) {
+          parts.push(chunk);
+          bytes += chunk.length;
+          if (bytes <= this.chunkBytes) return;
+          // Too large to hold: from here on like putBlob (known content is verified, not written again).
+          const held = parts;
+          parts = null;
+          const [existing] = await this.rows<RowDataPacket>(null, 'SELECT size FROM dman_blobs WHERE hash = ?', [hash]);
+          exists = existing.length > 0;
+          if (!exists) {
+            await this.write('INSERT INTO dman_uploads (upload_id, started_at) VALUES (?, ?)', [uploadId, Date.now()]);
+            for (const p of held) await chunker.push(p);
+          }
+          return;
+        }
+        if (!exists) await chunker.push(chunk);
+      }, { user, driver: 'mariadb' });
+      if (parts) return { hash, size, uploadId, chunks: size > 0 ? 1 : 0, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts), exists: false };
+      if (!exists) await chunker.flush();
+      return { hash, size, uploadId, chunks: chunker.count, data: null, exists };
+    } catch (err) {
+      if (!parts && !exists) await this.discardUpload(uploadId);
+      throw err;
+    }
+  }
+
+  /** Writes one group of received blobs in one transaction (see putBlobs); results in order. */
+  private async writeGroup(user: string, list: MariaReceived[]): Promise<PutBlobResult[]> {
+    const now = Date.now();
+    // The first copy of each hash that brings bytes (a held blob or a new large upload) offers a row.
+    const offered = new Map<string, MariaReceived>();
+    for (const b of list) if (!b.exists && !offered.has(b.hash)) offered.set(b.hash, b);
+    const hashes = [...new Set(list.map((b) => b.hash))].sort();
+    const limit = this.statementBytes();
+    const { created, owned } = await this.tx('putBlobs', async (conn) => {
+      const inserts = multiRow('INSERT IGNORE INTO dman_blobs (hash, size, chunks, upload_id, created_at, uploaded_at) VALUES ',
+        [...offered.values()].sort((a, b) => (a.hash < b.hash ? -1 : 1)).map((b) => render('(?, ?, ?, ?, ?, ?)', [b.hash, b.size, b.chunks, b.uploadId, now, now])), '', limit);
+      const reads: string[] = [];
+      for (let i = 0; i < hashes.length; i += ROWS_PER_STATEMENT) {
+        const part = hashes.slice(i, i + ROWS_PER_STATEMENT).map(lit).join(',');
+        reads.push(`SELECT hash, upload_id FROM dman_blobs WHERE hash IN (${part})`);
+        reads.push(`SELECT hash FROM dman_blob_owners WHERE user = ${lit(user)} AND hash IN (${part})`);
+      }
+      const res = (await this.batch(conn, [...inserts, ...reads], 'putBlobs')).slice(inserts.length);
+      const created = new Set<string>();
+      const owned = new Set<string>();
+      const present = new Set<string>();
+      for (let i = 0; i < res.length; i += 2) {
+        for (const r of res[i] as RowDataPacket[]) {
+          present.add(String(r.hash));
+          if (offered.get(String(r.hash))?.uploadId === String(r.upload_id)) created.add(String(r.hash));
+        }
+        for (const r of res[i + 1] as RowDataPacket[]) owned.add(String(r.hash));
+      }
+      // Chunks of the new held blobs, as prepared multi-row INSERTs under the packet limit.
+      const rows = [...offered.values()].filter((b) => b.data && b.data.length > 0 && created.has(b.hash));
+      for (let i = 0; i < rows.length;) {
+        let n = 0, bytes = 0;
+        while (i + n < rows.length && n < CHUNK_ROWS && (n === 0 || bytes + rows[i + n]!.data!.length <= limit)) bytes += rows[i + n++]!.data!.length;
+        n = 2 ** Math.floor(Math.log2(n));
+        const part = rows.slice(i, i + n);
+        await this.exec(conn, `INSERT INTO dman_blob_chunks (upload_id, seq, data) VALUES ${part.map(() => '(?, 0, ?)').join(', ')}`, part.flatMap((b) => [b.uploadId, b.data!]));
+        i += n;
+      }
+      const writes: string[] = [];
+      const renewed = hashes.filter((h) => !created.has(h));
+      for (let i = 0; i < renewed.length; i += ROWS_PER_STATEMENT) {
+        writes.push(`UPDATE dman_blobs SET uploaded_at = GREATEST(uploaded_at, ${now}) WHERE hash IN (${renewed.slice(i, i + ROWS_PER_STATEMENT).map(lit).join(',')})`);
+      }
+      const done = [...offered.values()].filter((b) => !b.data && created.has(b.hash)).map((b) => lit(b.uploadId));
+      if (done.length > 0) writes.push(`DELETE FROM dman_uploads WHERE upload_id IN (${done.join(',')})`);
+      // An owner row only for a blob the server has: one gc took away meanwhile stays unowned (putBlob does the same).
+      writes.push(...multiRow('INSERT IGNORE INTO dman_blob_owners (user, hash) VALUES ', hashes.filter((h) => present.has(h)).map((h) => render('(?, ?)', [user, h])), '', limit));
+      if (writes.length > 0) await this.batch(conn, writes, 'putBlobs');
+      return { created, owned };
+    });
+    // Large uploads another upload of the same content beat go.
+    await this.discardLarge(list.filter((b) => !b.data && !b.exists && !created.has(b.hash)));
+    // "Did this user have it?", never "did anyone?"; a hash sent twice is created on its first copy only.
+    const seen = new Set<string>();
+    return list.map((b) => {
+      const first = !seen.has(b.hash);
+      seen.add(b.hash);
+      return { hash: b.hash, size: b.size, created: first && !owned.has(b.hash) };
+    });
+  }
+
+  /** Removes the chunk rows of large blobs received but not published. */
+  private async discardLarge(list: MariaReceived[]): Promise<void> {
+    for (const b of list) if (!b.data && !b.exists) await this.discardUpload(b.uploadId);
   }
 
   private async discardUpload(uploadId: string): Promise<void> {
@@ -849,6 +1005,9 @@ function lit(v: Param): string {
   if (Buffer.isBuffer(v)) return v.length === 0 ? "''" : `X'${v.toString('hex')}'`;
   return v.length === 0 ? "''" : `_utf8mb4 X'${Buffer.from(v, 'utf8').toString('hex')}'`;
 }
+
+/** A blob putBlobs received: held whole (`data`), or in the chunk rows of `uploadId`, or known (`exists`, nothing written). */
+interface MariaReceived { hash: string; size: number; uploadId: string; chunks: number; data: Buffer | null; exists: boolean }
 
 /** A statement sent on its own as a prepared statement (for a value too large to send as hex). */
 interface Prepared { sql: string; params: Param[] }

@@ -16,7 +16,7 @@ import { consumeVerified, createChunker } from '../blobStream.js';
 import { assertHash, assertSameBatch, assertUserName, batchDigest, entryFromOp, missingBlobsError, validateCommit, versionsToDrop, revokedToken } from '../commitRules.js';
 import { BLOB_GC_GRACE_MS } from '../Store.js';
 import type {
-  AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, RetentionScope, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
+  BlobUpload, PutBlobResult, AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, RetentionScope, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
 } from '../Store.js';
 import { describeRedisTarget, redisClusterOptions, redisConnectionOptions, type RedisBlock } from './redisOptions.js';
 
@@ -24,6 +24,11 @@ import { describeRedisTarget, redisClusterOptions, redisConnectionOptions, type 
 const IDEMPOTENCY_TTL_S = 7 * 86_400;
 /** How long an abandoned upload's temp chunks live. */
 const UPLOAD_TTL_S = 3600;
+/** Bytes of small blobs putBlobs holds in memory before writing them as one group. */
+const HELD_BYTES = 8 * 1024 * 1024;
+/** Blobs in one group: bounds the Lua call that indexes them (Redis runs nothing else meanwhile). */
+const HELD_COUNT = 1000;
+
 /** How long a layout migration may hold its lock before another server may take over. */
 const MIGRATION_LOCK_MS = 120_000;
 /** How long a server waits at start-up for another one's migration. */
@@ -127,6 +132,32 @@ if tonumber(ARGV[2]) > 0 then redis.call('RENAME', KEYS[1], KEYS[2]) end
 redis.call('HSET', KEYS[3], 'size', ARGV[1], 'chunks', ARGV[2])
 redis.call('HSET', KEYS[4], ARGV[4], ARGV[5])
 return 1
+`;
+
+// KEYS: data, meta, holders (all {b:<hash>}).  ARGV: bytes, size, user, hold. Stores a small
+// verified blob whole (one chunk, none when empty) unless it exists, and either way records the
+// user's hold. 1: stored, 0: was there.
+const PUT_SMALL_LUA = `
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+  return 0
+end
+local chunks = 0
+if tonumber(ARGV[2]) > 0 then
+  redis.call('RPUSH', KEYS[1], ARGV[1])
+  chunks = 1
+end
+redis.call('HSET', KEYS[2], 'size', ARGV[2], 'chunks', chunks)
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
+return 1
+`;
+
+// KEYS: the user's blob index ({u:<user>}).  ARGV: pairs of (hash, hold). Indexes a group of
+// uploaded blobs in order; per blob 1 when the user did not have it before.
+const INDEX_BLOBS_LUA = `
+local out = {}
+for i = 1, #ARGV, 2 do out[#out + 1] = redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return out
 `;
 
 // gc, step 1 (the user's slot). KEYS: blob index, refs.  ARGV: hash, hold seen in holders ('' for
@@ -248,6 +279,8 @@ export class RedisStore implements Store {
       r.defineCommand('dmanRetain', { numberOfKeys: 2, lua: RETAIN_LUA });
       r.defineCommand('dmanChanges', { numberOfKeys: 3, lua: CHANGES_LUA });
       r.defineCommand('dmanFinishBlob', { numberOfKeys: 4, lua: FINISH_BLOB_LUA });
+      r.defineCommand('dmanPutSmall', { numberOfKeys: 3, lua: PUT_SMALL_LUA });
+      r.defineCommand('dmanIndexBlobs', { numberOfKeys: 1, lua: INDEX_BLOBS_LUA });
       r.defineCommand('dmanDropHold', { numberOfKeys: 2, lua: DROP_HOLD_LUA });
       r.defineCommand('dmanDropData', { numberOfKeys: 3, lua: DROP_DATA_LUA });
     }
@@ -409,6 +442,123 @@ export class RedisStore implements Store {
       const added = await r.hset(this.u(user, 'blobs'), hash, hold);
       return { size, created: added === 1 };
     });
+  }
+
+  /**
+   * Bulk upload. Blobs up to one chunk are verified into memory and written a group at a time
+   * (up to HELD_BYTES / HELD_COUNT): one pipeline of per-blob scripts in the blobs' slots (one
+   * write per node on a cluster), then one script that indexes the whole group in the user's slot.
+   * Larger blobs stream into temporary chunks as in putBlob and are published with their group.
+   * One group is written while the next is received. A blob is acknowledged only after Redis
+   * answered its writes; on the first failure the blobs before it are stored and its error thrown.
+   */
+  async putBlobs(user: string, blobs: AsyncIterable<BlobUpload>, maxBytes: number): Promise<PutBlobResult[]> {
+    assertUserName(user);
+    this.bc();
+    const results: PutBlobResult[] = [];
+    let group: Received[] = [];
+    let groupBytes = 0;
+    let writing: Promise<void> = Promise.resolve();
+    let writeError: unknown = null;
+    const writeGroup = async (): Promise<void> => {
+      const list = group;
+      group = [];
+      groupBytes = 0;
+      await writing;
+      if (list.length === 0 || writeError) return;
+      writing = this.writeGroup(user, list).then((r) => { results.push(...r); }, (err: unknown) => { writeError ??= err; });
+    };
+    let failure: unknown = null;
+    try {
+      for await (const b of blobs) {
+        assertHash(b.hash);
+        const got = await this.receive(user, b.hash, b.data, maxBytes);
+        group.push(got);
+        groupBytes += got.kind === 'small' ? got.data.length : 0;
+        if (groupBytes >= HELD_BYTES || group.length >= HELD_COUNT) await writeGroup();
+        if (writeError) break;
+      }
+    } catch (err) {
+      failure = err; // keep what arrived whole before the failure
+    }
+    await writeGroup();
+    await writing;
+    if (writeError) {
+      // Temporary chunks of large blobs never published expire on their own (UPLOAD_TTL_S).
+      throw this.toStoreError(writeError, 'putBlobs');
+    }
+    if (failure) throw this.toStoreError(failure, 'putBlobs');
+    return results;
+  }
+
+  /** Receives one verified blob: whole into memory up to one chunk, else streamed into temporary chunks. */
+  private async receive(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number): Promise<Received> {
+    const r = this.bc();
+    let parts: Buffer[] | null = [];
+    let bytes = 0;
+    let exists = false;
+    const tmp = this.b(hash, `tmp:${randomUUID()}`);
+    const chunker = createChunker(this.chunkBytes, async (chunk) => {
+      await this.run('putBlobs', () => r.multi().rpush(tmp, chunk).expire(tmp, UPLOAD_TTL_S).exec());
+    });
+    try {
+      const size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
+        if (parts) {
+          parts.push(chunk);
+          bytes += chunk.length;
+          if (bytes <= this.chunkBytes) return;
+          // Too large to hold: from here on like putBlob (known content is verified, not written again).
+          const held = parts;
+          parts = null;
+          exists = (await this.run('putBlobs', () => r.exists(this.b(hash, 'meta')))) === 1;
+          await this.run('putBlobs', () => r.sadd(this.g('blobs'), hash));
+          if (!exists) for (const p of held) await chunker.push(p);
+          return;
+        }
+        if (!exists) await chunker.push(chunk);
+      }, { user, driver: 'redis' });
+      if (parts) return { kind: 'small', hash, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
+      if (!exists) await chunker.flush();
+      return { kind: 'large', hash, size, tmp, chunks: chunker.count, exists };
+    } catch (err) {
+      if (!parts) await r.del(tmp).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Writes one group of received blobs (see putBlobs) and returns their results in order. */
+  private async writeGroup(user: string, list: Received[]): Promise<PutBlobResult[]> {
+    const r = this.bc() as RedisWithScripts;
+    const now = Date.now();
+    const holds = list.map(() => `${randomUUID()}:${now}`);
+    const hashes = [...new Set(list.map((b) => b.hash))];
+    // Listed before the bytes land (gc finds them even if this process dies) and again after (gc
+    // may have unlisted one meanwhile), as putBlob does.
+    await r.sadd(this.g('blobs'), ...hashes);
+    const writeOne = (q: RedisWithScripts, b: Received, i: number): Promise<unknown> => b.kind === 'small'
+      ? q.dmanPutSmall(this.b(b.hash, 'data'), this.b(b.hash, 'meta'), this.b(b.hash, 'holders'), b.data, b.data.length, user, holds[i]!)
+      : q.dmanFinishBlob(b.tmp, this.b(b.hash, 'data'), this.b(b.hash, 'meta'), this.b(b.hash, 'holders'), b.size, b.chunks, b.exists ? 'known' : 'new', user, holds[i]!);
+    let replies: unknown[];
+    if (this.clustered) {
+      // A cluster pipeline cannot span nodes; concurrent commands still go out without waiting for each other.
+      replies = await Promise.all(list.map((b, i) => writeOne(r, b, i)));
+    } else {
+      const pipe = r.pipeline() as unknown as RedisWithScripts & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+      list.forEach((b, i) => { void writeOne(pipe, b, i); });
+      const res = (await pipe.exec()) ?? [];
+      replies = res.map(([err, v]) => { if (err) throw err; return v; });
+    }
+    await r.sadd(this.g('blobs'), ...hashes);
+    // Only blobs before the first one gc took away meanwhile are indexed (see putBlob's -1).
+    let ok = replies.findIndex((v) => Number(v) === -1);
+    if (ok === -1) ok = list.length;
+    const args = list.slice(0, ok).flatMap((b, i) => [b.hash, holds[i]!]);
+    const added = args.length === 0 ? [] : (await r.dmanIndexBlobs(this.u(user, 'blobs'), ...args)) as number[];
+    const out = list.slice(0, ok).map((b, i) => ({ hash: b.hash, size: b.kind === 'small' ? b.data.length : b.size, created: Number(added[i]) === 1 }));
+    if (ok < list.length) {
+      throw new DmanError('STORE_UNAVAILABLE', `Blob ${list[ok]!.hash} was garbage-collected while it was being uploaded again; retry the upload`, { context: { driver: 'redis', user, hash: list[ok]!.hash } });
+    }
+    return out;
   }
 
   async hasBlob(user: string, hash: string): Promise<boolean> {
@@ -790,11 +940,18 @@ export class RedisStore implements Store {
   }
 }
 
+/** A blob putBlobs received: held whole in memory, or already in temporary chunks. */
+type Received =
+  | { kind: 'small'; hash: string; data: Buffer }
+  | { kind: 'large'; hash: string; size: number; tmp: string; chunks: number; exists: boolean };
+
 /** ioredis with this driver's Lua commands (defineCommand adds them at run time). */
 interface RedisWithScripts extends Redis {
   dmanCommit(...args: Array<string | number>): Promise<unknown>;
   dmanChanges(...args: Array<string | number>): Promise<unknown>;
   dmanFinishBlob(...args: Array<string | number>): Promise<unknown>;
+  dmanPutSmall(...args: Array<string | number | Buffer>): Promise<unknown>;
+  dmanIndexBlobs(...args: Array<string | number>): Promise<unknown>;
   dmanDropHold(...args: Array<string | number>): Promise<unknown>;
   dmanDropData(...args: Array<string | number>): Promise<unknown>;
   dmanRetain(...args: Array<string | number>): Promise<unknown>;

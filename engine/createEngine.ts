@@ -1,7 +1,7 @@
 // The engine's composition root: scan → fetch the change feed → plan → guards → apply → save
 // the base. Each step is a small named function; planning is the pure planSync.
 import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync, type Stats } from 'node:fs';
 import { open, lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
@@ -12,7 +12,7 @@ import type { EffectiveConfig } from '../shared/config/schema.js';
 import type {
   CompareLine, ConflictRecord, Engine, EngineEvent, Resolution, StatusReport, SyncOptions, SyncReport, UserSyncReport,
 } from './Engine.js';
-import { deleteLocal, installEntry, installFiles, keepCopy, readAll, writeLocal, type FileToInstall } from './apply/localFs.js';
+import { deleteLocal, installEntry, installFiles, isChangedLocally, keepCopy, readAll, writeLocal, type FileToInstall } from './apply/localFs.js';
 import type { Logger } from './log.js';
 import { isBinary, mergeText } from './plan/mergeText.js';
 import { planPath, planSync, type BaseRecord, type ConflictPolicy, type LocalFile, type PlanAction } from './plan/planSync.js';
@@ -487,7 +487,13 @@ export function createEngine(deps: EngineDeps): Engine {
           report.skipped.push({ path: a.path, reason: 'changed on disk during the run; it will be synced on the next run' });
           return;
         }
-        await installOne(ctx, a.path, a.remote, a.keepLocalAs);
+        try {
+          await installOne(ctx, a.path, a.remote, a.keepLocalAs, local.get(a.path));
+        } catch (err) {
+          if (!isChangedLocally(err)) throw err;
+          report.skipped.push({ path: a.path, reason: 'changed on disk during the run; it will be synced on the next run' });
+          return;
+        }
         if (a.remote.deleted) report.counts.deleted++; else report.counts.installed++;
         report.actions.push({ path: a.path, type: 'install', ...(a.conflict ? { conflict: a.conflict } : {}) });
       });
@@ -562,7 +568,10 @@ export function createEngine(deps: EngineDeps): Engine {
 
   /** True when the file is still what the scan saw (so an install never clobbers a fresh edit). */
   async function stillAsScanned(ctx: RunCtx, path: string, seen: LocalFile | undefined): Promise<boolean> {
-    const st = await lstat(join(ctx.home, path)).catch(() => null);
+    return matchesScan(ctx, path, seen, await lstat(join(ctx.home, path)).catch(() => null));
+  }
+  /** True when `st` (a fresh lstat of the path) is what the scan saw. */
+  function matchesScan(ctx: RunCtx, path: string, seen: LocalFile | undefined, st: Stats | null): boolean {
     if (!seen) return st === null || st.isDirectory();
     if (!st) return false;
     const c = ctx.state.statCache.get(path);
@@ -593,14 +602,13 @@ export function createEngine(deps: EngineDeps): Engine {
         // Never clobber a fresh edit: the file must still be what the scan saw.
         const seen = local.get(a.path);
         const st = await lstat(join(ctx.home, a.path)).catch(() => null);
-        const c = state.statCache.get(a.path);
-        const still = seen ? !!st && !!c && c.size === st.size && c.mtimeMs === st.mtimeMs && c.ino === st.ino && c.hash === seen.hash : st === null || st.isDirectory();
-        if (!still) {
+        if (!matchesScan(ctx, a.path, seen, st)) {
           report.skipped.push({ path: a.path, reason: 'changed on disk during the run; it will be synced on the next run' });
           progress(a.path);
           return;
         }
-        files.push({ rel: a.path, hash: a.remote.hash!, mode: a.remote.mode, dirInTheWay: !!st?.isDirectory() });
+        // At the rename the folder seen here is gone (removed if empty): absent is as scanned then.
+        files.push({ rel: a.path, hash: a.remote.hash!, mode: a.remote.mode, dirInTheWay: !!st?.isDirectory(), unchanged: (now) => matchesScan(ctx, a.path, seen, now) });
       });
       let results: Awaited<ReturnType<typeof installFiles>>;
       try {
@@ -619,6 +627,8 @@ export function createEngine(deps: EngineDeps): Engine {
           state.conflicts.delete(a.path);
           report.counts.installed++;
           report.actions.push({ path: a.path, type: 'install', ...(a.conflict ? { conflict: a.conflict } : {}) });
+        } else if (isChangedLocally(r.error)) {
+          report.skipped.push({ path: a.path, reason: 'changed on disk during the run; it will be synced on the next run' });
         } else {
           await guarded(ctx, a, () => Promise.reject(r.error));
         }
@@ -628,14 +638,17 @@ export function createEngine(deps: EngineDeps): Engine {
     await mapLimit(batches, FETCH_BATCHES_AT_ONCE, one);
   }
 
-  async function installOne(ctx: RunCtx, path: string, entry: Entry, keepLocalAs?: string): Promise<void> {
+  /** Installs one entry; with `seen` (what the scan saw), an edit saved during the download is kept (throws changedLocally). */
+  async function installOne(ctx: RunCtx, path: string, entry: Entry, keepLocalAs?: string, seen?: LocalFile): Promise<void> {
     const { state, home } = ctx;
     if (keepLocalAs) await keepCopy(home, path, keepLocalAs);
     if (entry.deleted) {
       await deleteLocal(home, path);
       state.statCache.delete(path);
     } else {
-      const st = await installEntry(home, path, entry, () => ctx.remote.getBlob(ctx.user, entry.hash!));
+      // After keepCopy the local version is moved aside: the path must then still be free.
+      const unchanged = (st: Stats | null): boolean => (keepLocalAs ? st === null : matchesScan(ctx, path, seen, st));
+      const st = await installEntry(home, path, entry, () => ctx.remote.getBlob(ctx.user, entry.hash!), unchanged);
       // Record what we wrote so the next scan (and the watcher's echo) sees no change.
       state.statCache.set(path, cacheEntryFor(st, entry.hash!, clock.now(), entry.kind === 'symlink' ? entry.target : undefined));
     }

@@ -109,4 +109,38 @@ describe('batched install', () => {
     expect(r.users[0]!.errors).toHaveLength(10);
     expect(new Set(r.users[0]!.errors.map((e) => e.code))).toEqual(new Set(['PROTOCOL']));
   });
+
+  // Found by another helper's engine simulation: the check ran only before the download, so a save
+  // during it was overwritten by the rename. Now the target is looked at again right before the rename.
+  for (const batched of [true, false]) {
+    it(`keeps an edit saved during the download of the same file (${batched ? 'batched' : 'one by one'})`, async () => {
+      const remote = createMemoryRemote();
+      const a = await machine(remote, 'a');
+      const { writeFile } = await import('node:fs/promises');
+      await writeFile(join(a.home, 'f.txt'), 'v1\n');
+      await a.engine.sync({ direction: 'both', yes: true });
+      const b = await machine(remote, 'b');
+      await b.engine.sync({ direction: 'both', yes: true });
+      await writeFile(join(a.home, 'f.txt'), 'v2 from a\n');
+      await a.engine.sync({ direction: 'both', yes: true });
+      const save = (): Promise<void> => writeFile(join(b.home, 'f.txt'), 'mine, saved during the download\n');
+      const origMany = remote.getBlobs!.bind(remote);
+      const origOne = remote.getBlob.bind(remote);
+      if (batched) {
+        remote.getBlobs = (user, hashes) => (async function* () { const got = []; for await (const x of origMany(user, hashes)) got.push(x); await save(); yield* got; })();
+      } else {
+        remote.getBlobs = undefined;
+        remote.getBlob = async (user, hash) => { const r = await origOne(user, hash); await save(); return r; };
+      }
+      const r = await b.engine.sync({ direction: 'both', yes: true });
+      expect(await readFile(join(b.home, 'f.txt'), 'utf8')).toBe('mine, saved during the download\n');
+      expect(r.users[0]!.skipped.map((x) => x.path)).toContain('f.txt');
+      expect(await readdir(b.home)).toEqual(['f.txt']);
+      remote.getBlobs = origMany;
+      remote.getBlob = origOne;
+      const next = await b.engine.sync({ direction: 'both', yes: true });
+      expect(next.users[0]!.conflicts.map((c) => c.path)).toEqual(['f.txt']);
+      expect(await readFile(join(b.home, 'f.txt'), 'utf8')).toBe('mine, saved during the download\n');
+    });
+  }
 });

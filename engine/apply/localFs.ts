@@ -51,15 +51,33 @@ async function clearDirInTheWay(abs: string, rel: string): Promise<void> {
   await rmdir(abs);
 }
 
-/** Installs a server entry (file or symlink) at `rel`; returns the lstat of what landed. */
-export async function installEntry(home: string, rel: string, entry: Entry, download: () => Promise<Readable>): Promise<Stats> {
+/** The error of an install that found the target changed on disk since the scan (the edit is kept). */
+export function changedLocally(rel: string): DmanError {
+  return new DmanError('CONFLICT', `"${rel}" changed on disk during the download; the local edit is kept`, { hint: 'the next run publishes it or raises a conflict', context: { path: rel, changedLocally: true } });
+}
+
+/** True for the error of changedLocally. */
+export function isChangedLocally(err: unknown): boolean {
+  return err instanceof DmanError && err.context?.changedLocally === true;
+}
+
+/**
+ * Installs a server entry (file or symlink) at `rel`; returns the lstat of what landed. With
+ * `unchanged`, the target's lstat is checked right before the rename (after the download), and an
+ * edit saved meanwhile is kept: the install throws changedLocally(rel) instead.
+ */
+export async function installEntry(home: string, rel: string, entry: Entry, download: () => Promise<Readable>, unchanged?: (st: Stats | null) => boolean): Promise<Stats> {
   const abs = await safeTarget(home, rel);
   await mkdir(dirname(abs), { recursive: true });
   await clearDirInTheWay(abs, rel);
+  const beforeRename = unchanged ? async (): Promise<void> => {
+    if (!unchanged(await lstat(abs).catch(() => null))) throw changedLocally(rel);
+  } : undefined;
   if (entry.kind === 'symlink') {
     const tmp = tempPathFor(abs);
     await symlink(entry.target ?? '', tmp);
     try {
+      await beforeRename?.();
       await rename(tmp, abs);
     } catch (err) {
       await unlink(tmp).catch(() => {});
@@ -72,7 +90,7 @@ export async function installEntry(home: string, rel: string, entry: Entry, down
   const verified = hashing(entry.hash!, rel);
   // pipeline forwards a failing download into `verified`, whose iteration then throws.
   pipeline(data, verified, () => {});
-  await writeFileAtomic(abs, verified, { mode: entry.mode || 0o644 });
+  await writeFileAtomic(abs, verified, { mode: entry.mode || 0o644, beforeRename });
   return lstat(abs);
 }
 
@@ -83,9 +101,11 @@ export interface FileToInstall {
   mode: number;
   /** The scan saw a (possibly empty) folder at this path: remove it if empty, refuse if not. */
   dirInTheWay?: boolean;
+  /** Checked on the target's lstat right before the rename: false keeps what is there (an edit saved during the download). */
+  unchanged?: (st: Stats | null) => boolean;
 }
 
-/** What became of one file of a batched install: what landed (lstat), or why it did not. */
+/** What became of one file of a batched install: what landed (lstat), or why it did not (changedLocally(rel) when an edit was kept). */
 export type InstalledFile = { rel: string; stats: Stats; error?: undefined } | { rel: string; error: unknown; stats?: undefined };
 
 /** The bits the process umask would strip from a new file (read once; a chmod then restores them). */
@@ -205,6 +225,8 @@ export async function installFiles(home: string, files: readonly FileToInstall[]
   const renamed: Landing[] = [];
   await pool(written, 16, async (l) => {
     try {
+      // The last look before the swap: an edit saved while the batch downloaded is kept.
+      if (l.f.unchanged && !l.f.unchanged(await lstat(l.abs).catch(() => null))) throw changedLocally(l.f.rel);
       await rename(l.tmp!, l.abs);
       renamed.push(l);
     } catch (err) {

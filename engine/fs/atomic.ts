@@ -13,6 +13,8 @@ export interface AtomicWriteOptions {
   mkdirs?: boolean;
   /** Skip the fsyncs (tests of speed only; never for data we own). */
   noSync?: boolean;
+  /** Runs once the temp file is durable, right before the rename; a throw keeps the target as it is. */
+  beforeRename?: () => Promise<void>;
 }
 
 /** A random start and a counter: unique names without a random draw per file (an install makes thousands). */
@@ -58,6 +60,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array 
     if (opts.mode !== undefined) await fh.chmod(opts.mode); // umask may have narrowed the create mode
     if (!opts.noSync) await fh.sync();
     await fh.close();
+    await opts.beforeRename?.();
     await rename(tmp, target);
     if (!opts.noSync) await fsyncDir(dir);
   } catch (err) {

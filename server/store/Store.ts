@@ -74,6 +74,9 @@ export interface GcOptions {
 /** One blob of a bulk upload: its claimed SHA-256 and its bytes, consumed before the next blob is read. */
 export interface BlobUpload { hash: string; data: Readable | AsyncIterable<Buffer> }
 
+/** Blobs up to this size are read whole by getBlobs (larger ones stream). */
+export const GET_BLOBS_INLINE_BYTES = 64 * 1024;
+
 /** What storing one blob did. */
 export interface PutBlobResult { hash: string; size: number; created: boolean }
 
@@ -107,6 +110,13 @@ export interface Store {
    * Optional: callers use putBlobsOneByOne(store, …) for drivers without it.
    */
   putBlobs?(user: string, blobs: AsyncIterable<BlobUpload>, maxBytes: number): Promise<PutBlobResult[]>;
+  /**
+   * Opens many blobs `user` may read (as getBlob each), in the order of `hashes`, null where getBlob
+   * would give null. A driver answers the whole list in a few round trips: blobs up to
+   * GET_BLOBS_INLINE_BYTES come back already read, larger ones stream as getBlob's do, so memory stays
+   * under hashes.length x GET_BLOBS_INLINE_BYTES. Optional: callers use getBlob per hash without it.
+   */
+  getBlobs?(user: string, hashes: string[]): Promise<Array<{ size: number; stream: Readable } | null>>;
   /** True when the blob exists and `user` uploaded or references it. */
   hasBlob(user: string, hash: string): Promise<boolean>;
   /** Streams a blob `user` may read, or null. Never holds a large blob whole in memory. */

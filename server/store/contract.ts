@@ -393,6 +393,26 @@ export function describeStoreContract(name: string, factory: StoreFactory, opts:
         expect(await store.hasBlob('alice', sha256(named[1]!))).toBe(false);
       });
 
+      it('opens many blobs at once (getBlobs) exactly as getBlob one by one would', async () => {
+        const mine = [Buffer.alloc(0), bytes(10, 41), bytes(64 * 1024, 42), bytes(64 * 1024 + 1, 43), bytes(300 * 1024, 44), bytes(2 * MB + 3, 45)];
+        await putBlobsWith(store, 'alice', uploads(mine), 8 * MB);
+        const bobs = bytes(99, 46);
+        await store.putBlob('bob', sha256(bobs), Readable.from([bobs]), MB);
+        const asked = [...mine.map((b) => sha256(b)), sha256(bobs), sha256('never uploaded'), 'not-a-hash', sha256(mine[1]!), sha256(mine[5]!)];
+        const one = await Promise.all(asked.map((h) => store.getBlob('alice', h)));
+        const many = store.getBlobs ? await store.getBlobs('alice', asked) : await Promise.all(asked.map((h) => store.getBlob('alice', h)));
+        expect(many).toHaveLength(asked.length);
+        for (let i = 0; i < asked.length; i++) {
+          expect(many[i] === null, `entry ${i}`).toBe(one[i] === null);
+          if (!many[i]) continue;
+          expect(many[i]!.size).toBe(one[i]!.size);
+          expect(sha256(await readAll(many[i]!.stream))).toBe(sha256(await readAll(one[i]!.stream)));
+        }
+        expect(many.slice(mine.length).map((g) => g === null)).toEqual([true, true, true, false, false]);
+        expect(store.getBlobs ? await store.getBlobs('alice', []) : []).toEqual([]);
+        if (store.driver === 'redis' || store.driver === 'mariadb') expect(typeof store.getBlobs).toBe('function');
+      });
+
       it('keeps a blob two users uploaded in bulk while either references it, and collects it once when neither does', async () => {
         const shared = [bytes(777, 31), bytes(2 * MB, 32)];
         const aliceOnly = bytes(500, 33);

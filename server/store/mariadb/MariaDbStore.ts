@@ -13,7 +13,7 @@ import { DmanError, isDmanError } from '../../../shared/errors.js';
 import { entrySchema, tokenInfoSchema, type CommitConflict, type Entry } from '../../../shared/protocol.js';
 import { consumeVerified, createChunker } from '../blobStream.js';
 import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, findConflicts, missingBlobsError, validateCommit, versionsToDrop, revokedToken } from '../commitRules.js';
-import { BLOB_GC_GRACE_MS } from '../Store.js';
+import { BLOB_GC_GRACE_MS, GET_BLOBS_INLINE_BYTES } from '../Store.js';
 import type {
   BlobUpload, PutBlobResult, AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, RetentionScope, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
 } from '../Store.js';
@@ -507,6 +507,32 @@ export class MariaDbStore implements Store {
     const row = rows[0];
     if (!row) return null;
     return { size: Number(row.size), stream: Readable.from(this.readChunks(hash, String(row.upload_id), Number(row.chunks)), { objectMode: false }) };
+  }
+
+  /**
+   * One query per ROWS_PER_STATEMENT hashes: which of them the user may read, their sizes, and the
+   * bytes of the small ones (their one chunk, joined in); larger ones stream as getBlob's do.
+   */
+  async getBlobs(user: string, hashes: string[]): Promise<Array<{ size: number; stream: Readable } | null>> {
+    assertUserName(user);
+    const asked = [...new Set(hashes.filter((h) => /^[0-9a-f]{64}$/.test(h)))];
+    const found = new Map<string, RowDataPacket>();
+    for (let i = 0; i < asked.length; i += ROWS_PER_STATEMENT) {
+      const part = asked.slice(i, i + ROWS_PER_STATEMENT);
+      const [rows] = await this.rows<RowDataPacket>(null,
+        `SELECT b.hash, b.size, b.chunks, b.upload_id, c.data FROM dman_blob_owners o JOIN dman_blobs b ON b.hash = o.hash
+         LEFT JOIN dman_blob_chunks c ON b.chunks = 1 AND b.size <= ${GET_BLOBS_INLINE_BYTES} AND c.upload_id = b.upload_id AND c.seq = 0
+         WHERE o.user = ? AND o.hash IN (${part.map(() => '?').join(',')})`, [user, ...part]);
+      for (const r of rows) found.set(String(r.hash), r);
+    }
+    return hashes.map((h) => {
+      const row = found.get(h);
+      if (!row) return null;
+      const size = Number(row.size), chunks = Number(row.chunks);
+      if (chunks === 0) return { size, stream: Readable.from([], { objectMode: false }) };
+      if (row.data) return { size, stream: Readable.from([row.data as Buffer], { objectMode: false }) };
+      return { size, stream: Readable.from(this.readChunks(h, String(row.upload_id), chunks), { objectMode: false }) };
+    });
   }
 
   /** Yields a blob's chunks one query each: memory stays at one chunk however large the blob. */

@@ -14,7 +14,7 @@ import { DmanError, isDmanError } from '../../../shared/errors.js';
 import { entrySchema, type Entry } from '../../../shared/protocol.js';
 import { consumeVerified, createChunker } from '../blobStream.js';
 import { assertHash, assertSameBatch, assertUserName, batchDigest, entryFromOp, missingBlobsError, validateCommit, versionsToDrop, revokedToken } from '../commitRules.js';
-import { BLOB_GC_GRACE_MS } from '../Store.js';
+import { BLOB_GC_GRACE_MS, GET_BLOBS_INLINE_BYTES } from '../Store.js';
 import type {
   BlobUpload, PutBlobResult, AuditQuery, GcOptions, AuditRecord, ChangesPage, CommitInput, CommitOutcome, RetentionPolicy, RetentionScope, Store, StoreHealth, TokenRecord, Unsubscribe, UserStats,
 } from '../Store.js';
@@ -573,6 +573,48 @@ export class RedisStore implements Store {
     if (meta.size === undefined) return null;
     const size = Number(meta.size), chunks = Number(meta.chunks);
     return { size, stream: Readable.from(this.readChunks(hash, chunks), { objectMode: false }) };
+  }
+
+  /**
+   * Two round trips for the whole list: the user's index and every blob's size and chunk count in
+   * one pipeline (concurrent commands on a cluster), then the one chunk of each small blob.
+   */
+  async getBlobs(user: string, hashes: string[]): Promise<Array<{ size: number; stream: Readable } | null>> {
+    assertUserName(user);
+    if (hashes.length === 0) return [];
+    const valid = hashes.map((h) => /^[0-9a-f]{64}$/.test(h));
+    return await this.run('getBlobs', async () => {
+      const r = this.bc();
+      const asked = hashes.filter((_, i) => valid[i]);
+      const send = async (cmds: Array<(q: Redis) => Promise<unknown>>): Promise<unknown[]> => {
+        if (this.clustered) return await Promise.all(cmds.map((f) => f(r)));
+        const pipe = r.pipeline();
+        for (const f of cmds) void f(pipe as unknown as Redis);
+        return ((await pipe.exec()) ?? []).map(([err, v]) => { if (err) throw err; return v; });
+      };
+      const first = asked.length === 0 ? [] : await send([
+        (q) => q.hmget(this.u(user, 'blobs'), ...asked),
+        ...asked.map((h) => (q: Redis) => q.hmget(this.b(h, 'meta'), 'size', 'chunks')),
+      ]);
+      const indexed = (first[0] ?? []) as Array<string | null>;
+      const meta = new Map<string, { size: number; chunks: number }>();
+      asked.forEach((h, i) => {
+        const [size, chunks] = first[i + 1] as [string | null, string | null];
+        if (indexed[i] !== null && size !== null) meta.set(h, { size: Number(size), chunks: Number(chunks) });
+      });
+      const inline = [...meta].filter(([, m]) => m.chunks === 1 && m.size <= GET_BLOBS_INLINE_BYTES).map(([h]) => h);
+      const bodies = new Map<string, Buffer>();
+      const got = inline.length === 0 ? [] : await send(inline.map((h) => (q: Redis) => q.lindexBuffer(this.b(h, 'data'), 0)));
+      inline.forEach((h, i) => { if (got[i]) bodies.set(h, got[i] as Buffer); });
+      return hashes.map((h) => {
+        const m = meta.get(h);
+        if (!m) return null;
+        const body = bodies.get(h);
+        if (m.chunks === 0) return { size: 0, stream: Readable.from([], { objectMode: false }) };
+        if (body) return { size: m.size, stream: Readable.from([body], { objectMode: false }) };
+        return { size: m.size, stream: Readable.from(this.readChunks(h, m.chunks), { objectMode: false }) };
+      });
+    });
   }
 
   /** Yields a blob's chunks one round trip each: memory stays at one chunk however large the blob. */

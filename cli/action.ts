@@ -31,14 +31,19 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<number |
       const code = await fn(...args);
       process.exitCode = typeof code === 'number' ? code : 0;
     } catch (err) {
-      const code = exitCodeFor(err);
-      if (g.json) {
-        const e = err as { code?: string; message?: string; hint?: string; context?: unknown };
-        process.stdout.write(`${JSON.stringify({ ok: false, error: { code: e?.code ?? 'INTERNAL', message: e?.message ?? String(err), hint: e?.hint, context: e?.context } })}\n`);
-      } else {
-        process.stderr.write(`${formatError(err, g.verbose)}\n`);
-      }
-      process.exitCode = code;
+      const r = renderError(err, g);
+      (r.fd === 1 ? process.stdout : process.stderr).write(r.text);
+      process.exitCode = r.code;
     }
   };
+}
+
+/** What a failed command prints (a JSON document on stdout with --json, one line on stderr otherwise) and its exit code. */
+export function renderError(err: unknown, g: Pick<GlobalOptions, 'json' | 'verbose'>): { fd: 1 | 2; text: string; code: number } {
+  const code = exitCodeFor(err);
+  if (g.json) {
+    const e = err as { code?: string; message?: string; hint?: string; context?: unknown };
+    return { fd: 1, text: `${JSON.stringify({ ok: false, error: { code: e?.code ?? 'INTERNAL', message: e?.message ?? String(err), hint: e?.hint, context: e?.context } })}\n`, code };
+  }
+  return { fd: 2, text: `${formatError(err, g.verbose)}\n`, code };
 }

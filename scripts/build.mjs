@@ -66,6 +66,8 @@ if (!only || only === 'cli') {
   const tmp = mkdtempSync(`${root}.dist-tmp-`);
   try {
     await build({ ...common, ...cliBundle, entryPoints: { cli: 'cli/main.ts' }, outdir: tmp, splitting: true, chunkNames: 'cli-chunk-[hash]', format: 'esm', define });
+    // dist/fast.js: `dman sync` through a running `dman watch` (cli/control/); node: imports only.
+    await build({ ...common, entryPoints: { fast: 'cli/fast.ts' }, outdir: tmp, format: 'esm', sourcemap: false, define });
     const produced = readdirSync(tmp).sort((a, b) => Number(a.startsWith('cli.js')) - Number(b.startsWith('cli.js')));
     for (const f of produced) renameSync(`${tmp}/${f}`, `${root}dist/${f}`);
     // Chunks of earlier builds: content-hashed names, so a stale one is never overwritten. Keep

@@ -10,7 +10,7 @@ import { createEngine } from '../../engine/createEngine.js';
 import { createLogger, type Logger } from '../../engine/log.js';
 import type { EffectiveConfig } from '../../shared/config/schema.js';
 import { DmanError, isDmanError } from '../../shared/errors.js';
-import { action, globalsOf, type GlobalOptions } from '../action.js';
+import { action, globalsOf, renderError, type GlobalOptions } from '../action.js';
 import { resolveTokenSync } from '../credentials.js';
 import { loadCliConfig } from '../config.js';
 import { EXIT } from '../exit.js';
@@ -32,11 +32,11 @@ export function defaultStateDir(config: EffectiveConfig, env: Readonly<Record<st
   return config.state_dir ?? join(env.DMAN_DATA_DIR || envPaths('dman', { suffix: '' }).data, 'state');
 }
 
-interface Opened { engine: Engine; config: EffectiveConfig; file: string | null; log: Logger; g: GlobalOptions }
+interface Opened { engine: Engine; config: EffectiveConfig; file: string | null; log: Logger; g: GlobalOptions; warnings: string[] }
 
 async function openEngine(cmd: Command, extra: { watch?: boolean; rescanMs?: number } = {}): Promise<Opened> {
   const g = globalsOf(cmd);
-  const { config: loaded, file } = await loadCliConfig(cmd);
+  const { config: loaded, file, warnings } = await loadCliConfig(cmd);
   const config = { ...loaded, auth_token: resolveToken(loaded) };
   const log = createLogger({ level: g.logLevel ?? 'warn', format: g.logFormat, base: { proc: 'cli' } });
   const stateDir = defaultStateDir(config);
@@ -47,14 +47,18 @@ async function openEngine(cmd: Command, extra: { watch?: boolean; rescanMs?: num
     config, log, stateDir,
     ...(watcher ? { watcher, rescanMs: extra.rescanMs } : { blockingWalk: true }),
   });
-  return { engine, config, file, log, g };
+  return { engine, config, file, log, g, warnings };
 }
 
+/** Where a command's output goes: the process's stdout and stderr, or (for a run asked over the control socket) a buffer. */
+interface Out { out(text: string): void; err(text: string): void }
+const processOut: Out = { out: (t) => { process.stdout.write(t); }, err: (t) => { process.stderr.write(t); } };
+
 /** Prints one --json document after checking it against its published schema (a mismatch is our bug, so it fails loudly). */
-function printJson<S extends z.ZodType>(schema: S, doc: z.input<S>): void {
+function printJson<S extends z.ZodType>(schema: S, doc: z.input<S>, io: Out = processOut): void {
   const parsed = schema.safeParse(doc);
   if (!parsed.success) throw new DmanError('INTERNAL', `the --json output does not match its schema: ${parsed.error.issues[0]?.message ?? ''} at ${parsed.error.issues[0]?.path.join('.') ?? ''}`, { hint: 'please report this bug' });
-  process.stdout.write(`${JSON.stringify(parsed.data)}\n`);
+  io.out(`${JSON.stringify(parsed.data)}\n`);
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -71,8 +75,22 @@ interface RunOpts { only: string[]; user: string[]; dryRun?: boolean; prune?: bo
 
 async function runSync(command: 'sync' | 'publish' | 'install', o: RunOpts, cmd: Command): Promise<number> {
   const { engine, g } = await openEngine(cmd);
+  try {
+    return await syncRun(engine, command, o, g, processOut);
+  } finally {
+    await engine.close();
+  }
+}
+
+/**
+ * One sync/publish/install run on an open engine, printed as the command prints it: the report
+ * (or the --json document) and the exit code; a guarded or failed run throws as before (the
+ * caller renders it). `dman sync` asked over the control socket goes through here too, so its
+ * output is the same text.
+ */
+async function syncRun(engine: Engine, command: 'sync' | 'publish' | 'install', o: RunOpts, g: GlobalOptions, io: Out, isTTY?: boolean): Promise<number> {
   const direction: SyncDirection = command === 'sync' ? 'both' : command;
-  const progress = createProgress({ json: g.json, quiet: g.quiet });
+  const progress = createProgress({ json: g.json, quiet: g.quiet, ...(isTTY === undefined ? {} : { isTTY }) });
   const off = engine.on((e) => progress.onEvent(e));
   try {
     let report: SyncReport;
@@ -80,27 +98,51 @@ async function runSync(command: 'sync' | 'publish' | 'install', o: RunOpts, cmd:
       report = await engine.sync({ direction, only: o.only.length ? o.only : undefined, users: o.user.length ? o.user : undefined, dryRun: !!o.dryRun, prune: !!o.prune, yes: !!o.yes });
     } catch (err) {
       progress.stop();
-      if (isDmanError(err, 'MASS_CHANGE')) throw await explainMassChange(engine, err, command, o, g);
+      if (isDmanError(err, 'MASS_CHANGE')) throw await explainMassChange(engine, err, command, o, g, io);
       throw err;
     }
     progress.stop();
     const code = exitCodeOf(report);
     if (g.json) {
-      printJson(syncOutputSchema, { ok: code === EXIT.OK, exitCode: code, command, ...report });
+      printJson(syncOutputSchema, { ok: code === EXIT.OK, exitCode: code, command, ...report }, io);
     } else {
       const text = formatSyncReport(report, g.verbose);
-      if (code === EXIT.OK) { if (!g.quiet) process.stdout.write(text); } else process.stderr.write(text);
+      if (code === EXIT.OK) { if (!g.quiet) io.out(text); } else io.err(text);
     }
     return code;
   } finally {
     off();
     progress.stop();
-    await engine.close();
   }
 }
 
+/** Serves `dman sync` over the control socket from this process's engine (see cli/control/). */
+async function hostSyncRequests(engine: Engine, file: string | null, warnings: string[], kind: string, log: Logger): Promise<{ close(): Promise<void> } | null> {
+  if (!file) return null;
+  const { startControlServer } = await import('../control/server.js');
+  return startControlServer({
+    configFile: file, kind, log,
+    handle: async (args) => {
+      const chunks: Array<[1 | 2, string]> = [];
+      const io: Out = { out: (t) => { chunks.push([1, t]); }, err: (t) => { chunks.push([2, t]); } };
+      const g: GlobalOptions = { json: args.json, quiet: args.quiet, verbose: args.verbose };
+      // What loadCliConfig prints in a cold run.
+      if (!g.quiet) for (const w of warnings) io.err(`dman: ${w}\n`);
+      let exitCode: number;
+      try {
+        exitCode = await syncRun(engine, 'sync', { only: [], user: [], dryRun: args.dryRun, yes: args.yes }, g, io, false);
+      } catch (err) {
+        const r = renderError(err, g);
+        (r.fd === 1 ? io.out : io.err)(r.text);
+        exitCode = r.code;
+      }
+      return { chunks, exitCode };
+    },
+  });
+}
+
 /** Lists what the guarded run would delete or overwrite, and how to confirm it. */
-async function explainMassChange(engine: Engine, err: DmanError, command: string, o: RunOpts, g: GlobalOptions): Promise<DmanError> {
+async function explainMassChange(engine: Engine, err: DmanError, command: string, o: RunOpts, g: GlobalOptions, io: Out): Promise<DmanError> {
   let paths: Array<{ user: string; path: string; change: string }> = [];
   try {
     const lines = await engine.compare({ users: o.user.length ? o.user : undefined, only: o.only.length ? o.only : undefined });
@@ -111,7 +153,7 @@ async function explainMassChange(engine: Engine, err: DmanError, command: string
   const confirm = `dman ${[command, ...o.user.flatMap((u) => ['--user', u]), ...o.only.flatMap((x) => ['--only', x]), ...(o.prune ? ['--prune'] : []), '--yes'].join(' ')}`;
   if (!g.json && paths.length) {
     const shown = g.verbose ? paths : paths.slice(0, 30);
-    process.stderr.write(`this run would:\n${shown.map((p) => `  ${p.change.padEnd(20)} ${p.user}:${p.path}`).join('\n')}\n${paths.length > shown.length ? `  … and ${paths.length - shown.length} more (--verbose lists them all)\n` : ''}`);
+    io.err(`this run would:\n${shown.map((p) => `  ${p.change.padEnd(20)} ${p.user}:${p.path}`).join('\n')}\n${paths.length > shown.length ? `  … and ${paths.length - shown.length} more (--verbose lists them all)\n` : ''}`);
   }
   return new DmanError('MASS_CHANGE', err.message, { hint: `if this is intended, confirm with \`${confirm}\``, context: { ...err.context, paths }, cause: err });
 }
@@ -162,7 +204,7 @@ export function register(program: Command): void {
     .action(action(async (o: { rescan: string }, cmd: Command) => {
       const rescan = Number(o.rescan);
       if (!Number.isFinite(rescan) || rescan < 0) throw new DmanError('USAGE', `--rescan ${o.rescan} is not a number of seconds`, { hint: 'e.g. --rescan 60 (0 turns the periodic rescan off)' });
-      const { engine, config, g } = await openEngine(cmd, { watch: true, rescanMs: rescan * 1000 });
+      const { engine, config, g, file, warnings, log } = await openEngine(cmd, { watch: true, rescanMs: rescan * 1000 });
       const line = (doc: z.input<typeof watchEventSchema>, text: string | null, isError = false) => {
         if (g.json) printJson(watchEventSchema, doc);
         else if (text !== null && (isError || !g.quiet)) (isError ? process.stderr : process.stdout).write(`${text}\n`);
@@ -184,16 +226,21 @@ export function register(program: Command): void {
         process.once('SIGINT', () => done('SIGINT'));
         process.once('SIGTERM', () => done('SIGTERM'));
       });
+      let control: { close(): Promise<void> } | null = null;
       try {
         await engine.watch();
+        // `dman sync` for the same config asks this engine to run instead of loading its own.
+        if (process.env.DMAN_NO_DAEMON !== '1') control = await hostSyncRequests(engine, file, warnings, 'dman watch', log);
         const users = Object.keys(config.users);
         line({ event: 'watching', users, serverUrl: config.server_url }, `watching ${users.map((u) => `${u} (${config.users[u]!.home})`).join(', ')} with ${config.server_url}; Ctrl-C stops`);
         const reason = await stopped;
+        await control?.close();
         await engine.close();
         line({ event: 'stopped', reason }, 'stopped');
         return EXIT.OK;
       } finally {
         off();
+        await control?.close();
         await engine.close();
       }
     }));

@@ -1,6 +1,6 @@
 // Where dman.yaml is looked for, and reading it with errors that say what to do.
 import { readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { configCandidates } from './candidates.js';
 import { DmanError } from '../../shared/errors.js';
 
 /** Where to look and what the machine looks like; every field defaults to the real process. */
@@ -20,17 +20,7 @@ export interface FindResult {
   isExplicit: boolean;
 }
 
-/** Lists the places dman.yaml is searched, in order: --config, DMAN_CONFIG, ./dman.yaml, $XDG_CONFIG_HOME/dman/dman.yaml, ~/dman.yaml. */
-export function configCandidates(opts: Required<Pick<FindOptions, 'env' | 'cwd' | 'homedir'>> & { configPath?: string }): { path: string; isExplicit: boolean }[] {
-  if (opts.configPath) return [{ path: resolve(opts.cwd, opts.configPath), isExplicit: true }];
-  if (opts.env.DMAN_CONFIG) return [{ path: resolve(opts.cwd, opts.env.DMAN_CONFIG), isExplicit: true }];
-  const xdg = opts.env.XDG_CONFIG_HOME || join(opts.homedir, '.config');
-  return [
-    { path: resolve(opts.cwd, 'dman.yaml'), isExplicit: false },
-    { path: join(xdg, 'dman', 'dman.yaml'), isExplicit: false },
-    { path: join(opts.homedir, 'dman.yaml'), isExplicit: false },
-  ];
-}
+export { configCandidates };
 
 /** Finds the config file; an explicit path (--config, DMAN_CONFIG) is returned even when missing so the read reports it. */
 export async function findConfigFile(opts: Required<Pick<FindOptions, 'env' | 'cwd' | 'homedir'>> & { configPath?: string }): Promise<FindResult> {

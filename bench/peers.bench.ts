@@ -191,7 +191,8 @@ async function main(): Promise<void> {
         const tokens = server.tokens as { a: string; b: string; load: string };
         const cfgA = writeClientConfig({ dir: ddir, name: 'a', url: server.url, token: tokens.a, user: USER, home: homeA });
         const cfgB = writeClientConfig({ dir: ddir, name: 'b', url: server.url, token: tokens.b, user: USER, home: homeB });
-        const env = cliEnv(ddir);
+        // The cold one-shot rows stay cold even while a `dman watch` for the same config runs.
+        const env = { ...cliEnv(ddir), DMAN_NO_DAEMON: '1' };
         const dman = (cfg: string, ...args: string[]) => runMeasured(process.execPath, [cli, '--config', cfg, '--quiet', ...args], { env, timeoutMs: 1_800_000 });
 
         // The peers are measured again beside each dman figure (bracketing or interleaved), so that a
@@ -237,6 +238,31 @@ async function main(): Promise<void> {
           row({ figure: 'no-op sync cycle (long-lived engine, as the agent runs it)', value: cycle.median, unit: 'ms', peer: 'rsync -a (no-op, interleaved)', peerValue: rsyncNoopHere });
         } finally {
           await engine.close();
+        }
+        // The same one-shot command with a `dman watch` for this config running: the CLI hands the
+        // run to the watching engine over its control socket (cli/control/) and prints its answer.
+        if (FILES * 1.1 <= 0.4 * MAX_WATCHES) {
+          log(`${driver}: no-op dman sync through a running dman watch, interleaved with rsync`);
+          const runDir = join(ddir, 'run');
+          mkdirSync(runDir, { mode: 0o700 });
+          const hostEnv = { ...env, DMAN_NO_DAEMON: '', XDG_RUNTIME_DIR: runDir };
+          const host = children.spawn(process.execPath, [cli, '--config', cfgA, '--json', '--log-level', 'error', 'watch', '--rescan', '0'], { env: hostEnv, stdio: ['ignore', 'pipe', 'inherit'] });
+          try {
+            await watching(host, 'a (control socket host)');
+            const rsyncBeside: number[] = [];
+            const viaHost = await medianOf(Math.max(REPS, 7), () => {
+              const t = performance.now();
+              const r = spawnSync(process.execPath, [cli, '--config', cfgA, '--quiet', 'sync', '--yes'], { env: { ...hostEnv, DMAN_DEBUG: '1' }, encoding: 'utf8', timeout: 600_000 });
+              const ms = performance.now() - t;
+              if (r.status !== 0 || !/sync runs in dman watch/.test(r.stderr)) throw new Error(`dman sync through dman watch: exit ${r.status}, not delegated? ${r.stderr.slice(0, 2000)}`);
+              rsyncBeside.push(timedRun('rsync', ['-a', `${homeA}/`, `${mirrorA}/`]));
+              return ms;
+            });
+            row({ figure: 'no-op dman sync (one-shot CLI, engine running)', value: viaHost.median, unit: 'ms', peer: 'rsync -a (no-op, interleaved)', peerValue: median(rsyncBeside), goal: { kind: 'ratio', max: 2 } });
+            facts[`${driver}NoopViaWatch`] = { dman: viaHost.all, rsync: rsyncBeside };
+          } finally {
+            await children.stop(host);
+          }
         }
 
         log(`${driver}: sync after ${CHANGES} changes`);

@@ -12,3 +12,6 @@ export function runFast(args: readonly string[], env: Readonly<Record<string, st
     ...(debugOn ? { debug: (line: string) => { process.stderr.write(`dman: [debug] ${line}\n`); } } : {}),
   });
 }
+
+/** This build's id (what a host must match). */
+export { buildId } from './control/protocol.js';

@@ -27,6 +27,8 @@ export interface ControlServerOptions {
   log?: ControlLog;
   env?: Readonly<Record<string, string | undefined>>;
   uid?: number;
+  /** The build clients must be (default: this one; tests and benches run unbundled hosts against the built client). */
+  build?: string;
 }
 
 export interface ControlServer {
@@ -89,7 +91,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     try { unlinkSync(path); } catch (err) { return skip(`cannot remove the stale socket: ${(err as Error).message}`); }
   }
   const configHash = hashOf(configReal);
-  const build = buildId();
+  const build = opts.build ?? buildId();
   const envHash = envFingerprint(env);
   let served = 0;
   const sockets = new Set<Socket>();

@@ -6,7 +6,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import type { Engine, SyncDirection, SyncReport } from '../../engine/Engine.js';
-import { createEngine } from '../../engine/createEngine.js';
+import { createEngine, type WalkFn } from '../../engine/createEngine.js';
+import { walkTracked, walkTrackedSync } from '../../engine/scan/walk.js';
 import { createLogger, type Logger } from '../../engine/log.js';
 import type { EffectiveConfig } from '../../shared/config/schema.js';
 import { DmanError, isDmanError } from '../../shared/errors.js';
@@ -45,10 +46,23 @@ async function openEngine(cmd: Command, extra: { watch?: boolean; rescanMs?: num
   const watcher = extra.watch ? (await import('../../engine/watch/createWatcher.js')).createWatcher({ log }) : undefined;
   const engine = createEngine({
     config, log, stateDir,
-    ...(watcher ? { watcher, rescanMs: extra.rescanMs } : { blockingWalk: true }),
+    ...(watcher ? { watcher, rescanMs: extra.rescanMs, walk: hostWalk } : { blockingWalk: true }),
   });
   return { engine, config, file, log, g, warnings };
 }
+
+/**
+ * The walk of a watching engine: asynchronous (the watcher and the server's pushes keep flowing),
+ * except while a `dman sync` someone is waiting for runs through it (over the control socket): that
+ * run walks with blocking calls as a one-shot run does, about twice as fast, holding the event
+ * loop for the length of the walk (~70 ms at 10,000 files).
+ */
+let blockingWalks = 0;
+const hostWalk: WalkFn = (home, matcher, onSkip) => {
+  const skip = (s: { path: string; message: string }) => onSkip({ path: s.path, reason: s.message });
+  if (blockingWalks > 0) return walkTrackedSync(home, matcher, { onSkip: skip }).map((e) => ({ path: e.path, stats: e.stat }));
+  return (async function* () { for await (const e of walkTracked(home, matcher, { onSkip: skip })) yield { path: e.path, stats: e.stat }; })();
+};
 
 /** Where a command's output goes: the process's stdout and stderr, or (for a run asked over the control socket) a buffer. */
 interface Out { out(text: string): void; err(text: string): void }
@@ -129,12 +143,15 @@ async function hostSyncRequests(engine: Engine, file: string | null, warnings: s
       // What loadCliConfig prints in a cold run.
       if (!g.quiet) for (const w of warnings) io.err(`dman: ${w}\n`);
       let exitCode: number;
+      blockingWalks++;
       try {
         exitCode = await syncRun(engine, 'sync', { only: [], user: [], dryRun: args.dryRun, yes: args.yes }, g, io, false);
       } catch (err) {
         const r = renderError(err, g);
         (r.fd === 1 ? io.out : io.err)(r.text);
         exitCode = r.code;
+      } finally {
+        blockingWalks--;
       }
       return { chunks, exitCode };
     },
@@ -164,7 +181,7 @@ export function register(program: Command): void {
     .addOption(onlyOption()).addOption(userOption())
     .option('-n, --dry-run', 'show what would happen; change nothing')
     .option('-y, --yes', 'confirm a run the mass-change guard stopped')
-    .addHelpText('after', '\nExit codes: 0 done, 1 failed (or server unreachable), 2 bad usage or config, 3 conflicts left.\n\nExample:\n  $ dman sync\n  $ dman sync --dry-run --only ".config/nvim/**"')
+    .addHelpText('after', '\nExit codes: 0 done, 1 failed (or server unreachable), 2 bad usage or config, 3 conflicts left.\n\nWhile `dman watch` runs for the same config, `dman sync` (with no flags but --yes, --dry-run,\n--json, --quiet, --verbose, --config) runs in its engine and prints the same result, much sooner.\nDMAN_NO_DAEMON=1 always runs it in this process; DMAN_DEBUG=1 says which one ran.\n\nExample:\n  $ dman sync\n  $ dman sync --dry-run --only ".config/nvim/**"')
     .action(action((o: RunOpts, cmd: Command) => runSync('sync', o, cmd)));
 
   program.command('publish').description('upload local changes to the server (one atomic batch); nothing is installed here')

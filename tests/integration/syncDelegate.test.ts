@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = new URL('../..', import.meta.url).pathname;
 const ADMIN = 'e2e-admin-token-for-the-delegate-test-0123456789';
+const PRIVATE_KEY = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----\n';
 let dir: string;
 let url: string;
 const children = new Set<ChildProcess>();
@@ -35,6 +36,7 @@ function run(m: Machine | null, args: string[], extra: Record<string, string> = 
 }
 const cold = (m: Machine, args: string[]) => run(m, args, { DMAN_NO_DAEMON: '1' });
 const traced = (m: Machine, args: string[]) => run(m, args, { DMAN_DEBUG: '1' });
+const G_FILES = ['.g1', '.g2', '.g3', '.g4', '.g5', '.g6', '.g7', '.g8'];
 const DELEGATED = /dman: \[debug\] sync runs in dman watch \(pid (\d+)\)/;
 
 /** Drops what differs between two runs of the same no-op (timings, run ids). */
@@ -120,6 +122,8 @@ describe('dman sync through a running dman watch', () => {
     await put(A, '.bashrc', 'export A=1\n');
     await put(A, '.vimrc', 'set nu\n');
     await put(A, '.config/git/config', '[user]\n');
+    // A secret held back: every run, cold or delegated, says so.
+    await put(A, '.ssh/id_ed25519', PRIVATE_KEY);
     expect(cold(A, ['sync']).code).toBe(0);
     const w = await startWatch(A);
     try {
@@ -134,6 +138,7 @@ describe('dman sync through a running dman watch', () => {
       const viaHost = run(A, ['sync']);
       const viaCold = cold(A, ['sync']);
       expect(viaHost.code).toBe(0);
+      expect(viaHost.out).toMatch(/id_ed25519: not published: looks like a secret/);
       expect({ code: viaHost.code, out: stable(viaHost.out), err: stable(viaHost.err) }).toEqual({ code: viaCold.code, out: stable(viaCold.out), err: stable(viaCold.err) });
 
       const jHost = traced(A, ['--json', 'sync']);
@@ -175,7 +180,7 @@ describe('dman sync through a running dman watch', () => {
   it('leaves conflicts and mass-change refusals exactly as a cold run does (exit 3, exit 1 until --yes)', async () => {
     await writeConfig(A);
     await writeConfig(B);
-    for (const p of ['.g1', '.g2', '.g3', '.g4']) await put(A, p, `${p}\n`);
+    for (const p of G_FILES) await put(A, p, `${p}\n`);
     expect(cold(A, ['sync']).code).toBe(0);
     expect(cold(B, ['sync']).code).toBe(0);
     // Both edit .bashrc; B publishes first; A's watch meets the conflict in its start run.
@@ -199,11 +204,11 @@ describe('dman sync through a running dman watch', () => {
       // B deletes most files; A's sync would delete them here: the guard stops it, through the host as cold.
       expect(run(A, ['sync']).code).toBe(0);
       expect(cold(B, ['sync']).code).toBe(0);
-      for (const p of ['.g1', '.g2', '.g3', '.g4']) await unlink(join(B.home, p));
+      for (const p of G_FILES) await unlink(join(B.home, p));
       expect(cold(B, ['sync', '--yes']).code).toBe(0);
       const gHost = traced(A, ['sync']);
       expect(gHost.err).toMatch(DELEGATED);
-      const gCold = cold(A, ['sync']);
+      const gCold = cold(A, ["sync"]);
       expect(gCold.code).toBe(1);
       expect(gCold.err).toMatch(/stopped to be safe.*--yes/);
       expect(gHost.code).toBe(1);

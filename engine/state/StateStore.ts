@@ -133,11 +133,18 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
     }
     // The new snapshot holds everything; lines of the old generation are now ignored, so a
     // crash before this truncation loses nothing.
-    const fh = await open(journalOf(file), 'r+').catch(() => null);
+    // A journal that cannot be truncated (anything but "there is none") keeps its old lines: the
+    // next save then writes a full snapshot again instead of appending after them.
+    let truncated = true;
+    const fh = await open(journalOf(file), 'r+').catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') truncated = false;
+      return null;
+    });
     if (fh) {
-      try { await fh.truncate(0); if (!opts.noSync) await fh.datasync(); } finally { await fh.close(); }
+      try { await fh.truncate(0); if (!opts.noSync) await fh.datasync(); } catch { truncated = false; } finally { await fh.close(); }
     }
-    metas.set(file, { gen, snapshotBytes: Buffer.byteLength(text), journalBytes: 0, torn: false });
+    if (!truncated) opts.onWarning?.(`could not empty the sync state journal ${journalOf(file)}; the next save writes the whole state again`);
+    metas.set(file, { gen, snapshotBytes: Buffer.byteLength(text), journalBytes: 0, torn: !truncated });
     untouchAll(state);
   }
 
@@ -271,7 +278,10 @@ function replayJournal(buf: Buffer, gen: number, state: UserState): { bytes: num
     try {
       if (sp !== 16 || checksum(body) !== line.slice(0, sp)) throw new Error('checksum');
       rec = journalRecord.parse(JSON.parse(body));
-      // Lines of an older snapshot (a compaction that stopped before truncating) are already in it.
+      // Lines of an older snapshot (a compaction that stopped before truncating) are already in it:
+      // skipped, so a line of this snapshot after them still counts. A newer generation than the
+      // snapshot's means the snapshot was set aside: the replay stops there.
+      if (rec.g < gen) { at = nl + 1; continue; }
       if (rec.g !== gen) return { bytes: at, torn: true };
       // Checked in full before any of it is applied: a line counts entirely or not at all.
       const base = rec.b.map((r) => (r.length === 1 && isStr(r[0]) ? r[0] : checkBaseRow(r)));

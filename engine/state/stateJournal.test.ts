@@ -1,7 +1,7 @@
 // The file state store's journal: a save appends only the records that changed; a crash while
 // appending (a journal cut at any byte) still loads a state some save produced; compaction folds
 // the journal into the snapshot and a compaction cut short never replays stale lines.
-import { copyFile, mkdtemp, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -151,6 +151,36 @@ describe('state journal', () => {
     expect((await stat(jfile)).size).toBe(0);
     await copyFile(stale, jfile); // as if the truncation never happened
     expect(picture(await createFileStateStore({ stateDir: dir, onWarning: () => {} }).load(URL, 'compact'))).toEqual(picture(s2));
+  });
+
+  it('a journal that could not be emptied keeps its old lines, and the saves after them still load', async () => {
+    const store = createFileStateStore({ stateDir: dir, compactMinBytes: 1 << 30 });
+    const file = join(dir, serverDirName(URL), 'stuck.json');
+    const jfile = file.replace(/\.json$/, '.journal');
+    const s = await store.load(URL, 'stuck');
+    for (let i = 0; i < 20; i++) put(s, `p${i}`, i + 1);
+    await store.save(URL, 'stuck', s);
+    put(s, 'p1', 700);
+    await store.save(URL, 'stuck', s); // one journal line of this snapshot
+    const oldLines = await readFile(jfile, 'utf8');
+    // A new snapshot whose journal truncation did not happen: its old lines stay, and the saves
+    // after it append behind them.
+    const other = createFileStateStore({ stateDir: dir, compactMinBytes: 1, compactShare: 0 });
+    const s2 = await other.load(URL, 'stuck');
+    put(s2, 'p2', 800);
+    await other.save(URL, 'stuck', s2); // the journal is past its 1-byte threshold: a full snapshot, journal emptied
+    expect((await stat(jfile)).size).toBe(0);
+    await writeFile(jfile, oldLines); // as if emptying it had failed unnoticed
+    const s3 = s2;
+    put(s3, 'p3', 900);
+    await other.save(URL, 'stuck', s3); // appended after the old lines
+    expect((await readFile(jfile, 'utf8')).startsWith(oldLines)).toBe(true);
+    expect((await readFile(jfile, 'utf8')).length).toBeGreaterThan(oldLines.length);
+    const warnings: string[] = [];
+    const loaded = await createFileStateStore({ stateDir: dir, onWarning: (w) => warnings.push(w) }).load(URL, 'stuck');
+    expect(picture(loaded)).toEqual(picture(s3));
+    expect(loaded.base.get('p3')?.rev).toBe(900);
+    expect(warnings).toEqual([]);
   });
 
   it('says when compact would write (close takes the lock only then)', async () => {

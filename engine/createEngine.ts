@@ -1,8 +1,7 @@
 // The engine's composition root: scan → fetch the change feed → plan → guards → apply → save
 // the base. Each step is a small named function; planning is the pure planSync.
 import { createHash, randomUUID } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readSync, type Stats } from 'node:fs';
-import { open, lstat, readFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import picomatch from 'picomatch';
 import { DmanError, isDmanError, isRetryable, toErrorValue, type ErrorValue } from '../shared/errors.js';
@@ -17,6 +16,7 @@ import type { Logger } from './log.js';
 import { isBinary, mergeText } from './plan/mergeText.js';
 import { planPath, planSync, type BaseRecord, type ConflictPolicy, type LocalFile, type PlanAction } from './plan/planSync.js';
 import { systemClock, type Clock } from './ports/Clock.js';
+import { nodeFileSystem, type FileSystem } from './ports/FileSystem.js';
 import type { Notifier } from './ports/Notifier.js';
 import { createHttpRemote } from './remote/HttpRemote.js';
 import { fetchAllChanges, type Remote } from './remote/Remote.js';
@@ -37,6 +37,8 @@ export interface EngineDeps {
   /** Default: an HttpRemote on config.server_url with config.auth_token. */
   remote?: Remote;
   clock?: Clock;
+  /** The file system of the homes (default node:fs; tests and the simulation pass an in-memory one). */
+  fs?: FileSystem;
   log: Logger;
   /** Where the base lives (never inside a tracked tree). */
   stateDir: string;
@@ -65,11 +67,13 @@ const BULK_BATCH_BYTES = 16 * 1024 * 1024;
 /** A run that changed nothing still records its time this often. */
 const STATE_REFRESH_MS = 5 * 60_000;
 
-async function* adaptWalk(home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void): AsyncGenerator<WalkedFile> {
-  for await (const e of walkTracked(home, matcher, { onSkip: (s) => onSkip({ path: s.path, reason: s.message }) })) yield { path: e.path, stats: e.stat };
+async function* adaptWalk(home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void, fs?: FileSystem): AsyncGenerator<WalkedFile> {
+  const walkFs = fs ? { readdir: (p: string) => fs.readdirTypes(p), lstat: (p: string) => fs.lstat(p), stat: (p: string) => fs.stat(p) } : undefined;
+  for await (const e of walkTracked(home, matcher, { onSkip: (s) => onSkip({ path: s.path, reason: s.message }), fs: walkFs })) yield { path: e.path, stats: e.stat };
 }
-function adaptWalkSync(home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void): WalkedFile[] {
-  return walkTrackedSync(home, matcher, { onSkip: (s) => onSkip({ path: s.path, reason: s.message }) }).map((e) => ({ path: e.path, stats: e.stat }));
+function adaptWalkSync(home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void, fs?: FileSystem): WalkedFile[] {
+  const walkFs = fs ? { readdirSync: (p: string) => fs.readdirTypesSync(p), lstatSync: (p: string) => fs.lstatSync(p), statSync: (p: string) => fs.statSync(p) } : undefined;
+  return walkTrackedSync(home, matcher, { onSkip: (s) => onSkip({ path: s.path, reason: s.message }), fs: walkFs }).map((e) => ({ path: e.path, stats: e.stat }));
 }
 
 function emptyCounts(): UserSyncReport['counts'] {
@@ -89,7 +93,9 @@ export function createEngine(deps: EngineDeps): Engine {
   const log = deps.log.child({ mod: 'engine' });
   const baseRemote = deps.remote ?? createHttpRemote({ url: config.server_url, token: config.auth_token, log });
   const stateStore = deps.stateStore ?? createFileStateStore({ stateDir: deps.stateDir, noSync: deps.noSyncState, onWarning: (m) => log.warn(m) });
-  const walk: WalkFn = deps.walk ?? (deps.blockingWalk ? adaptWalkSync : adaptWalk);
+  const fs = deps.fs ?? nodeFileSystem;
+  const walkFs = deps.fs;
+  const walk: WalkFn = deps.walk ?? (deps.blockingWalk ? (h, m, s) => adaptWalkSync(h, m, s, walkFs) : (h, m, s) => adaptWalk(h, m, s, walkFs));
   const isSecretAllowed = compileSecretAllow(config.secrets.allow);
   const listeners = new Set<(e: EngineEvent) => void>();
   const states = new Map<string, UserState>();
@@ -168,7 +174,7 @@ export function createEngine(deps: EngineDeps): Engine {
   async function scanUser(user: string, state: UserState, onProgress?: (n: number) => void): Promise<ScanResult> {
     const home = config.users[user]!.home;
     const walkSkips: ScanResult['skipped'] = [];
-    const result = await scan({ home, files: walk(home, matcherOf(user), (sk) => walkSkips.push(sk)), cache: state.statCache, now: () => clock.now(), onProgress: (n) => onProgress?.(n), blocking: deps.blockingWalk });
+    const result = await scan({ home, fs, files: walk(home, matcherOf(user), (sk) => walkSkips.push(sk)), cache: state.statCache, now: () => clock.now(), onProgress: (n) => onProgress?.(n), blocking: deps.blockingWalk });
     // What the walk could not read (a folder without permission, a socket) is not a delete.
     for (const sk of walkSkips) if (sk.path) result.skipped.push(sk);
     return result;
@@ -279,9 +285,9 @@ export function createEngine(deps: EngineDeps): Engine {
       if (!feed.reset) {
         const ts = performance.now();
         const set = scopeOf(state, paths, feed.paths);
-        const looked = await statPaths(home, set, matcherOf(user));
+        const looked = await statPaths(home, set, matcherOf(user), undefined, fs);
         if (looked.needsWalk === null) {
-          scanned = await scan({ home, files: looked.files, cache: state.statCache, now: () => clock.now(), scope: set });
+          scanned = await scan({ home, fs, files: looked.files, cache: state.statCache, now: () => clock.now(), scope: set });
           scanned.skipped.push(...looked.skipped);
           scoped = set;
         } else log.debug({ user, path: looked.needsWalk }, 'scoped run needs a full walk');
@@ -417,16 +423,16 @@ export function createEngine(deps: EngineDeps): Engine {
       // A one-shot run: three blocking calls instead of three thread-pool round trips per file.
       let fd: number | undefined;
       try {
-        fd = openSync(abs, 'r');
-        return buf.subarray(0, readSync(fd, buf, 0, buf.length, 0));
+        fd = fs.openSync(abs, 'r');
+        return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0));
       } catch {
         return null;
       } finally {
-        if (fd !== undefined) closeSync(fd);
+        if (fd !== undefined) fs.closeSync(fd);
       }
     }
     try {
-      const fh = await open(abs, 'r');
+      const fh = await fs.open(abs, 'r');
       try {
         const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
         return buf.subarray(0, bytesRead);
@@ -568,7 +574,7 @@ export function createEngine(deps: EngineDeps): Engine {
 
   /** True when the file is still what the scan saw (so an install never clobbers a fresh edit). */
   async function stillAsScanned(ctx: RunCtx, path: string, seen: LocalFile | undefined): Promise<boolean> {
-    return matchesScan(ctx, path, seen, await lstat(join(ctx.home, path)).catch(() => null));
+    return matchesScan(ctx, path, seen, await fs.lstat(join(ctx.home, path)).catch(() => null));
   }
   /** True when `st` (a fresh lstat of the path) is what the scan saw. */
   function matchesScan(ctx: RunCtx, path: string, seen: LocalFile | undefined, st: Stats | null): boolean {
@@ -601,7 +607,7 @@ export function createEngine(deps: EngineDeps): Engine {
       await mapLimit(batch, 16, async (a) => {
         // Never clobber a fresh edit: the file must still be what the scan saw.
         const seen = local.get(a.path);
-        const st = await lstat(join(ctx.home, a.path)).catch(() => null);
+        const st = await fs.lstat(join(ctx.home, a.path)).catch(() => null);
         if (!matchesScan(ctx, a.path, seen, st)) {
           report.skipped.push({ path: a.path, reason: 'changed on disk during the run; it will be synced on the next run' });
           progress(a.path);
@@ -612,7 +618,7 @@ export function createEngine(deps: EngineDeps): Engine {
       });
       let results: Awaited<ReturnType<typeof installFiles>>;
       try {
-        results = await installFiles(ctx.home, files, (hashes) => ctx.remote.getBlobs!(ctx.user, hashes));
+        results = await installFiles(ctx.home, files, (hashes) => ctx.remote.getBlobs!(ctx.user, hashes), fs);
       } catch (err) {
         if (isRetryable(err)) throw err; // the server went away: stop the run, keep the rest pending
         // Nothing of this batch landed (e.g. a reply this client does not understand): each file says why.
@@ -641,14 +647,14 @@ export function createEngine(deps: EngineDeps): Engine {
   /** Installs one entry; with `seen` (what the scan saw), an edit saved during the download is kept (throws changedLocally). */
   async function installOne(ctx: RunCtx, path: string, entry: Entry, keepLocalAs?: string, seen?: LocalFile): Promise<void> {
     const { state, home } = ctx;
-    if (keepLocalAs) await keepCopy(home, path, keepLocalAs);
+    if (keepLocalAs) await keepCopy(home, path, keepLocalAs, fs);
     if (entry.deleted) {
-      await deleteLocal(home, path);
+      await deleteLocal(home, path, fs);
       state.statCache.delete(path);
     } else {
       // After keepCopy the local version is moved aside: the path must then still be free.
       const unchanged = (st: Stats | null): boolean => (keepLocalAs ? st === null : matchesScan(ctx, path, seen, st));
-      const st = await installEntry(home, path, entry, () => ctx.remote.getBlob(ctx.user, entry.hash!), unchanged);
+      const st = await installEntry(home, path, entry, () => ctx.remote.getBlob(ctx.user, entry.hash!), unchanged, fs);
       // Record what we wrote so the next scan (and the watcher's echo) sees no change.
       state.statCache.set(path, cacheEntryFor(st, entry.hash!, clock.now(), entry.kind === 'symlink' ? entry.target : undefined));
     }
@@ -663,7 +669,7 @@ export function createEngine(deps: EngineDeps): Engine {
         throw err;
       }),
       ctx.remote.getBlob(ctx.user, a.remote.hash!).then(readAll),
-      readFile(join(ctx.home, a.path)),
+      fs.readFile(join(ctx.home, a.path)),
     ]);
     const out = baseBytes === null ? { ok: false as const, reason: 'the common version is no longer kept on the server' } : mergeText(baseBytes, localBytes, remoteBytes);
     if (!out.ok) {
@@ -672,7 +678,7 @@ export function createEngine(deps: EngineDeps): Engine {
       return null;
     }
     const data = Buffer.from(out.text);
-    const st = await writeLocal(ctx.home, a.path, data, a.local.mode);
+    const st = await writeLocal(ctx.home, a.path, data, a.local.mode, fs);
     const hash = createHash('sha256').update(data).digest('hex');
     ctx.state.statCache.set(a.path, cacheEntryFor(st, hash, clock.now()));
     return { kind: 'file', hash, size: data.length, mode: a.local.mode, mtime: Math.floor(st.mtimeMs) };
@@ -806,7 +812,7 @@ export function createEngine(deps: EngineDeps): Engine {
         // The secret check read most small files whole already: one read per file serves both.
         const kept = ctx.contents?.get(it.path);
         ctx.contents?.delete(it.path);
-        const data = kept ?? await readFile(join(ctx.home, it.path)).catch(() => null);
+        const data = kept ?? await fs.readFile(join(ctx.home, it.path)).catch(() => null);
         // Not re-hashed here: the server verifies every blob, and a mismatch sends the batch down the careful path.
         if (data && data.length === it.local.size) blobs.push({ hash: it.local.hash, data });
         else singly.push(it);
@@ -848,18 +854,18 @@ export function createEngine(deps: EngineDeps): Engine {
     // Small blobs go straight up (the server dedups); a HEAD first only pays off for big ones.
     if (l.size > SMALL_BLOB_BYTES) {
       if (await ctx.remote.hasBlob(ctx.user, l.hash)) return true;
-      const st = await lstat(abs);
+      const st = await fs.lstat(abs);
       if (st.size !== l.size) return false;
       // Streamed; the server verifies the hash and stores nothing on a mismatch.
       try {
-        await ctx.remote.putBlob(ctx.user, l.hash, () => createReadStream(abs), l.size);
+        await ctx.remote.putBlob(ctx.user, l.hash, () => fs.createReadStream(abs), l.size);
       } catch (err) {
         if (isDmanError(err, 'HASH_MISMATCH') || isDmanError(err, 'BAD_REQUEST')) return false;
         throw err;
       }
       return true;
     }
-    const data = await readFile(abs);
+    const data = await fs.readFile(abs);
     try {
       // The server verifies the hash; a mismatch means the file changed since the scan.
       await ctx.remote.putBlob(ctx.user, l.hash, data, data.length);
@@ -949,7 +955,7 @@ export function createEngine(deps: EngineDeps): Engine {
       const blob = async (hash: string | null | undefined): Promise<Buffer | null> => (hash ? readAll(await baseRemote.getBlob(user, hash)).catch(() => null) : null);
       const [base, local, remote] = await Promise.all([
         blob(baseHash),
-        record.local?.kind === 'file' ? readFile(join(home, path)).catch(() => null) : Promise.resolve(null),
+        record.local?.kind === 'file' ? fs.readFile(join(home, path)).catch(() => null) : Promise.resolve(null),
         record.remote?.kind === 'file' ? blob(record.remote.hash) : Promise.resolve(null),
       ]);
       const binary = [base, local, remote].some((b) => b !== null && isBinary(b));
@@ -967,7 +973,7 @@ export function createEngine(deps: EngineDeps): Engine {
       else if (how === 'both') policy = 'keep-both';
       else {
         const rec = state.conflicts.get(path)!;
-        await writeLocal(config.users[user]!.home, path, Buffer.from(how.mergedText), rec.local?.mode || rec.remote?.mode || 0o644);
+        await writeLocal(config.users[user]!.home, path, Buffer.from(how.mergedText), rec.local?.mode || rec.remote?.mode || 0o644, fs);
         policy = 'local-wins';
       }
       const r = await sync({ direction: 'both', only: [path], users: [user], yes: true }, policy);

@@ -2,7 +2,6 @@
 // fsync + rename) with the stored mode, symlinks are swapped in with a rename, deletes and
 // conflict copies never follow a symlinked parent out of the home.
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, open, realpath, rename, rm, rmdir, symlink, unlink, readdir } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -10,16 +9,17 @@ import { Transform, pipeline } from 'node:stream';
 import { DmanError } from '../../shared/errors.js';
 import type { Entry } from '../../shared/protocol.js';
 import { fsyncDir, tempPathFor, writeFileAtomic } from '../fs/atomic.js';
+import { nodeFileSystem, type FileSystem } from '../ports/FileSystem.js';
 
 /** Returns the absolute path of `rel` under `home`, refusing a parent that is a symlink or leaves the home. */
-export async function safeTarget(home: string, rel: string): Promise<string> {
+export async function safeTarget(home: string, rel: string, fs: FileSystem = nodeFileSystem): Promise<string> {
   const abs = join(home, ...rel.split('/'));
-  const realHome = await realpath(home);
+  const realHome = await fs.realpath(home);
   let dir = dirname(abs);
   // Walk up to the first existing ancestor; it must resolve inside the home.
   for (;;) {
     try {
-      const real = await realpath(dir);
+      const real = await fs.realpath(dir);
       if (real !== realHome && !real.startsWith(realHome + sep)) {
         throw new DmanError('UNSAFE_PATH', `refusing to write "${rel}": its folder resolves outside the home (${real})`, { hint: 'a symlinked folder is in the way; move it and sync again', context: { path: rel } });
       }
@@ -44,11 +44,11 @@ function hashing(expected: string, rel: string): Transform {
 }
 
 /** Makes room for a file at `abs`: an empty directory in the way is removed, a non-empty one is an error. */
-async function clearDirInTheWay(abs: string, rel: string): Promise<void> {
-  const st = await lstat(abs).catch(() => null);
+async function clearDirInTheWay(abs: string, rel: string, fs: FileSystem): Promise<void> {
+  const st = await fs.lstat(abs).catch(() => null);
   if (!st?.isDirectory()) return;
-  if ((await readdir(abs)).length > 0) throw new DmanError('CONFLICT', `"${rel}" is a folder here with files in it, but the server holds a file`, { hint: 'move the folder away (or the files in it) and sync again', context: { path: rel } });
-  await rmdir(abs);
+  if ((await fs.readdir(abs)).length > 0) throw new DmanError('CONFLICT', `"${rel}" is a folder here with files in it, but the server holds a file`, { hint: 'move the folder away (or the files in it) and sync again', context: { path: rel } });
+  await fs.rmdir(abs);
 }
 
 /** The error of an install that found the target changed on disk since the scan (the edit is kept). */
@@ -66,32 +66,32 @@ export function isChangedLocally(err: unknown): boolean {
  * `unchanged`, the target's lstat is checked right before the rename (after the download), and an
  * edit saved meanwhile is kept: the install throws changedLocally(rel) instead.
  */
-export async function installEntry(home: string, rel: string, entry: Entry, download: () => Promise<Readable>, unchanged?: (st: Stats | null) => boolean): Promise<Stats> {
-  const abs = await safeTarget(home, rel);
-  await mkdir(dirname(abs), { recursive: true });
-  await clearDirInTheWay(abs, rel);
+export async function installEntry(home: string, rel: string, entry: Entry, download: () => Promise<Readable>, unchanged?: (st: Stats | null) => boolean, fs: FileSystem = nodeFileSystem): Promise<Stats> {
+  const abs = await safeTarget(home, rel, fs);
+  await fs.mkdir(dirname(abs), { recursive: true });
+  await clearDirInTheWay(abs, rel, fs);
   const beforeRename = unchanged ? async (): Promise<void> => {
-    if (!unchanged(await lstat(abs).catch(() => null))) throw changedLocally(rel);
+    if (!unchanged(await fs.lstat(abs).catch(() => null))) throw changedLocally(rel);
   } : undefined;
   if (entry.kind === 'symlink') {
     const tmp = tempPathFor(abs);
-    await symlink(entry.target ?? '', tmp);
+    await fs.symlink(entry.target ?? '', tmp);
     try {
       await beforeRename?.();
-      await rename(tmp, abs);
+      await fs.rename(tmp, abs);
     } catch (err) {
-      await unlink(tmp).catch(() => {});
+      await fs.unlink(tmp).catch(() => {});
       throw err;
     }
-    await fsyncDir(dirname(abs));
-    return lstat(abs);
+    await fsyncDir(dirname(abs), fs);
+    return fs.lstat(abs);
   }
   const data = await download();
   const verified = hashing(entry.hash!, rel);
   // pipeline forwards a failing download into `verified`, whose iteration then throws.
   pipeline(data, verified, () => {});
-  await writeFileAtomic(abs, verified, { mode: entry.mode || 0o644, beforeRename });
-  return lstat(abs);
+  await writeFileAtomic(abs, verified, { mode: entry.mode || 0o644, beforeRename, fs });
+  return fs.lstat(abs);
 }
 
 /** One file of a batched install: a plain file whose blob is small enough to hold in memory. */
@@ -135,7 +135,7 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
  * Per-file failures come back in the result; a failure of `fetchBlobs` (the server went away) is
  * thrown after removing the batch's temps, before any rename: every target stays as it was.
  */
-export async function installFiles(home: string, files: readonly FileToInstall[], fetchBlobs: (hashes: string[]) => AsyncIterable<{ hash: string; data: Buffer | null }>): Promise<InstalledFile[]> {
+export async function installFiles(home: string, files: readonly FileToInstall[], fetchBlobs: (hashes: string[]) => AsyncIterable<{ hash: string; data: Buffer | null }>, fs: FileSystem = nodeFileSystem): Promise<InstalledFile[]> {
   const out: InstalledFile[] = [];
   const fail = (rel: string, error: unknown): void => { out.push({ rel, error }); };
   // Per folder: the safety check of safeTarget and the mkdir, done once for all the files in it.
@@ -144,7 +144,7 @@ export async function installFiles(home: string, files: readonly FileToInstall[]
     const dir = dirname(abs);
     let p = dirChecks.get(dir);
     if (!p) {
-      p = safeTarget(home, rel).then(() => mkdir(dir, { recursive: true })).then(() => {});
+      p = safeTarget(home, rel, fs).then(() => fs.mkdir(dir, { recursive: true })).then(() => {});
       dirChecks.set(dir, p);
     }
     return p;
@@ -155,7 +155,7 @@ export async function installFiles(home: string, files: readonly FileToInstall[]
     try {
       const abs = join(home, ...f.rel.split('/'));
       await prepareDir(abs, f.rel);
-      if (f.dirInTheWay) await clearDirInTheWay(abs, f.rel);
+      if (f.dirInTheWay) await clearDirInTheWay(abs, f.rel, fs);
       ready.push({ f, abs });
     } catch (err) {
       fail(f.rel, err);
@@ -173,7 +173,7 @@ export async function installFiles(home: string, files: readonly FileToInstall[]
     const mode = l.f.mode || 0o644;
     let fh;
     try {
-      fh = await open(tmp, 'wx', mode);
+      fh = await fs.open(tmp, 'wx', mode);
       l.tmp = tmp;
       await fh.writeFile(data);
       if ((mode & umask) !== 0) await fh.chmod(mode); // the umask narrowed the create mode
@@ -183,7 +183,7 @@ export async function installFiles(home: string, files: readonly FileToInstall[]
       written.push(l);
     } catch (err) {
       await fh?.close().catch(() => {});
-      if (l.tmp) await rm(l.tmp, { force: true }).catch(() => {});
+      if (l.tmp) await fs.rm(l.tmp, { force: true }).catch(() => {});
       l.tmp = undefined;
       fail(l.f.rel, err);
     }
@@ -218,7 +218,7 @@ export async function installFiles(home: string, files: readonly FileToInstall[]
   await Promise.all(inFlight);
   if (fetchError) {
     // Nothing of this batch is renamed yet: drop the temps, keep every target as it was.
-    await Promise.all(written.map((l) => rm(l.tmp!, { force: true }).catch(() => {})));
+    await Promise.all(written.map((l) => fs.rm(l.tmp!, { force: true }).catch(() => {})));
     throw fetchError;
   }
   // Every temp is durable; now swap them in, then make the renames durable, one fsync per folder.
@@ -226,11 +226,11 @@ export async function installFiles(home: string, files: readonly FileToInstall[]
   await pool(written, 16, async (l) => {
     try {
       // The last look before the swap: an edit saved while the batch downloaded is kept.
-      if (l.f.unchanged && !l.f.unchanged(await lstat(l.abs).catch(() => null))) throw changedLocally(l.f.rel);
-      await rename(l.tmp!, l.abs);
+      if (l.f.unchanged && !l.f.unchanged(await fs.lstat(l.abs).catch(() => null))) throw changedLocally(l.f.rel);
+      await fs.rename(l.tmp!, l.abs);
       renamed.push(l);
     } catch (err) {
-      await rm(l.tmp!, { force: true }).catch(() => {});
+      await fs.rm(l.tmp!, { force: true }).catch(() => {});
       fail(l.f.rel, err);
     }
   });
@@ -242,7 +242,7 @@ export async function installFiles(home: string, files: readonly FileToInstall[]
   }
   await pool([...dirs], 16, async ([dir, list]) => {
     try {
-      await fsyncDir(dir);
+      await fsyncDir(dir, fs);
     } catch (err) {
       // Renamed but not known durable: report it, so the state does not claim it.
       for (const l of list) fail(l.f.rel, err);
@@ -250,7 +250,7 @@ export async function installFiles(home: string, files: readonly FileToInstall[]
     }
     for (const l of list) {
       try {
-        out.push({ rel: l.f.rel, stats: await lstat(l.abs) });
+        out.push({ rel: l.f.rel, stats: await fs.lstat(l.abs) });
       } catch (err) {
         fail(l.f.rel, err);
       }
@@ -260,36 +260,36 @@ export async function installFiles(home: string, files: readonly FileToInstall[]
 }
 
 /** Writes text the engine produced (a merge) atomically, keeping `mode`. */
-export async function writeLocal(home: string, rel: string, data: Uint8Array, mode: number): Promise<Stats> {
-  const abs = await safeTarget(home, rel);
-  await writeFileAtomic(abs, data, { mode });
-  return lstat(abs);
+export async function writeLocal(home: string, rel: string, data: Uint8Array, mode: number, fs: FileSystem = nodeFileSystem): Promise<Stats> {
+  const abs = await safeTarget(home, rel, fs);
+  await writeFileAtomic(abs, data, { mode, fs });
+  return fs.lstat(abs);
 }
 
 /** Deletes the file or symlink at `rel` (a remote tombstone), then empty parent folders up to the home. */
-export async function deleteLocal(home: string, rel: string): Promise<void> {
-  const abs = await safeTarget(home, rel);
-  await rm(abs, { force: true });
+export async function deleteLocal(home: string, rel: string, fs: FileSystem = nodeFileSystem): Promise<void> {
+  const abs = await safeTarget(home, rel, fs);
+  await fs.rm(abs, { force: true });
   let dir = dirname(abs);
   while (dir.length > home.length && dir.startsWith(home)) {
     try {
-      await rmdir(dir);
+      await fs.rmdir(dir);
     } catch {
       break;
     }
     dir = dirname(dir);
   }
-  await fsyncDir(dirname(abs)).catch(() => {});
+  await fsyncDir(dirname(abs), fs).catch(() => {});
 }
 
 /** Keeps the local version of `rel` as `copyRel` (keep-both) by renaming it; never replaces an earlier copy. Returns the name used. */
-export async function keepCopy(home: string, rel: string, copyRel: string): Promise<string> {
-  const from = await safeTarget(home, rel);
+export async function keepCopy(home: string, rel: string, copyRel: string, fs: FileSystem = nodeFileSystem): Promise<string> {
+  const from = await safeTarget(home, rel, fs);
   let name = copyRel;
-  for (let n = 2; await lstat(await safeTarget(home, name)).then(() => true, () => false); n++) name = `${copyRel}-${n}`;
-  const to = await safeTarget(home, name);
-  await rename(from, to);
-  await fsyncDir(dirname(to));
+  for (let n = 2; await fs.lstat(await safeTarget(home, name, fs)).then(() => true, () => false); n++) name = `${copyRel}-${n}`;
+  const to = await safeTarget(home, name, fs);
+  await fs.rename(from, to);
+  await fsyncDir(dirname(to), fs);
   return name;
 }
 

@@ -2,9 +2,9 @@
 // target, fsync of the directory. A reader sees the old content or the new one, never a torn file.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { nodeFileSystem, type FileHandle, type FileSystem } from '../ports/FileSystem.js';
 
 export interface AtomicWriteOptions {
   /** Permission bits of the new file (default 0o644; 0o600 for secrets). */
@@ -13,6 +13,8 @@ export interface AtomicWriteOptions {
   mkdirs?: boolean;
   /** Skip the fsyncs (tests of speed only; never for data we own). */
   noSync?: boolean;
+  /** File-system calls (default node:fs). */
+  fs?: FileSystem;
   /** Runs once the temp file is durable, right before the rename; a throw keeps the target as it is. */
   beforeRename?: () => Promise<void>;
 }
@@ -32,10 +34,10 @@ export function isTempName(name: string): boolean {
 }
 
 /** Fsyncs a directory so a rename inside it survives a power cut. */
-export async function fsyncDir(dir: string): Promise<void> {
+export async function fsyncDir(dir: string, fs: FileSystem = nodeFileSystem): Promise<void> {
   let fh: FileHandle | undefined;
   try {
-    fh = await open(dir, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
+    fh = await fs.open(dir, constants.O_RDONLY | (constants.O_DIRECTORY ?? 0));
     await fh.sync();
   } catch (err) {
     // Some filesystems (and Windows) refuse fsync on a directory; the rename is still atomic there.
@@ -47,10 +49,11 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /** Writes `data` to `target` atomically: temp + fsync + rename + directory fsync. */
 export async function writeFileAtomic(target: string, data: string | Uint8Array | Readable, opts: AtomicWriteOptions = {}): Promise<void> {
+  const fs = opts.fs ?? nodeFileSystem;
   const dir = dirname(target);
-  if (opts.mkdirs !== false) await mkdir(dir, { recursive: true });
+  if (opts.mkdirs !== false) await fs.mkdir(dir, { recursive: true });
   const tmp = tempPathFor(target);
-  const fh = await open(tmp, 'wx', opts.mode ?? 0o644);
+  const fh = await fs.open(tmp, 'wx', opts.mode ?? 0o644);
   try {
     if (typeof data === 'string' || data instanceof Uint8Array) {
       await fh.writeFile(data);
@@ -61,11 +64,11 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array 
     if (!opts.noSync) await fh.sync();
     await fh.close();
     await opts.beforeRename?.();
-    await rename(tmp, target);
-    if (!opts.noSync) await fsyncDir(dir);
+    await fs.rename(tmp, target);
+    if (!opts.noSync) await fsyncDir(dir, fs);
   } catch (err) {
     await fh.close().catch(() => {});
-    await rm(tmp, { force: true }).catch(() => {});
+    await fs.rm(tmp, { force: true }).catch(() => {});
     throw err;
   }
 }

@@ -2,10 +2,10 @@
 // stat cache cannot vouch for. A file that vanishes or keeps changing while being hashed is
 // reported as skipped, never fatal.
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
-import { lstat, readFile, readlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import { isTempName } from '../fs/atomic.js';
+import { nodeFileSystem, type FileSystem } from '../ports/FileSystem.js';
 import { isConflictCopy, type LocalFile } from '../plan/planSync.js';
 
 /** One tracked file as the walker found it: a `/`-separated path relative to home, and its lstat. */
@@ -38,6 +38,8 @@ export interface ScanOptions {
   onProgress?: (done: number, path: string) => void;
   /** A scoped scan (statPaths): only cache entries of these paths may be dropped; the rest were not looked at. */
   scope?: ReadonlySet<string>;
+  /** File-system calls (default node:fs). */
+  fs?: FileSystem;
   /**
    * Hash small files and symlinks with blocking reads (one-shot commands only): an async read
    * of a dotfile is four thread-pool round trips (open, stat, read, close) plus the lstat after,
@@ -61,14 +63,14 @@ export function hashTarget(target: string): string {
 const SMALL_FILE = 256 * 1024;
 
 /** Hashes a file with SHA-256: small files in one read (most dotfiles), larger ones streamed. */
-export async function hashFile(abs: string, sizeHint = Infinity): Promise<{ hash: string; size: number }> {
+export async function hashFile(abs: string, sizeHint = Infinity, fs: FileSystem = nodeFileSystem): Promise<{ hash: string; size: number }> {
   if (sizeHint <= SMALL_FILE) {
-    const data = await readFile(abs);
+    const data = await fs.readFile(abs);
     return { hash: createHash('sha256').update(data).digest('hex'), size: data.length };
   }
   const h = createHash('sha256');
   let size = 0;
-  for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) {
+  for await (const chunk of fs.createReadStream(abs, { highWaterMark: 1 << 20 })) {
     h.update(chunk as Buffer);
     size += (chunk as Buffer).length;
   }
@@ -92,6 +94,7 @@ function toLocal(stats: Stats, hash: string, target?: string): LocalFile {
 /** Scans the walked files, updating `cache` in place (entries for paths not seen, within `scope` if given, are dropped). */
 export async function scan(opts: ScanOptions): Promise<ScanResult> {
   const now = opts.now ?? Date.now;
+  const fs = opts.fs ?? nodeFileSystem;
   const limit = Math.max(1, opts.concurrency ?? 8);
   const result: ScanResult = { files: new Map(), skipped: [], hashed: 0, cacheHits: 0 };
   const seen = new Set<string>();
@@ -140,15 +143,15 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
         let target: string | undefined;
         const blocking = opts.blocking === true && stats.size <= SMALL_FILE;
         if (stats.isSymbolicLink()) {
-          target = blocking ? readlinkSync(abs) : await readlink(abs);
+          target = blocking ? fs.readlinkSync(abs) : await fs.readlink(abs);
           hash = hashTarget(target);
         } else if (blocking) {
-          hash = createHash('sha256').update(readFileSync(abs)).digest('hex');
+          hash = createHash('sha256').update(fs.readFileSync(abs)).digest('hex');
         } else {
-          hash = (await hashFile(abs, stats.size)).hash;
+          hash = (await hashFile(abs, stats.size, fs)).hash;
         }
         result.hashed++;
-        const after = blocking ? lstatSync(abs) : await lstat(abs);
+        const after = blocking ? fs.lstatSync(abs) : await fs.lstat(abs);
         if (after.size === stats.size && after.mtimeMs === stats.mtimeMs && after.ino === stats.ino && after.isSymbolicLink() === stats.isSymbolicLink()) {
           opts.cache.set(f.path, cacheEntryFor(after, hash, now(), target));
           result.files.set(f.path, toLocal(after, hash, target));

@@ -3,10 +3,10 @@
 // those paths, or says it cannot (a path is now a directory, or is spelled differently on
 // disk), so the caller falls back to a full walk rather than guess.
 import type { Stats } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TrackMatcher } from '../../shared/patterns/index.js';
 import { isTempName } from '../fs/atomic.js';
+import { nodeFileSystem, type FileSystem } from '../ports/FileSystem.js';
 import type { WalkedFile } from './scan.js';
 
 /** What statPaths found for a set of paths. */
@@ -22,7 +22,7 @@ export interface StatPathsResult {
 const errno = (err: unknown): string => (err as NodeJS.ErrnoException)?.code ?? 'error';
 
 /** Looks at each path as walkTracked would (no link followed, pruned folders respected), without walking the home. */
-export async function statPaths(home: string, paths: Iterable<string>, matcher: TrackMatcher, concurrency = 16): Promise<StatPathsResult> {
+export async function statPaths(home: string, paths: Iterable<string>, matcher: TrackMatcher, concurrency = 16, fs: FileSystem = nodeFileSystem): Promise<StatPathsResult> {
   const out: StatPathsResult = { files: [], skipped: [], needsWalk: null };
   const dirs = new Map<string, Promise<'dir' | 'gone' | 'other' | string>>();
   // Whether the walk would reach inside `dir`: every folder on the way is a real folder (a
@@ -38,7 +38,7 @@ export async function statPaths(home: string, paths: Iterable<string>, matcher: 
         }
         if (!matcher.shouldDescend(dir)) return 'other';
         try {
-          const st = await lstat(join(home, dir));
+          const st = await fs.lstat(join(home, dir));
           return st.isDirectory() ? 'dir' : 'other';
         } catch (err) {
           const code = errno(err);
@@ -61,12 +61,12 @@ export async function statPaths(home: string, paths: Iterable<string>, matcher: 
     if (parent !== 'dir') { out.skipped.push({ path, reason: parent }); return; }
     let st: Stats;
     try {
-      st = await lstat(join(home, path));
+      st = await fs.lstat(join(home, path));
     } catch (err) {
       const code = errno(err);
       if (code !== 'ENOENT' && code !== 'ENOTDIR') { out.skipped.push({ path, reason: code === 'EACCES' || code === 'EPERM' ? 'permission denied' : `cannot read (${code})` }); return; }
       // Gone under this spelling: make sure the folder does not hold it under another (NFD) one.
-      const names = await readdir(join(home, path.slice(0, Math.max(0, slash)))).catch(() => [] as string[]);
+      const names = await fs.readdir(join(home, path.slice(0, Math.max(0, slash)))).catch(() => [] as string[]);
       if (names.some((n) => n !== name && n.normalize('NFC') === name)) out.needsWalk ??= path;
       return;
     }

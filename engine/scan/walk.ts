@@ -35,6 +35,8 @@ export interface WalkSkip {
 export interface WalkFs {
   readdir(abs: string): Promise<Dirent[]>;
   lstat(abs: string): Promise<Stats>;
+  /** Checks the home itself (default node:fs stat). */
+  stat?(abs: string): Promise<Stats>;
 }
 
 /** Options of walkTracked. */
@@ -107,7 +109,7 @@ export async function* walkTracked(home: string, matcher: TrackMatcher, opts: Wa
   const fs = opts.fs ?? nodeFs;
   const limit = Math.max(1, opts.concurrency ?? 16);
   const skip = (s: WalkSkip) => opts.onSkip?.(s);
-  await checkHome(root);
+  await checkHome(root, fs);
 
   let pending: string[] = [''];
   while (pending.length > 0) {
@@ -150,6 +152,8 @@ export async function* walkTracked(home: string, matcher: TrackMatcher, opts: Wa
 export interface WalkFsSync {
   readdirSync(abs: string): Dirent[];
   lstatSync(abs: string): Stats;
+  /** Checks the home itself (default node:fs statSync). */
+  statSync?(abs: string): Stats;
 }
 
 const nodeFsSync: WalkFsSync = { readdirSync: (abs) => readdirSync(abs, { withFileTypes: true }), lstatSync: (abs) => lstatSync(abs) };
@@ -164,7 +168,7 @@ export function walkTrackedSync(home: string, matcher: TrackMatcher, opts: Pick<
   const root = resolve(home);
   const fs = opts.fs ?? nodeFsSync;
   const skip = (s: WalkSkip) => opts.onSkip?.(s);
-  checkHomeSync(root);
+  checkHomeSync(root, fs);
   const out: WalkEntry[] = [];
   // The same batches as walkTracked's default, so both yield the same order.
   const limit = 16;
@@ -209,20 +213,20 @@ function homeError(root: string, err: unknown): DmanError {
 }
 const notADirectory = (root: string): DmanError => new DmanError('IO', `home ${root} is not a directory`, { hint: 'fix `home` for this user in dman.yaml', context: { path: root } });
 
-function checkHomeSync(root: string): void {
+function checkHomeSync(root: string, fs: WalkFsSync): void {
   let st: Stats;
   try {
-    st = statSync(root);
+    st = fs.statSync ? fs.statSync(root) : statSync(root);
   } catch (err) {
     throw homeError(root, err);
   }
   if (!st.isDirectory()) throw notADirectory(root);
 }
 
-async function checkHome(root: string): Promise<void> {
+async function checkHome(root: string, fs: WalkFs): Promise<void> {
   let st: Stats;
   try {
-    st = await stat(root);
+    st = await (fs.stat ? fs.stat(root) : stat(root));
   } catch (err) {
     throw homeError(root, err);
   }

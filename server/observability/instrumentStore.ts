@@ -12,7 +12,7 @@ export interface DriverState { up: boolean; lastError: { message: string; at: nu
 /** Options of instrumentStore. */
 export interface InstrumentStoreOptions { metrics: ServerMetrics; window?: LatencyWindow; now?: () => number }
 
-const TIMED = new Set(['health', 'putBlob', 'putBlobs', 'hasBlob', 'getBlob', 'headRev', 'getEntry', 'listEntries', 'changes', 'commit', 'history', 'applyRetention', 'gcBlobs', 'listUsers', 'stats', 'putToken', 'getTokenByHash', 'listTokens', 'revokeToken', 'touchToken', 'appendAudit', 'listAudit']);
+const TIMED = new Set(['health', 'putBlob', 'putBlobs', 'hasBlob', 'getBlob', 'getBlobs', 'headRev', 'getEntry', 'listEntries', 'changes', 'commit', 'history', 'applyRetention', 'gcBlobs', 'listUsers', 'stats', 'putToken', 'getTokenByHash', 'listTokens', 'revokeToken', 'touchToken', 'appendAudit', 'listAudit']);
 
 /** Wraps a store so each async operation is timed and counted; returns the wrapper and the driver state. */
 export function instrumentStore(inner: Store, opts: InstrumentStoreOptions): { store: Store; state: DriverState } {

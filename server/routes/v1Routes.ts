@@ -215,12 +215,23 @@ type Got = { size: number; stream: Readable } | null;
  * closes every blob it opened but did not send.
  */
 async function* fetchFrames(store: Store, user: string, hashes: string[], first: Got, maxBytes: number, sent: (n: number) => void): AsyncGenerator<Buffer> {
-  const LOOKAHEAD = 8;
+  const BATCH = 64;
+  const LOOKAHEAD = store.getBlobs ? 2 * BATCH : 8;
+  const batches = new Map<number, Promise<Got[]>>();
+  const lookup = (i: number): Promise<Got> => {
+    if (!store.getBlobs) return store.getBlob(user, hashes[i]!);
+    const b = Math.floor((i - 1) / BATCH);
+    let p = batches.get(b);
+    if (!p) { p = store.getBlobs(user, hashes.slice(1 + b * BATCH, 1 + (b + 1) * BATCH)); batches.set(b, p); }
+    // The last index of a batch is asked for last (in order): the batch's list is dropped then.
+    if (i - 1 - b * BATCH === BATCH - 1 || i === hashes.length - 1) batches.delete(b);
+    return p.then((list) => list[i - 1 - b * BATCH]!);
+  };
   const ahead: Array<Promise<Got>> = [Promise.resolve(first)];
   let next = 1;
   const fill = (): void => {
     while (ahead.length < LOOKAHEAD && next < hashes.length) {
-      const p = store.getBlob(user, hashes[next++]!);
+      const p = lookup(next++);
       p.catch(() => {}); // awaited in order below; this keeps an early rejection from being unhandled
       ahead.push(p);
     }

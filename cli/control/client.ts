@@ -106,7 +106,7 @@ export function askHost(path: string, req: ControlRequest, onAck?: (ack: Control
  */
 export async function delegateSync(args: readonly string[], env: Readonly<Record<string, string | undefined>>, io: DelegateIo): Promise<number | null> {
   const debug = io.debug ?? (() => {});
-  if (env.DMAN_NO_DAEMON === '1') return null;
+  if (env.DMAN_NO_DAEMON === '1' || process.platform === 'win32') return null;
   const parsed = parseFastArgv(args);
   if (!parsed) return null;
   const config = findConfigReal(parsed.configPath, env);

@@ -72,6 +72,8 @@ export function parseRequest(line: string): ControlRequest | null {
  * The host then simply runs without it; `dman sync` runs on its own as before.
  */
 export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer | null> {
+  // Windows has no unix-socket files with owners and modes to check: `dman sync` runs on its own there.
+  if (process.platform === 'win32') return null;
   const env = opts.env ?? process.env;
   const uid = opts.uid ?? currentUid();
   const log = opts.log;
@@ -99,7 +101,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   const refuse = (req: ControlRequest): string | null => {
     if (req.build !== build) return `the running ${opts.kind} is another build (${build}; this client is ${req.build})`;
     if (req.config !== configReal) return `the running ${opts.kind} uses ${configReal}, not ${req.config}`;
-    if (req.env !== envFingerprint(env) || req.env !== envHash) return `the running ${opts.kind} has other DMAN_*/XDG_*/HOME settings`;
+    if (req.env !== envHash) return `the running ${opts.kind} has other DMAN_*/XDG_*/HOME settings`;
     if (hashOf(configReal) !== configHash) return `${configReal} changed since ${opts.kind} started`;
     return null;
   };

@@ -9,6 +9,7 @@ import type { Engine, EngineEvent } from './Engine.js';
 import { silentLogger } from './log.js';
 import type { ConflictPolicy } from './plan/planSync.js';
 import { createMemoryNotifier } from './ports/Notifier.js';
+import { nodeFileSystem, type FileSystem } from './ports/FileSystem.js';
 import { createMemoryRemote, type MemoryRemote } from './remote/MemoryRemote.js';
 import { createMemoryWatcher } from './watch/Watcher.js';
 import { createMemoryStateStore } from './state/StateStore.js';
@@ -431,6 +432,29 @@ describe('createEngine with an in-process remote', () => {
     expect(lines.map((l) => [l.path, l.state, l.direction])).toEqual([
       ['gone', 'delete', 'remote'], ['new', 'add', 'remote'], ['shared', 'modify', 'local'],
     ]);
+  });
+});
+
+describe('a home that cannot be listed', () => {
+  it.each([false, true])('stops the run with a clear error and deletes nothing on the server (blocking walk: %s)', async (blockingWalk) => {
+    const remote = createMemoryRemote();
+    const home = await dirs.make('dman-home-unlistable-');
+    const stateDir = await dirs.make('dman-state-unlistable-');
+    let denied = false;
+    const eacces = (p: string): Error => Object.assign(new Error(`EACCES: permission denied, scandir '${p}'`), { code: 'EACCES' });
+    const fs: FileSystem = {
+      ...nodeFileSystem,
+      readdirTypes: (p) => (denied && p === home ? Promise.reject(eacces(p)) : nodeFileSystem.readdirTypes(p)),
+      readdirTypesSync: (p) => { if (denied && p === home) throw eacces(p); return nodeFileSystem.readdirTypesSync(p); },
+    };
+    const engine = createEngine({ config: testConfig(home, { device: 'a' }), remote, log: silentLogger(), stateDir, stateStore: createMemoryStateStore(), blockingWalk, fs });
+    engines.push(engine);
+    for (const f of ['.bashrc', '.zshrc', '.gitconfig']) await writeFile(join(home, f), `${f}\n`);
+    expect((await engine.sync(both)).users[0]!.counts.published).toBe(3);
+    denied = true; // e.g. mode 0311 on the home, or EMFILE for a moment
+    await expect(engine.sync(both)).rejects.toMatchObject({ code: 'IO', message: expect.stringContaining(`cannot list the home folder ${home}`) });
+    const live = (await remote.changes('alice', 0)).entries.filter((e) => !e.deleted).map((e) => e.path).sort();
+    expect(live).toEqual(['.bashrc', '.gitconfig', '.zshrc']);
   });
 });
 

@@ -175,8 +175,16 @@ export function createEngine(deps: EngineDeps): Engine {
     const home = config.users[user]!.home;
     const walkSkips: ScanResult['skipped'] = [];
     const result = await scan({ home, fs, files: walk(home, matcherOf(user), (sk) => walkSkips.push(sk)), cache: state.statCache, now: () => clock.now(), onProgress: (n) => onProgress?.(n), blocking: deps.blockingWalk });
-    // What the walk could not read (a folder without permission, a socket) is not a delete.
-    for (const sk of walkSkips) if (sk.path) result.skipped.push(sk);
+    // What the walk could not read (a folder without permission, a socket) is not a delete. A home
+    // that cannot be listed at all stops the run: an empty listing would read as "every file deleted".
+    const homeSkip = walkSkips.find((sk) => sk.path === '');
+    if (homeSkip) {
+      throw new DmanError('IO', `cannot list the home folder ${home} of ${user}: ${homeSkip.reason}`, {
+        hint: 'check the folder\'s permissions (dman needs to read and enter it) and run again; nothing was synced',
+        context: { user, path: home },
+      });
+    }
+    for (const sk of walkSkips) result.skipped.push(sk);
     return result;
   }
 

@@ -5,12 +5,16 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import envPaths from 'env-paths';
+import type { Engine } from '../../engine/Engine.js';
 import { createJsonSettingsStore } from '../../engine/api/appSettings.js';
+import { loadConfig } from '../../engine/config/load.js';
+import { createEngine, type EngineDeps } from '../../engine/createEngine.js';
 import { createLogger } from '../../engine/log.js';
 import { DmanError } from '../../shared/errors.js';
 import { action, globalsOf } from '../action.js';
 import { createLoginSecretStore } from '../agent/createLoginSecretStore.js';
 import { createCredentialStore } from '../credentials.js';
+import { defaultStateDir, hostSyncRequests, hostWalk, resolveToken } from './sync.js';
 
 interface AgentOptions { port?: string; dataDir?: string; serve?: boolean }
 
@@ -59,13 +63,22 @@ export function register(program: Command): void {
         import('../../engine/metrics/createClientMetrics.js'), import('../agent/createAgentServer.js'),
       ]);
       const server = cli ? createEmbeddedServer({ dataDir, command: [process.execPath, cli], log }) : undefined;
+      // The engine the api runs now (it makes a new one when the settings change): `dman sync`
+      // for the same config can run in it (cli/control/) when it is what a cold run would build.
+      let hosted: { engine: Engine; deps: EngineDeps } | null = null;
       const api = createDmanApi({
+        createEngine: (deps) => {
+          const e = createEngine(deps);
+          const entry = { engine: { ...e, close: async () => { if (hosted?.engine === entry.engine) hosted = null; await e.close(); } }, deps };
+          hosted = entry;
+          return entry.engine;
+        },
         log, configPath: g.config, dataDir,
         settings: createJsonSettingsStore(join(dataDir, 'agent-settings.json')),
         // The token `dman login` stored wins over auth_token, as in every other command.
         secrets: createLoginSecretStore({ credentials: () => createCredentialStore(), log }),
         server,
-        engineDeps: { watcher: createWatcher({ log }) },
+        engineDeps: { watcher: createWatcher({ log }), walk: hostWalk },
       });
       await api.start();
       if (opts.serve && server && !server.url()) {
@@ -75,6 +88,7 @@ export function register(program: Command): void {
       }
       const clientMetrics = createClientMetrics({ engine: api.engineView });
       const agent = await createAgentServer({ api, staticDir, port, log, metrics: clientMetrics });
+      const control = process.env.DMAN_NO_DAEMON === '1' ? null : await hostForCli(g.config, () => hosted, log);
       if (g.json) process.stdout.write(`${JSON.stringify({ url: agent.url, port: agent.port, dataDir })}\n`);
       else process.stdout.write(`dman agent running. Open this URL in a browser on this machine:\n\n  ${agent.url}\n\nPress Ctrl-C to stop.\n`);
       await new Promise<void>((done) => {
@@ -83,8 +97,29 @@ export function register(program: Command): void {
         process.on('SIGTERM', stop);
       });
       if (!g.quiet && !g.json) process.stdout.write('dman agent: stopping…\n');
+      await control?.close();
       await agent.close();
       clientMetrics.close();
       await api.close();
     }));
+}
+
+/**
+ * Serves `dman sync` from the agent's engine while that engine is the one a cold `dman sync`
+ * would build: same config, token, state dir, and no group switched off in the agent's settings.
+ * Otherwise (or with no config yet) the request is declined and `dman sync` runs on its own.
+ */
+async function hostForCli(configPath: string | undefined, hosted: () => { engine: Engine; deps: EngineDeps } | null, log: ReturnType<typeof createLogger>) {
+  let loaded;
+  try { loaded = await loadConfig({ configPath, env: process.env }); } catch { return null; }
+  if (!loaded.file) return null;
+  const cold = { ...loaded.config, auth_token: resolveToken(loaded.config) };
+  const coldStateDir = defaultStateDir(cold);
+  return hostSyncRequests(() => {
+    const h = hosted();
+    if (!h) return 'dman agent has no engine running (not set up yet)';
+    if (h.deps.stateDir !== coldStateDir) return `dman agent keeps its state in ${h.deps.stateDir}, \`dman sync\` in ${coldStateDir}`;
+    if (JSON.stringify(h.deps.config) !== JSON.stringify(cold)) return 'dman agent syncs with other settings (a group switched off, another token or config)';
+    return h.engine;
+  }, loaded.file, loaded.warnings, 'dman agent', log);
 }

@@ -58,7 +58,7 @@ async function openEngine(cmd: Command, extra: { watch?: boolean; rescanMs?: num
  * loop for the length of the walk (~70 ms at 10,000 files).
  */
 let blockingWalks = 0;
-const hostWalk: WalkFn = (home, matcher, onSkip) => {
+export const hostWalk: WalkFn = (home, matcher, onSkip) => {
   const skip = (s: { path: string; message: string }) => onSkip({ path: s.path, reason: s.message });
   if (blockingWalks > 0) return walkTrackedSync(home, matcher, { onSkip: skip }).map((e) => ({ path: e.path, stats: e.stat }));
   return (async function* () { for await (const e of walkTracked(home, matcher, { onSkip: skip })) yield { path: e.path, stats: e.stat }; })();
@@ -130,13 +130,21 @@ async function syncRun(engine: Engine, command: 'sync' | 'publish' | 'install', 
   }
 }
 
-/** Serves `dman sync` over the control socket from this process's engine (see cli/control/). */
-async function hostSyncRequests(engine: Engine, file: string | null, warnings: string[], kind: string, log: Logger): Promise<{ close(): Promise<void> } | null> {
+/**
+ * Serves `dman sync` over the control socket from this process's engine (see cli/control/).
+ * `engine` is the engine itself, or (for `dman agent`, whose engine comes and goes) a function
+ * returning it or why a cold run would differ from it (then the client runs the sync itself).
+ */
+export async function hostSyncRequests(engine: Engine | (() => Engine | string), file: string | null, warnings: string[], kind: string, log: Logger): Promise<{ close(): Promise<void> } | null> {
   if (!file) return null;
   const { startControlServer } = await import('../control/server.js');
+  const current = typeof engine === 'function' ? engine : () => engine;
   return startControlServer({
     configFile: file, kind, log,
+    refuse: () => { const e = current(); return typeof e === 'string' ? e : null; },
     handle: async (args) => {
+      const engine = current();
+      if (typeof engine === 'string') return { chunks: [[2, `dman: ${engine}\n`]], exitCode: EXIT.FAILED };
       const chunks: Array<[1 | 2, string]> = [];
       const io: Out = { out: (t) => { chunks.push([1, t]); }, err: (t) => { chunks.push([2, t]); } };
       const g: GlobalOptions = { json: args.json, quiet: args.quiet, verbose: args.verbose };

@@ -24,6 +24,8 @@ export interface ControlServerOptions {
   kind: string;
   /** Runs one sync and returns what `dman sync` would print and its exit code. */
   handle(args: SyncFlags, req: ControlRequest): Promise<ControlReply>;
+  /** Why the host cannot run a request right now (its engine differs from what a cold run would build); null when it can. */
+  refuse?(): string | null;
   log?: ControlLog;
   env?: Readonly<Record<string, string | undefined>>;
   uid?: number;
@@ -103,7 +105,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     if (req.config !== configReal) return `the running ${opts.kind} uses ${configReal}, not ${req.config}`;
     if (req.env !== envHash) return `the running ${opts.kind} has other DMAN_*/XDG_*/HOME settings`;
     if (hashOf(configReal) !== configHash) return `${configReal} changed since ${opts.kind} started`;
-    return null;
+    return opts.refuse?.() ?? null;
   };
 
   const server: Server = createServer((sock) => {

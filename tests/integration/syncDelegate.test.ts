@@ -263,3 +263,31 @@ describe('dman sync through a running dman watch', () => {
     }
   }, 90_000);
 });
+
+describe('dman sync through a running dman agent', () => {
+  it('runs in the agent\'s engine when it is what a cold run would build, with the same output', async () => {
+    await writeConfig(A);
+    const child = spawn(process.execPath, [join(root, 'bin/dman.js'), '--config', A.cfg, '--json', 'agent', '--port', '0', '--data-dir', join(dir, 'agent-data')], { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let err = '';
+    child.stderr!.on('data', (d) => { err += d; });
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once('line', () => resolve());
+      child.once('exit', (code) => reject(new Error(`dman agent exited with ${code}: ${err}`)));
+    });
+    try {
+      await put(A, '.agent-file', 'via agent\n');
+      const t = traced(A, ['sync']);
+      expect(t.code, t.all).toBe(0);
+      expect(t.err, t.all).toMatch(/sync runs in dman agent \(pid (\d+)\)/);
+      const viaHost = run(A, ['--json', 'sync']);
+      const viaCold = cold(A, ['--json', 'sync']);
+      expect(validateSync(JSON.parse(viaHost.out))).toBe(true);
+      expect(stable(viaHost.out)).toBe(stable(viaCold.out));
+      expect(cold(B, ['sync']).code).toBe(0);
+      expect(await read(B, '.agent-file')).toBe('via agent\n');
+    } finally {
+      await stop(child, 'SIGTERM');
+    }
+  }, 90_000);
+});

@@ -265,9 +265,8 @@ describe('dman sync through a running dman watch', () => {
 });
 
 describe('dman sync through a running dman agent', () => {
-  it('runs in the agent\'s engine when it is what a cold run would build, with the same output', async () => {
-    await writeConfig(A);
-    const child = spawn(process.execPath, [join(root, 'bin/dman.js'), '--config', A.cfg, '--json', 'agent', '--port', '0', '--data-dir', join(dir, 'agent-data')], { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  async function startAgent(cfg: string): Promise<ChildProcess> {
+    const child = spawn(process.execPath, [join(root, 'bin/dman.js'), '--config', cfg, '--json', 'agent', '--port', '0', '--data-dir', join(dir, 'agent-data')], { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
     let err = '';
     child.stderr!.on('data', (d) => { err += d; });
@@ -275,6 +274,27 @@ describe('dman sync through a running dman agent', () => {
       createInterface({ input: child.stdout! }).once('line', () => resolve());
       child.once('exit', (code) => reject(new Error(`dman agent exited with ${code}: ${err}`)));
     });
+    return child;
+  }
+
+  it('declines while its engine differs from a cold run\'s (here: its state dir), and dman sync runs on its own', async () => {
+    // No state_dir in the config: the agent keeps its state in --data-dir, `dman sync` in the user data dir.
+    const cfg = join(dir, 'nostate.yaml');
+    await writeFile(cfg, (await readFile(A.cfg, 'utf8')).replace(/^state_dir: .*$/m, ''));
+    await chmod(cfg, 0o600);
+    const child = await startAgent(cfg);
+    try {
+      const t = spawnSync(process.execPath, [join(root, 'bin/dman.js'), '--config', cfg, 'sync'], { cwd: dir, env: env({ DMAN_DEBUG: '1' }), encoding: 'utf8' });
+      expect(t.status, t.stderr).toBe(0);
+      expect(t.stderr).toMatch(/declined: dman agent keeps its state in .*agent-data.*; running the sync here/);
+    } finally {
+      await stop(child, 'SIGTERM');
+    }
+  }, 90_000);
+
+  it('runs in the agent\'s engine when it is what a cold run would build, with the same output', async () => {
+    await writeConfig(A);
+    const child = await startAgent(A.cfg);
     try {
       await put(A, '.agent-file', 'via agent\n');
       const t = traced(A, ['sync']);

@@ -189,7 +189,7 @@ export function register(program: Command): void {
     .addOption(onlyOption()).addOption(userOption())
     .option('-n, --dry-run', 'show what would happen; change nothing')
     .option('-y, --yes', 'confirm a run the mass-change guard stopped')
-    .addHelpText('after', '\nExit codes: 0 done, 1 failed (or server unreachable), 2 bad usage or config, 3 conflicts left.\n\nWhile `dman watch` runs for the same config, `dman sync` (with no flags but --yes, --dry-run,\n--json, --quiet, --verbose, --config) runs in its engine and prints the same result, much sooner.\nDMAN_NO_DAEMON=1 always runs it in this process; DMAN_DEBUG=1 says which one ran.\n\nExample:\n  $ dman sync\n  $ dman sync --dry-run --only ".config/nvim/**"')
+    .addHelpText('after', '\nExit codes: 0 done, 1 failed (or server unreachable), 2 bad usage or config, 3 conflicts left.\n\nWhile `dman watch` (or a `dman agent` with the same settings) runs for the same config, `dman sync`\n(with no flags but --yes, --dry-run, --json, --quiet, --verbose, --config) runs in its engine and\nprints the same result, much sooner. DMAN_NO_DAEMON=1 always runs it in this process;\nDMAN_DEBUG=1 says which one ran.\n\nExample:\n  $ dman sync\n  $ dman sync --dry-run --only ".config/nvim/**"')
     .action(action((o: RunOpts, cmd: Command) => runSync('sync', o, cmd)));
 
   program.command('publish').description('upload local changes to the server (one atomic batch); nothing is installed here')

@@ -107,6 +107,8 @@ export function createEngine(deps: EngineDeps): Engine {
   const chains = new Map<string, Promise<unknown>>();
   let unsubscribers: Array<() => void> = [];
   let rescanTimer: NodeJS.Timeout | undefined;
+  /** Turns the periodic rescan on when the watcher lost folders (set up by watch()). */
+  let ensureRescan = (): void => {};
   /** False once the server answered a bulk upload with 404 (an older server): blobs then go one by one. */
   let bulkSupported = true;
   let closed = false;
@@ -1085,11 +1087,12 @@ export function createEngine(deps: EngineDeps): Engine {
             // A run that grew the heap (a full run: hundreds of MB of garbage at 100,000 files) leaves
             // pages V8 keeps until its next major GC, which an idle watcher may not reach for long.
             releaseMemoryIfGrown();
+            ensureRescan();
           }
         });
       };
       if (deps.watcher) {
-        await deps.watcher.start(users.map((u) => ({ user: u, home: config.users[u]!.home, matcher: matcherOf(u) })), (u, paths) => trigger(u, 'disk', paths));
+        await deps.watcher.start(users.map((u) => ({ user: u, home: config.users[u]!.home, matcher: matcherOf(u) })), (u, paths) => trigger(u, paths ? 'disk' : 'home replaced', paths ?? undefined));
       }
       // Load each user's state before the start run and collect what loading it left behind (at
       // 100,000 files the 40 MB state file parses into ~150 MB of garbage): the start run's walk
@@ -1104,17 +1107,22 @@ export function createEngine(deps: EngineDeps): Engine {
         }));
         trigger(u, 'start');
       }
-      let every = deps.rescanMs ?? 60_000;
-      // Folders the system had no watch left for are only seen by the rescan: it stays on then.
-      const watching = deps.watcher?.status?.();
-      if (watching && watching.unwatched > 0 && every <= 0) {
-        every = 60_000;
-        log.warn({ unwatched: watching.unwatched, limit: watching.limit }, 'some folders are not watched (system limit), so the periodic rescan runs every 60 s although it was turned off');
-      }
+      const every = deps.rescanMs ?? 60_000;
       if (every > 0) {
         rescanTimer = setInterval(() => users.forEach((u) => trigger(u, 'rescan')), every);
         rescanTimer.unref();
       }
+      // Folders the system had no watch left for (at start, or for folders made later) are only
+      // seen by the rescan: it is turned on then, even where it was turned off.
+      ensureRescan = (): void => {
+        if (rescanTimer || closed) return;
+        const watching = deps.watcher?.status?.();
+        if (!watching || watching.unwatched === 0) return;
+        log.warn({ unwatched: watching.unwatched, limit: watching.limit }, 'some folders are not watched (system limit), so the periodic rescan runs every 60 s although it was turned off');
+        rescanTimer = setInterval(() => users.forEach((u) => trigger(u, 'rescan')), 60_000);
+        rescanTimer.unref();
+      };
+      ensureRescan();
     },
 
     async close() {

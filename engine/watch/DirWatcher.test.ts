@@ -34,7 +34,7 @@ async function watching(home: string, track: string[]): Promise<{ seen: Set<stri
   const w = createDirWatcher({ debounceMs: 10, trailingMs: 20 });
   watchers.push(w);
   const seen = new Set<string>();
-  await w.start([{ user: 'alice', home, matcher: compileTrack(track) }], (_u, paths) => { for (const p of paths) seen.add(p); });
+  await w.start([{ user: 'alice', home, matcher: compileTrack(track) }], (_u, paths) => { for (const p of paths ?? ['*whole home*']) seen.add(p); });
   return {
     seen, w,
     async until(path) {
@@ -47,6 +47,30 @@ async function watching(home: string, track: string[]): Promise<{ seen: Set<stri
 }
 
 describe('the folder watcher', () => {
+  it('watches a home again after it was moved away and made anew, asking for a look at the whole home', async () => {
+    const parent = await dirs.make('dman-dirw-home-');
+    const home = join(parent, 'home');
+    await mkdirP(join(home, '.config'));
+    await write(join(home, '.zshrc'), 'z');
+    const { seen, until, w } = await watching(home, ['.config/**', '.zshrc']);
+    await rename(home, join(parent, 'old-home'));
+    await until('*whole home*');
+    expect(seen.has('home')).toBe(false); // not the home's own name as a path
+    seen.clear();
+    await mkdirP(join(home, '.config'));
+    // The new home is picked up (within the 1 s retry) and asked about as a whole...
+    await until('*whole home*');
+    expect(w.status?.()).toMatchObject({ unwatched: 0 });
+    // ...and changes in it are reported again, in new folders too.
+    await new Promise((r) => setTimeout(r, 50));
+    await write(join(home, '.zshrc'), 'new');
+    await until('.zshrc');
+    await mkdirP(join(home, '.config/app'));
+    await new Promise((r) => setTimeout(r, 50));
+    await write(join(home, '.config/app/a.conf'), 'a');
+    await until('.config/app/a.conf');
+  });
+
   it('reports tracked files in old and new folders, deleted and renamed folders, and nothing untracked', async () => {
     const home = await dirs.make('dman-dirw-');
     await mkdirP(join(home, '.config/app'));

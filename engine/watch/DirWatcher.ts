@@ -31,6 +31,8 @@ export function createDirWatcher(opts: { debounceMs?: number; trailingMs?: numbe
   const timers = new Map<string, NodeJS.Timeout>();
   const trailing = new Map<string, NodeJS.Timeout>();
   const pending = new Map<string, Set<string>>();
+  /** Per user: the timer that looks again for a home that went away. */
+  const homeRetry = new Map<string, NodeJS.Timeout>();
   /** Per user: home-relative folder ('' is the home) → its watch. */
   const homes = new Map<string, Map<string, Watched>>();
   const status: WatchStatus = { folders: 0, unwatched: 0 };
@@ -44,7 +46,8 @@ export function createDirWatcher(opts: { debounceMs?: number; trailingMs?: numbe
     status: () => ({ ...status, folders: [...homes.values()].reduce((n, m) => n + m.size, 0) }),
     async close() {
       closed = true;
-      for (const t of [...timers.values(), ...trailing.values()]) clearTimeout(t);
+      for (const t of [...timers.values(), ...trailing.values(), ...homeRetry.values()]) clearTimeout(t);
+      homeRetry.clear();
       timers.clear();
       trailing.clear();
       pending.clear();
@@ -53,7 +56,7 @@ export function createDirWatcher(opts: { debounceMs?: number; trailingMs?: numbe
     },
   };
 
-  async function startOne(t: WatchTarget, onChange: (user: string, paths: string[]) => void): Promise<void> {
+  async function startOne(t: WatchTarget, onChange: (user: string, paths: string[] | null) => void): Promise<void> {
     const dirs = new Map<string, Watched>();
     homes.set(t.user, dirs);
     const abs = (rel: string): string => (rel ? join(t.home, rel) : t.home);
@@ -92,7 +95,12 @@ export function createDirWatcher(opts: { debounceMs?: number; trailingMs?: numbe
       if (closed) return false;
       let w: FSWatcher;
       try {
-        w = watch(abs(rel), { persistent: true }, (_event, name) => { if (name) void onEntry(rel, String(name)); else report([rel]); });
+        w = watch(abs(rel), { persistent: true }, (_event, name) => {
+          const entry = (): void => { if (name) void onEntry(rel, String(name)); else report([rel]); };
+          // An event on the home's own watch may be the home itself moved away or replaced.
+          if (rel === '') void checkHome().then((replaced) => { if (!replaced) entry(); });
+          else entry();
+        });
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? '';
         if (code === 'ENOSPC' || code === 'EMFILE' || code === 'ENFILE') {
@@ -160,12 +168,55 @@ export function createDirWatcher(opts: { debounceMs?: number; trailingMs?: numbe
       if (known || t.matcher.isTracked(rel)) report([rel]);
     };
 
+    /**
+     * The home folder moved away, deleted or replaced by another folder under the same name: its
+     * watches see nothing of the new one. Drops them all, asks for a look at the whole home, and
+     * watches the new home once it exists (counted as unwatched meanwhile, so the rescan is on).
+     * Returns true when the home was replaced or is gone.
+     */
+    let rootIno = -1;
+    let homeGone = false;
+    const checkHome = async (): Promise<boolean> => {
+      if (closed) return true;
+      if (homeGone) return true;
+      let st;
+      try { st = await lstat(t.home); } catch { st = null; }
+      if (closed) return true;
+      if (st?.isDirectory() && st.ino === rootIno) return false;
+      homeGone = true;
+      status.unwatched++;
+      drop('');
+      opts.log?.warn({ user: t.user, home: t.home }, 'the home folder was moved, deleted or replaced; watching it again once it is back');
+      onChange(t.user, null);
+      const again = async (): Promise<void> => {
+        homeRetry.delete(t.user);
+        if (closed) return;
+        let now;
+        try { now = await lstat(t.home); } catch { now = null; }
+        if (closed) return;
+        if (!now?.isDirectory()) {
+          const timer = setTimeout(() => void again(), 1000);
+          timer.unref();
+          homeRetry.set(t.user, timer);
+          return;
+        }
+        rootIno = now.ino;
+        homeGone = false;
+        status.unwatched--;
+        await addTree('', now.ino, null);
+        onChange(t.user, null);
+      };
+      await again();
+      return true;
+    };
+
     let root;
     try { root = await lstat(t.home); } catch (err) {
       opts.log?.warn({ user: t.user, home: t.home, err: (err as Error).message }, 'cannot watch the home folder; changes are found by the periodic rescan');
       status.unwatched++;
       return;
     }
+    rootIno = root.ino;
     await addTree('', root.ino, null);
   }
 }

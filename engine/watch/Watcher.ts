@@ -16,18 +16,19 @@ export interface WatchStatus {
 
 /** Watches homes and reports changed tracked paths (batched and debounced by the adapter). */
 export interface Watcher {
-  start(targets: WatchTarget[], onChange: (user: string, paths: string[]) => void): Promise<void>;
+  /** `onChange(user, null)` asks for a look at the whole home (the home folder itself was replaced). */
+  start(targets: WatchTarget[], onChange: (user: string, paths: string[] | null) => void): Promise<void>;
   /** What the watcher covers once started (adapters that cannot tell leave it out). */
   status?(): WatchStatus;
   close(): Promise<void>;
 }
 
 /** A Watcher fake: tests call `emit` to simulate a change. */
-export interface MemoryWatcher extends Watcher { emit(user: string, paths: string[]): void; readonly started: boolean }
+export interface MemoryWatcher extends Watcher { emit(user: string, paths: string[] | null): void; readonly started: boolean }
 
 /** Creates a MemoryWatcher. */
 export function createMemoryWatcher(): MemoryWatcher {
-  let cb: ((user: string, paths: string[]) => void) | undefined;
+  let cb: ((user: string, paths: string[] | null) => void) | undefined;
   const w: MemoryWatcher = {
     started: false,
     async start(_t, onChange) { cb = onChange; (w as { started: boolean }).started = true; },

@@ -21,12 +21,14 @@ afterEach(async () => {
   await dirs.cleanup();
 });
 
-async function run(unwatched: number): Promise<{ lines: string[]; runsAfterAMinute: number }> {
+async function run(unwatchedAtEnd: number, opts: { fromStart: boolean } = { fromStart: true }): Promise<{ lines: string[]; runsAfterAMinute: number }> {
+  let unwatched = opts.fromStart ? unwatchedAtEnd : 0;
   const home = await dirs.make('dman-degraded-');
   await writeFile(join(home, '.zshrc'), 'z\n');
   const lines: string[] = [];
   const log = createLogger({ level: 'warn', stream: new Writable({ write(c: Buffer, _e, cb) { lines.push(c.toString()); cb(); } }) });
-  const watcher: Watcher = { ...createMemoryWatcher(), status: () => ({ folders: 3, unwatched, ...(unwatched ? { limit: 'ENOSPC' } : {}) }) };
+  const memory = createMemoryWatcher();
+  const watcher: Watcher = { ...memory, status: () => ({ folders: 3, unwatched, ...(unwatched ? { limit: 'ENOSPC' } : {}) }) };
   const e = createEngine({ config: testConfig(home), remote: createMemoryRemote(), log, stateDir: home, stateStore: createMemoryStateStore(), watcher, rescanMs: 0 });
   engines.push(e);
   let runs = 0;
@@ -37,6 +39,14 @@ async function run(unwatched: number): Promise<{ lines: string[]; runsAfterAMinu
   for (let t0 = Date.now(), seen = -1; seen !== runs || Date.now() - t0 < 300;) {
     if (seen !== runs) { seen = runs; t0 = Date.now(); }
     await new Promise((r) => setTimeout(r, 20));
+  }
+  if (!opts.fromStart) {
+    // Folders made later hit the limit: the next watch run finds the watcher incomplete.
+    unwatched = unwatchedAtEnd;
+    const seenRuns = runs;
+    memory.emit('alice', ['.zshrc']);
+    for (const t0 = Date.now(); Date.now() - t0 < 5000 && runs === seenRuns;) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
   }
   const before = runs;
   expect(before).toBeGreaterThan(0);
@@ -54,6 +64,12 @@ describe('an incomplete watcher keeps the periodic rescan on', () => {
     expect(r.runsAfterAMinute).toBe(1);
     expect(r.lines.join('')).toMatch(/some folders are not watched \(system limit\), so the periodic rescan runs every 60 s/);
     expect(r.lines.join('')).toContain('"unwatched":7');
+  });
+
+  it('turns the rescan on when folders go unwatched after the start (folders made later)', async () => {
+    const r = await run(2, { fromStart: false });
+    expect(r.runsAfterAMinute).toBe(1);
+    expect(r.lines.join('')).toContain('"unwatched":2');
   });
 
   it('leaves a turned-off rescan off when every folder is watched', async () => {

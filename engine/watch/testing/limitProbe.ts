@@ -12,7 +12,7 @@ const warnings: unknown[] = [];
 const log = { warn: (o: object, msg: string) => warnings.push({ ...o, msg }), debug() {}, info() {}, error() {}, child: () => log } as unknown as Logger;
 const w = createDirWatcher({ log, debounceMs: 10, trailingMs: 20 });
 const reported = new Set<string>();
-await w.start([{ user: 'alice', home, matcher: compileTrack(['**']) }], (_u, paths) => paths.forEach((p) => reported.add(p)));
+await w.start([{ user: 'alice', home, matcher: compileTrack(['**']) }], (_u, paths) => (paths ?? []).forEach((p) => reported.add(p)));
 await writeFile(join(home, 'top.conf'), 'x');
 for (const t0 = Date.now(); !reported.has('top.conf') && Date.now() - t0 < 10_000;) await new Promise((r) => setTimeout(r, 10));
 process.stdout.write(`${JSON.stringify({ status: w.status?.(), warnings, reported: [...reported] })}\n`);

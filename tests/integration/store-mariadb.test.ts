@@ -204,4 +204,96 @@ describe('MariaDbStore specifics', () => {
       await cleanup();
     }
   });
+  describe('uploads that gc catches half-way (review findings)', () => {
+    async function small(chunk: number): Promise<{ store: MariaDbStore; sql: Awaited<ReturnType<typeof createConnection>>; cleanup: () => Promise<void> }> {
+      const facts = await getService('mariadb');
+      const db = `dman_t_${uniqueId()}`;
+      const store = new MariaDbStore({ db: mariaDbBlock(facts, 'tcp', db) as unknown as DbBlock, blobChunkBytes: chunk });
+      await store.open();
+      const sql = await createConnection({ host: facts.host, port: facts.port, user: facts.user, password: facts.password, database: db });
+      return { store, sql, cleanup: async () => { await sql.end(); await store.close(); await dropDatabase(facts, db); } };
+    }
+    const fileOp = (path: string, hash: string, size: number) => ({ path, baseRev: 0, deleted: false, kind: 'file' as const, hash, size, mode: 0o644, mtime: 0 });
+
+    it('putBlobs fails, publishing nothing, when gc dropped a slow group\'s pending upload', async () => {
+      const { store, sql, cleanup } = await small(16 * 1024);
+      try {
+        const big = Buffer.alloc(100_000, 9), tiny = Buffer.from('small');
+        let removed = -1;
+        async function* upload() {
+          yield { hash: sha256(big), data: Readable.from([big]) }; // streamed into a pending upload
+          // the rest of the group takes over an hour: the pending upload ages past gc's limit
+          await sql.query('UPDATE dman_uploads SET started_at = started_at - 2 * 3600 * 1000');
+          removed = (await store.gcBlobs()).blobsRemoved;
+          yield { hash: sha256(tiny), data: Readable.from([tiny]) };
+        }
+        await expect(store.putBlobs('alice', upload(), 1e6)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', message: expect.stringMatching(/took too long.*upload again/) });
+        expect(removed).toBe(0);
+        expect(await store.hasBlob('alice', sha256(big))).toBe(false);
+        const [rows] = await sql.query('SELECT hash FROM dman_blobs');
+        expect(rows).toEqual([]);
+        await expect(store.commit({ user: 'alice', device: 'd', ops: [fileOp('.big', sha256(big), big.length)], now: T0 })).rejects.toMatchObject({ code: 'PRECONDITION_FAILED' });
+        // uploading again works
+        const again = await store.putBlobs('alice', (async function* () { yield { hash: sha256(big), data: Readable.from([big]) }; })(), 1e6);
+        expect(again).toEqual([{ hash: sha256(big), size: big.length, created: true }]);
+        const got = await store.getBlob('alice', sha256(big));
+        const parts: Buffer[] = [];
+        for await (const x of got!.stream) parts.push(x as Buffer);
+        expect(Buffer.concat(parts).equals(big)).toBe(true);
+      } finally { await cleanup(); }
+    });
+
+    it('putBlob fails when gc dropped its pending upload before it finished', async () => {
+      const { store, sql, cleanup } = await small(1024);
+      try {
+        const big = Buffer.alloc(10_000, 5);
+        async function* slow() {
+          yield big.subarray(0, 5000);
+          await sql.query('UPDATE dman_uploads SET started_at = started_at - 2 * 3600 * 1000');
+          await store.gcBlobs();
+          yield big.subarray(5000);
+        }
+        await expect(store.putBlob('alice', sha256(big), slow(), 1e6)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', message: expect.stringMatching(/took too long/) });
+        expect(await store.hasBlob('alice', sha256(big))).toBe(false);
+        const [rows] = await sql.query('SELECT (SELECT COUNT(*) FROM dman_blobs) AS b, (SELECT COUNT(*) FROM dman_blob_chunks) AS c, (SELECT COUNT(*) FROM dman_uploads) AS u');
+        expect(rows).toEqual([{ b: 0, c: 0, u: 0 }]);
+      } finally { await cleanup(); }
+    });
+
+    it('putBlobs of a known large blob that gc removes meanwhile fails instead of reporting it stored', async () => {
+      const { store, cleanup } = await small(1024);
+      try {
+        const big = Buffer.alloc(40_000, 7), h = sha256(big);
+        await store.putBlob('alice', h, Readable.from([big]), 1e6); // old and unreferenced
+        let removed = -1;
+        async function* upload() {
+          yield { hash: h, data: Readable.from([big]) }; // known: verified, no bytes kept
+          removed = (await store.gcBlobs({ graceMs: 0, now: Date.now() + 1000 })).blobsRemoved;
+        }
+        await expect(store.putBlobs('bob', upload(), 1e6)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', message: expect.stringMatching(/garbage-collected.*retry/) });
+        expect(removed).toBe(1);
+        expect(await store.hasBlob('bob', h)).toBe(false);
+        // the retry stores it anew
+        expect(await store.putBlobs('bob', (async function* () { yield { hash: h, data: Readable.from([big]) }; })(), 1e6)).toEqual([{ hash: h, size: big.length, created: true }]);
+        expect(await store.getBlob('bob', h)).not.toBeNull();
+      } finally { await cleanup(); }
+    });
+
+    it('putBlob of a known blob that gc removes meanwhile fails instead of reporting it stored', async () => {
+      const { store, cleanup } = await small(1024);
+      try {
+        const big = Buffer.alloc(4000, 3), h = sha256(big);
+        await store.putBlob('alice', h, Readable.from([big]), 1e6);
+        async function* slow() {
+          yield big.subarray(0, 100);
+          await store.gcBlobs({ graceMs: 0, now: Date.now() + 1000 });
+          yield big.subarray(100);
+        }
+        const err = await store.putBlob('bob', h, slow(), 1e6).then(() => null, (e: unknown) => e);
+        expect((err as Error).message).toMatch(/garbage-collected/);
+        expect(err).toMatchObject({ code: 'STORE_UNAVAILABLE' });
+        expect(await store.hasBlob('bob', h)).toBe(false);
+      } finally { await cleanup(); }
+    });
+  });
 });

@@ -307,9 +307,7 @@ export class MariaDbStore implements Store {
     const exists = existing.length > 0;
     const uploadId = randomUUID();
     if (!exists) await this.write('INSERT INTO dman_uploads (upload_id, started_at) VALUES (?, ?)', [uploadId, Date.now()]);
-    const chunker = createChunker(this.chunkBytes, async (chunk, seq) => {
-      await this.write('INSERT INTO dman_blob_chunks (upload_id, seq, data) VALUES (?, ?, ?)', [uploadId, seq, chunk]);
-    });
+    const chunker = this.uploadChunker(uploadId);
     let size: number;
     try {
       size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
@@ -321,17 +319,51 @@ export class MariaDbStore implements Store {
       if (!exists) await this.discardUpload(uploadId);
       throw this.toStoreError(err, 'putBlob');
     }
-    let created = false;
-    if (!exists) {
-      const res = await this.write('INSERT IGNORE INTO dman_blobs (hash, size, chunks, upload_id, created_at, uploaded_at) VALUES (?, ?, ?, ?, ?, ?)', [hash, size, chunker.count, uploadId, Date.now(), Date.now()]);
-      created = res.affectedRows === 1;
-      if (created) await this.write('DELETE FROM dman_uploads WHERE upload_id = ?', [uploadId]);
-      else await this.discardUpload(uploadId); // a parallel upload of the same content won
-    }
-    if (!created) await this.write('UPDATE dman_blobs SET uploaded_at = GREATEST(uploaded_at, ?) WHERE hash = ?', [Date.now(), hash]);
-    const owning = await this.write('INSERT IGNORE INTO dman_blob_owners (user, hash) VALUES (?, ?)', [user, hash]);
-    // "Did this user have it?", never "did anyone?": that would tell bob alice stored the content.
-    return { size, created: created || owning.affectedRows === 1 };
+    // One transaction publishes the blob (or renews the known one) and records the owner, so it
+    // either checks out whole or leaves nothing acknowledged: the upload's chunks must still be
+    // there (gc drops uploads older than UPLOAD_TTL_MS) and a known blob must not have been
+    // collected since it was looked up.
+    const race = { lost: false };
+    const out = await this.tx('putBlob', async (conn) => {
+      let created = false;
+      if (!exists) {
+        const res = await this.exec<ResultSetHeader>(conn, 'INSERT IGNORE INTO dman_blobs (hash, size, chunks, upload_id, created_at, uploaded_at) VALUES (?, ?, ?, ?, ?, ?)', [hash, size, chunker.count, uploadId, Date.now(), Date.now()]);
+        created = res.affectedRows === 1;
+        if (created) {
+          const done = await this.exec<ResultSetHeader>(conn, 'DELETE FROM dman_uploads WHERE upload_id = ?', [uploadId]);
+          if (done.affectedRows !== 1) throw uploadCleanedUp(user, [hash]);
+        }
+        race.lost = !created; // a parallel upload of the same content won
+      }
+      if (!created) {
+        const still = await this.exec<RowDataPacket[]>(conn, 'SELECT hash FROM dman_blobs WHERE hash = ? FOR UPDATE', [hash]);
+        if (still.length === 0) throw collectedMeanwhile(user, [hash]);
+        await this.exec(conn, 'UPDATE dman_blobs SET uploaded_at = GREATEST(uploaded_at, ?) WHERE hash = ?', [Date.now(), hash]);
+      }
+      const owning = await this.exec<ResultSetHeader>(conn, 'INSERT IGNORE INTO dman_blob_owners (user, hash) VALUES (?, ?)', [user, hash]);
+      // "Did this user have it?", never "did anyone?": that would tell bob alice stored the content.
+      return { size, created: created || owning.affectedRows === 1 };
+    }).catch(async (err: unknown) => {
+      if (!exists) await this.discardUpload(uploadId);
+      throw err;
+    });
+    if (race.lost) await this.discardUpload(uploadId);
+    return out;
+  }
+
+  /**
+   * Writes a pending upload's chunk rows, renewing the upload's started_at at most once a minute
+   * so gc (which drops uploads older than UPLOAD_TTL_MS) leaves a slow but living upload alone.
+   */
+  private uploadChunker(uploadId: string): ReturnType<typeof createChunker> {
+    let touched = Date.now();
+    return createChunker(this.chunkBytes, async (chunk, seq) => {
+      await this.write('INSERT INTO dman_blob_chunks (upload_id, seq, data) VALUES (?, ?, ?)', [uploadId, seq, chunk]);
+      if (Date.now() - touched >= 60_000) {
+        touched = Date.now();
+        await this.write('UPDATE dman_uploads SET started_at = ? WHERE upload_id = ?', [touched, uploadId]);
+      }
+    });
   }
 
   /**
@@ -386,9 +418,7 @@ export class MariaDbStore implements Store {
     let bytes = 0;
     let exists = false;
     const uploadId = randomUUID();
-    const chunker = createChunker(this.chunkBytes, async (chunk, seq) => {
-      await this.write('INSERT INTO dman_blob_chunks (upload_id, seq, data) VALUES (?, ?, ?)', [uploadId, seq, chunk]);
-    });
+    const chunker = this.uploadChunker(uploadId);
     try {
       const size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
         if (parts) {
@@ -425,7 +455,18 @@ export class MariaDbStore implements Store {
     for (const b of list) if (!b.exists && !offered.has(b.hash)) offered.set(b.hash, b);
     const hashes = [...new Set(list.map((b) => b.hash))].sort();
     const limit = this.statementBytes();
+    const known = [...new Set(list.filter((b) => b.exists).map((b) => b.hash))].sort();
     const { created, owned } = await this.tx('putBlobs', async (conn) => {
+      // Blobs receive() found known kept no bytes: they must still be there, and stay (locked) until
+      // this transaction ends; one gc took away meanwhile fails the group instead of being reported stored.
+      for (let i = 0; i < known.length; i += ROWS_PER_STATEMENT) {
+        const part = known.slice(i, i + ROWS_PER_STATEMENT);
+        const still = await this.exec<RowDataPacket[]>(conn, `SELECT hash FROM dman_blobs WHERE hash IN (${part.map(lit).join(',')}) FOR UPDATE`, []);
+        if (still.length !== part.length) {
+          const have = new Set(still.map((r) => String(r.hash)));
+          throw collectedMeanwhile(user, part.filter((h) => !have.has(h)));
+        }
+      }
       const inserts = multiRow('INSERT IGNORE INTO dman_blobs (hash, size, chunks, upload_id, created_at, uploaded_at) VALUES ',
         [...offered.values()].sort((a, b) => (a.hash < b.hash ? -1 : 1)).map((b) => render('(?, ?, ?, ?, ?, ?)', [b.hash, b.size, b.chunks, b.uploadId, now, now])), '', limit);
       const reads: string[] = [];
@@ -460,8 +501,14 @@ export class MariaDbStore implements Store {
       for (let i = 0; i < renewed.length; i += ROWS_PER_STATEMENT) {
         writes.push(`UPDATE dman_blobs SET uploaded_at = GREATEST(uploaded_at, ${now}) WHERE hash IN (${renewed.slice(i, i + ROWS_PER_STATEMENT).map(lit).join(',')})`);
       }
-      const done = [...offered.values()].filter((b) => !b.data && created.has(b.hash)).map((b) => lit(b.uploadId));
-      if (done.length > 0) writes.push(`DELETE FROM dman_uploads WHERE upload_id IN (${done.join(',')})`);
+      // The large uploads published here must still be pending: gc drops uploads older than
+      // UPLOAD_TTL_MS with their chunks, and publishing a row whose chunks are gone would
+      // acknowledge a blob nobody can read. Rolled back whole when one was cleaned up.
+      const done = [...offered.values()].filter((b) => !b.data && created.has(b.hash));
+      if (done.length > 0) {
+        const res = await this.exec<ResultSetHeader>(conn, `DELETE FROM dman_uploads WHERE upload_id IN (${done.map((b) => lit(b.uploadId)).join(',')})`, []);
+        if (res.affectedRows !== done.length) throw uploadCleanedUp(user, done.map((b) => b.hash));
+      }
       // An owner row only for a blob the server has: one gc took away meanwhile stays unowned (putBlob does the same).
       writes.push(...multiRow('INSERT IGNORE INTO dman_blob_owners (user, hash) VALUES ', hashes.filter((h) => present.has(h)).map((h) => render('(?, ?)', [user, h])), '', limit));
       if (writes.length > 0) await this.batch(conn, writes, 'putBlobs');
@@ -1033,6 +1080,20 @@ function lit(v: Param): string {
 }
 
 /** A blob putBlobs received: held whole (`data`), or in the chunk rows of `uploadId`, or known (`exists`, nothing written). */
+/** A large upload whose pending chunks gc removed before it was published. */
+function uploadCleanedUp(user: string, hashes: string[]): DmanError {
+  return new DmanError('STORE_UNAVAILABLE', `The upload of blob ${hashes.join(', ')} took too long and was cleaned up before it could be stored; upload again`, {
+    hint: 'Uploads that stay unfinished for over an hour are removed by the blob gc; retry the upload.', context: { driver: 'mariadb', user, hashes },
+  });
+}
+
+/** A blob found known at upload time (so no bytes were kept) that gc removed before it was recorded. */
+function collectedMeanwhile(user: string, hashes: string[]): DmanError {
+  return new DmanError('STORE_UNAVAILABLE', `Blob ${hashes.join(', ')} was garbage-collected while it was being uploaded again; retry the upload`, {
+    hint: 'Retry the upload; the content is stored anew.', context: { driver: 'mariadb', user, hashes },
+  });
+}
+
 interface MariaReceived { hash: string; size: number; uploadId: string; chunks: number; data: Buffer | null; exists: boolean }
 
 /** A statement sent on its own as a prepared statement (for a value too large to send as hex). */

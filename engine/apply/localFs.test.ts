@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readFile, readdir, readlink, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, readlink, rename, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,6 +7,8 @@ import type { Entry } from '../../shared/protocol.js';
 import { tempDirs } from '../testing/engineFixture.js';
 import { deleteLocal, installEntry, installFiles, keepCopy, safeTarget } from './localFs.js';
 import { isDmanError } from '../../shared/errors.js';
+import { isTempName } from '../fs/atomic.js';
+import { nodeFileSystem, type FileSystem } from '../ports/FileSystem.js';
 
 const dirs = tempDirs();
 afterEach(() => dirs.cleanup());
@@ -106,6 +108,88 @@ describe('local writes', () => {
       await expect(installFiles(home, [{ rel: 'f1', hash: sha('new 1'), mode: 0o644 }, { rel: 'f2', hash: sha('new 2'), mode: 0o644 }], broken)).rejects.toThrow('connection reset');
       expect(await readFile(join(home, 'f1'), 'utf8')).toBe('old 1');
       expect(await readdir(home)).toEqual(['f1']);
+    });
+
+    it('makes no folder and removes no empty folder in the way when the fetch breaks off', async () => {
+      const home = await dirs.make('dman-batch-');
+      await mkdir(join(home, 'empty-dir'));
+      await mkdir(join(home, 'a'));
+      await writeFile(join(home, 'a/old'), 'old');
+      const broken = async function* (hashes: string[]) {
+        for (const h of hashes) yield { hash: h, data: Buffer.from(h === sha('x') ? 'x' : 'y') };
+        throw new Error('connection reset');
+      };
+      await expect(installFiles(home, [
+        { rel: 'empty-dir', hash: sha('x'), mode: 0o644, dirInTheWay: true },
+        { rel: 'a/new/deep/f', hash: sha('y'), mode: 0o644 },
+        { rel: 'b/f', hash: sha('y'), mode: 0o644 },
+      ], broken)).rejects.toThrow('connection reset');
+      expect((await readdir(home)).sort()).toEqual(['a', 'empty-dir']);
+      expect((await lstat(join(home, 'empty-dir'))).isDirectory()).toBe(true);
+      expect(await readdir(join(home, 'empty-dir'))).toEqual([]);
+      expect(await readdir(join(home, 'a'))).toEqual(['old']);
+    });
+
+    it('lands a file in new folders with its temp in the first existing folder, and leaves no temp', async () => {
+      const home = await dirs.make('dman-batch-');
+      const out = await installFiles(home, [{ rel: 'n1/n2/f', hash: sha('deep'), mode: 0o640 }], served({ [sha('deep')]: 'deep' }));
+      expect(out.map((r) => [r.rel, r.error])).toEqual([['n1/n2/f', undefined]]);
+      expect(await readFile(join(home, 'n1/n2/f'), 'utf8')).toBe('deep');
+      expect((await stat(join(home, 'n1/n2/f'))).mode & 0o777).toBe(0o640);
+      expect(await readdir(home)).toEqual(['n1']);
+      expect(await readdir(join(home, 'n1'))).toEqual(['n2']);
+    });
+
+    it('refuses a folder swapped for a symlink out of the home between the fetch and the rename; the rest lands', async () => {
+      const home = await dirs.make('dman-batch-');
+      const outside = await dirs.make('dman-outside-');
+      await mkdir(join(home, 'd'));
+      await writeFile(join(home, 'd/f'), 'old');
+      // The swap runs on the first folder made: after every blob is fetched and every temp fsynced,
+      // before any rename (every mkdir waits for it).
+      let swap: Promise<void> | null = null;
+      let fetched = false;
+      const fs: FileSystem = {
+        ...nodeFileSystem,
+        mkdir: async (p, o) => {
+          expect(fetched).toBe(true);
+          swap ??= (async () => {
+            await rename(join(home, 'd'), join(home, 'd-moved'));
+            await symlink(outside, join(home, 'd'));
+            await symlink(outside, join(home, 'n')); // a folder that did not exist at the fetch
+          })();
+          await swap;
+          return nodeFileSystem.mkdir(p, o);
+        },
+      };
+      const fetch = async function* (hashes: string[]) {
+        for (const h of hashes) yield { hash: h, data: Buffer.from(h === sha('new') ? 'new' : 'other') };
+        fetched = true;
+      };
+      const out = await installFiles(home, [
+        { rel: 'd/f', hash: sha('new'), mode: 0o644 },
+        { rel: 'd/g', hash: sha('new'), mode: 0o644 },
+        { rel: 'n/f', hash: sha('new'), mode: 0o644 },
+        { rel: 'e/f', hash: sha('other'), mode: 0o644 },
+        { rel: 'top', hash: sha('other'), mode: 0o644 },
+      ], fetch, fs);
+      expect(swap).not.toBeNull();
+      const by = Object.fromEntries(out.map((r) => [r.rel, r]));
+      expect(Object.keys(by).sort()).toEqual(['d/f', 'd/g', 'e/f', 'n/f', 'top']);
+      for (const rel of ['d/f', 'd/g', 'n/f']) {
+        expect(isDmanError(by[rel]!.error, 'UNSAFE_PATH')).toBe(true);
+        expect((by[rel]!.error as Error).message).toContain(`"${rel}"`);
+      }
+      expect(await readdir(outside)).toEqual([]);
+      expect(await readFile(join(home, 'e/f'), 'utf8')).toBe('other');
+      expect(await readFile(join(home, 'top'), 'utf8')).toBe('other');
+      expect(by['e/f']!.stats).toBeDefined();
+      expect(by.top!.stats).toBeDefined();
+      // The temp of n/f (in the home, the first existing folder at the fetch) is removed.
+      expect((await readdir(home)).sort()).toEqual(['d', 'd-moved', 'e', 'n', 'top']);
+      // The moved folder keeps its old file; the temps written into it before the swap are named as ours.
+      expect(await readFile(join(home, 'd-moved/f'), 'utf8')).toBe('old');
+      expect((await readdir(join(home, 'd-moved'))).filter((n) => n !== 'f').every(isTempName)).toBe(true);
     });
 
     it('refuses a folder that leads out of the home', async () => {

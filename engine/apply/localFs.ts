@@ -3,7 +3,7 @@
 // conflict copies never follow a symlinked parent out of the home.
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { dirname, join, sep } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform, pipeline } from 'node:stream';
 import { DmanError } from '../../shared/errors.js';
@@ -11,11 +11,8 @@ import type { Entry } from '../../shared/protocol.js';
 import { fsyncDir, tempPathFor, writeFileAtomic } from '../fs/atomic.js';
 import { nodeFileSystem, type FileSystem } from '../ports/FileSystem.js';
 
-/** Returns the absolute path of `rel` under `home`, refusing a parent that is a symlink or leaves the home. */
-export async function safeTarget(home: string, rel: string, fs: FileSystem = nodeFileSystem): Promise<string> {
-  const abs = join(home, ...rel.split('/'));
-  const realHome = await fs.realpath(home);
-  let dir = dirname(abs);
+/** Refuses `dir` (or, when it does not exist yet, its first existing ancestor) unless it resolves inside `realHome`; returns the real path of the folder checked. */
+async function realFolderInside(realHome: string, dir: string, rel: string, fs: FileSystem): Promise<string> {
   // Walk up to the first existing ancestor; it must resolve inside the home.
   for (;;) {
     try {
@@ -23,12 +20,20 @@ export async function safeTarget(home: string, rel: string, fs: FileSystem = nod
       if (real !== realHome && !real.startsWith(realHome + sep)) {
         throw new DmanError('UNSAFE_PATH', `refusing to write "${rel}": its folder resolves outside the home (${real})`, { hint: 'a symlinked folder is in the way; move it and sync again', context: { path: rel } });
       }
-      break;
+      return real;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      dir = dirname(dir);
+      const up = dirname(dir);
+      if (up === dir) throw err;
+      dir = up;
     }
   }
+}
+
+/** Returns the absolute path of `rel` under `home`, refusing a parent that is a symlink or leaves the home. */
+export async function safeTarget(home: string, rel: string, fs: FileSystem = nodeFileSystem): Promise<string> {
+  const abs = join(home, ...rel.split('/'));
+  await realFolderInside(await fs.realpath(home), dirname(abs), rel, fs);
   return abs;
 }
 
@@ -43,11 +48,21 @@ function hashing(expected: string, rel: string): Transform {
   });
 }
 
+/** Refuses a folder at `abs` with files in it (the server holds a file there); changes nothing. */
+async function refuseFullDir(abs: string, rel: string, fs: FileSystem): Promise<void> {
+  const st = await fs.lstat(abs).catch(() => null);
+  if (st?.isDirectory() && (await fs.readdir(abs)).length > 0) throw fullDir(rel);
+}
+
+function fullDir(rel: string): DmanError {
+  return new DmanError('CONFLICT', `"${rel}" is a folder here with files in it, but the server holds a file`, { hint: 'move the folder away (or the files in it) and sync again', context: { path: rel } });
+}
+
 /** Makes room for a file at `abs`: an empty directory in the way is removed, a non-empty one is an error. */
 async function clearDirInTheWay(abs: string, rel: string, fs: FileSystem): Promise<void> {
   const st = await fs.lstat(abs).catch(() => null);
   if (!st?.isDirectory()) return;
-  if ((await fs.readdir(abs)).length > 0) throw new DmanError('CONFLICT', `"${rel}" is a folder here with files in it, but the server holds a file`, { hint: 'move the folder away (or the files in it) and sync again', context: { path: rel } });
+  if ((await fs.readdir(abs)).length > 0) throw fullDir(rel);
   await fs.rmdir(abs);
 }
 
@@ -128,35 +143,45 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
 /**
  * Installs many files with one durability pass instead of one per file: the blobs come from
  * `fetchBlobs` (a few requests for the whole batch); each is hash-verified as it arrives and
- * written to a temp file beside its target (fsynced, many at once, so the filesystem groups them
- * into few journal commits); then every temp is renamed over its target and each touched folder
- * is fsynced once. When this returns, every file reported as landed is durable; a crash at any
- * point leaves each file old or new (the caller records the new state only after this returns).
- * Per-file failures come back in the result; a failure of `fetchBlobs` (the server went away) is
- * thrown after removing the batch's temps, before any rename: every target stays as it was.
+ * written to a temp file (fsynced, many at once, so the filesystem groups them into few journal
+ * commits) beside its target, or, when the target's folder does not exist yet, in its first
+ * existing ancestor. Nothing else in the home changes until the whole batch is fetched: then,
+ * file by file, missing folders are made, an empty folder in the way is removed, the target is
+ * looked at again (an edit saved meanwhile is kept), its folder is checked again to resolve
+ * inside the home (a folder swapped for a symlink meanwhile is refused: UNSAFE_PATH, temp
+ * removed), and the temp is renamed over it; last, each touched folder (and the parent of each
+ * folder made) is fsynced once. When this returns, every file reported as landed is durable; a
+ * crash at any point leaves each file old or new (the caller records the new state only after
+ * this returns). Per-file failures come back in the result; a failure of `fetchBlobs` (the server
+ * went away) is thrown after removing the batch's temps: every target, and every folder, stays as
+ * it was.
  */
 export async function installFiles(home: string, files: readonly FileToInstall[], fetchBlobs: (hashes: string[]) => AsyncIterable<{ hash: string; data: Buffer | null }>, fs: FileSystem = nodeFileSystem): Promise<InstalledFile[]> {
   const out: InstalledFile[] = [];
   const fail = (rel: string, error: unknown): void => { out.push({ rel, error }); };
-  // Per folder: the safety check of safeTarget and the mkdir, done once for all the files in it.
-  const dirChecks = new Map<string, Promise<void>>();
-  const prepareDir = (abs: string, rel: string): Promise<void> => {
+  const realHomeP = fs.realpath(home);
+  realHomeP.catch(() => {}); // awaited per file below; each file then reports the error
+  // Per folder, a look that changes nothing: where the temps go (the real path of the folder, or
+  // of its first existing ancestor), refusing early one that leads out of the home.
+  const tempDirs = new Map<string, Promise<string>>();
+  const tempDirFor = (abs: string, rel: string): Promise<string> => {
     const dir = dirname(abs);
-    let p = dirChecks.get(dir);
+    let p = tempDirs.get(dir);
     if (!p) {
-      p = safeTarget(home, rel, fs).then(() => fs.mkdir(dir, { recursive: true })).then(() => {});
-      dirChecks.set(dir, p);
+      p = realHomeP.then((realHome) => realFolderInside(realHome, dir, rel, fs));
+      tempDirs.set(dir, p);
     }
     return p;
   };
-  interface Landing { f: FileToInstall; abs: string; tmp?: string }
+  interface Landing { f: FileToInstall; abs: string; tempDir: string; tmp?: string }
   const ready: Landing[] = [];
   await pool(files, 16, async (f) => {
     try {
       const abs = join(home, ...f.rel.split('/'));
-      await prepareDir(abs, f.rel);
-      if (f.dirInTheWay) await clearDirInTheWay(abs, f.rel, fs);
-      ready.push({ f, abs });
+      const tempDir = await tempDirFor(abs, f.rel);
+      // A folder with files in it is refused before its blob is fetched (looked at again before the rename).
+      if (f.dirInTheWay) await refuseFullDir(abs, f.rel, fs);
+      ready.push({ f, abs, tempDir });
     } catch (err) {
       fail(f.rel, err);
     }
@@ -169,7 +194,7 @@ export async function installFiles(home: string, files: readonly FileToInstall[]
   const umask = umaskOf();
   const written: Landing[] = [];
   const writeTemp = async (l: Landing, data: Buffer): Promise<void> => {
-    const tmp = tempPathFor(l.abs);
+    const tmp = tempPathFor(join(l.tempDir, basename(l.abs)));
     const mode = l.f.mode || 0o644;
     let fh;
     try {
@@ -217,43 +242,67 @@ export async function installFiles(home: string, files: readonly FileToInstall[]
   }
   await Promise.all(inFlight);
   if (fetchError) {
-    // Nothing of this batch is renamed yet: drop the temps, keep every target as it was.
+    // Nothing of this batch is renamed, no folder made or removed: drop the temps, keep every target as it was.
     await Promise.all(written.map((l) => fs.rm(l.tmp!, { force: true }).catch(() => {})));
     throw fetchError;
   }
-  // Every temp is durable; now swap them in, then make the renames durable, one fsync per folder.
-  const renamed: Landing[] = [];
+  // Every temp is durable; now make the folders and swap the temps in, each checked right before
+  // its rename, then make the renames durable, one fsync per folder.
+  const mkdirs = new Map<string, Promise<unknown>>();
+  const renamed: Array<{ l: Landing; dirs: string[] }> = [];
   await pool(written, 16, async (l) => {
+    const rel = l.f.rel;
     try {
+      const realHome = await realHomeP;
+      const dir = dirname(l.abs);
+      // Never make a folder through a symlink that leads out of the home.
+      await realFolderInside(realHome, dir, rel, fs);
+      let made = mkdirs.get(dir);
+      if (!made) {
+        made = fs.mkdir(dir, { recursive: true });
+        mkdirs.set(dir, made);
+      }
+      const first = await made;
       // The last look before the swap: an edit saved while the batch downloaded is kept.
-      if (l.f.unchanged && !l.f.unchanged(await fs.lstat(l.abs).catch(() => null))) throw changedLocally(l.f.rel);
+      if (l.f.unchanged && !l.f.unchanged(await fs.lstat(l.abs).catch(() => null))) throw changedLocally(rel);
+      if (l.f.dirInTheWay) await clearDirInTheWay(l.abs, rel, fs);
+      // The folder again, right before the rename: one swapped for a symlink since is refused.
+      const realDir = await realFolderInside(realHome, dir, rel, fs);
       await fs.rename(l.tmp!, l.abs);
-      renamed.push(l);
+      // The folders whose entries changed: the target's, the temp's, and the parent of each folder made.
+      const dirs = new Set([dir]);
+      if (l.tempDir !== realDir) dirs.add(l.tempDir);
+      if (typeof first === 'string') {
+        for (let d = dir; d !== dirname(first) && d.length > dirname(first).length; ) {
+          d = dirname(d);
+          dirs.add(d);
+        }
+      }
+      renamed.push({ l, dirs: [...dirs] });
     } catch (err) {
       await fs.rm(l.tmp!, { force: true }).catch(() => {});
-      fail(l.f.rel, err);
+      fail(rel, err);
     }
   });
-  const dirs = new Map<string, Landing[]>();
-  for (const l of renamed) {
-    const d = dirname(l.abs);
-    const list = dirs.get(d);
-    if (list) list.push(l); else dirs.set(d, [l]);
-  }
-  await pool([...dirs], 16, async ([dir, list]) => {
-    try {
-      await fsyncDir(dir, fs);
-    } catch (err) {
-      // Renamed but not known durable: report it, so the state does not claim it.
-      for (const l of list) fail(l.f.rel, err);
-      return;
+  const syncs = new Map<string, Promise<unknown>>();
+  const synced = (dir: string): Promise<unknown> => {
+    let p = syncs.get(dir);
+    if (!p) {
+      p = fsyncDir(dir, fs).then(() => null, (err: unknown) => err ?? new Error(`fsync of ${dir} failed`));
+      syncs.set(dir, p);
     }
-    for (const l of list) {
-      try {
-        out.push({ rel: l.f.rel, stats: await fs.lstat(l.abs) });
-      } catch (err) {
-        fail(l.f.rel, err);
-      }
+    return p;
+  };
+  await pool(renamed, 16, async ({ l, dirs }) => {
+    // Renamed but not known durable: report it, so the state does not claim it.
+    for (const d of dirs) {
+      const err = await synced(d);
+      if (err) return fail(l.f.rel, err);
+    }
+    try {
+      out.push({ rel: l.f.rel, stats: await fs.lstat(l.abs) });
+    } catch (err) {
+      fail(l.f.rel, err);
     }
   });
   return out;

@@ -34,6 +34,26 @@ for (const via of ['tcp', 'socket', 'tls'] as const) {
 }
 
 describe('RedisStore specifics', () => {
+  // Review finding: a script failing inside a putBlobs group left the blobs before it stored and
+  // held but not in the user's index (not stored as far as a commit can tell, yet not reported so).
+  it('putBlobs: when one blob\'s script fails, the blobs before it are indexed and it and the rest are not', async () => {
+    const facts = await getService('redis');
+    const admin = new Redis({ host: facts.host, port: facts.port, username: facts.username, password: facts.password });
+    const keyPrefix = `t${uniqueId()}:`;
+    const store = new RedisStore({ redis: redisBlock(facts, 'tcp') as unknown as RedisBlock, keyPrefix });
+    await store.open();
+    try {
+      const blobs = ['one', 'two', 'three', 'four'].map((t) => Buffer.from(`blob ${t}`));
+      // the third blob's holders key has the wrong type: its script fails with WRONGTYPE
+      await admin.set(`${keyPrefix}{b:${sha256(blobs[2]!)}}:holders`, 'not a hash');
+      const err = await store.putBlobs('alice', (async function* () { for (const b of blobs) yield { hash: sha256(b), data: Readable.from([b]) }; })(), 1024).then(() => null, (e: unknown) => e as Error);
+      expect(err?.message).toMatch(/WRONGTYPE/);
+      expect(await Promise.all(blobs.map((b) => store.hasBlob('alice', sha256(b))))).toEqual([true, true, false, false]);
+      expect((await store.commit({ user: 'alice', device: 'd', ops: [{ path: 'f', baseRev: 0, deleted: false, kind: 'file', hash: sha256(blobs[1]!), size: blobs[1]!.length, mode: 0o644, mtime: 0 }], now: 1 })).ok).toBe(true);
+      await store.destroyAll();
+    } finally { await store.close(); admin.disconnect(); }
+  });
+
   it('warns in health() when persistence is off and names the target', async () => {
     const { store, cleanup } = await openStore('tcp');
     try {
@@ -79,7 +99,8 @@ describe('RedisStore specifics', () => {
         expect(out.ok).toBe(true);
         // every key of a user shares one hash tag (Cluster: one slot), every blob key its own
         const keys = await admin.keys(`${prefix}*`);
-        const perUser = keys.filter((k) => !/^[^{]*(users|blobs|schema|audit)$/.test(k));
+        // (refs, tokens, tokenhash: retired layout-1 keys, strings an old server fails on; see README)
+        const perUser = keys.filter((k) => !/^[^{]*(users|blobs|schema|audit|v1-retired|refs|tokens|tokenhash)$/.test(k));
         expect(perUser.length).toBeGreaterThan(3);
         for (const k of perUser) expect(k).toMatch(new RegExp(`^${prefix}\\{(u:alice|b:${sha256(data)})\\}:`));
         await store.destroyAll();

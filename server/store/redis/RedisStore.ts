@@ -173,16 +173,69 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 `;
 
-// gc, step 2 (the blob's slot). KEYS: holders, meta, data.  ARGV: user ('' for none), hold. Removes
-// the user's hold unless an upload renewed it, then deletes the bytes once nobody holds them.
-// Returns the size freed, -1 when the blob was gone, -2 while someone still holds it.
+// gc, step 2 (the blob's slot). KEYS: holders, meta, data.  ARGV: user ('' for none), hold, cutoff.
+// Removes the user's hold unless an upload renewed it, then deletes the bytes once nobody holds
+// them, unless the blob's upload time (meta 'at', written by layout-1 servers) is past the cutoff:
+// bytes without holders an old server wrote lately get the same grace as any upload. Returns the
+// size freed, -1 when the blob was gone, -2 while someone still holds it, -3 while in its grace.
 const DROP_DATA_LUA = `
 if ARGV[1] ~= '' and redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end
 if redis.call('HLEN', KEYS[1]) > 0 then return -2 end
+if tonumber(redis.call('HGET', KEYS[2], 'at') or '0') > tonumber(ARGV[3]) then return -3 end
 local size = redis.call('HGET', KEYS[2], 'size')
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 if not size then return -1 end
 return tonumber(size)
+`;
+
+// Value written over every retired layout-1 key (per-user owns sets, the global refs and the token
+// hashes): a server still running layout-1 code then fails on it with WRONGTYPE instead of writing
+// where no layout-2 server looks. Per-user owns keys say how far their user's migration got.
+const RETIRED = 'retired by dman layout 2: stop every older dman server sharing this Redis';
+const OWNS_HOLDS = 'retired by dman layout 2: holds moved';
+const OWNS_DONE = 'retired by dman layout 2: holds and refs moved';
+
+// KEYS: a layout-1 key.  ARGV: the value to write, 'set' or 'hash', then what the migrator copied
+// (set members, or hash field/value pairs). Replaces the key with the value unless it holds
+// something not copied yet (written by an old server meanwhile): returns those members/fields to
+// copy first (then call again), {} when retired. A key already retired is left as it is.
+const RETIRE_LUA = `
+local t = redis.call('TYPE', KEYS[1]).ok
+if t == 'string' then return {} end
+if t == 'none' then redis.call('SET', KEYS[1], ARGV[1]) return {} end
+local seen = {}
+local extra = {}
+if t == 'set' then
+  for i = 3, #ARGV do seen[ARGV[i]] = true end
+  for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do if not seen[m] then extra[#extra + 1] = m end end
+elseif t == 'hash' then
+  for i = 3, #ARGV, 2 do seen[ARGV[i]] = ARGV[i + 1] end
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do if seen[all[i]] ~= all[i + 1] then extra[#extra + 1] = all[i] end end
+end
+if #extra == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
+return extra
+`;
+
+// KEYS: the user's owns key, the user's refs ({u:<user>}).  ARGV: OWNS_DONE, then (hash, count)
+// pairs counted from the user's history. Writes the user's refs once: -1 while the owns key is
+// still a layout-1 set (move its holds first), 0 when already done (a migrator that lost its lock
+// or died never overwrites counts layout-2 commits keep since), 1 when written.
+const REBUILD_REFS_LUA = `
+local t = redis.call('TYPE', KEYS[1]).ok
+if t == 'set' then return -1 end
+if t == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+`;
+
+// KEYS: the migration lock.  ARGV: its owner's id, ms. Renews the lock only while the caller holds it.
+const RENEW_LOCK_LUA = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
 `;
 
 /** Options of the Redis driver; the timeouts have production defaults that tests shorten. */
@@ -283,6 +336,9 @@ export class RedisStore implements Store {
       r.defineCommand('dmanIndexBlobs', { numberOfKeys: 1, lua: INDEX_BLOBS_LUA });
       r.defineCommand('dmanDropHold', { numberOfKeys: 2, lua: DROP_HOLD_LUA });
       r.defineCommand('dmanDropData', { numberOfKeys: 3, lua: DROP_DATA_LUA });
+      r.defineCommand('dmanRetire', { numberOfKeys: 1, lua: RETIRE_LUA });
+      r.defineCommand('dmanRebuildRefs', { numberOfKeys: 2, lua: REBUILD_REFS_LUA });
+      r.defineCommand('dmanRenewLock', { numberOfKeys: 1, lua: RENEW_LOCK_LUA });
     }
     try {
       await this.ensureLayout();
@@ -538,23 +594,29 @@ export class RedisStore implements Store {
     const writeOne = (q: RedisWithScripts, b: Received, i: number): Promise<unknown> => b.kind === 'small'
       ? q.dmanPutSmall(this.b(b.hash, 'data'), this.b(b.hash, 'meta'), this.b(b.hash, 'holders'), b.data, b.data.length, user, holds[i]!)
       : q.dmanFinishBlob(b.tmp, this.b(b.hash, 'data'), this.b(b.hash, 'meta'), this.b(b.hash, 'holders'), b.size, b.chunks, b.exists ? 'known' : 'new', user, holds[i]!);
-    let replies: unknown[];
+    // Per blob its script's reply or error: a script that failed (the rest may have run) must not
+    // leave the blobs before it stored and held but unindexed, so those are indexed below.
+    let replies: Array<{ err: unknown; v: unknown }>;
     if (this.clustered) {
       // A cluster pipeline cannot span nodes; concurrent commands still go out without waiting for each other.
-      replies = await Promise.all(list.map((b, i) => writeOne(r, b, i)));
+      replies = await Promise.all(list.map((b, i) => writeOne(r, b, i).then((v) => ({ err: null, v }), (err: unknown) => ({ err: err ?? new Error('script failed'), v: null }))));
     } else {
       const pipe = r.pipeline() as unknown as RedisWithScripts & { exec(): Promise<Array<[Error | null, unknown]> | null> };
       list.forEach((b, i) => { void writeOne(pipe, b, i); });
       const res = (await pipe.exec()) ?? [];
-      replies = res.map(([err, v]) => { if (err) throw err; return v; });
+      replies = list.map((_, i) => { const [err, v] = res[i] ?? [new Error('no reply'), null]; return { err, v }; });
     }
     await r.sadd(this.g('blobs'), ...hashes);
-    // Only blobs before the first one gc took away meanwhile are indexed (see putBlob's -1).
-    let ok = replies.findIndex((v) => Number(v) === -1);
+    // Only blobs before the first one that failed or gc took away meanwhile (see putBlob's -1) are indexed.
+    let ok = replies.findIndex((x) => x.err !== null || Number(x.v) === -1);
     if (ok === -1) ok = list.length;
+    const failed = ok < list.length ? replies[ok]!.err : null;
     const args = list.slice(0, ok).flatMap((b, i) => [b.hash, holds[i]!]);
     const added = args.length === 0 ? [] : (await r.dmanIndexBlobs(this.u(user, 'blobs'), ...args)) as number[];
     const out = list.slice(0, ok).map((b, i) => ({ hash: b.hash, size: b.kind === 'small' ? b.data.length : b.size, created: Number(added[i]) === 1 }));
+    // The blobs before the failure are indexed (stored, as the contract says); it and those after it
+    // are reported as not stored (their holds, if any, go with gc after the grace).
+    if (failed) throw this.toStoreError(failed, 'putBlobs');
     if (ok < list.length) {
       throw new DmanError('STORE_UNAVAILABLE', `Blob ${list[ok]!.hash} was garbage-collected while it was being uploaded again; retry the upload`, { context: { driver: 'redis', user, hash: list[ok]!.hash } });
     }
@@ -751,8 +813,8 @@ export class RedisStore implements Store {
           if (Number(await c.dmanDropHold(this.u(user, 'blobs'), this.u(user, 'refs'), hash, hold, cutoff)) === 1) drops.push([user, hold]);
         }
         for (const [user, hold] of drops) {
-          const size = Number(await c.dmanDropData(this.b(hash, 'holders'), this.b(hash, 'meta'), this.b(hash, 'data'), user, hold));
-          if (size === -2) continue;
+          const size = Number(await c.dmanDropData(this.b(hash, 'holders'), this.b(hash, 'meta'), this.b(hash, 'data'), user, hold, cutoff));
+          if (size === -2 || size === -3) continue;
           // Unlisted once gone; an upload running now lists it again after its bytes land.
           await c.srem(this.g('blobs'), hash);
           if (size >= 0) { blobsRemoved++; bytesFreed += size; }
@@ -891,8 +953,9 @@ export class RedisStore implements Store {
           });
         }
         if (Number(v) === LAYOUT_VERSION) {
-          // A migration that died after recording the version still removes the old keys.
-          if ((await c.exists(this.g('refs'))) === 1) await this.dropV1Keys();
+          // Data migrated by an earlier layout-2 server (which deleted the old keys instead of
+          // retiring them), or by one that died after recording the version: retire what is left.
+          if ((await c.exists(this.g('v1-retired'))) === 0) await this.retireV1Keys(null);
           return;
         }
       }
@@ -908,6 +971,10 @@ export class RedisStore implements Store {
         try {
           // Another server may have finished while we looked.
           if (Number((await c.get(this.g('schema'))) ?? 0) < LAYOUT_VERSION) await this.migrateFromV1(lock);
+        } catch (err) {
+          // Lost the lock (this process stalled past it): whoever holds it now migrates; wait for it.
+          if (!(isDmanError(err) && err.context?.lostLock === true)) throw err;
+          this.log.warn({ target: this.target, prefix: this.p }, 'redis: lost the migration lock; waiting for the server that holds it');
         } finally {
           if ((await c.get(this.g('migrate-lock'))) === lock) await c.del(this.g('migrate-lock'));
         }
@@ -925,60 +992,130 @@ export class RedisStore implements Store {
 
   /**
    * v1 kept one global reference count (<prefix>refs), per-user ownership sets ({u:<user>}:owns)
-   * and the tokens in <prefix>tokens / <prefix>tokenhash. Rebuilds them in the v2 keys: holds and
+   * and the tokens in <prefix>tokens / <prefix>tokenhash. Copies them into the v2 keys (holds and
    * the users' blob indexes from the ownership sets, per-user refs from the kept history, tokens
-   * under {tokens}. Every step overwrites, so a migration that died is simply run again.
+   * under {tokens}) and retires each old key (see RETIRE_LUA): a v1 server still running fails on
+   * it instead of writing where v2 does not look. Every step is checked against the lock first
+   * (and a heartbeat renews it); a migrator that lost it stops. A migration that died is run again:
+   * the copies overwrite, retired keys are skipped, refs are written once per user.
    */
   private async migrateFromV1(lock: string): Promise<void> {
-    const c = this.c();
+    const c = this.c() as RedisWithScripts;
     const started = Date.now();
     this.log.info({ target: this.target, prefix: this.p }, 'redis: migrating the key layout from v1 to v2');
-    const renew = async () => { if ((await c.get(this.g('migrate-lock'))) === lock) await c.pexpire(this.g('migrate-lock'), MIGRATION_LOCK_MS); };
+    let lost = false;
+    const renew = async (): Promise<boolean> => Number(await c.dmanRenewLock(this.g('migrate-lock'), lock, MIGRATION_LOCK_MS)) === 1;
+    const check = async (): Promise<void> => {
+      if (lost || !(await renew())) {
+        lost = true;
+        throw new DmanError('STORE_UNAVAILABLE', `This server lost the migration lock ${this.g('migrate-lock')} at ${this.target} (it expired or was taken over) and stopped migrating`, {
+          hint: 'Start the server again: it waits for the migration another server runs, or runs it again from where it stopped.', context: { driver: 'redis', url: this.target, lostLock: true },
+        });
+      }
+    };
+    const beat = setInterval(() => { renew().then((ok) => { if (!ok) lost = true; }, () => undefined); }, MIGRATION_LOCK_MS / 6);
+    beat.unref();
+    try {
+      await check();
+      const holds = await this.retireV1Keys(check);
+      for (const user of await c.smembers(this.g('users'))) {
+        await check();
+        const counts = new Map<string, number>();
+        const paths = await c.hkeys(this.u(user, 'entries'));
+        for (let i = 0; i < paths.length; i += 200) {
+          const read = c.pipeline();
+          for (const path of paths.slice(i, i + 200)) read.lrange(this.u(user, `h:${path}`), 0, -1);
+          for (const [, raw] of (await read.exec()) ?? []) {
+            for (const json of (raw ?? []) as string[]) {
+              const e = this.parseEntry(json);
+              if (!e.deleted && e.kind === 'file' && e.hash) counts.set(e.hash, (counts.get(e.hash) ?? 0) + 1);
+            }
+          }
+        }
+        await check();
+        const args = [OWNS_DONE, ...[...counts].flat()];
+        let res = Number(await c.dmanRebuildRefs(this.u(user, 'owns'), this.u(user, 'refs'), ...args));
+        if (res === -1) {
+          // An old server gave this user an ownership set after the first pass: move it, then count.
+          await this.retireOwns(user, check);
+          res = Number(await c.dmanRebuildRefs(this.u(user, 'owns'), this.u(user, 'refs'), ...args));
+        }
+        if (res === -1) throw new DmanError('STORE_UNAVAILABLE', `Redis at ${this.target}: a layout-1 server keeps writing user ${user}'s blob ownership during the migration`, { hint: 'Stop every older dman server sharing this Redis, then start this one again.', context: { driver: 'redis', url: this.target } });
+      }
+      await check();
+      await c.set(this.g('v1-retired'), '1');
+      await check();
+      await c.set(this.g('schema'), String(LAYOUT_VERSION));
+      this.log.info({ target: this.target, prefix: this.p, holds, ms: Date.now() - started }, 'redis: key layout migrated to v2');
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  /**
+   * Retires every layout-1 key left (copying what it holds first): the ownership sets, the token
+   * hashes (copied without overwriting layout-2 records), the global refs. Run by the migration
+   * (with `check`, the lock test) and at start-up on layout-2 data not marked <prefix>v1-retired
+   * (migrated by a server that deleted the old keys, which old servers then re-created).
+   */
+  private async retireV1Keys(check: (() => Promise<void>) | null): Promise<number> {
+    const c = this.c() as RedisWithScripts;
     const ownsRe = new RegExp(`^${this.p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\{u:(.+)\\}:owns$`);
     let holds = 0;
     for (const key of await this.scanKeys(`${this.glob()}{u:*}:owns`)) {
       const user = ownsRe.exec(key)?.[1];
-      if (!user) continue;
-      for (const hash of await c.smembers(key)) {
+      if (user) holds += await this.retireOwns(user, check);
+    }
+    for (const [from, to] of [['tokens', 'byid'], ['tokenhash', 'byhash']] as const) {
+      for (let round = 0; ; round++) {
+        await check?.();
+        if ((await c.type(this.g(from))) !== 'hash') { await c.dmanRetire(this.g(from), RETIRED, 'hash'); break; }
+        const all = await c.hgetall(this.g(from));
+        // HSETNX: a record layout-2 servers changed since (a revoked token) is not undone.
+        for (const [k, v] of Object.entries(all)) await c.hsetnx(this.t(to), k, v);
+        const extra = (await c.dmanRetire(this.g(from), RETIRED, 'hash', ...Object.entries(all).flat())) as string[];
+        if (extra.length === 0) break;
+        if (round >= 10) throw this.oldServerWriting(from);
+      }
+    }
+    await check?.();
+    await c.set(this.g('refs'), RETIRED);
+    if (!check) await c.set(this.g('v1-retired'), '1');
+    return holds;
+  }
+
+  /** Copies one user's layout-1 ownership set into holds and the user's blob index, then retires it. */
+  private async retireOwns(user: string, check: (() => Promise<void>) | null): Promise<number> {
+    const c = this.c() as RedisWithScripts;
+    const key = this.u(user, 'owns');
+    let holds = 0;
+    let copied: string[] = [];
+    for (let round = 0; ; round++) {
+      if ((await c.type(key)) !== 'set') return holds;
+      await check?.();
+      const all = await c.smembers(key);
+      const seen = new Set(copied);
+      for (const hash of all) {
+        if (seen.has(hash)) continue;
         const [size, at] = await c.hmget(this.b(hash, 'meta'), 'size', 'at');
         if (size === null) continue; // listed as owned but already collected
         const hold = `v1:${at ?? 0}`;
-        await c.hset(this.b(hash, 'holders'), user, hold);
-        await c.hset(this.u(user, 'blobs'), hash, hold);
+        // NX: a hold a layout-2 upload wrote since is newer; keep it.
+        await c.hsetnx(this.b(hash, 'holders'), user, hold);
+        await c.hsetnx(this.u(user, 'blobs'), hash, hold);
         holds++;
       }
-      await renew();
+      copied = all;
+      const extra = (await c.dmanRetire(key, OWNS_HOLDS, 'set', ...all)) as string[];
+      if (extra.length === 0) return holds;
+      if (round >= 10) throw this.oldServerWriting(key);
     }
-    for (const user of await c.smembers(this.g('users'))) {
-      const counts = new Map<string, number>();
-      const paths = await c.hkeys(this.u(user, 'entries'));
-      for (let i = 0; i < paths.length; i += 200) {
-        const read = c.pipeline();
-        for (const path of paths.slice(i, i + 200)) read.lrange(this.u(user, `h:${path}`), 0, -1);
-        for (const [, raw] of (await read.exec()) ?? []) {
-          for (const json of (raw ?? []) as string[]) {
-            const e = this.parseEntry(json);
-            if (!e.deleted && e.kind === 'file' && e.hash) counts.set(e.hash, (counts.get(e.hash) ?? 0) + 1);
-          }
-        }
-      }
-      await c.del(this.u(user, 'refs'));
-      if (counts.size > 0) await c.hset(this.u(user, 'refs'), Object.fromEntries(counts));
-      await renew();
-    }
-    const tokens = await c.hgetall(this.g('tokens'));
-    const byHash = await c.hgetall(this.g('tokenhash'));
-    if (Object.keys(tokens).length > 0) await c.hset(this.t('byid'), tokens);
-    if (Object.keys(byHash).length > 0) await c.hset(this.t('byhash'), byHash);
-    await c.set(this.g('schema'), String(LAYOUT_VERSION));
-    await this.dropV1Keys();
-    this.log.info({ target: this.target, prefix: this.p, holds, tokens: Object.keys(tokens).length, ms: Date.now() - started }, 'redis: key layout migrated to v2');
   }
 
-  /** Removes what only v1 used; <prefix>refs goes last, so its presence means "not done yet". */
-  private async dropV1Keys(): Promise<void> {
-    await this.deleteKeys(await this.scanKeys(`${this.glob()}{u:*}:owns`));
-    for (const k of ['tokens', 'tokenhash', 'refs']) await this.c().del(this.g(k));
+  private oldServerWriting(key: string): DmanError {
+    return new DmanError('STORE_UNAVAILABLE', `Redis at ${this.target}: a layout-1 dman server keeps writing ${key} while it is being migrated`, {
+      hint: 'Stop every older dman server sharing this Redis, then start this one again.', context: { driver: 'redis', url: this.target },
+    });
   }
 }
 
@@ -997,4 +1134,7 @@ interface RedisWithScripts extends Redis {
   dmanDropHold(...args: Array<string | number>): Promise<unknown>;
   dmanDropData(...args: Array<string | number>): Promise<unknown>;
   dmanRetain(...args: Array<string | number>): Promise<unknown>;
+  dmanRetire(...args: Array<string | number>): Promise<unknown>;
+  dmanRebuildRefs(...args: Array<string | number>): Promise<unknown>;
+  dmanRenewLock(...args: Array<string | number>): Promise<unknown>;
 }

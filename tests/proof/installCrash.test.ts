@@ -139,6 +139,20 @@ describe('client install', () => {
     }
   }, 150_000);
 
+  it('makes the folders of a new path only after every temp is fsynced, and fsyncs the parent of each folder it made', () => {
+    const made = steps.indexOf('mkdir home/.local/share/fresh');
+    expect(made, steps.join('\n')).toBeGreaterThan(0);
+    const lastTempSync = steps.reduce((last, s, i) => (/^sync /.test(s) && isTempName(s) ? i : last), -1);
+    expect(lastTempSync).toBeGreaterThan(0);
+    expect(made, 'no folder is made before the whole batch is fetched and fsynced').toBeGreaterThan(lastTempSync);
+    const landed = steps.findIndex((s) => s.endsWith(' -> home/.local/share/fresh/c.conf'));
+    expect(landed).toBeGreaterThan(made);
+    const stateSave = steps.findIndex((s) => /^(rename|write|writeFile|appendFile) state\/(?!.*\.lock)/.test(s));
+    for (const dir of ['home/.local/share/fresh', 'home/.local/share', 'home/.local', 'home']) {
+      expect(steps.slice(landed, stateSave), `${dir} is fsynced after the rename and before the state save`).toContain(`sync ${dir}`);
+    }
+  });
+
   it.each(['ENOSPC', 'EIO'] as const)('fails cleanly on %s at each write step and heals', async (fault) => {
     for (let k = fault === 'ENOSPC' ? 1 : 2; k <= steps.length; k += STRIDE) {
       const dir = join(root, `${fault}-${k}`);

@@ -14,6 +14,8 @@ export const INSTALL_CASE: Record<string, [string | null, number, string | null,
   // The batched install: two paths of one folder share one blob (fetched once, landed twice), one of them new here.
   '.config/app/a.conf': ['a = old\n', 0o644, 'shared = new\n', 0o644],
   '.config/app/b.conf': [null, 0, 'shared = new\n', 0o640],
+  // A new path in folders that do not exist yet: made only in the rename pass, after the fetch.
+  '.local/share/fresh/c.conf': [null, 0, 'c = new\n', 0o600],
 };
 
 /** Revisions of the old commit: a base above this comes from the new one. */

@@ -688,10 +688,12 @@ export function createEngine(deps: EngineDeps): Engine {
       return null;
     }
     const data = Buffer.from(out.text);
-    const st = await writeLocal(ctx.home, a.path, data, a.local.mode, fs);
+    // The mode merges three ways too: a side that kept the base's mode takes the other side's change.
+    const mode = a.local.mode === a.base.mode ? a.remote.mode : a.local.mode;
+    const st = await writeLocal(ctx.home, a.path, data, mode, fs);
     const hash = createHash('sha256').update(data).digest('hex');
     ctx.state.statCache.set(a.path, cacheEntryFor(st, hash, clock.now()));
-    return { kind: 'file', hash, size: data.length, mode: a.local.mode, mtime: Math.floor(st.mtimeMs) };
+    return { kind: 'file', hash, size: data.length, mode, mtime: Math.floor(st.mtimeMs) };
   }
 
   function recordConflict(ctx: RunCtx, path: string, local: LocalFile | null, remote: Entry | null, base: BaseRecord | null, reason: string): void {

@@ -12,4 +12,5 @@ export const ENGINE_REGRESSION_SEEDS: Array<[number, string]> = [
   [8689, 'harness: the same merge false positive'],
   [671, 'harness: a scan caught a file the user had just opened (empty) and published it; the empty version was flagged as torn and its replacement as a silent overwrite'],
   [401, 'harness: an empty blob was taken for a missing one'],
+  [17719, 'engine: under merge, a text merge published the local mode and dropped a chmod made on another machine (see mergeMode.test.ts)'],
 ];

@@ -150,11 +150,21 @@ export async function runEngineSeed(seed: number, opts: { events?: number; canar
       if (c.held.get(op.path)?.has(curShape)) continue;
       if (op.deleted) {
         violate(`delete beat an edit: ${s.who} deleted ${op.path}@${cur.rev} (${cur.hash!.slice(0, 8)}), a version its home never held`);
-      } else if (policy !== 'local-wins' && c.resolvingLocal !== op.path && !(policy === 'merge' && op.hash && (op.hash === cur.hash || !userHashes.has(op.hash)))) {
-        // (A merge publishes a merged text, or the remote text itself when the local side changed only the mode.)
+      } else if (policy !== 'local-wins' && c.resolvingLocal !== op.path && !(policy === 'merge' && op.hash && mergedOver(c, op.path, op.hash, op.mode ?? 0o644, cur))) {
         violate(`silent overwrite: ${s.who} replaced ${op.path}@${cur.rev} (${cur.hash!.slice(0, 8)}), a version its home never held, without a conflict`);
       }
     }
+  }
+  /**
+   * A merge may replace a version this home never held exactly: with a merged text, with the
+   * remote text itself when the local side changed only the mode, or with the local text when
+   * the remote side changed only the mode, which it must then keep (seed 17719 found a merge
+   * that dropped it).
+   */
+  function mergedOver(c: Client, path: string, hash: string, mode: number, cur: { hash: string | null; mode: number }): boolean {
+    if (hash === cur.hash || !userHashes.has(hash)) return true;
+    const heldText = [...(c.held.get(path) ?? [])].some((h) => h.startsWith(`${cur.hash} `));
+    return heldText && mode === cur.mode;
   }
   function onAck(who: string, entries: Array<{ path: string; rev: number; hash: string | null }>): void {
     for (const e of entries) acks.push({ who, path: e.path, rev: e.rev, hash: e.hash });

@@ -2,12 +2,12 @@
 // config to run the cycle and prints its answer. Any doubt (no host, stale socket, another build,
 // other settings, a socket not private to this user) returns null and the caller runs the sync
 // itself, exactly as before. Only node: imports (this is dist/fast.js, loaded before the CLI).
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import { configCandidates } from '../../engine/config/candidates.js';
-import { buildId, envFingerprint, type ControlAck, type ControlReply, type ControlRequest, type SyncFlags } from './protocol.js';
+import { buildId, configVarNames, envFingerprint, SILENCE_LIMIT_MS, type ControlAck, type ControlReply, type ControlRequest, type SyncFlags } from './protocol.js';
 import { checkControlDir, checkSocketFile, controlSocketPath, currentUid } from './socketPath.js';
 
 /** How long to wait for the connection, and for the host's ack once connected. */
@@ -51,14 +51,21 @@ export interface DelegateIo {
   debug?(line: string): void;
 }
 
-/** Sends `req` to the socket; resolves to the reply, or to a reason string when the caller should run the sync itself. */
-export function askHost(path: string, req: ControlRequest, onAck?: (ack: ControlAck & { accepted: true }) => void): Promise<ControlReply | string> {
+/** The host took the request, then went silent: it may still be running it, so the client must not run it again. */
+export interface HostSilent { silent: true; host: { kind: string; pid: number }; ms: number }
+
+/**
+ * Sends `req` to the socket; resolves to the reply, to a reason string when the caller should run
+ * the sync itself, or to HostSilent when the host took the request and then sent nothing (no
+ * keep-alive, no reply) for `silenceMs`.
+ */
+export function askHost(path: string, req: ControlRequest, onAck?: (ack: ControlAck & { accepted: true }) => void, silenceMs = SILENCE_LIMIT_MS): Promise<ControlReply | string | HostSilent> {
   return new Promise((done) => {
     let settled = false;
     let acked = false;
     let buf = '';
     const sock = createConnection(path);
-    const finish = (v: ControlReply | string) => {
+    const finish = (v: ControlReply | string | HostSilent) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -66,6 +73,11 @@ export function askHost(path: string, req: ControlRequest, onAck?: (ack: Control
       done(v);
     };
     let timer = setTimeout(() => finish('no answer from the control socket in time'), CONNECT_TIMEOUT_MS);
+    let host = { kind: 'dman', pid: 0 };
+    const armSilence = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => finish({ silent: true, host, ms: silenceMs }), silenceMs);
+    };
     sock.setEncoding('utf8');
     sock.once('connect', () => {
       clearTimeout(timer);
@@ -83,11 +95,13 @@ export function askHost(path: string, req: ControlRequest, onAck?: (ack: Control
           const ack = v as ControlAck;
           if (ack.accepted !== true) { finish(`the host declined: ${(ack as { reason?: string }).reason ?? 'no reason'}`); return; }
           acked = true;
-          // Accepted: the run may take as long as a sync takes.
-          clearTimeout(timer);
+          // Accepted: the run may take as long as a sync takes, but the host says it is alive every second.
+          host = ack.host;
+          armSilence();
           onAck?.(ack);
           continue;
         }
+        if ((v as { alive?: unknown }).alive === true) { armSilence(); continue; }
         const r = v as ControlReply;
         if (!Array.isArray(r.chunks) || typeof r.exitCode !== 'number') { finish('the host sent a malformed reply'); return; }
         finish(r);
@@ -115,9 +129,19 @@ export async function delegateSync(args: readonly string[], env: Readonly<Record
   const path = controlSocketPath(config, env, uid);
   const refusal = checkControlDir(dirname(path), uid) ?? checkSocketFile(path, uid);
   if (refusal) { debug(`no usable control socket (${refusal}); running the sync here`); return null; }
-  const req: ControlRequest = { op: 'sync', args: parsed.flags, build: buildId(), env: envFingerprint(env), config, cwd: process.cwd(), pid: process.pid };
-  const reply = await askHost(path, req, (ack) => debug(`sync runs in ${ack.host.kind} (pid ${ack.host.pid}) through ${path}`));
+  // The host compares this with its own: HOME, XDG_*, DMAN_* and every $VAR the config names.
+  let configText: string;
+  try { configText = readFileSync(config, 'utf8'); } catch { debug(`cannot read ${config}; running the sync here`); return null; }
+  const req: ControlRequest = { op: 'sync', args: parsed.flags, build: buildId(), env: envFingerprint(env, configVarNames(configText)), config, cwd: process.cwd(), pid: process.pid };
+  const silence = Number(env.DMAN_CONTROL_SILENCE_MS);
+  const reply = await askHost(path, req, (ack) => debug(`sync runs in ${ack.host.kind} (pid ${ack.host.pid}) through ${path}`), Number.isFinite(silence) && silence > 0 ? silence : SILENCE_LIMIT_MS);
   if (typeof reply === 'string') { debug(`${reply}; running the sync here`); return null; }
+  if ('silent' in reply) {
+    // Not a cold run: the host may still be running this sync, and two runs would race.
+    io.stderr(`dman: the running ${reply.host.kind} (pid ${reply.host.pid}) took this sync, then stopped answering for ${Math.round(reply.ms / 1000)} s mid-run (control socket ${path})\n`
+      + `  hint: check that process (is it stuck? \`kill ${reply.host.pid}\` stops it), or run \`DMAN_NO_DAEMON=1 dman sync\` to sync in this process\n`);
+    return 1;
+  }
   for (const [fd, text] of reply.chunks) (fd === 1 ? io.stdout : io.stderr)(text);
   return reply.exitCode;
 }

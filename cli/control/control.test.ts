@@ -1,12 +1,12 @@
 // The control socket's pieces in one process: argv shapes the fast path takes, the ownership and
 // mode checks on the directory and socket, and a real socket round trip (accept, decline, stale).
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, lstatSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { askHost, delegateSync, parseFastArgv } from './client.js';
-import { buildId, envFingerprint, type ControlRequest } from './protocol.js';
+import { buildId, configVarNames, envFingerprint, type ControlRequest } from './protocol.js';
 import { parseRequest, startControlServer, type ControlServer } from './server.js';
 import { checkControlDir, checkSocketFile, controlSocketPath, currentUid, ensureControlDir } from './socketPath.js';
 
@@ -94,6 +94,7 @@ describe('control server and client', () => {
 
   it('runs the handler for a matching client, 0600 socket, output in order; declines another build, env or config', async () => {
     const file = cfg();
+    utimesSync(file, 1_000_000_000, 1_000_000_000); // a whole second: restored exactly below
     const seen: unknown[] = [];
     const srv = await startControlServer({ configFile: file, kind: 'test host', env: env(), handle: async (args) => { seen.push(args); return { chunks: [[2, 'warn\n'], [1, 'out\n']], exitCode: 3 }; } });
     expect(srv).not.toBeNull();
@@ -103,15 +104,23 @@ describe('control server and client', () => {
     expect(seen).toEqual([{ ...flags, yes: true }]);
     expect(await askHost(srv!.path, request(file, { build: 'old' }))).toMatch(/declined: .*another build/);
     expect(await askHost(srv!.path, request(file, { env: 'x' }))).toMatch(/declined: .*DMAN_\*/);
+    const st = statSync(file);
     writeFileSync(file, 'users: {x: 1}\n');
-    expect(await askHost(srv!.path, request(file))).toMatch(/declined: .*changed since test host started/);
+    expect(await askHost(srv!.path, request(file))).toMatch(/declined: .*changed \(content, mode or mtime\) since test host started/);
+    // Same bytes again but a newer mtime: still declined.
+    writeFileSync(file, 'users: {}\n');
+    expect(await askHost(srv!.path, request(file))).toMatch(/declined: .*changed \(content, mode or mtime\)/);
+    // Another mode (the host's start-up warnings may say the file is open to others): declined.
+    utimesSync(file, 1_000_000_000, 1_000_000_000);
+    chmodSync(file, (st.mode & 0o777) ^ 0o004);
+    expect(await askHost(srv!.path, request(file))).toMatch(/declined: .*changed \(content, mode or mtime\)/);
+    chmodSync(file, st.mode & 0o777);
     expect(srv!.served()).toBe(1);
 
     // Through delegateSync: the printed chunks and the exit code.
-    writeFileSync(file, 'users: {}\n');
     const out: string[] = [];
     const code = await delegateSync(['--config', file, 'sync'], env(), { stdout: (t) => out.push(`1:${t}`), stderr: (t) => out.push(`2:${t}`) });
-    // The config changed and changed back: same bytes, so served again.
+    // The config changed and changed back (bytes, mode and mtime): served again.
     expect(code).toBe(3);
     expect(out).toEqual(['2:warn\n', '1:out\n']);
   });
@@ -144,6 +153,48 @@ describe('control server and client', () => {
     expect(await delegateSync(['--config', file, 'sync'], { ...env(), DMAN_NO_DAEMON: '1' }, io)).toBeNull();
     expect(await delegateSync(['--config', file, 'sync', '--only', 'x'], env(), io)).toBeNull();
     expect(await delegateSync(['--config', file, 'sync'], env(), io)).toBe(0);
+  });
+
+  it('declines when the client\'s value of a $VAR the config names differs from the host\'s (another home), runs it when equal', async () => {
+    const file = join(dir, 'dman.yaml');
+    writeFileSync(file, 'server_url: http://127.0.0.1:1\nusers:\n  me:\n    home: $MYHOME/x\n    track: [".a"]\nstate_dir: ${MYSTATE}/s # and ~ is $HOME\n');
+    expect(configVarNames('a: $MYHOME/x ${B}/y $C_1 $$ $1 ~')).toEqual(['B', 'C_1', 'MYHOME']);
+    const hostEnv = { ...env(), MYHOME: join(dir, 'h1'), MYSTATE: join(dir, 's') };
+    const srv = await startControlServer({ configFile: file, kind: 'test host', env: hostEnv, handle: async () => ({ chunks: [[1, 'host ran it\n']], exitCode: 0 }) });
+    servers.push(srv!);
+    const lines: string[] = [];
+    const io = { stdout: (t: string) => lines.push(t), stderr: (t: string) => lines.push(t), debug: (l: string) => lines.push(l) };
+    expect(await delegateSync(['--config', file, 'sync'], { ...hostEnv, MYHOME: join(dir, 'h2') }, io)).toBeNull();
+    expect(lines.join('\n')).toMatch(/declined: .*other values for the \$VARs/);
+    expect(await delegateSync(['--config', file, 'sync'], { ...hostEnv, MYSTATE: undefined }, io)).toBeNull();
+    expect(srv!.served()).toBe(0);
+    expect(await delegateSync(['--config', file, 'sync'], { ...hostEnv }, io)).toBe(0);
+    expect(lines.at(-1)).toBe('host ran it\n');
+  });
+
+  it('a host that took the request and went silent: exit 1 with a clear error, no cold run; keep-alives keep a long run going', async () => {
+    const file = cfg();
+    const path = controlSocketPath(file, env(), currentUid());
+    expect(ensureControlDir(join(dir, 'run', 'dman'))).toBeNull();
+    // A fake host: acks, then says nothing and keeps the connection open.
+    const fake = createServer((sock) => { sock.once('data', () => sock.write(`${JSON.stringify({ accepted: true, host: { kind: 'dman watch', pid: 4242 } })}\n`)); });
+    await new Promise<void>((done) => fake.listen(path, () => done()));
+    chmodSync(path, 0o600);
+    try {
+      const err: string[] = [];
+      const code = await delegateSync(['--config', file, 'sync'], { ...env(), DMAN_CONTROL_SILENCE_MS: '300' }, { stdout: () => {}, stderr: (t) => err.push(t) });
+      expect(code).toBe(1);
+      expect(err.join('')).toMatch(/running dman watch \(pid 4242\) took this sync, then stopped answering/);
+      expect(err.join('')).toMatch(/DMAN_NO_DAEMON=1 dman sync/);
+    } finally {
+      await new Promise<void>((done) => fake.close(() => done()));
+    }
+    // A real host whose run lasts longer than the silence limit, sending keep-alives: the reply arrives.
+    const srv = await startControlServer({ configFile: file, kind: 'slow host', env: env(), keepAliveMs: 50, handle: () => new Promise((done) => setTimeout(() => done({ chunks: [[1, 'slow\n']], exitCode: 0 }), 700)) });
+    servers.push(srv!);
+    const out: string[] = [];
+    expect(await delegateSync(['--config', file, 'sync'], { ...env(), DMAN_CONTROL_SILENCE_MS: '300' }, { stdout: (t) => out.push(t), stderr: (t) => out.push(t) })).toBe(0);
+    expect(out).toEqual(['slow\n']);
   });
 
   it('parseRequest refuses anything but a well-formed sync request', () => {

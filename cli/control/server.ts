@@ -4,11 +4,11 @@
 // The engine runs one cycle per user at a time, so a request that arrives mid-run waits for it
 // and then runs a fresh cycle: the answer reflects the disk as of when the user asked.
 import { createHash } from 'node:crypto';
-import { readFileSync, realpathSync, chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { readFileSync, realpathSync, chmodSync, lstatSync, statSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import {
-  buildId, envFingerprint, MAX_REQUEST_BYTES, type ControlAck, type ControlReply, type ControlRequest, type SyncFlags,
+  buildId, configVarNames, envFingerprint, KEEPALIVE_MS, MAX_REQUEST_BYTES, type ControlAck, type ControlKeepAlive, type ControlReply, type ControlRequest, type SyncFlags,
 } from './protocol.js';
 import { checkSocketFile, controlSocketPath, currentUid, ensureControlDir, MAX_SOCKET_PATH } from './socketPath.js';
 
@@ -31,6 +31,8 @@ export interface ControlServerOptions {
   uid?: number;
   /** The build clients must be (default: this one; tests and benches run unbundled hosts against the built client). */
   build?: string;
+  /** How often to send a keep-alive line while a run goes on (default KEEPALIVE_MS). */
+  keepAliveMs?: number;
 }
 
 export interface ControlServer {
@@ -42,6 +44,11 @@ export interface ControlServer {
 
 const hashOf = (file: string): string | null => {
   try { return createHash('sha256').update(readFileSync(file)).digest('hex'); } catch { return null; }
+};
+
+/** The config file's mode and mtime: warnings collected at start (a config open to others…) depend on them. */
+const statOf = (file: string): string | null => {
+  try { const st = statSync(file); return `${st.mode}:${Math.floor(st.mtimeMs)}`; } catch { return null; }
 };
 
 /** Resolves true when something accepts connections at `path`. */
@@ -95,16 +102,21 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     try { unlinkSync(path); } catch (err) { return skip(`cannot remove the stale socket: ${(err as Error).message}`); }
   }
   const configHash = hashOf(configReal);
+  const configStat = statOf(configReal);
+  let configText = '';
+  try { configText = readFileSync(configReal, 'utf8'); } catch { /* configHash is null then: every request is declined */ }
   const build = opts.build ?? buildId();
-  const envHash = envFingerprint(env);
+  // The client hashes the same keys: SYNC_ENV_KEYS and the `$VAR`s of this (unchanged) config text.
+  const envHash = envFingerprint(env, configVarNames(configText));
+  const keepAliveMs = opts.keepAliveMs ?? KEEPALIVE_MS;
   let served = 0;
   const sockets = new Set<Socket>();
 
   const refuse = (req: ControlRequest): string | null => {
     if (req.build !== build) return `the running ${opts.kind} is another build (${build}; this client is ${req.build})`;
     if (req.config !== configReal) return `the running ${opts.kind} uses ${configReal}, not ${req.config}`;
-    if (req.env !== envHash) return `the running ${opts.kind} has other DMAN_*/XDG_*/HOME settings`;
-    if (hashOf(configReal) !== configHash) return `${configReal} changed since ${opts.kind} started`;
+    if (req.env !== envHash) return `the running ${opts.kind} has other DMAN_*/XDG_*/HOME settings or other values for the $VARs of ${configReal}`;
+    if (hashOf(configReal) !== configHash || statOf(configReal) !== configStat) return `${configReal} changed (content, mode or mtime) since ${opts.kind} started`;
     return opts.refuse?.() ?? null;
   };
 
@@ -114,7 +126,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     sock.on('error', () => {});
     let buf = '';
     let started = false;
-    const send = (v: ControlAck | ControlReply) => { if (!sock.destroyed) sock.write(`${JSON.stringify(v)}\n`); };
+    const send = (v: ControlAck | ControlReply | ControlKeepAlive) => { if (!sock.destroyed) sock.write(`${JSON.stringify(v)}\n`); };
     sock.setEncoding('utf8');
     sock.on('data', (d: string) => {
       if (started) return;
@@ -129,11 +141,15 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       if (why) { log?.info({ pid: req.pid, why }, 'dman sync request refused; it runs on its own'); send({ accepted: false, reason: why }); sock.end(); return; }
       send({ accepted: true, host: { kind: opts.kind, pid: process.pid } });
       log?.info({ pid: req.pid, args: req.args }, 'running dman sync for a client');
+      // The client gives up after a silence (a stuck host): say we are alive while the run goes on.
+      const alive = setInterval(() => send({ alive: true }), keepAliveMs);
       opts.handle(req.args, req).then((reply) => {
+        clearInterval(alive);
         served++;
         send(reply);
         sock.end();
       }, (err: unknown) => {
+        clearInterval(alive);
         // handle() renders its own errors; this is a bug, said as the CLI would.
         send({ chunks: [[2, `dman: ${(err as Error)?.message ?? String(err)}\n`]], exitCode: 1 });
         sock.end();

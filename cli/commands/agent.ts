@@ -113,11 +113,13 @@ async function hostForCli(configPath: string | undefined, hosted: () => { engine
   let loaded;
   try { loaded = await loadConfig({ configPath, env: process.env }); } catch { return null; }
   if (!loaded.file) return null;
-  const cold = { ...loaded.config, auth_token: resolveToken(loaded.config) };
-  const coldStateDir = defaultStateDir(cold);
+  const coldStateDir = defaultStateDir(loaded.config);
   return hostSyncRequests(() => {
     const h = hosted();
     if (!h) return 'dman agent has no engine running (not set up yet)';
+    // The token a cold run would send now (`dman login` may have stored another since the agent started).
+    let cold;
+    try { cold = { ...loaded.config, auth_token: resolveToken(loaded.config) }; } catch (err) { return `cannot read the stored login (${(err as Error).message})`; }
     if (h.deps.stateDir !== coldStateDir) return `dman agent keeps its state in ${h.deps.stateDir}, \`dman sync\` in ${coldStateDir}`;
     if (JSON.stringify(h.deps.config) !== JSON.stringify(cold)) return 'dman agent syncs with other settings (a group switched off, another token or config)';
     return h.engine;

@@ -33,7 +33,7 @@ export function defaultStateDir(config: EffectiveConfig, env: Readonly<Record<st
   return config.state_dir ?? join(env.DMAN_DATA_DIR || envPaths('dman', { suffix: '' }).data, 'state');
 }
 
-interface Opened { engine: Engine; config: EffectiveConfig; file: string | null; log: Logger; g: GlobalOptions; warnings: string[] }
+interface Opened { engine: Engine; config: EffectiveConfig; loaded: EffectiveConfig; file: string | null; log: Logger; g: GlobalOptions; warnings: string[] }
 
 async function openEngine(cmd: Command, extra: { watch?: boolean; rescanMs?: number } = {}): Promise<Opened> {
   const g = globalsOf(cmd);
@@ -48,7 +48,18 @@ async function openEngine(cmd: Command, extra: { watch?: boolean; rescanMs?: num
     config, log, stateDir,
     ...(watcher ? { watcher, rescanMs: extra.rescanMs, walk: hostWalk } : { blockingWalk: true }),
   });
-  return { engine, config, file, log, g, warnings };
+  return { engine, config, loaded, file, log, g, warnings };
+}
+
+/**
+ * Why a cold `dman sync` would send another token than `engineToken` (after `dman login` or
+ * `dman logout` in another shell), or null when it would send the same: resolved again for each
+ * request, the same way a cold run does.
+ */
+export function tokenChanged(loaded: EffectiveConfig, engineToken: string | undefined, kind: string): string | null {
+  let now: string | undefined;
+  try { now = resolveToken(loaded); } catch (err) { return `cannot read the stored login (${(err as Error).message})`; }
+  return now === engineToken ? null : `the login changed since ${kind} started (\`dman login\`/\`dman logout\`); restart it to use the new one`;
 }
 
 /**
@@ -229,7 +240,7 @@ export function register(program: Command): void {
     .action(action(async (o: { rescan: string }, cmd: Command) => {
       const rescan = Number(o.rescan);
       if (!Number.isFinite(rescan) || rescan < 0) throw new DmanError('USAGE', `--rescan ${o.rescan} is not a number of seconds`, { hint: 'e.g. --rescan 60 (0 turns the periodic rescan off)' });
-      const { engine, config, g, file, warnings, log } = await openEngine(cmd, { watch: true, rescanMs: rescan * 1000 });
+      const { engine, config, loaded, g, file, warnings, log } = await openEngine(cmd, { watch: true, rescanMs: rescan * 1000 });
       const line = (doc: z.input<typeof watchEventSchema>, text: string | null, isError = false) => {
         if (g.json) printJson(watchEventSchema, doc);
         else if (text !== null && (isError || !g.quiet)) (isError ? process.stderr : process.stdout).write(`${text}\n`);
@@ -255,7 +266,8 @@ export function register(program: Command): void {
       try {
         await engine.watch();
         // `dman sync` for the same config asks this engine to run instead of loading its own.
-        if (process.env.DMAN_NO_DAEMON !== '1') control = await hostSyncRequests(engine, file, warnings, 'dman watch', log);
+        // Each request checks the login again: a cold run would use the one `dman login` stored since.
+        if (process.env.DMAN_NO_DAEMON !== '1') control = await hostSyncRequests(() => tokenChanged(loaded, config.auth_token, 'dman watch') ?? engine, file, warnings, 'dman watch', log);
         const users = Object.keys(config.users);
         line({ event: 'watching', users, serverUrl: config.server_url }, `watching ${users.map((u) => `${u} (${config.users[u]!.home})`).join(', ')} with ${config.server_url}; Ctrl-C stops`);
         const reason = await stopped;

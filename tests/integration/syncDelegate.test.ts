@@ -72,8 +72,8 @@ async function socketOf(m: Machine): Promise<string> {
   return join(dir, 'run', 'dman', `${createHash('sha256').update(await realpath(m.cfg)).digest('hex').slice(0, 16)}.sock`);
 }
 
-function startWatch(m: Machine): Promise<{ child: ChildProcess; out: () => string }> {
-  const child = spawn(process.execPath, [join(root, 'bin/dman.js'), '--config', m.cfg, 'watch', '--rescan', '0'], { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+function startWatch(m: Machine, extra: Record<string, string> = {}): Promise<{ child: ChildProcess; out: () => string }> {
+  const child = spawn(process.execPath, [join(root, 'bin/dman.js'), '--config', m.cfg, 'watch', '--rescan', '0'], { cwd: dir, env: env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.on('exit', () => children.delete(child));
   let out = '';
@@ -245,7 +245,7 @@ describe('dman sync through a running dman watch', () => {
     await writeConfig(A, '# edited\n');
     const changed = traced(A, ['sync']);
     expect(changed.code, changed.all).toBe(0);
-    expect(changed.err).toMatch(/changed since dman watch started; running the sync here/);
+    expect(changed.err).toMatch(/changed \(content, mode or mtime\) since dman watch started; running the sync here/);
 
     await stop(w.child, 'SIGKILL');
     expect((await lstat(sock)).isSocket()).toBe(true);
@@ -260,6 +260,56 @@ describe('dman sync through a running dman watch', () => {
       expect(traced(A, ['sync']).err).toMatch(DELEGATED);
     } finally {
       await stop(w2.child, 'SIGTERM');
+    }
+  }, 90_000);
+});
+
+describe('what the host compares for each request', () => {
+  it('after `dman login` with another token the watch declines (a cold run sends the new one); after `dman logout` it serves again', async () => {
+    await writeConfig(A);
+    // The stored login in a file under this test's XDG_CONFIG_HOME, never the real keychain.
+    const file = { DMAN_CREDENTIAL_STORE: 'file' };
+    const w = await startWatch(A, file);
+    try {
+      const before = run(A, ['sync'], { ...file, DMAN_DEBUG: '1' });
+      expect(before.code, before.all).toBe(0);
+      expect(before.err).toMatch(DELEGATED);
+      const created = run(null, ['--json', 'token', 'create', '--user', 'alice', '--device', 'laptop-relogin', '--server', url, '--token', ADMIN]);
+      expect(created.code, created.err).toBe(0);
+      const login = run(A, ['login', '--token', (JSON.parse(created.out) as { token: string }).token], file);
+      expect(login.code, login.all).toBe(0);
+      const after = run(A, ['sync'], { ...file, DMAN_DEBUG: '1' });
+      expect(after.code, after.all).toBe(0);
+      expect(after.err).not.toMatch(DELEGATED);
+      expect(after.err).toMatch(/the login changed since dman watch started .*; running the sync here/);
+      const logout = run(A, ['logout'], file);
+      expect(logout.code, logout.all).toBe(0);
+      // Back to the config's auth_token, the one the watch's engine sends.
+      expect(run(A, ['sync'], { ...file, DMAN_DEBUG: '1' }).err).toMatch(DELEGATED);
+    } finally {
+      await stop(w.child, 'SIGTERM');
+    }
+  }, 90_000);
+
+  it('a client with another value for a $VAR in the config (here: the home) runs cold, not in the host with its home', async () => {
+    const cfg = join(dir, 'varhome.yaml');
+    // Home and state both under $MYHOME: two values of it are two separate machines' worth of files.
+    await writeFile(cfg, (await readFile(A.cfg, 'utf8')).replace(/^ {4}home: .*$/m, '    home: $MYHOME/home').replace(/^state_dir: .*$/m, 'state_dir: ${MYHOME}/state'));
+    await chmod(cfg, 0o600);
+    await mkdir(join(dir, 'h1', 'home'), { recursive: true });
+    await mkdir(join(dir, 'h2', 'home'), { recursive: true });
+    const m: Machine = { ...A, cfg, home: join(dir, 'h1', 'home') };
+    const w = await startWatch(m, { MYHOME: join(dir, 'h1') });
+    try {
+      const other = run(m, ['sync', '--dry-run'], { MYHOME: join(dir, 'h2'), DMAN_DEBUG: '1' });
+      expect(other.code, other.all).toBe(0);
+      expect(other.err).not.toMatch(DELEGATED);
+      expect(other.err).toMatch(/other values for the \$VARs of .*varhome\.yaml; running the sync here/);
+      const same = run(m, ['sync', '--dry-run'], { MYHOME: join(dir, 'h1'), DMAN_DEBUG: '1' });
+      expect(same.code, same.all).toBe(0);
+      expect(same.err).toMatch(DELEGATED);
+    } finally {
+      await stop(w.child, 'SIGTERM');
     }
   }, 90_000);
 });

@@ -150,11 +150,15 @@ export async function hostSyncRequests(engine: Engine | (() => Engine | string),
   if (!file) return null;
   const { startControlServer } = await import('../control/server.js');
   const current = typeof engine === 'function' ? engine : () => engine;
+  // refuse() runs right before handle() for the same request: handle uses what it found (one
+  // login lookup per request, which may spawn the keychain tool).
+  let checked: Engine | string | null = null;
   return startControlServer({
     configFile: file, kind, log,
-    refuse: () => { const e = current(); return typeof e === 'string' ? e : null; },
+    refuse: () => { checked = current(); return typeof checked === 'string' ? checked : null; },
     handle: async (args) => {
-      const engine = current();
+      const engine = checked ?? current();
+      checked = null;
       if (typeof engine === 'string') return { chunks: [[2, `dman: ${engine}\n`]], exitCode: EXIT.FAILED };
       const chunks: Array<[1 | 2, string]> = [];
       const io: Out = { out: (t) => { chunks.push([1, t]); }, err: (t) => { chunks.push([2, t]); } };

@@ -92,3 +92,58 @@ export function createChunker(chunkBytes: number, write: (chunk: Buffer, seq: nu
     get count() { return count; },
   };
 }
+
+/** What uploadInGroups hands back: the results of the groups written, and what stopped it. */
+export interface GroupedUpload {
+  results: PutBlobResult[];
+  /** The error receiving a blob threw (the blobs before it were still written). */
+  receiveError: unknown;
+  /** The first error writing a group threw (receiving stopped there). */
+  writeError: unknown;
+}
+
+/**
+ * The bulk-upload loop of the database drivers: receives blobs one by one (`receive`), holds them
+ * in a group until it holds `maxBytes` (as counted by `heldBytes`) or `maxCount` of them, and
+ * writes a group while the next is received (one write in flight, so memory stays near twice
+ * `maxBytes`). After a write fails nothing more is received or written; `discard` then gets each
+ * group that will not be written (and the one that failed) to release what its blobs hold.
+ */
+export async function uploadInGroups<R>(blobs: AsyncIterable<BlobUpload>, opts: {
+  receive(blob: BlobUpload): Promise<R>;
+  heldBytes(received: R): number;
+  maxBytes: number;
+  maxCount: number;
+  write(group: R[]): Promise<PutBlobResult[]>;
+  discard?(group: R[]): Promise<void>;
+}): Promise<GroupedUpload> {
+  const results: PutBlobResult[] = [];
+  let group: R[] = [];
+  let groupBytes = 0;
+  let writing: Promise<void> = Promise.resolve();
+  let writeError: unknown = null;
+  let receiveError: unknown = null;
+  const flush = async (): Promise<void> => {
+    const list = group;
+    group = [];
+    groupBytes = 0;
+    await writing;
+    if (list.length === 0) return;
+    if (writeError) { await opts.discard?.(list); return; }
+    writing = opts.write(list).then((r) => { results.push(...r); }, async (err: unknown) => { writeError ??= err; await opts.discard?.(list); });
+  };
+  try {
+    for await (const b of blobs) {
+      const got = await opts.receive(b);
+      group.push(got);
+      groupBytes += opts.heldBytes(got);
+      if (groupBytes >= opts.maxBytes || group.length >= opts.maxCount) await flush();
+      if (writeError) break;
+    }
+  } catch (err) {
+    receiveError = err; // keep what arrived whole before the failure
+  }
+  await flush();
+  await writing;
+  return { results, receiveError, writeError };
+}

@@ -11,7 +11,7 @@ import type { Logger } from '../../../engine/log.js';
 import { silentLogger } from '../../../engine/log.js';
 import { DmanError, isDmanError } from '../../../shared/errors.js';
 import { entrySchema, tokenInfoSchema, type CommitConflict, type Entry } from '../../../shared/protocol.js';
-import { consumeVerified, createChunker } from '../blobStream.js';
+import { consumeVerified, createChunker, uploadInGroups } from '../blobStream.js';
 import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, findConflicts, missingBlobsError, validateCommit, versionsToDrop, revokedToken } from '../commitRules.js';
 import { BLOB_GC_GRACE_MS, GET_BLOBS_INLINE_BYTES } from '../Store.js';
 import type {
@@ -378,37 +378,16 @@ export class MariaDbStore implements Store {
    */
   async putBlobs(user: string, blobs: AsyncIterable<BlobUpload>, maxBytes: number): Promise<PutBlobResult[]> {
     assertUserName(user);
-    const results: PutBlobResult[] = [];
-    let group: MariaReceived[] = [];
-    let groupBytes = 0;
-    let writing: Promise<void> = Promise.resolve();
-    let writeError: unknown = null;
-    const writeGroup = async (): Promise<void> => {
-      const list = group;
-      group = [];
-      groupBytes = 0;
-      await writing;
-      if (list.length === 0) return;
-      if (writeError) { await this.discardLarge(list); return; }
-      writing = this.writeGroup(user, list).then((r) => { results.push(...r); }, async (err: unknown) => { writeError ??= err; await this.discardLarge(list); });
-    };
-    let failure: unknown = null;
-    try {
-      for await (const b of blobs) {
-        assertHash(b.hash);
-        const got = await this.receive(user, b.hash, b.data, maxBytes);
-        group.push(got);
-        groupBytes += got.data ? got.data.length : 0;
-        if (groupBytes >= HELD_BYTES || group.length >= HELD_COUNT) await writeGroup();
-        if (writeError) break;
-      }
-    } catch (err) {
-      failure = err; // keep what arrived whole before the failure
-    }
-    await writeGroup();
-    await writing;
+    const { results, receiveError, writeError } = await uploadInGroups<MariaReceived>(blobs, {
+      receive: (b) => { assertHash(b.hash); return this.receive(user, b.hash, b.data, maxBytes); },
+      heldBytes: (got) => (got.data ? got.data.length : 0),
+      maxBytes: HELD_BYTES,
+      maxCount: HELD_COUNT,
+      write: (group) => this.writeGroup(user, group),
+      discard: (group) => this.discardLarge(group),
+    });
     if (writeError) throw this.toStoreError(writeError, 'putBlobs');
-    if (failure) throw this.toStoreError(failure, 'putBlobs');
+    if (receiveError) throw this.toStoreError(receiveError, 'putBlobs');
     return results;
   }
 

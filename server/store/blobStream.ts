@@ -93,6 +93,44 @@ export function createChunker(chunkBytes: number, write: (chunk: Buffer, seq: nu
   };
 }
 
+/** Where receiveHeldOrChunked stands: `large` once the blob outgrew one chunk, `exists` if the store had it then. */
+export interface ReceiveState { large: boolean; exists: boolean }
+
+/**
+ * Receives one verified blob for a bulk upload: whole into memory while it fits in one chunk;
+ * past that, `startLarge` says whether the store already has the content (then the rest is only
+ * verified, as putBlob does) and otherwise the bytes go through `chunker`. `state` tells the
+ * caller, also when this throws, whether it went large (what to clean up). Resolves with the
+ * size and the held bytes (null for a large blob).
+ */
+export async function receiveHeldOrChunked(
+  data: Readable | AsyncIterable<Buffer>,
+  hash: string,
+  maxBytes: number,
+  opts: { chunkBytes: number; chunker: Chunker; startLarge(): Promise<boolean>; state: ReceiveState; context?: { user?: string; driver?: string } },
+): Promise<{ size: number; data: Buffer | null }> {
+  const { chunker, state } = opts;
+  let parts: Buffer[] = [];
+  let bytes = 0;
+  const size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
+    if (!state.large) {
+      parts.push(chunk);
+      bytes += chunk.length;
+      if (bytes <= opts.chunkBytes) return;
+      const held = parts;
+      parts = [];
+      state.large = true;
+      state.exists = await opts.startLarge();
+      if (!state.exists) for (const p of held) await chunker.push(p);
+      return;
+    }
+    if (!state.exists) await chunker.push(chunk);
+  }, opts.context);
+  if (!state.large) return { size, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
+  if (!state.exists) await chunker.flush();
+  return { size, data: null };
+}
+
 /** What uploadInGroups hands back: the results of the groups written, and what stopped it. */
 export interface GroupedUpload {
   results: PutBlobResult[];

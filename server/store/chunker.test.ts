@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { createChunker } from './blobStream.js';
+import { createHash } from 'node:crypto';
+import { createChunker, receiveHeldOrChunked, type ReceiveState } from './blobStream.js';
 
 describe('createChunker', () => {
   it('regroups any split of the input into full chunks plus one short last chunk, in order', async () => {
@@ -17,5 +18,48 @@ describe('createChunker', () => {
       expect(written.every((w) => w.chunk.length > 0 && w.chunk.length <= size)).toBe(true);
       expect(c.count).toBe(Math.ceil(bytes.length / size));
     }), { numRuns: 300 });
+  });
+});
+
+describe('receiveHeldOrChunked', () => {
+  const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+  const pieces = (b: Buffer, n: number): Buffer[] => Array.from({ length: Math.ceil(b.length / n) }, (_, i) => b.subarray(i * n, (i + 1) * n));
+  async function receive(body: Buffer, known: boolean, hash = sha(body)) {
+    const written: Buffer[] = [];
+    const chunker = createChunker(8, async (c) => { written.push(Buffer.from(c)); });
+    const state: ReceiveState = { large: false, exists: false };
+    let asked = 0;
+    const run = receiveHeldOrChunked(pieces(body, 3), hash, 1000, { chunkBytes: 8, chunker, state, startLarge: async () => { asked++; return known; } });
+    return { run, written, state, asked: () => asked };
+  }
+
+  it('holds a blob of up to one chunk whole and never asks the store', async () => {
+    const body = Buffer.from('12345678');
+    const r = await receive(body, false);
+    expect(await r.run).toEqual({ size: 8, data: body });
+    expect(r.state).toEqual({ large: false, exists: false });
+    expect(r.asked()).toBe(0);
+    expect(r.written).toEqual([]);
+  });
+
+  it('chunks a larger new blob from its first byte, and only verifies a known one', async () => {
+    const body = Buffer.from('abcdefghijklmnopqrstu');
+    const fresh = await receive(body, false);
+    expect(await fresh.run).toEqual({ size: 21, data: null });
+    expect(Buffer.concat(fresh.written).equals(body)).toBe(true);
+    expect(fresh.written.map((c) => c.length)).toEqual([8, 8, 5]);
+    expect(fresh.state).toEqual({ large: true, exists: false });
+    const known = await receive(body, true);
+    expect(await known.run).toEqual({ size: 21, data: null });
+    expect(known.written).toEqual([]);
+    expect(known.state).toEqual({ large: true, exists: true });
+    expect(known.asked()).toBe(1);
+  });
+
+  it('leaves the state saying what was written when the content does not match its name', async () => {
+    const body = Buffer.from('abcdefghijklmnopqrstu');
+    const bad = await receive(body, false, sha(Buffer.from('other')));
+    await expect(bad.run).rejects.toMatchObject({ code: 'HASH_MISMATCH' });
+    expect(bad.state.large).toBe(true);
   });
 });

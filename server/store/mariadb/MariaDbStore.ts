@@ -11,7 +11,7 @@ import type { Logger } from '../../../engine/log.js';
 import { silentLogger } from '../../../engine/log.js';
 import { DmanError, isDmanError } from '../../../shared/errors.js';
 import { entrySchema, tokenInfoSchema, type CommitConflict, type Entry } from '../../../shared/protocol.js';
-import { consumeVerified, createChunker, uploadInGroups } from '../blobStream.js';
+import { consumeVerified, createChunker, receiveHeldOrChunked, uploadInGroups, type ReceiveState } from '../blobStream.js';
 import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, findConflicts, missingBlobsError, validateCommit, versionsToDrop, revokedToken } from '../commitRules.js';
 import { BLOB_GC_GRACE_MS, GET_BLOBS_INLINE_BYTES } from '../Store.js';
 import type {
@@ -393,35 +393,23 @@ export class MariaDbStore implements Store {
 
   /** Receives one verified blob: whole into memory up to one chunk, else into chunk rows of a pending upload. */
   private async receive(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number): Promise<MariaReceived> {
-    let parts: Buffer[] | null = [];
-    let bytes = 0;
-    let exists = false;
     const uploadId = randomUUID();
     const chunker = this.uploadChunker(uploadId);
+    const state: ReceiveState = { large: false, exists: false };
     try {
-      const size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
-        if (parts) {
-          parts.push(chunk);
-          bytes += chunk.length;
-          if (bytes <= this.chunkBytes) return;
-          // Too large to hold: from here on like putBlob (known content is verified, not written again).
-          const held = parts;
-          parts = null;
+      const got = await receiveHeldOrChunked(data, hash, maxBytes, {
+        chunkBytes: this.chunkBytes, chunker, state, context: { user, driver: 'mariadb' },
+        startLarge: async () => {
           const [existing] = await this.rows<RowDataPacket>(null, 'SELECT size FROM dman_blobs WHERE hash = ?', [hash]);
-          exists = existing.length > 0;
-          if (!exists) {
-            await this.write('INSERT INTO dman_uploads (upload_id, started_at) VALUES (?, ?)', [uploadId, Date.now()]);
-            for (const p of held) await chunker.push(p);
-          }
-          return;
-        }
-        if (!exists) await chunker.push(chunk);
-      }, { user, driver: 'mariadb' });
-      if (parts) return { hash, size, uploadId, chunks: size > 0 ? 1 : 0, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts), exists: false };
-      if (!exists) await chunker.flush();
-      return { hash, size, uploadId, chunks: chunker.count, data: null, exists };
+          if (existing.length > 0) return true;
+          await this.write('INSERT INTO dman_uploads (upload_id, started_at) VALUES (?, ?)', [uploadId, Date.now()]);
+          return false;
+        },
+      });
+      if (got.data) return { hash, size: got.size, uploadId, chunks: got.size > 0 ? 1 : 0, data: got.data, exists: false };
+      return { hash, size: got.size, uploadId, chunks: chunker.count, data: null, exists: state.exists };
     } catch (err) {
-      if (!parts && !exists) await this.discardUpload(uploadId);
+      if (state.large && !state.exists) await this.discardUpload(uploadId);
       throw err;
     }
   }

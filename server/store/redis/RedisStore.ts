@@ -12,7 +12,7 @@ import type { Logger } from '../../../engine/log.js';
 import { silentLogger } from '../../../engine/log.js';
 import { DmanError, isDmanError } from '../../../shared/errors.js';
 import { entrySchema, type Entry } from '../../../shared/protocol.js';
-import { consumeVerified, createChunker, uploadInGroups } from '../blobStream.js';
+import { consumeVerified, createChunker, receiveHeldOrChunked, uploadInGroups, type ReceiveState } from '../blobStream.js';
 import { assertHash, assertSameBatch, assertUserName, batchDigest, entryFromOp, missingBlobsError, validateCommit, versionsToDrop, revokedToken } from '../commitRules.js';
 import { BLOB_GC_GRACE_MS, GET_BLOBS_INLINE_BYTES } from '../Store.js';
 import type {
@@ -527,34 +527,24 @@ export class RedisStore implements Store {
   /** Receives one verified blob: whole into memory up to one chunk, else streamed into temporary chunks. */
   private async receive(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number): Promise<Received> {
     const r = this.bc();
-    let parts: Buffer[] | null = [];
-    let bytes = 0;
-    let exists = false;
     const tmp = this.b(hash, `tmp:${randomUUID()}`);
     const chunker = createChunker(this.chunkBytes, async (chunk) => {
       await this.run('putBlobs', () => r.multi().rpush(tmp, chunk).expire(tmp, UPLOAD_TTL_S).exec());
     });
+    const state: ReceiveState = { large: false, exists: false };
     try {
-      const size = await consumeVerified(data, hash, maxBytes, async (chunk) => {
-        if (parts) {
-          parts.push(chunk);
-          bytes += chunk.length;
-          if (bytes <= this.chunkBytes) return;
-          // Too large to hold: from here on like putBlob (known content is verified, not written again).
-          const held = parts;
-          parts = null;
-          exists = (await this.run('putBlobs', () => r.exists(this.b(hash, 'meta')))) === 1;
+      const got = await receiveHeldOrChunked(data, hash, maxBytes, {
+        chunkBytes: this.chunkBytes, chunker, state, context: { user, driver: 'redis' },
+        startLarge: async () => {
+          const exists = (await this.run('putBlobs', () => r.exists(this.b(hash, 'meta')))) === 1;
           await this.run('putBlobs', () => r.sadd(this.g('blobs'), hash));
-          if (!exists) for (const p of held) await chunker.push(p);
-          return;
-        }
-        if (!exists) await chunker.push(chunk);
-      }, { user, driver: 'redis' });
-      if (parts) return { kind: 'small', hash, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
-      if (!exists) await chunker.flush();
-      return { kind: 'large', hash, size, tmp, chunks: chunker.count, exists };
+          return exists;
+        },
+      });
+      if (got.data) return { kind: 'small', hash, data: got.data };
+      return { kind: 'large', hash, size: got.size, tmp, chunks: chunker.count, exists: state.exists };
     } catch (err) {
-      if (!parts) await r.del(tmp).catch(() => undefined);
+      if (state.large) await r.del(tmp).catch(() => undefined);
       throw err;
     }
   }

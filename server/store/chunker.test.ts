@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { createChunker, receiveHeldOrChunked, type ReceiveState } from './blobStream.js';
 
 describe('createChunker', () => {
@@ -29,7 +30,7 @@ describe('receiveHeldOrChunked', () => {
     const chunker = createChunker(8, async (c) => { written.push(Buffer.from(c)); });
     const state: ReceiveState = { large: false, exists: false };
     let asked = 0;
-    const run = receiveHeldOrChunked(pieces(body, 3), hash, 1000, { chunkBytes: 8, chunker, state, startLarge: async () => { asked++; return known; } });
+    const run = receiveHeldOrChunked(Readable.from(pieces(body, 3)), hash, 1000, { chunkBytes: 8, chunker, state, startLarge: async () => { asked++; return known; } });
     return { run, written, state, asked: () => asked };
   }
 

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCliServe } from './cliServe.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const ADMIN = 'e2e-admin-token-for-the-sync-cli-test-0123456789';
@@ -107,17 +108,8 @@ beforeAll(async () => {
   const b = spawnSync(process.execPath, ['scripts/build.mjs', 'cli'], { cwd: root, encoding: 'utf8' });
   expect(b.status, b.stderr).toBe(0);
   dir = await mkdtemp(join(tmpdir(), 'dman-clisync-'));
-  await writeFile(join(dir, 'server.yaml'), `auth_token: ${ADMIN}\nstorage_driver: disk\ndata_dir: ${join(dir, 'data')}\nusers:\n  alice:\n    home: ${join(dir, 'unused')}\n`);
-  await chmod(join(dir, 'server.yaml'), 0o600);
-  server = spawn(process.execPath, [join(root, 'bin/dman.js'), '--config', join(dir, 'server.yaml'), '--json', '--log-level', 'warn', 'serve', '--addr', '127.0.0.1:0'], { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  ({ child: server, url } = await startCliServe({ dir, admin: ADMIN, env: env() }));
   children.add(server);
-  let err = '';
-  server.stderr!.on('data', (d) => { err += d; });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: server.stdout! }).once('line', resolve);
-    server.once('exit', (code) => reject(new Error(`dman serve exited with ${code}: ${err}`)));
-  });
-  url = (JSON.parse(line) as { url: string }).url;
   A = await machine('laptop');
   B = await machine('desktop');
 }, 60_000);

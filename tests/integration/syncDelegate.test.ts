@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCliServe } from './cliServe.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const ADMIN = 'e2e-admin-token-for-the-delegate-test-0123456789';
@@ -96,17 +97,9 @@ beforeAll(async () => {
   expect(b.status, b.stderr).toBe(0);
   dir = await mkdtemp(join(tmpdir(), 'dman-deleg-'));
   await mkdir(join(dir, 'run'), { mode: 0o700 });
-  await writeFile(join(dir, 'server.yaml'), `auth_token: ${ADMIN}\nstorage_driver: disk\ndata_dir: ${join(dir, 'data')}\nusers:\n  alice:\n    home: ${join(dir, 'unused')}\n`);
-  await chmod(join(dir, 'server.yaml'), 0o600);
-  const server = spawn(process.execPath, [join(root, 'bin/dman.js'), '--config', join(dir, 'server.yaml'), '--json', '--log-level', 'warn', 'serve', '--addr', '127.0.0.1:0'], { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(server);
-  let err = '';
-  server.stderr!.on('data', (d) => { err += d; });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: server.stdout! }).once('line', resolve);
-    server.once('exit', (code) => reject(new Error(`dman serve exited with ${code}: ${err}`)));
-  });
-  url = (JSON.parse(line) as { url: string }).url;
+  const started = await startCliServe({ dir, admin: ADMIN, env: env() });
+  children.add(started.child);
+  url = started.url;
   A = await machine('laptop');
   B = await machine('desktop');
   validateSync = ajv.compile(JSON.parse(await readFile(join(root, 'docs/schemas/sync.schema.json'), 'utf8')));

@@ -42,7 +42,9 @@ test('a second machine connects with a pasted token and receives the files', asy
     await pb.getByRole('button', { name: 'Start syncing' }).click();
     await expect(pb.getByRole('heading', { name: 'Status', exact: true })).toBeVisible({ timeout: 30_000 });
 
-    expect(await read(b.home, '.bashrc')).toBe('from machine A\n');
+    // The status page shows as soon as the setup is saved; the first sync lands while it does.
+    await expect(pb.getByText(/Synced alice: 0 uploaded, 2 downloaded/)).toBeVisible({ timeout: 30_000 });
+    await expect.poll(() => read(b.home, '.bashrc'), { timeout: 10_000 }).toBe('from machine A\n');
     expect(await read(b.home, '.gitconfig')).toBe('[user]\n  name = Alice\n');
 
     // And a change on B reaches A through the live sync of both agents.

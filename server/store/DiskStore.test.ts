@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -11,6 +11,8 @@ import { isDmanError, type DmanError } from '../../shared/errors.js';
 import type { CommitOp } from '../../shared/protocol.js';
 import { describeStoreContract } from './contract.js';
 import { DiskStore, type DiskStoreOptions } from './DiskStore.js';
+import { encodeRecord } from './disk/journal.js';
+import type { PackFiles, PackLoc } from './disk/packs.js';
 
 describeStoreContract('DiskStore', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'dman-disk-'));
@@ -63,10 +65,48 @@ async function put(s: DiskStore, user: string, content: string): Promise<string>
 
 /** Drops a store the way kill -9 would: files closed as they are, no snapshot, the lock left behind (then removed, as the dead pid would be). */
 async function crash(s: DiskStore, dir: string): Promise<void> {
-  const inner = s as unknown as { journal: { close(): Promise<void> }; auditLog: { close(): Promise<void> } };
+  const inner = s as unknown as { journal: { close(): Promise<void> }; auditLog: { close(): Promise<void> }; packs: PackFiles };
   await inner.journal.close();
   await inner.auditLog.close();
+  await inner.packs.close();
   await rm(join(dir, 'lock'));
+}
+
+/** The store's private view of packed blobs. */
+function packedOf(s: DiskStore): Map<string, PackLoc> {
+  return (s as unknown as { packed: Map<string, PackLoc> }).packed;
+}
+
+async function putMany(s: DiskStore, user: string, contents: Buffer[]): Promise<string[]> {
+  const uploads = contents.map((b) => ({ hash: sha(b), data: Readable.from([b]) }));
+  await s.putBlobs(user, (async function* () { yield* uploads; })(), 1 << 20);
+  return uploads.map((u) => u.hash);
+}
+
+async function readBlob(s: DiskStore, user: string, hash: string): Promise<Buffer | null> {
+  const got = await s.getBlob(user, hash);
+  if (!got) return null;
+  const parts: Buffer[] = [];
+  for await (const c of got.stream) parts.push(c as Buffer);
+  const buf = Buffer.concat(parts);
+  expect(buf.length).toBe(got.size);
+  return buf;
+}
+
+async function packFiles(dir: string): Promise<Array<{ name: string; size: number }>> {
+  const names = (await readdir(join(dir, 'packs'))).sort((a, b) => parseInt(a) - parseInt(b));
+  return Promise.all(names.map(async (name) => ({ name, size: (await stat(join(dir, 'packs', name))).size })));
+}
+
+async function blobFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const d of await readdir(join(dir, 'blobs'))) for (const n of await readdir(join(dir, 'blobs', d))) out.push(d + n);
+  return out.sort();
+}
+
+/** `n` distinct small contents of about `size` bytes. */
+function smalls(tag: string, n: number, size = 1000): Buffer[] {
+  return Array.from({ length: n }, (_, i) => Buffer.from(`${tag} ${i} `.padEnd(size + (i % 7), String.fromCharCode(97 + (i % 26)))));
 }
 
 function fileOp(path: string, baseRev: number | null, hash: string, size: number): CommitOp {
@@ -174,9 +214,15 @@ describe('DiskStore on disk', () => {
       const s = await opened(dir);
       const h = await put(s, 'alice', 'Host secret\n  IdentityFile ~/.ssh/id');
       await s.commit({ user: 'alice', device: 'd', ops: [fileOp('.ssh/config', 0, h, 38)], now: T0 });
+      const big = Buffer.alloc(1100 * 1024, 7); // large blobs stay one file each
+      await s.putBlob('alice', sha(big), Readable.from([big]), 4 << 20);
       expect((await stat(dir)).mode & 0o077).toBe(0);
       expect((await stat(join(dir, 'journal.log'))).mode & 0o077).toBe(0);
-      expect((await stat(join(dir, 'blobs', h.slice(0, 2), h.slice(2)))).mode & 0o077).toBe(0);
+      expect((await stat(join(dir, 'packs'))).mode & 0o077).toBe(0);
+      const packs = await packFiles(dir);
+      expect(packs).toHaveLength(1);
+      expect((await stat(join(dir, 'packs', packs[0]!.name))).mode & 0o077).toBe(0);
+      expect((await stat(join(dir, 'blobs', sha(big).slice(0, 2), sha(big).slice(2)))).mode & 0o077).toBe(0);
       await s.close();
       expect((await stat(join(dir, 'snapshot.jsonl'))).mode & 0o077).toBe(0);
     });
@@ -230,6 +276,7 @@ describe('DiskStore on disk', () => {
     await withDir(async (dir) => {
       const P = 150;
       let lastAcked = -1;
+      let sawPacked = false;
       for (let round = 0; round < 5; round++) {
         const { child, lines, exited } = spawnFixture(['write', dir, String(P)]);
         const firstBatch = lastAcked + 1;
@@ -271,6 +318,21 @@ describe('DiskStore on disk', () => {
               expect(sha(await readFile(join(dir, 'blobs', d, name)))).toBe(d + name);
             }
           }
+          // every packed blob (the small siblings of bulk batches) reads back whole (getBlob checks its hash),
+          // and no pack keeps bytes past its last recorded blob (a torn append was cut)
+          const packed = packedOf(s);
+          sawPacked ||= packed.size > 0;
+          const ends = new Map<number, number>();
+          for (const [h, loc] of packed) {
+            expect(sha((await readBlob(s, 'alice', h))!)).toBe(h);
+            ends.set(loc.pack, Math.max(ends.get(loc.pack) ?? 0, loc.off + loc.len));
+          }
+          const files = await packFiles(dir);
+          expect(files.map((f) => f.name).sort()).toEqual([...ends.keys()].map((id) => `${id}.pack`).sort());
+          if (ends.size > 0) {
+            const newest = Math.max(...ends.keys());
+            expect(files.find((f) => f.name === `${newest}.pack`)!.size).toBe(ends.get(newest));
+          }
           expect(await readdir(join(dir, 'tmp'))).toEqual([]);
           expect((await readdir(dir)).filter((n) => isTempName(n) || n.startsWith('.lock.'))).toEqual([]);
         } finally {
@@ -278,6 +340,7 @@ describe('DiskStore on disk', () => {
         }
       }
       expect(lastAcked).toBeGreaterThanOrEqual(4);
+      expect(sawPacked).toBe(true);
     });
   }, 120_000);
 
@@ -362,6 +425,229 @@ describe('DiskStore on disk', () => {
       expect(await stat(join(dir, 'blobs', orphan.slice(0, 2), orphan.slice(2))).then(() => true, () => false)).toBe(false);
       expect(await s.hasBlob('alice', orphan)).toBe(false);
       expect(await s.hasBlob('alice', keep)).toBe(true);
+      await s.close();
+    });
+  });
+
+  it('stores small blobs in packs (large ones stay files) that survive a crash, a snapshot and a reopen', async () => {
+    await withDir(async (dir) => {
+      let s = await opened(dir, { compactBytes: 1 << 30 });
+      const bulk = smalls('bulk', 50);
+      const bulkHashes = await putMany(s, 'alice', bulk);
+      const single = await put(s, 'alice', 'one small blob');
+      const big = Buffer.alloc(1100 * 1024, 3);
+      await s.putBlob('alice', sha(big), Readable.from([big]), 4 << 20);
+      const empty = await put(s, 'bob', '');
+      expect(await blobFiles(dir)).toEqual([sha(big)]);
+      expect((await packFiles(dir)).map((f) => f.name)).toEqual(['1.pack']);
+      expect((await s.health()).details).toMatchObject({ blobs: 53, packedBlobs: 52, packs: 1, packBytes: bulk.reduce((n, b) => n + b.length, 0) + 14 });
+      const check = async (st: DiskStore, blobs = 53): Promise<void> => {
+        for (const [i, h] of bulkHashes.entries()) expect(await readBlob(st, 'alice', h)).toEqual(bulk[i]);
+        expect((await readBlob(st, 'alice', single))!.toString()).toBe('one small blob');
+        expect(await readBlob(st, 'alice', sha(big))).toEqual(big);
+        expect(await readBlob(st, 'bob', empty)).toEqual(Buffer.alloc(0));
+        expect(await st.getBlob('bob', single)).toBeNull(); // ownership still counts
+        expect((await st.health()).details).toMatchObject({ blobs, packedBlobs: blobs - 1 });
+      };
+      await check(s);
+      await crash(s, dir); // from the journal
+      s = await opened(dir, { compactBytes: 1 << 30 });
+      await check(s);
+      // more uploads go on appending to the same pack, and are found after a snapshot
+      const later = await putMany(s, 'alice', smalls('later', 5));
+      await s.close();
+      expect((await stat(join(dir, 'journal.log'))).size).toBe(0);
+      s = await opened(dir);
+      await check(s, 58);
+      for (const h of later) expect(sha((await readBlob(s, 'alice', h))!)).toBe(h);
+      expect((await packFiles(dir)).map((f) => f.name)).toEqual(['1.pack']);
+      // uploading a stored blob again keeps the first copy and reports it as not created
+      const again = await s.putBlob('alice', single, Readable.from([Buffer.from('one small blob')]), 1 << 20);
+      expect(again).toEqual({ size: 14, created: false });
+      await s.close();
+    });
+  });
+
+  it('ignores a torn pack append (bytes no journal record names) and appends cleanly after it', async () => {
+    await withDir(async (dir) => {
+      let s = await opened(dir, { compactBytes: 1 << 30 });
+      const first = smalls('first', 20);
+      const firstHashes = await putMany(s, 'alice', first);
+      const recorded = (await packFiles(dir))[0]!.size;
+      await crash(s, dir);
+      // A crash mid-append: half a group of blobs in the pack, and its journal record torn.
+      await appendFile(join(dir, 'packs', '1.pack'), Buffer.alloc(5000, 0x5a));
+      await appendFile(join(dir, 'journal.log'), encodeRecord({ t: 'pack', s: 999, pack: 1, blobs: [[sha('x'), recorded, 5000]] }).subarray(0, 40));
+      s = await opened(dir, { compactBytes: 1 << 30 });
+      expect((await packFiles(dir))[0]!.size).toBe(recorded); // cut back to the last recorded byte
+      for (const [i, h] of firstHashes.entries()) expect(await readBlob(s, 'alice', h)).toEqual(first[i]);
+      const second = smalls('second', 20);
+      const secondHashes = await putMany(s, 'alice', second);
+      const one = await put(s, 'alice', 'after the tear');
+      await crash(s, dir);
+      s = await opened(dir);
+      for (const [i, h] of firstHashes.entries()) expect(await readBlob(s, 'alice', h)).toEqual(first[i]);
+      for (const [i, h] of secondHashes.entries()) expect(await readBlob(s, 'alice', h)).toEqual(second[i]);
+      expect((await readBlob(s, 'alice', one))!.toString()).toBe('after the tear');
+      expect(await s.hasBlob('alice', sha('x'))).toBe(false);
+      // a pack that no record points into (its whole first append torn) is removed at open
+      await crash(s, dir);
+      await writeFile(join(dir, 'packs', '7.pack'), Buffer.alloc(100, 1));
+      s = await opened(dir);
+      expect((await packFiles(dir)).map((f) => f.name)).toEqual(['1.pack']);
+      // and new packs never reuse a number that was on disk
+      await s.close();
+      await writeFile(join(dir, 'packs', '9.pack'), Buffer.alloc(10, 1));
+      s = await opened(dir);
+      (s as unknown as { packs: PackFiles }).packs.roll();
+      const fresh = await put(s, 'alice', 'in a new pack');
+      expect(packedOf(s).get(fresh)!.pack).toBe(10);
+      await s.close();
+    });
+  });
+
+  it('refuses a data dir whose pack is missing or shorter than recorded (STORE_CORRUPT), and a packed blob whose bytes changed', async () => {
+    await withDir(async (dir) => {
+      let s = await opened(dir);
+      const hashes = await putMany(s, 'alice', smalls('x', 4));
+      await s.close();
+      const pack = join(dir, 'packs', '1.pack');
+      const buf = await readFile(pack);
+      await writeFile(pack, buf.subarray(0, buf.length - 10));
+      const err = await new DiskStore({ dataDir: dir }).open().then(() => null, (e: unknown) => e);
+      expect(isDmanError(err, 'STORE_CORRUPT')).toBe(true);
+      expect((err as Error).message).toContain(pack);
+      const flipped = Buffer.from(buf);
+      flipped[5] = flipped[5]! ^ 1;
+      await writeFile(pack, flipped);
+      s = await opened(dir);
+      await expect(s.getBlob('alice', hashes[0]!)).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
+      expect(sha((await readBlob(s, 'alice', hashes[1]!))!)).toBe(hashes[1]);
+      await s.close();
+    });
+  });
+
+  it('gc drops collected packed blobs and compacts a pack more than half dead; live blobs stay readable across restarts', async () => {
+    await withDir(async (dir) => {
+      let s = await opened(dir, { compactBytes: 1 << 30 });
+      const contents = smalls('gc', 40, 2000);
+      const hashes = await putMany(s, 'alice', contents);
+      const keep = hashes.slice(0, 10);
+      await s.commit({ user: 'alice', device: 'd', ops: keep.map((h, i) => fileOp(`k${i}`, 0, h, contents[i]!.length)), now: T0 });
+      // still mostly live: nothing is rewritten
+      expect(await s.gcBlobs({ graceMs: 0 })).toEqual({ blobsRemoved: 30, bytesFreed: contents.slice(10).reduce((n, b) => n + b.length, 0) });
+      const liveBytes = contents.slice(0, 10).reduce((n, b) => n + b.length, 0);
+      expect(await packFiles(dir)).toEqual([{ name: '2.pack', size: liveBytes }]);
+      for (const h of hashes.slice(10)) expect(await s.hasBlob('alice', h)).toBe(false);
+      for (const [i, h] of keep.entries()) expect(await readBlob(s, 'alice', h)).toEqual(contents[i]);
+      expect((await s.health()).details).toMatchObject({ blobs: 10, packedBlobs: 10, packs: 1, packBytes: liveBytes });
+      // new uploads go to a fresh pack after the compaction, and everything survives a crash and a reopen
+      const more = await putMany(s, 'alice', smalls('more', 5));
+      await crash(s, dir);
+      s = await opened(dir, { compactBytes: 1 << 30 });
+      for (const [i, h] of keep.entries()) expect(await readBlob(s, 'alice', h)).toEqual(contents[i]);
+      for (const h of more) expect(sha((await readBlob(s, 'alice', h))!)).toBe(h);
+      await s.close();
+      s = await opened(dir);
+      for (const [i, h] of keep.entries()) expect(await readBlob(s, 'alice', h)).toEqual(contents[i]);
+      // everything unreferenced goes: the packs holding only dead blobs are deleted
+      await s.commit({ user: 'alice', device: 'd', ops: keep.map((h, i) => ({ ...fileOp(`k${i}`, i + 1, null as unknown as string, 0), deleted: true, hash: null, size: 0 })), now: T0 });
+      await s.applyRetention('alice', { versions: 0, days: 0 }, T0 + 86_400_000 * 365);
+      expect((await s.gcBlobs({ graceMs: 0 })).blobsRemoved).toBe(15);
+      expect(await packFiles(dir)).toEqual([]);
+      expect((await s.health()).details).toMatchObject({ blobs: 0, packedBlobs: 0, packs: 0, packBytes: 0 });
+      await s.close();
+      s = await opened(dir);
+      expect((await s.health()).details).toMatchObject({ blobs: 0, packs: 0 });
+      await s.close();
+    });
+  });
+
+  it('loses nothing when a compaction crashes between its steps (before the journal record, before the delete)', async () => {
+    await withDir(async (dir) => {
+      let s = await opened(dir, { compactBytes: 1 << 30 });
+      const contents = smalls('cc', 30, 3000);
+      const hashes = await putMany(s, 'alice', contents);
+      // the live blobs are the last ones, so that cutting the pack's tail at open frees nothing
+      await s.commit({ user: 'alice', device: 'd', ops: hashes.slice(25).map((h, i) => fileOp(`k${i}`, 0, h, contents[25 + i]!.length)), now: T0 });
+      const live = async (st: DiskStore): Promise<void> => {
+        for (let i = 25; i < 30; i++) expect(await readBlob(st, 'alice', hashes[i]!)).toEqual(contents[i]);
+      };
+      // 1. copies written, then the journal record fails (as a crash there would leave it): the old places stay
+      const inner = s as unknown as { writeMany: (recs: Array<{ t: string }>) => Promise<void> };
+      const writeMany = inner.writeMany.bind(s);
+      inner.writeMany = async (recs) => {
+        if (recs.some((r) => r.t === 'pack')) throw new Error('crash before the journal record');
+        return writeMany(recs);
+      };
+      expect((await s.gcBlobs({ graceMs: 0 })).blobsRemoved).toBe(25);
+      expect(packedOf(s).get(hashes[25]!)!.pack).toBe(1);
+      await live(s);
+      await crash(s, dir);
+      expect((await packFiles(dir)).map((f) => f.name)).toEqual(['1.pack', '2.pack']); // the unrecorded copy
+      s = await opened(dir, { compactBytes: 1 << 30 });
+      expect((await packFiles(dir)).map((f) => f.name)).toEqual(['1.pack']);
+      await live(s);
+      // 2. the move journaled, then a crash before the old pack is deleted: the next open deletes it
+      const packs = (s as unknown as { packs: PackFiles }).packs;
+      packs.retire = async () => { throw new Error('crash before the delete'); };
+      await expect(s.gcBlobs({ graceMs: 0 })).rejects.toThrow('crash before the delete');
+      expect(packedOf(s).get(hashes[25]!)!.pack).not.toBe(1);
+      await live(s);
+      await crash(s, dir);
+      expect((await packFiles(dir)).length).toBe(2);
+      s = await opened(dir, { compactBytes: 1 << 30 });
+      const files = await packFiles(dir);
+      expect(files).toHaveLength(1);
+      expect(files[0]!.size).toBe(contents.slice(25).reduce((n, b) => n + b.length, 0));
+      await live(s);
+      expect(await s.hasBlob('alice', hashes[6]!)).toBe(false);
+      // later uploads and gcs carry on normally
+      const h = await put(s, 'alice', 'after the crashes');
+      expect((await readBlob(s, 'alice', h))!.toString()).toBe('after the crashes');
+      await s.close();
+      s = await opened(dir);
+      await live(s);
+      await s.close();
+    });
+  });
+
+  it('reads a data dir written before packs (format 1, every blob a file) as it is, and packs new small blobs', async () => {
+    await withDir(async (dir) => {
+      const old = Buffer.from('written by an older dman');
+      const orphan = Buffer.from('an old unreferenced blob');
+      await mkdir(join(dir, 'blobs'), { recursive: true });
+      for (const b of [old, orphan]) {
+        await mkdir(join(dir, 'blobs', sha(b).slice(0, 2)), { recursive: true });
+        await writeFile(join(dir, 'blobs', sha(b).slice(0, 2), sha(b).slice(2)), b);
+      }
+      await writeFile(join(dir, 'format.json'), JSON.stringify({ format: 1, app: 'dman' }) + '\n');
+      const entry = { path: '.old', rev: 1, deleted: false, kind: 'file', hash: sha(old), size: old.length, mode: 0o644, mtime: 1, device: 'd', committedAt: T0 };
+      await writeFile(join(dir, 'journal.log'), Buffer.concat([
+        encodeRecord({ t: 'own', s: 1, user: 'alice', hash: sha(old), size: old.length }),
+        encodeRecord({ t: 'own', s: 2, user: 'alice', hash: sha(orphan), size: orphan.length }),
+        encodeRecord({ t: 'commit', s: 3, user: 'alice', now: T0, entries: [entry] }),
+      ]));
+      let s = await opened(dir);
+      expect(JSON.parse(await readFile(join(dir, 'format.json'), 'utf8')).format).toBe(2); // an older dman now refuses it
+      expect(await readBlob(s, 'alice', sha(old))).toEqual(old);
+      expect(await readBlob(s, 'alice', sha(orphan))).toEqual(orphan);
+      expect(await s.getEntry('alice', '.old')).toMatchObject({ hash: sha(old), rev: 1 });
+      // the same bytes uploaded again stay where they are; new ones go to a pack
+      expect(await s.putBlob('alice', sha(old), Readable.from([old]), 1 << 20)).toEqual({ size: old.length, created: false });
+      const fresh = await put(s, 'alice', 'new and small');
+      expect(packedOf(s).has(sha(old))).toBe(false);
+      expect(packedOf(s).has(fresh)).toBe(true);
+      expect((await s.health()).details).toMatchObject({ blobs: 3, packedBlobs: 1 });
+      // gc removes an old blob file as before
+      await s.commit({ user: 'alice', device: 'd', ops: [fileOp('.new', 0, fresh, 13)], now: T0 });
+      expect(await s.gcBlobs({ graceMs: 0, now: Date.now() + 1000 })).toEqual({ blobsRemoved: 1, bytesFreed: orphan.length });
+      expect(await blobFiles(dir)).toEqual([sha(old)]);
+      await s.close();
+      s = await opened(dir);
+      expect(await readBlob(s, 'alice', sha(old))).toEqual(old);
+      expect((await readBlob(s, 'alice', fresh))!.toString()).toBe('new and small');
+      expect(await s.hasBlob('alice', sha(orphan))).toBe(false);
       await s.close();
     });
   });

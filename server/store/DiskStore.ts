@@ -1,8 +1,18 @@
 // The production single-server driver: everything under one data dir.
 //
 //   lock               one writer per data dir (disk/dataDirLock.ts)
-//   format.json        layout version
-//   blobs/ab/cdef…     content-addressed blobs, written to tmp/, hash-verified, fsynced, renamed
+//   format.json        layout version (2: packs; a format-1 dir is upgraded in place at open)
+//   packs/<n>.pack     small blobs (up to HELD_BLOB_BYTES), appended back to back: one write and
+//                      one fdatasync per group of uploads, then one journal record `pack` names
+//                      each blob's place (pack, offset, length). Bytes no record names (a torn
+//                      append, a copy that lost a race) are never read: the newest pack is cut to
+//                      its last recorded byte at open, packs nothing points into are deleted, and
+//                      gc compacts a pack once more than half of it is dead (live blobs copied to
+//                      the current pack and fsynced, the move journaled, then the old pack deleted;
+//                      a crash at any step leaves either the old places or the new ones recorded).
+//   blobs/ab/cdef…     large blobs, one file each: written to tmp/, hash-verified, fsynced, renamed.
+//                      Data dirs from before packs hold every blob here; they are read as they are
+//                      (no migration), and new small uploads go to packs.
 //   journal.log        write-ahead journal: one checksummed line per commit / upload / retention /
 //                      gc / token change, fsynced before the change is applied or acknowledged
 //   snapshot.jsonl     the whole metadata state as of journal seq N (written atomically when the
@@ -15,7 +25,11 @@
 // costs one journal append (O(batch), not O(manifest)). A kill -9 at any point leaves each batch
 // either wholly in the journal (applied at the next open) or absent: a torn last line was never
 // acknowledged and is cut off; a damaged line followed by good ones is STORE_CORRUPT.
-import { randomBytes } from 'node:crypto';
+//
+// A packed blob is read whole (it is small) and its hash checked before it is served: unlike a
+// blob file, a pack is shared by many blobs, so a wrong place would otherwise serve another blob's
+// bytes. A mismatch is STORE_CORRUPT.
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, type FileHandle, readdir, readFile, rename, rm, stat, statfs, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -28,6 +42,7 @@ import { consumeVerified } from './blobStream.js';
 import { assertHash, assertSameBatch, assertUserName, batchDigest, blobsNamedBy, entryFromOp, findConflicts, gcCutoff, missingBlobsError, validateCommit, versionsToDrop, liveTotals, revokedToken } from './commitRules.js';
 import { lockDataDir, type ReleaseLock } from './disk/dataDirLock.js';
 import { encodeRecord, ioError, Journal, scanJournal } from './disk/journal.js';
+import { PackFiles, type PackLoc } from './disk/packs.js';
 import { filterAudit } from './MemoryStore.js';
 import { createNotifier } from './notifier.js';
 import type {
@@ -35,7 +50,7 @@ import type {
 } from './Store.js';
 
 /** Layout version of the data dir; a newer one is refused (SCHEMA_TOO_NEW). */
-export const DISK_FORMAT = 1;
+export const DISK_FORMAT = 2;
 /** Free space below which health() warns. */
 const LOW_DISK_BYTES = 256 * 1024 * 1024;
 /** Idempotency keys remembered per user (oldest forgotten first). */
@@ -54,6 +69,8 @@ type CommitRec = { t: 'commit'; s: number; user: string; now: number; key?: stri
 type JournalRec =
   | CommitRec
   | { t: 'own'; s: number; user: string; hash: string; size: number }
+  /** Packed blobs stored (or moved by a compaction): [hash, offset, length] in pack `pack`. */
+  | { t: 'pack'; s: number; pack: number; blobs: Array<[string, number, number]> }
   | { t: 'ret'; s: number; user: string; drop: Array<[string, number]> }
   | { t: 'gc'; s: number; hashes: string[] }
   | { t: 'tok'; s: number; rec: TokenRecord }
@@ -73,15 +90,25 @@ interface UserState {
 
 const HEX62 = /^[0-9a-f]{62}$/;
 
-/** An upload streamed into tmp/, waiting to be moved into blobs/ and journaled. */
-interface Staged { user: string; hash: string; size: number; tmp: string; seq: number }
+/** An upload streamed into tmp/ (or appended to a pack: `loc`, and tmp is ''), waiting to be moved into blobs/ and journaled. */
+interface Staged { user: string; hash: string; size: number; tmp: string; seq: number; loc?: PackLoc }
 /** A small blob putBlobs received into memory (verified), not yet written. */
 interface Held { hash: string; seq: number; data: Buffer }
 
-/** Blobs up to this size are received into memory by putBlobs, and written in parallel. */
-const HELD_BLOB_BYTES = 256 * 1024;
-/** Bytes of small blobs putBlobs holds before writing them out. */
+/**
+ * Blobs up to this size are received into memory and stored in packs (as large as the engine's
+ * bulk uploads, so a first publish writes no blob file below it; read back whole and hash-checked,
+ * like the MariaDB driver's one-chunk blobs).
+ */
+const HELD_BLOB_BYTES = 1024 * 1024;
+/** Bytes of small blobs putBlobs holds before appending them to a pack. */
 const HELD_BYTES = 8 * 1024 * 1024;
+/** A pack is compacted by gc when more than this share of it is dead. */
+const PACK_DEAD_SHARE = 0.5;
+/** Bytes read and re-appended at once by a compaction. */
+const COMPACT_GROUP_BYTES = 8 * 1024 * 1024;
+/** Blobs per `pack` record (snapshot and compaction), so that no line grows without bound. */
+const PACK_RECORD_BLOBS = 4096;
 
 async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
   let off = 0;
@@ -101,6 +128,9 @@ export class DiskStore implements Store {
   private users = new Map<string, UserState>();
   private owned = new Map<string, Set<string>>();
   private blobs = new Map<string, number>();
+  /** Where each packed blob is; a blob not in here (but in `blobs`) is a file under blobs/. */
+  private packed = new Map<string, PackLoc>();
+  private packs: PackFiles | null = null;
   /** Last upload time per blob (ms; the file's mtime after a restart), for the gc grace. */
   private uploadedAt = new Map<string, number>();
   private finalQueue: FinalQueueItem[] = [];
@@ -127,6 +157,7 @@ export class DiskStore implements Store {
   private get snapshotPath(): string { return join(this.dir, 'snapshot.jsonl'); }
   private get auditPath(): string { return join(this.dir, 'audit.jsonl'); }
   private blobPath(hash: string): string { return join(this.dir, 'blobs', hash.slice(0, 2), hash.slice(2)); }
+  private get packDir(): string { return join(this.dir, 'packs'); }
 
   // ---------------------------------------------------------------- lifecycle
 
@@ -142,17 +173,23 @@ export class DiskStore implements Store {
       this.resetState();
       await this.checkFormat();
       await this.cleanTemps();
-      await this.scanBlobs();
+      const loose = await this.scanBlobs();
+      this.packs = new PackFiles(this.packDir, this.sync);
+      await this.packs.scan();
       const snapSeq = await this.loadSnapshot();
-      const removedByGc = await this.replayJournal(snapSeq);
-      for (const hash of removedByGc) if (!this.blobs.has(hash)) await unlink(this.blobPath(hash)).catch(() => {});
+      await this.replayJournal(snapSeq);
+      // Blob files collected by a gc that crashed before its unlinks, or superseded by a packed copy.
+      for (const hash of loose) if (!this.blobs.has(hash) || this.packed.has(hash)) await unlink(this.blobPath(hash)).catch(() => {});
+      await this.openPacks();
       await this.loadAudit();
       this.log.info({ dataDir: this.dir, users: this.users.size, blobs: this.blobs.size, seq: this.seq }, 'disk store opened');
     } catch (err) {
       await (this.journal as Journal | null)?.close().catch(() => {});
       await (this.auditLog as Journal | null)?.close().catch(() => {});
+      await (this.packs as PackFiles | null)?.close().catch(() => {});
       this.journal = null;
       this.auditLog = null;
+      this.packs = null;
       await this.release?.();
       this.release = null;
       throw err;
@@ -165,8 +202,10 @@ export class DiskStore implements Store {
       if (this.journal && (this.journal.bytes > 0 || this.dirty)) await this.snapshot().catch((err) => this.log.warn({ err }, 'snapshot at close failed; the journal still holds everything'));
       await this.journal?.close();
       await this.auditLog?.close();
+      await this.packs?.close();
       this.journal = null;
       this.auditLog = null;
+      this.packs = null;
     }, false);
     this.notifier.clear();
     await this.release?.();
@@ -188,7 +227,10 @@ export class DiskStore implements Store {
       return {
         ok: true,
         latencyMs: performance.now() - t0,
-        details: { dataDir: this.dir, journalBytes: this.journal.bytes, blobs: this.blobs.size, users: this.users.size, freeBytes, totalBytes },
+        details: {
+          dataDir: this.dir, journalBytes: this.journal.bytes, blobs: this.blobs.size, packedBlobs: this.packed.size,
+          packs: this.packs!.ids().length, packBytes: this.packs!.totalBytes(), users: this.users.size, freeBytes, totalBytes,
+        },
         ...(warnings.length ? { warnings } : {}),
       };
     } catch (err) {
@@ -202,16 +244,28 @@ export class DiskStore implements Store {
     assertUserName(user);
     assertHash(hash);
     this.assertOpen();
-    const staged = await this.stage(user, hash, data, maxBytes, this.sync);
-    const [r] = await this.finalize([staged]);
+    const got = await this.receive(user, hash, data, maxBytes);
+    let staged: Staged;
+    if ('data' in got) {
+      [staged] = await this.packHeld(user, [got]);
+    } else {
+      try {
+        if (this.sync) await this.syncFile(got.tmp);
+      } catch (err) {
+        await rm(got.tmp, { force: true });
+        throw ioError(err, got.tmp, `Could not store blob ${hash}`);
+      }
+      staged = got;
+    }
+    const [r] = await this.finalize([staged!]);
     return { size: r!.size, created: r!.created };
   }
 
   /**
    * Stores a stream of blobs, paying for durability once per batch instead of once per blob:
-   * small blobs are received into memory and written to tmp/ in parallel, large ones stream into
-   * tmp/; then every file is fsynced (in parallel), renamed, its directory fsynced, and one journal
-   * append records every upload.
+   * small blobs are received into memory and appended to a pack in groups (one write and one
+   * fdatasync per group), large ones stream into tmp/ and are fsynced in parallel, renamed, their
+   * directories fsynced; then one journal append records every upload.
    */
   async putBlobs(user: string, blobs: AsyncIterable<BlobUpload>, maxBytes: number): Promise<PutBlobResult[]> {
     assertUserName(user);
@@ -220,8 +274,8 @@ export class DiskStore implements Store {
     const unsynced: Staged[] = [];
     let held: Held[] = [];
     let heldBytes = 0;
-    // A full group of held blobs is written (and fsynced) while the next one is received: at most
-    // one group writing at a time, so memory stays near 2 x HELD_BYTES.
+    // A full group of held blobs is appended (and fdatasynced) while the next one is received: at
+    // most one group writing at a time, so memory stays near 2 x HELD_BYTES.
     let writing: Promise<void> = Promise.resolve();
     let writeError: unknown = null;
     const writeHeld = async (): Promise<void> => {
@@ -229,7 +283,8 @@ export class DiskStore implements Store {
       held = [];
       heldBytes = 0;
       await writing;
-      writing = mapLimit(list, 32, async (b) => { staged.push(await this.writeStaged(user, b)); }).then(() => {}, (err: unknown) => { writeError ??= err; });
+      if (list.length === 0) return;
+      writing = this.packHeld(user, list).then((got) => { staged.push(...got); }, (err: unknown) => { writeError ??= err; });
     };
     let failure: unknown = null;
     try {
@@ -253,7 +308,7 @@ export class DiskStore implements Store {
       if (writeError) throw writeError;
       if (this.sync) await mapLimit(unsynced, 32, (st) => this.syncFile(st.tmp));
     } catch (err) {
-      await Promise.all([...staged, ...unsynced].map((st) => rm(st.tmp, { force: true })));
+      await this.discard([...staged, ...unsynced]);
       throw ioError(err, join(this.dir, 'tmp'), 'Could not store the uploaded blobs');
     }
     staged.push(...unsynced);
@@ -266,6 +321,12 @@ export class DiskStore implements Store {
       const created = createdHashes.delete(r.hash);
       return { hash: r.hash, size: r.size, created };
     });
+  }
+
+  /** Gives up staged uploads: removes their tmp/ files; packed bytes stay as dead bytes no record names. */
+  private async discard(items: Staged[]): Promise<void> {
+    this.packs?.settle(items.flatMap((st) => (st.loc ? [st.loc] : [])));
+    await Promise.all(items.map((st) => (st.tmp ? rm(st.tmp, { force: true }) : undefined)));
   }
 
   /** Receives one verified blob: small ones into memory, large ones streamed into an unsynced tmp/ file. */
@@ -302,20 +363,11 @@ export class DiskStore implements Store {
     }
   }
 
-  /** Writes a received blob to tmp/ and fsyncs it. */
-  private async writeStaged(user: string, { hash, data, seq }: Held): Promise<Staged> {
-    const tmp = this.tmpName(hash);
-    const fh = await open(tmp, 'wx', 0o600).catch((err) => { throw ioError(err, tmp, 'Could not create an upload file'); });
-    try {
-      await writeAll(fh, data);
-      if (this.sync) await fh.sync();
-      await fh.close();
-    } catch (err) {
-      await fh.close().catch(() => {});
-      await rm(tmp, { force: true });
-      throw ioError(err, tmp, `Could not store blob ${hash}`);
-    }
-    return { user, hash, size: data.length, tmp, seq };
+  /** Appends received blobs to the current pack with one write and one (shared) fdatasync. */
+  private async packHeld(user: string, list: Held[]): Promise<Staged[]> {
+    if (!this.packs) this.assertOpen();
+    const locs = await this.packs!.append(list.map((b) => b.data));
+    return list.map((b, i) => ({ user, hash: b.hash, size: b.data.length, tmp: '', seq: b.seq, loc: locs[i]! }));
   }
 
   /** Upload file names: a random prefix per store and a counter (a random draw per blob cost 0.24 s of CPU per 10,000 blobs). */
@@ -323,22 +375,6 @@ export class DiskStore implements Store {
   private tmpSeq = 0;
   private tmpName(hash: string): string {
     return join(this.dir, 'tmp', `${hash.slice(0, 16)}-${this.tmpPrefix}${(this.tmpSeq++).toString(16).padStart(4, '0')}`);
-  }
-
-  /** Streams one verified blob into a file under tmp/, fsynced when asked (outside the lock, so slow uploads never block commits). */
-  private async stage(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number, fsyncNow: boolean): Promise<Staged> {
-    const tmp = this.tmpName(hash);
-    const fh = await open(tmp, 'wx', 0o600).catch((err) => { throw ioError(err, tmp, 'Could not create an upload file'); });
-    try {
-      const size = await consumeVerified(data, hash, maxBytes, (chunk) => writeAll(fh, chunk), { user, driver: 'disk' });
-      if (fsyncNow) await fh.sync();
-      await fh.close();
-      return { user, hash, size, tmp, seq: this.stageSeq++ };
-    } catch (err) {
-      await fh.close().catch(() => {});
-      await rm(tmp, { force: true });
-      throw ioError(err, tmp, `Could not store blob ${hash}`);
-    }
   }
 
   private async syncFile(file: string): Promise<void> {
@@ -351,12 +387,16 @@ export class DiskStore implements Store {
   }
 
   /**
-   * Moves fsynced uploads into blobs/ and journals them. Concurrent callers share one pass (group
-   * commit): whatever queued while the lock was busy is renamed, dir-fsynced and journaled together.
+   * Moves fsynced uploads into blobs/ (packed ones are already in place) and journals them.
+   * Concurrent callers share one pass (group commit): whatever queued while the lock was busy is
+   * renamed, dir-fsynced and journaled together.
    */
   private finalize(items: Staged[]): Promise<PutBlobResult[]> {
     if (items.length === 0) return Promise.resolve([]);
-    const done = Promise.all(items.map((item) => new Promise<PutBlobResult>((resolve, reject) => this.finalQueue.push({ item, resolve, reject }))));
+    const each = items.map((item) => new Promise<PutBlobResult>((resolve, reject) => this.finalQueue.push({ item, resolve, reject })));
+    // Packed places stay pending (their pack is never deleted) until their record is written or given up.
+    void Promise.allSettled(each).then(() => this.packs?.settle(items.flatMap((st) => (st.loc ? [st.loc] : []))));
+    const done = Promise.all(each);
     if (!this.finalScheduled) {
       this.finalScheduled = true;
       this.exclusive(async () => {
@@ -366,7 +406,7 @@ export class DiskStore implements Store {
         // e.g. the store closed while the uploads streamed
         this.finalScheduled = false;
         for (const q of this.finalQueue.splice(0)) {
-          await rm(q.item.tmp, { force: true });
+          if (q.item.tmp) await rm(q.item.tmp, { force: true });
           q.reject(err);
         }
       });
@@ -380,7 +420,7 @@ export class DiskStore implements Store {
     const dirs = new Set<string>();
     const now = Date.now();
     const lost = new Set<string>();
-    // `stored`: these bytes become the blob file. `created` (what the uploader is told) says whether
+    // `stored`: these bytes become the blob (file or packed place). `created` (what the uploader is told) says whether
     // this user had the blob before, never whether anyone had: that would leak other users' content.
     const had = new Set<string>();
     const plan = batch.map((q) => {
@@ -391,28 +431,55 @@ export class DiskStore implements Store {
       had.add(key);
       return { q, stored, created };
     });
-    await mapLimit(plan, 32, async ({ q, stored: created, created: reported }) => {
+    const packRecs = new Map<number, Array<[string, number, number]>>();
+    // Uploaded again: restart its gc grace, also across a restart (best effort, no fsync needed;
+    // for a packed blob the pack's mtime, which only ever makes the grace longer).
+    const touch = new Set<string>();
+    const again = (hash: string): void => {
+      if (!this.blobs.has(hash)) return;
+      const at = this.packed.get(hash);
+      touch.add(at ? this.packs!.path(at.pack) : this.blobPath(hash));
+    };
+    const files: typeof plan = [];
+    for (const p of plan) {
+      const { q, stored, created: reported } = p;
+      const { hash, loc } = q.item;
+      if (!loc) {
+        files.push(p);
+        continue;
+      }
+      // Packed: already durable in place; a copy not kept stays dead bytes until a compaction.
+      if (stored) {
+        let list = packRecs.get(loc.pack);
+        if (!list) packRecs.set(loc.pack, (list = []));
+        list.push([hash, loc.off, loc.len]);
+      } else again(hash);
+      ok.push({ ...q, created: reported });
+    }
+    await mapLimit(files, 32, async ({ q, stored, created: reported }) => {
       const { hash, tmp } = q.item;
       try {
-        if (created) {
+        if (stored) {
           await rename(tmp, this.blobPath(hash));
           dirs.add(hash.slice(0, 2));
         } else {
           await rm(tmp, { force: true });
-          // Uploaded again: restart its gc grace, also across a restart (best effort, no fsync needed).
-          if (this.blobs.has(hash)) await utimes(this.blobPath(hash), now / 1000, now / 1000).catch(() => {});
+          again(hash);
         }
         ok.push({ ...q, created: reported });
       } catch (err) {
         await rm(tmp, { force: true });
-        if (created) lost.add(hash);
+        if (stored) lost.add(hash);
         q.reject(ioError(err, this.blobPath(hash), `Could not store blob ${hash}`));
       }
     });
+    await Promise.all([...touch].map((f) => utimes(f, now / 1000, now / 1000).catch(() => {})));
     // A copy that was dropped as a duplicate of one whose rename failed is not stored either.
     for (const q of ok.filter((x) => lost.has(x.item.hash))) q.reject(new DmanError('IO', `Could not store blob ${q.item.hash}`, { context: { driver: 'disk', hash: q.item.hash } }));
     const kept = ok.filter((x) => !lost.has(x.item.hash));
+    // Places first: a torn append keeps a prefix of the records, so an `own` never names a blob whose place is lost.
     const recs: NewRec[] = [];
+    for (const [pack, list] of packRecs) for (let i = 0; i < list.length; i += PACK_RECORD_BLOBS) recs.push({ t: 'pack', pack, blobs: list.slice(i, i + PACK_RECORD_BLOBS) });
     const owning = new Set<string>();
     for (const q of kept) {
       const key = `${q.item.user}\0${q.item.hash}`;
@@ -442,6 +509,7 @@ export class DiskStore implements Store {
 
   async getBlob(user: string, hash: string): Promise<{ size: number; stream: Readable } | null> {
     if (!(await this.hasBlob(user, hash))) return null;
+    if (this.packed.has(hash)) return this.readPacked(hash);
     try {
       // Open now: a gc after this point unlinks the name, not the bytes we are reading.
       const fh = await open(this.blobPath(hash), 'r');
@@ -459,6 +527,32 @@ export class DiskStore implements Store {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw ioError(err, this.blobPath(hash), `Could not read blob ${hash}`);
+    }
+  }
+
+  /** Reads a packed blob whole and checks its hash; null when a gc collected it meanwhile. */
+  private async readPacked(hash: string): Promise<{ size: number; stream: Readable } | null> {
+    // A compaction may move the blob and delete its old pack between the lookup and the open: look again.
+    if (!this.packs) this.assertOpen();
+    for (let attempt = 0; ; attempt++) {
+      const loc = this.packed.get(hash);
+      if (!loc) return null;
+      if (loc.len === 0) return { size: 0, stream: Readable.from([], { objectMode: false }) };
+      let buf: Buffer;
+      try {
+        buf = await this.packs!.read(loc);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 3 && this.packed.get(hash) !== loc) continue;
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !this.packed.has(hash)) return null;
+        throw ioError(err, this.packs!.path(loc.pack), `Could not read blob ${hash}`);
+      }
+      if (createHash('sha256').update(buf).digest('hex') !== hash) {
+        throw new DmanError('STORE_CORRUPT', `The blob ${hash} read from ${this.packs!.path(loc.pack)} at byte ${loc.off} does not match its hash`, {
+          hint: 'Restore the data dir from a backup; the pack was changed on disk after it was written.',
+          context: { driver: 'disk', file: this.packs!.path(loc.pack), hash, offset: loc.off },
+        });
+      }
+      return { size: loc.len, stream: Readable.from([buf], { objectMode: false }) };
     }
   }
 
@@ -561,20 +655,98 @@ export class DiskStore implements Store {
       const referenced = new Set<string>();
       for (const u of this.users.values()) for (const list of u.versions.values()) for (const v of list) if (v.kind === 'file' && v.hash !== null) referenced.add(v.hash);
       const victims = [...this.blobs.keys()].filter((h) => !referenced.has(h) && (this.uploadedAt.get(h) ?? 0) <= cutoff);
-      if (victims.length === 0) return { blobsRemoved: 0, bytesFreed: 0 };
+      if (victims.length === 0) {
+        await this.compactPacks(); // one an earlier gc could not finish
+        return { blobsRemoved: 0, bytesFreed: 0 };
+      }
       const bytesFreed = victims.reduce((n, h) => n + (this.blobs.get(h) ?? 0), 0);
-      // Journal first: a crash before the unlinks leaves files that the next open removes.
+      const looseVictims = victims.filter((h) => !this.packed.has(h));
+      // Journal first: a crash before the unlinks leaves files that the next open removes (and
+      // packed bytes no record names, which the compaction below or a later one drops).
       await this.write({ t: 'gc', hashes: victims });
       const dirs = new Set<string>();
-      for (const h of victims) {
+      for (const h of looseVictims) {
         await unlink(this.blobPath(h)).catch((err) => {
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn({ err, hash: h }, 'could not remove a collected blob');
         });
         dirs.add(h.slice(0, 2));
       }
       if (this.sync) for (const d of dirs) await fsyncDir(join(this.dir, 'blobs', d));
+      await this.compactPacks();
       return { blobsRemoved: victims.length, bytesFreed };
     });
+  }
+
+  /**
+   * Deletes packs no record points into, and rewrites those more than PACK_DEAD_SHARE dead: their
+   * live blobs are read (hash-checked), appended to the current pack and fsynced, the new places
+   * journaled, and only then is the old pack deleted. Runs under the lock (from gcBlobs); a pack
+   * that uploads in flight are appending to is left alone.
+   */
+  private async compactPacks(): Promise<void> {
+    const packs = this.packs!;
+    const live = new Map<number, { bytes: number; hashes: string[] }>();
+    for (const [h, loc] of this.packed) {
+      let l = live.get(loc.pack);
+      if (!l) live.set(loc.pack, (l = { bytes: 0, hashes: [] }));
+      l.bytes += loc.len;
+      l.hashes.push(h);
+    }
+    const dead = (id: number): boolean => {
+      const size = packs.size(id) ?? 0;
+      const l = live.get(id);
+      return !l || size - l.bytes > size * PACK_DEAD_SHARE;
+    };
+    const wid = packs.writerId;
+    // The current pack is compacted too (an idle server would else keep its dead bytes): new appends go to a fresh one.
+    if (wid !== null && !packs.isPending(wid) && dead(wid)) packs.roll();
+    let retired = 0;
+    for (const id of packs.ids()) {
+      if (id === packs.writerId || packs.isPending(id) || !dead(id)) continue;
+      const l = live.get(id);
+      if (l) {
+        const hashes = l.hashes.sort((a, b) => this.packed.get(a)!.off - this.packed.get(b)!.off);
+        const moved: Array<[string, PackLoc]> = [];
+        try {
+          for (let i = 0; i < hashes.length;) {
+            const group: string[] = [];
+            let bytes = 0;
+            while (i < hashes.length && (group.length === 0 || bytes < COMPACT_GROUP_BYTES)) {
+              bytes += this.packed.get(hashes[i]!)!.len;
+              group.push(hashes[i++]!);
+            }
+            const bufs = await Promise.all(group.map(async (h) => {
+              const got = await this.readPacked(h);
+              const parts: Buffer[] = [];
+              for await (const c of got!.stream) parts.push(c as Buffer);
+              return Buffer.concat(parts);
+            }));
+            const locs = await packs.append(bufs);
+            group.forEach((h, k) => moved.push([h, locs[k]!]));
+          }
+          const byPack = new Map<number, Array<[string, number, number]>>();
+          for (const [h, loc] of moved) {
+            let list = byPack.get(loc.pack);
+            if (!list) byPack.set(loc.pack, (list = []));
+            list.push([h, loc.off, loc.len]);
+          }
+          const recs: NewRec[] = [];
+          for (const [pack, list] of byPack) for (let i = 0; i < list.length; i += PACK_RECORD_BLOBS) recs.push({ t: 'pack', pack, blobs: list.slice(i, i + PACK_RECORD_BLOBS) });
+          await this.writeMany(recs);
+        } catch (err) {
+          // The old places stay recorded; the copies made so far are dead bytes.
+          this.log.warn({ err, pack: packs.path(id) }, 'could not compact a pack; it is kept as it is');
+          continue;
+        } finally {
+          packs.settle(moved.map(([, loc]) => loc));
+        }
+      }
+      if (l?.hashes.some((h) => this.packed.get(h)?.pack === id)) continue; // not expected: every live blob moved
+      await packs.retire(id);
+      retired++;
+      this.log.info({ pack: packs.path(id), liveBytes: l?.bytes ?? 0 }, l ? 'compacted a pack' : 'removed an empty pack');
+    }
+    if (retired > 0) await packs.syncDir().catch((err: unknown) => this.log.warn({ err }, 'could not fsync the pack directory'));
   }
 
   async listUsers(): Promise<string[]> {
@@ -638,6 +810,7 @@ export class DiskStore implements Store {
     this.users = new Map();
     this.owned = new Map();
     this.blobs = new Map();
+    this.packed = new Map();
     this.uploadedAt = new Map();
     this.tokens = new Map();
     this.audit = [];
@@ -672,7 +845,7 @@ export class DiskStore implements Store {
     await this.journal!.append(full);
     for (const r of full) {
       this.seq = r.s;
-      this.apply(r, null);
+      this.apply(r);
     }
   }
 
@@ -682,7 +855,7 @@ export class DiskStore implements Store {
     return u;
   }
 
-  private apply(rec: JournalRec, removedByGc: Set<string> | null): void {
+  private apply(rec: JournalRec): void {
     switch (rec.t) {
       case 'commit': {
         const u = this.userState(rec.user);
@@ -707,9 +880,14 @@ export class DiskStore implements Store {
         if (!set) this.owned.set(rec.user, (set = new Set()));
         set.add(rec.hash);
         this.blobs.set(rec.hash, rec.size);
-        removedByGc?.delete(rec.hash);
         break;
       }
+      case 'pack':
+        for (const [hash, off, len] of rec.blobs) {
+          this.packed.set(hash, { pack: rec.pack, off, len });
+          this.blobs.set(hash, len);
+        }
+        break;
       case 'ret': {
         const u = this.users.get(rec.user);
         if (!u) break;
@@ -728,8 +906,8 @@ export class DiskStore implements Store {
       case 'gc':
         for (const h of rec.hashes) {
           this.blobs.delete(h);
+          this.packed.delete(h);
           for (const set of this.owned.values()) set.delete(h);
-          removedByGc?.add(h);
         }
         break;
       case 'tok':
@@ -752,6 +930,12 @@ export class DiskStore implements Store {
   private async snapshot(): Promise<void> {
     const seq = this.seq;
     const { users, owned, tokens } = this;
+    const byPack = new Map<number, Array<[string, number, number]>>();
+    for (const [h, loc] of this.packed) {
+      let list = byPack.get(loc.pack);
+      if (!list) byPack.set(loc.pack, (list = []));
+      list.push([h, loc.off, loc.len]);
+    }
     function* records(): Generator<unknown> {
       yield { t: 'snap', format: DISK_FORMAT, seq };
       let n = 1;
@@ -774,6 +958,12 @@ export class DiskStore implements Store {
       for (const rec of tokens.values()) {
         yield { t: 'tok', rec };
         n++;
+      }
+      for (const [pack, list] of byPack) {
+        for (let i = 0; i < list.length; i += PACK_RECORD_BLOBS) {
+          yield { t: 'packed', pack, blobs: list.slice(i, i + PACK_RECORD_BLOBS) };
+          n++;
+        }
       }
       yield { t: 'end', count: n };
     }
@@ -820,6 +1010,9 @@ export class DiskStore implements Store {
     if (format > DISK_FORMAT) {
       throw new DmanError('SCHEMA_TOO_NEW', `The data dir ${this.dir} has format ${format}; this dman understands up to ${DISK_FORMAT}`, { hint: 'Upgrade dman to the version that wrote this data dir.', context: { driver: 'disk', file } });
     }
+    // Format 1 (every blob a file) reads as it is; marking it 2 before any pack is written makes an
+    // older dman refuse it rather than miss the packed blobs.
+    if (format < DISK_FORMAT) await writeFileAtomic(file, JSON.stringify({ format: DISK_FORMAT, app: 'dman' }) + '\n', { noSync: !this.sync });
   }
 
   private async cleanTemps(): Promise<void> {
@@ -833,7 +1026,8 @@ export class DiskStore implements Store {
     }
   }
 
-  private async scanBlobs(): Promise<void> {
+  /** Lists the blob files (large blobs, and every blob of a data dir from before packs). */
+  private async scanBlobs(): Promise<Set<string>> {
     const root = join(this.dir, 'blobs');
     await mkdir(root, { recursive: true, mode: 0o700 });
     const have = new Set(await readdir(root));
@@ -843,6 +1037,7 @@ export class DiskStore implements Store {
     }
     if (this.sync && have.size < 256) await fsyncDir(root);
     this.blobs.clear();
+    const loose = new Set<string>();
     for (const d of await readdir(root)) {
       if (!/^[0-9a-f]{2}$/.test(d)) continue;
       for (const name of await readdir(join(root, d))) {
@@ -854,8 +1049,10 @@ export class DiskStore implements Store {
         const st = await stat(p);
         this.blobs.set(d + name, st.size);
         this.uploadedAt.set(d + name, st.mtimeMs);
+        loose.add(d + name);
       }
     }
+    return loose;
   }
 
   private async loadSnapshot(): Promise<number> {
@@ -903,6 +1100,12 @@ export class DiskStore implements Store {
         case 'tok':
           this.tokens.set((r.rec as TokenRecord).id, r.rec as TokenRecord);
           break;
+        case 'packed':
+          for (const [hash, off, len] of r.blobs as Array<[string, number, number]>) {
+            this.packed.set(hash, { pack: r.pack as number, off, len });
+            this.blobs.set(hash, len);
+          }
+          break;
         default:
           throw corrupt(`unknown record type ${JSON.stringify(r.t)}`);
       }
@@ -915,7 +1118,7 @@ export class DiskStore implements Store {
     return head.seq;
   }
 
-  private async replayJournal(snapSeq: number): Promise<Set<string>> {
+  private async replayJournal(snapSeq: number): Promise<void> {
     let buf: Buffer = Buffer.alloc(0);
     try {
       buf = await readFile(this.journalPath);
@@ -924,7 +1127,6 @@ export class DiskStore implements Store {
     }
     const scan = scanJournal(buf, this.journalPath);
     if (scan.tornBytes > 0) this.log.warn({ file: this.journalPath, offset: scan.validBytes, bytes: scan.tornBytes }, 'cut a torn journal tail left by a crash (that write was never acknowledged)');
-    const removedByGc = new Set<string>();
     for (const r of scan.records as JournalRec[]) {
       if (typeof r?.s !== 'number' || typeof r.t !== 'string') {
         throw new DmanError('STORE_CORRUPT', `The journal ${this.journalPath} holds a record without a sequence number`, { context: { driver: 'disk', file: this.journalPath } });
@@ -933,11 +1135,45 @@ export class DiskStore implements Store {
       if (r.s !== this.seq + 1) {
         throw new DmanError('STORE_CORRUPT', `The journal ${this.journalPath} skips from record ${this.seq} to ${r.s}`, { hint: 'Restore the data dir from a backup.', context: { driver: 'disk', file: this.journalPath } });
       }
-      this.apply(r, removedByGc);
+      this.apply(r);
       this.seq = r.s;
     }
     this.journal = await Journal.open(this.journalPath, scan.validBytes, this.sync);
-    return removedByGc;
+  }
+
+  /**
+   * Checks that every recorded place lies inside its pack, deletes packs nothing points into (an
+   * append or a compaction that crashed before its record, a compaction that crashed before its
+   * delete), and resumes appending to the newest pack, cut to its last recorded byte.
+   */
+  private async openPacks(): Promise<void> {
+    const packs = this.packs!;
+    const liveEnd = new Map<number, number>();
+    for (const [hash, loc] of this.packed) {
+      const size = packs.size(loc.pack);
+      if (size === undefined || loc.off + loc.len > size) {
+        const file = packs.path(loc.pack);
+        throw new DmanError('STORE_CORRUPT', `The blob ${hash} is recorded at bytes ${loc.off}+${loc.len} of ${file}, but ${size === undefined ? 'that pack is missing' : `it ends at byte ${size}`}`, {
+          hint: 'Restore the data dir from a backup (pack files are only deleted once nothing points into them).',
+          context: { driver: 'disk', file, hash },
+        });
+      }
+      liveEnd.set(loc.pack, Math.max(liveEnd.get(loc.pack) ?? 0, loc.off + loc.len));
+      this.uploadedAt.set(hash, packs.mtime(loc.pack));
+    }
+    let removed = 0;
+    for (const id of packs.ids()) {
+      if (liveEnd.has(id)) continue;
+      await packs.retire(id);
+      removed++;
+      this.log.info({ file: packs.path(id) }, 'removed a pack no record points into (left by a crash or a compaction)');
+    }
+    if (removed > 0) await packs.syncDir();
+    const newest = Math.max(...liveEnd.keys());
+    if (Number.isFinite(newest)) {
+      if (packs.size(newest)! > liveEnd.get(newest)!) this.log.warn({ file: packs.path(newest), offset: liveEnd.get(newest) }, 'cut a pack tail no record points into (a torn or unacknowledged append)');
+      await packs.resume(newest, liveEnd.get(newest)!);
+    }
   }
 
   private async loadAudit(): Promise<void> {

@@ -1,6 +1,7 @@
 // A child process for DiskStore's crash tests (run with `node --import tsx`):
 //   write DIR PATHS   commits batch after batch (each batch rewrites PATHS paths with one fresh
-//                     ~1 MB blob, uploaded alone or, every other batch, in a bulk upload) and prints "ok <batch> <rev>" after each acknowledged commit;
+//                     ~1 MB blob, uploaded alone or, every other batch, in a bulk upload with 20 small
+//                     siblings that go to a pack) and prints "ok <batch> <rev>" after each acknowledged commit;
 //                     the test kills it with SIGKILL at random moments.
 //   hold DIR          opens the store, prints "opened", and waits to be killed.
 import { createHash } from 'node:crypto';
@@ -29,7 +30,8 @@ if (mode === 'hold') {
     if (batch % 2 === 0) await store.putBlob('alice', hash, Readable.from(parts), 4 * 1024 * 1024);
     else {
       // Odd batches go through the bulk path: small siblings (held in memory, written in parallel) and the big blob (streamed).
-      const small = Array.from({ length: 20 }, (_, k) => Buffer.from(`batch ${batch} sibling ${k}\n`.repeat(k + 1)));
+      // (up to ~190 KB each, ~2 MB a batch, so that kills land inside pack appends too)
+      const small = Array.from({ length: 20 }, (_, k) => Buffer.from(`batch ${batch} sibling ${k}\n`.repeat((k + 1) * 400)));
       const uploads = [...small.map((b) => ({ hash: createHash('sha256').update(b).digest('hex'), data: Readable.from([b]) })), { hash, data: Readable.from(parts) }];
       await store.putBlobs('alice', (async function* () { yield* uploads; })(), 4 * 1024 * 1024);
     }

@@ -5,11 +5,15 @@ import { crc32 } from 'node:zlib';
 import { open, type FileHandle } from 'node:fs/promises';
 import { DmanError } from '../../../shared/errors.js';
 
+/** Encodes one record as a checksummed line (the CRC-32 of the JSON's UTF-8 bytes, a space, the JSON, a newline). */
+export function encodeLine(rec: unknown): string {
+  const json = JSON.stringify(rec);
+  return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
+}
+
 /** Encodes one record as a checksummed line. */
 export function encodeRecord(rec: unknown): Buffer {
-  const json = JSON.stringify(rec);
-  const body = Buffer.from(json);
-  return Buffer.concat([Buffer.from(`${crc32(body).toString(16).padStart(8, '0')} `), body, Buffer.from('\n')]);
+  return Buffer.from(encodeLine(rec));
 }
 
 /** Decodes one line, or returns undefined when its checksum or JSON is bad. */
@@ -93,7 +97,7 @@ export class Journal {
   /** Appends records durably; on failure the file is cut back so no partial record stays. */
   async append(recs: unknown[], opts: { sync?: boolean } = {}): Promise<void> {
     if (this.broken) throw ioError(this.broken, this.file, 'The journal could not be repaired after a failed write; restart the server');
-    const buf = Buffer.concat(recs.map(encodeRecord));
+    const buf = Buffer.from(recs.map(encodeLine).join(''));
     try {
       let off = 0;
       while (off < buf.length) {

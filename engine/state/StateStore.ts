@@ -1,5 +1,7 @@
 // Local state per (server URL, user): the base of every path, a mirror of the server's entries
-// with the change-feed cursor, the stat cache and open conflicts. Per user, a snapshot written
+// with the change-feed cursor, the stat cache and open conflicts. In memory the three per-path maps
+// are columns sharing one string per path (PackedMap.ts). Per user, a snapshot (format 3, binary
+// with a checksum: stateFile.ts; format-2 JSON snapshots still load) written
 // with writeFileAtomic (a crash leaves the previous snapshot or the new one, never a torn one)
 // plus an append-only journal of the records each save changed, so a watch run that touched
 // one file appends a line instead of rewriting megabytes. Each journal line carries a checksum
@@ -21,6 +23,8 @@ import { fsyncDir, writeFileAtomic } from '../fs/atomic.js';
 import type { BaseRecord } from '../plan/planSync.js';
 import type { StatCache, StatCacheEntry } from '../scan/scan.js';
 import { acquireRunLock } from './runLock.js';
+import { DELETED, packedMaps, PackedMap } from './PackedMap.js';
+import { decodeSnapshot, encodeSnapshot } from './stateFile.js';
 import { TrackedMap } from './TrackedMap.js';
 
 /** Everything the engine remembers about one user on one server. */
@@ -48,11 +52,29 @@ export interface StateStore {
   compactDue?(serverUrl: string, user: string, state: UserState): boolean;
 }
 
-/** Returns an empty state (first run against a server). */
-export function emptyUserState(): UserState {
-  return { cursor: 0, remote: new TrackedMap(), base: new TrackedMap(), statCache: new TrackedMap(), conflicts: new TrackedMap(), lastSyncAt: null };
+/** The highest rev in a server mirror (0 when empty), without building a record per row. */
+export function maxRemoteRev(remote: Map<string, Entry>): number {
+  if (remote instanceof PackedMap) return Math.max(0, remote.maxOf(0));
+  let max = 0;
+  for (const e of remote.values()) if (e.rev > max) max = e.rev;
+  return max;
 }
 
+/** How many entries of a server mirror are not deletions, without building a record per row. */
+export function liveRemoteCount(remote: Map<string, Entry>): number {
+  if (remote instanceof PackedMap) return remote.countWithout(DELETED);
+  let n = 0;
+  for (const e of remote.values()) if (!e.deleted) n++;
+  return n;
+}
+
+/** Returns an empty state (first run against a server). */
+export function emptyUserState(): UserState {
+  const { base, statCache, remote } = packedMaps();
+  return { cursor: 0, remote, base, statCache, conflicts: new TrackedMap(), lastSyncAt: null };
+}
+
+/** The JSON snapshot format written before format 3 (still read). */
 const FORMAT = 2;
 /** Stands for "the same hash as the base row of this path": most rows agree, and 64 hex chars per row add up. */
 const SAME = '=';
@@ -108,9 +130,10 @@ const COMPACT_MIN_BYTES = 256 * 1024;
 /** At close, a journal smaller than this is left for the next load to replay. */
 const CLOSE_COMPACT_BYTES = 64 * 1024;
 
-interface FileMeta { gen: number; snapshotBytes: number; journalBytes: number; torn: boolean }
+/** `old`: the snapshot is format 2 (JSON): the next save or close rewrites it as format 3. */
+interface FileMeta { gen: number; snapshotBytes: number; journalBytes: number; torn: boolean; old?: boolean }
 
-/** Stores state as a snapshot `stateDir/<server>/<user>.json` plus an append-only `<user>.journal`. */
+/** Stores state as a snapshot `stateDir/<server>/<user>.json` (binary since format 3; the name stayed) plus an append-only `<user>.journal`. */
 export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg: string) => void; noSync?: boolean; compactShare?: number; compactMinBytes?: number }): StateStore {
   const fileOf = (serverUrl: string, user: string): string => join(opts.stateDir, serverDirName(serverUrl), `${user}.json`);
   const journalOf = (file: string): string => file.replace(/\.json$/, '.journal');
@@ -125,9 +148,9 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
     const prev = metas.get(file);
     // Time-based, so a journal left from a snapshot that was lost or set aside never matches.
     const gen = Math.max((prev?.gen ?? 0) + 1, Date.now());
-    const text = JSON.stringify(encode(state, serverUrl, user, gen));
+    const data = encodeSnapshot(state, serverUrl, user, gen);
     try {
-      await writeFileAtomic(file, text, { mode: 0o600, noSync: opts.noSync });
+      await writeFileAtomic(file, data, { mode: 0o600, noSync: opts.noSync });
     } catch (err) {
       throw ioError(err, file, user, 'write');
     }
@@ -144,7 +167,7 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
       try { await fh.truncate(0); if (!opts.noSync) await fh.datasync(); } catch { truncated = false; } finally { await fh.close(); }
     }
     if (!truncated) opts.onWarning?.(`could not empty the sync state journal ${journalOf(file)}; the next save writes the whole state again`);
-    metas.set(file, { gen, snapshotBytes: Buffer.byteLength(text), journalBytes: 0, torn: !truncated });
+    metas.set(file, { gen, snapshotBytes: data.length, journalBytes: 0, torn: !truncated });
     untouchAll(state);
   }
 
@@ -173,17 +196,17 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
     const meta = metas.get(fileOf(serverUrl, user));
     // Only a state equal to what is stored is folded: unsaved changes (a dry run's) stay unsaved.
     if (!meta || !isTracked(state) || anyTouched(state) || anyCleared(state)) return false;
-    return meta.torn || meta.journalBytes >= CLOSE_COMPACT_BYTES;
+    return meta.torn || !!meta.old || meta.journalBytes >= CLOSE_COMPACT_BYTES;
   }
 
   return {
     async load(serverUrl, user) {
       const file = fileOf(serverUrl, user);
-      let text: string;
+      let data: Buffer;
       try {
         // One blocking read: the async one goes through the thread pool in 512 KiB pieces, an
-        // event-loop turn each, and JSON.parse blocks the loop for longer than the read anyway.
-        text = readFileSync(file, 'utf8');
+        // event-loop turn each, and decoding blocks the loop for longer than the read anyway.
+        data = readFileSync(file);
       } catch (err) {
         metas.delete(file);
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyUserState();
@@ -192,7 +215,7 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
       let state: UserState;
       let gen: number;
       try {
-        ({ state, gen } = decode(JSON.parse(text), serverUrl, user));
+        ({ state, gen } = decodeAny(data, serverUrl, user));
       } catch (err) {
         // A damaged state is set aside, never trusted: starting empty only makes the next run
         // compare everything again (equal files converge, different ones become conflicts).
@@ -207,7 +230,7 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
       const replayed = journal ? replayJournal(journal, gen, state) : { bytes: 0, torn: false };
       if (replayed.torn) opts.onWarning?.(`the sync state journal ${journalOf(file)} ends in an incomplete record (an interrupted save); the state is what was saved before it`);
       untouchAll(state);
-      metas.set(file, { gen, snapshotBytes: text.length, journalBytes: replayed.bytes, torn: replayed.torn });
+      metas.set(file, { gen, snapshotBytes: data.length, journalBytes: replayed.bytes, torn: replayed.torn, old: data[0] === 0x7b });
       return state;
     },
     lock: (serverUrl, user) => acquireRunLock(fileOf(serverUrl, user).replace(/\.json$/, '.lock'), { what: user }),
@@ -221,7 +244,7 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
       const file = fileOf(serverUrl, user);
       const meta = metas.get(file);
       const share = opts.compactShare ?? COMPACT_SHARE;
-      const full = !meta || meta.torn || !isTracked(state) || anyCleared(state)
+      const full = !meta || meta.torn || !!meta.old || !isTracked(state) || anyCleared(state)
         || meta.journalBytes > Math.max(opts.compactMinBytes ?? COMPACT_MIN_BYTES, share * meta.snapshotBytes);
       if (full) await writeSnapshot(file, serverUrl, user, state);
       else await appendJournal(file, user, meta, state);
@@ -235,20 +258,22 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
 }
 
 const mapsOf = (s: UserState): Array<Map<string, unknown>> => [s.base, s.statCache, s.remote, s.conflicts];
-function isTracked(s: UserState): boolean { return mapsOf(s).every((m) => m instanceof TrackedMap); }
-function anyCleared(s: UserState): boolean { return mapsOf(s).some((m) => m instanceof TrackedMap && m.cleared); }
-function anyTouched(s: UserState): boolean { return mapsOf(s).some((m) => m instanceof TrackedMap && m.touched.size > 0); }
-function untouchAll(s: UserState): void { for (const m of mapsOf(s)) if (m instanceof TrackedMap) m.untouch(); }
+const tracked = (m: Map<string, unknown>): m is TrackedMap<string, unknown> | PackedMap<unknown> => m instanceof TrackedMap || m instanceof PackedMap;
+function isTracked(s: UserState): boolean { return mapsOf(s).every(tracked); }
+function anyCleared(s: UserState): boolean { return mapsOf(s).some((m) => tracked(m) && m.cleared); }
+function anyTouched(s: UserState): boolean { return mapsOf(s).some((m) => tracked(m) && m.touched.size > 0); }
+function untouchAll(s: UserState): void { for (const m of mapsOf(s)) if (tracked(m)) m.untouch(); }
 
+// Journal rows (JSON, the same as format 2's snapshot rows).
 const baseRow = (p: string, b: BaseRecord): unknown[] => [p, b.rev, b.kind, b.hash, b.size, b.mode, b.deleted, b.target ?? null];
-const cacheRow = (p: string, c: StatCacheEntry, baseHash?: string | null): unknown[] => [p, c.size, c.mtimeMs, c.ctimeMs, c.ino, c.mode, c.hash === baseHash ? SAME : c.hash, c.at, c.target ?? null];
-const remoteRow = (e: Entry, baseHash?: string | null): unknown[] => [e.path, e.kind, e.hash !== null && e.hash === baseHash ? SAME : e.hash, e.size, e.mode, e.mtime, e.rev, e.deleted, e.device, e.updatedAt, e.target ?? null];
+const cacheRow = (p: string, c: StatCacheEntry): unknown[] => [p, c.size, c.mtimeMs, c.ctimeMs, c.ino, c.mode, c.hash, c.at, c.target ?? null];
+const remoteRow = (e: Entry): unknown[] => [e.path, e.kind, e.hash, e.size, e.mode, e.mtime, e.rev, e.deleted, e.device, e.updatedAt, e.target ?? null];
 
 /** One journal line: `<checksum> <json>\n`, the json holding the records the save changed (a deleted path is `[path]`). */
 function journalLine(s: UserState, gen: number): string {
   const rows = <V>(m: Map<string, V>, row: (p: string, v: V) => unknown[]): unknown[][] => {
     const out: unknown[][] = [];
-    for (const p of (m as TrackedMap<string, V>).touched) { const v = m.get(p); out.push(v === undefined ? [p] : row(p, v)); }
+    for (const p of (m as TrackedMap<string, V> | PackedMap<V>).touched) { const v = m.get(p); out.push(v === undefined ? [p] : row(p, v)); }
     return out;
   };
   const body = JSON.stringify({
@@ -317,16 +342,6 @@ function replayJournal(buf: Buffer, gen: number, state: UserState): { bytes: num
   return { bytes: at, torn: false };
 }
 
-function encode(s: UserState, serverUrl: string, user: string, gen = 0): Envelope {
-  return {
-    format: FORMAT, serverUrl, user, cursor: s.cursor, lastSyncAt: s.lastSyncAt, gen,
-    base: [...s.base].map(([p, b]) => baseRow(p, b)),
-    cache: [...s.statCache].map(([p, c]) => cacheRow(p, c, s.base.get(p)?.hash)),
-    remote: [...s.remote.values()].map((e) => remoteRow(e, s.base.get(e.path)?.hash)),
-    conflicts: [...s.conflicts.values()],
-  };
-}
-
 type BaseRow = [string, number, 'file' | 'symlink', string | null, number, number, boolean, string | null];
 type CacheRow = [string, number, number, number, number, number, string, number, string | null];
 const isStr = (v: unknown): v is string => typeof v === 'string';
@@ -354,12 +369,22 @@ function checkRemoteRow(r: unknown[]): RemoteRow {
   return r as RemoteRow;
 }
 
-function decode(raw: unknown, serverUrl: string, user: string): { state: UserState; gen: number } {
+/** Reads a snapshot of either format (3: binary; 2: JSON, written before). */
+function decodeAny(data: Buffer, serverUrl: string, user: string): { state: UserState; gen: number } {
+  if (data[0] === 0x7b /* { */) return decodeV2(JSON.parse(data.toString('utf8')), serverUrl, user);
+  const { state, header } = decodeSnapshot(data, (c) => conflictSchema.parse(c) as ConflictRecord);
+  if (header.serverUrl !== serverUrl || header.user !== user) throw new Error(`it belongs to ${header.user} on ${header.serverUrl}`);
+  untouchAll(state);
+  return { state, gen: header.gen };
+}
+
+function decodeV2(raw: unknown, serverUrl: string, user: string): { state: UserState; gen: number } {
   const doc = parseEnvelope(raw);
   if (doc.serverUrl !== serverUrl || doc.user !== user) throw new Error(`it belongs to ${doc.user} on ${doc.serverUrl}`);
   // Indexed reads, not array destructuring: that goes through the iterator protocol until the
   // loop is optimized, a few ms per 10,000 rows of a one-shot run.
-  const base = new TrackedMap<string, BaseRecord>();
+  const { base, statCache, remote } = packedMaps();
+  for (const m of [base, statCache, remote]) m.reserve(doc.base.length + 64);
   for (let i = 0; i < doc.base.length; i++) {
     const r = checkBaseRow(doc.base[i]!);
     const target = r[7];
@@ -367,7 +392,6 @@ function decode(raw: unknown, serverUrl: string, user: string): { state: UserSta
       ? { rev: r[1], kind: r[2], hash: r[3], size: r[4], mode: r[5], deleted: r[6], target }
       : { rev: r[1], kind: r[2], hash: r[3], size: r[4], mode: r[5], deleted: r[6] });
   }
-  const statCache = new TrackedMap<string, StatCacheEntry>();
   for (let i = 0; i < doc.cache.length; i++) {
     const r = checkCacheRow(doc.cache[i]!);
     const p = r[0], target = r[8];
@@ -377,7 +401,6 @@ function decode(raw: unknown, serverUrl: string, user: string): { state: UserSta
       ? { size: r[1], mtimeMs: r[2], ctimeMs: r[3], ino: r[4], mode: r[5], hash: full, at: r[7], target }
       : { size: r[1], mtimeMs: r[2], ctimeMs: r[3], ino: r[4], mode: r[5], hash: full, at: r[7] });
   }
-  const remote = new TrackedMap<string, Entry>();
   for (let i = 0; i < doc.remote.length; i++) {
     const r = checkRemoteRow(doc.remote[i]!);
     const path = r[0], hash = r[2], target = r[10];
@@ -398,16 +421,16 @@ function decode(raw: unknown, serverUrl: string, user: string): { state: UserSta
 }
 
 /** Keeps state in memory (tests and the simulation). */
-export function createMemoryStateStore(): StateStore & { snapshots: Map<string, string> } {
-  const snapshots = new Map<string, string>();
+export function createMemoryStateStore(): StateStore & { snapshots: Map<string, Buffer> } {
+  const snapshots = new Map<string, Buffer>();
   return {
     snapshots,
     async load(serverUrl, user) {
       const s = snapshots.get(`${serverUrl}\n${user}`);
-      return s ? decode(JSON.parse(s), serverUrl, user).state : emptyUserState();
+      return s ? decodeAny(s, serverUrl, user).state : emptyUserState();
     },
     async save(serverUrl, user, state) {
-      snapshots.set(`${serverUrl}\n${user}`, JSON.stringify(encode(state, serverUrl, user)));
+      snapshots.set(`${serverUrl}\n${user}`, encodeSnapshot(state, serverUrl, user, 0));
     },
   };
 }

@@ -1,0 +1,78 @@
+// The column-stored maps of the sync state behave as Maps (with TrackedMap's change tracking),
+// whatever mix of sets, deletes, clears and path-table compactions comes.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Entry } from '../../shared/protocol.js';
+import type { BaseRecord } from '../plan/planSync.js';
+import type { StatCacheEntry } from '../scan/scan.js';
+import { DELETED, packedMaps } from './PackedMap.js';
+
+const base = (v: number): BaseRecord => (v % 3 === 0
+  ? { rev: v, kind: 'symlink', hash: String(v % 5).repeat(64), size: v, mode: 0, deleted: false, target: `t${v}` }
+  : { rev: v, kind: 'file', hash: v % 7 === 0 ? null : String(v % 5).repeat(64), size: v * 1.5, mode: 0o644, deleted: v % 7 === 0 });
+const cache = (v: number): StatCacheEntry => ({ size: v, mtimeMs: v + 0.25, ctimeMs: 2 ** 45 + v, ino: v, mode: 0o100644, hash: String(v % 5).repeat(64), at: v, ...(v % 4 === 0 ? { target: `c${v}` } : {}) });
+const remote = (p: string, v: number): Entry => ({ path: p, kind: v % 3 === 0 ? 'symlink' : 'file', hash: String(v % 5).repeat(64), size: v, mode: 0o600, mtime: v, rev: v + 1, deleted: v % 2 === 0, device: `d${v % 3}`, updatedAt: v * 2 });
+
+type Op = { m: 0 | 1 | 2; op: 'set' | 'delete' | 'clear' | 'untouch'; key: number; v: number };
+const op = fc.record({ m: fc.constantFrom<0 | 1 | 2>(0, 1, 2), op: fc.constantFrom<Op['op']>('set', 'set', 'set', 'delete', 'delete', 'clear', 'untouch'), key: fc.integer({ min: 0, max: 60 }), v: fc.integer({ min: 1, max: 1000 }) });
+
+describe('PackedMap', () => {
+  it('acts as a Map and tracks touched keys like TrackedMap, over random operations', () => {
+    fc.assert(fc.property(fc.array(op, { maxLength: 300 }), (ops) => {
+      const packed = packedMaps();
+      const maps = [packed.base, packed.statCache, packed.remote] as Array<Map<string, unknown> & { touched: Set<string>; cleared: boolean; untouch(): void }>;
+      const models = [new Map<string, unknown>(), new Map<string, unknown>(), new Map<string, unknown>()];
+      const touched = [new Set<string>(), new Set<string>(), new Set<string>()];
+      const cleared = [false, false, false];
+      for (const o of ops) {
+        const k = `p/${o.key}`, m = maps[o.m]!, model = models[o.m]!;
+        if (o.op === 'set') {
+          const v = o.m === 0 ? base(o.v) : o.m === 1 ? cache(o.v) : remote(k, o.v);
+          m.set(k, v); model.set(k, v); touched[o.m]!.add(k);
+        } else if (o.op === 'delete') {
+          const had = model.delete(k);
+          expect(m.delete(k)).toBe(had);
+          if (had) touched[o.m]!.add(k);
+        } else if (o.op === 'clear') {
+          m.clear(); model.clear(); touched[o.m]!.clear(); cleared[o.m] = true;
+        } else {
+          for (let i = 0; i < 3; i++) { maps[i]!.untouch(); touched[i]!.clear(); cleared[i] = false; }
+        }
+        for (let i = 0; i < 3; i++) {
+          expect(maps[i]!.size).toBe(models[i]!.size);
+          expect(maps[i]!.cleared).toBe(cleared[i]);
+        }
+      }
+      for (let i = 0; i < 3; i++) {
+        const sorted = <V>(x: Iterable<[string, V]>): Array<[string, V]> => [...x].sort(([a], [b]) => (a < b ? -1 : 1));
+        expect(sorted(maps[i]!)).toEqual(sorted(models[i]!));
+        for (const k of models[i]!.keys()) expect(maps[i]!.get(k)).toEqual(models[i]!.get(k));
+        expect(maps[i]!.get('p/none')).toBeUndefined();
+        expect(maps[i]!.has('p/none')).toBe(false);
+        expect([...maps[i]!.touched].sort()).toEqual([...touched[i]!].sort());
+      }
+      expect(packed.remote.countWithout(DELETED)).toBe([...models[2]!.values()].filter((e) => !(e as Entry).deleted).length);
+      expect(packed.remote.maxOf(0)).toBe(Math.max(-Infinity, ...[...models[2]!.values()].map((e) => (e as Entry).rev)));
+    }), { numRuns: 300 });
+  });
+
+  it('keeps insertion order, lets a loop delete what it visits, and reclaims the ids of paths no map holds', () => {
+    const { base: b, statCache: c } = packedMaps();
+    for (let i = 0; i < 10_000; i++) { b.set(`f${i}`, base(i + 1)); c.set(`f${i}`, cache(i + 1)); }
+    expect([...b.keys()].slice(0, 3)).toEqual(['f0', 'f1', 'f2']);
+    for (const k of c.keys()) if (k !== 'f9999') c.delete(k);
+    for (const k of b.keys()) if (k !== 'f9999' && k !== 'f5') b.delete(k);
+    expect([...c.keys()]).toEqual(['f9999']);
+    b.set('new', base(4));
+    b.untouch(); // compacts the path table: 9,997 of 10,001 ids are dead
+    expect([...b]).toEqual([['f5', base(6)], ['f9999', base(10_000)], ['new', base(4)]]);
+    expect([...c]).toEqual([['f9999', cache(10_000)]]);
+    b.set('f0', base(9));
+    expect([...b.keys()]).toEqual(['f5', 'f9999', 'new', 'f0']);
+    expect(b.size).toBe(4);
+    const seen: string[] = [];
+    b.forEach((v, k, map) => { seen.push(k); expect(map.get(k)).toEqual(v); });
+    expect(seen).toEqual(['f5', 'f9999', 'new', 'f0']);
+    expect([...b.values()][3]).toEqual(base(9));
+  });
+});

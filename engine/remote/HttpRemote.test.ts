@@ -2,13 +2,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isDmanError } from '../../shared/errors.js';
-import { createHttpRemote } from './HttpRemote.js';
+import { createHttpRemote as createRemote } from './HttpRemote.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, body: string) => void;
 let server: Server | undefined;
-const seen: Array<{ method: string; url: string; headers: IncomingMessage['headers']; body: string }> = [];
+const seen: Array<{ method: string; url: string; headers: IncomingMessage['headers']; body: string; raw: Buffer }> = [];
+let connections = 0;
 
 async function serve(handlers: Handler[]): Promise<string> {
   let i = 0;
@@ -16,16 +18,19 @@ async function serve(handlers: Handler[]): Promise<string> {
     const parts: Buffer[] = [];
     req.on('data', (c: Buffer) => parts.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(parts).toString();
-      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      const raw = Buffer.concat(parts);
+      const body = raw.toString();
+      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body, raw });
       handlers[Math.min(i++, handlers.length - 1)]!(req, res, body);
     });
   });
+  server.on('connection', () => connections++);
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
   return `http://127.0.0.1:${(server!.address() as AddressInfo).port}`;
 }
 afterEach(async () => {
   seen.length = 0;
+  connections = 0;
   const s = server;
   server = undefined;
   if (!s) return;
@@ -39,7 +44,9 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
 };
 const changes = { entries: [], headRev: 7, more: false };
 
-describe('HttpRemote', () => {
+/** Every test runs over node:http (the default) and over the fetch seam, which must keep its power to inject faults. */
+describe.each([['node:http', false], ['fetch', true]] as const)('HttpRemote over %s', (_name, viaFetch) => {
+  const createHttpRemote = (o: Parameters<typeof createRemote>[0]): ReturnType<typeof createRemote> => createRemote({ ...(viaFetch ? { fetch } : {}), ...o });
   it('sends the token and the op id, and parses the reply', async () => {
     const url = await serve([json(200, changes)]);
     const r = createHttpRemote({ url, token: 'dman_secret', opId: 'op-123' });
@@ -117,6 +124,52 @@ describe('HttpRemote', () => {
     expect(states.slice(0, 3)).toEqual([true, false, true]);
   });
 
+  it('sends a bulk upload as header and bytes per blob, with the right length, and checks the reply', async () => {
+    const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+    const blobs = [Buffer.from('one\n'), Buffer.alloc(0), Buffer.from([0, 255, 10, 13, 200]), Buffer.alloc(300_000, 7)].map((data) => ({ hash: sha(data), data }));
+    const reply = { blobs: blobs.map((b) => ({ hash: b.hash, size: b.data.length, created: true })) };
+    const url = await serve([json(200, reply), json(200, { blobs: reply.blobs.slice(1) })]);
+    const r = createHttpRemote({ url, retries: 0 });
+    await r.putBlobs!('alice', blobs);
+    const want = Buffer.concat(blobs.flatMap((b) => [Buffer.from(`${b.hash} ${b.data.length}\n`), b.data]));
+    expect(seen[0]!.raw.equals(want)).toBe(true);
+    expect(seen[0]!.headers['content-length']).toBe(String(want.length));
+    expect(seen[0]!.headers['content-type']).toBe('application/x-dman-blobs');
+    // A reply that accounts for fewer blobs than were sent is refused.
+    await expect(r.putBlobs!('alice', blobs)).rejects.toMatchObject({ code: 'PROTOCOL' });
+  });
+
+  it('gives up on a request that gets no reply within timeoutMs (SERVER_UNREACHABLE, retryable)', async () => {
+    const url = await serve([() => { /* never answers */ }]);
+    const err = await createHttpRemote({ url, retries: 0, timeoutMs: 200 }).changes('alice', 0).catch((e: unknown) => e);
+    expect(isDmanError(err, 'SERVER_UNREACHABLE')).toBe(true);
+    expect((err as Error).message).toMatch(/no reply within 0.2 s/);
+  });
+
+  it('times out a reply whose body stalls after the headers', async () => {
+    const url = await serve([(_q, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.write('{"entries":'); }]);
+    const err = await createHttpRemote({ url, retries: 0, timeoutMs: 200 }).changes('alice', 0).catch((e: unknown) => e);
+    expect(isDmanError(err, 'SERVER_UNREACHABLE')).toBe(true);
+  });
+
+  it('streams a blob from getBlob and maps a missing one to NOT_FOUND', async () => {
+    const big = Buffer.alloc(200_000, 'x');
+    const url = await serve([(_q, res) => { res.writeHead(200, { 'content-type': 'application/octet-stream' }); res.end(big); }, json(404, { error: { code: 'NOT_FOUND', message: 'no blob' } })]);
+    const r = createHttpRemote({ url });
+    const parts: Buffer[] = [];
+    for await (const c of await r.getBlob('alice', 'a'.repeat(64))) parts.push(c as Buffer);
+    expect(Buffer.concat(parts).equals(big)).toBe(true);
+    await expect(r.getBlob('alice', 'b'.repeat(64))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('streams a putBlob body from a stream made again for each attempt', async () => {
+    const url = await serve([json(503, { error: { code: 'STORE_UNAVAILABLE', message: 'down' } }), json(201, {})]);
+    let made = 0;
+    await createHttpRemote({ url, retries: 1 }).putBlob('alice', 'c'.repeat(64), () => { made++; return Readable.from([Buffer.from('hello '), Buffer.from('world')]); }, 11);
+    expect(made).toBe(2);
+    expect(seen.map((q) => q.body)).toEqual(['hello world', 'hello world']);
+  });
+
   describe('getBlobs', () => {
     const sha = (t: string): string => createHash('sha256').update(t).digest('hex');
     const [A, B, C] = ['alpha\n', 'bravo bravo\n', ''];
@@ -171,5 +224,43 @@ describe('HttpRemote', () => {
         server = undefined;
       }
     });
+  });
+});
+
+describe('HttpRemote transports', () => {
+  it('keeps one connection alive across requests and views (node:http)', async () => {
+    const url = await serve([json(200, changes)]);
+    const r = createRemote({ url });
+    await r.changes('alice', 0);
+    await r.changes('alice', 0);
+    await r.withOp('op-2').changes('alice', 0);
+    expect(seen).toHaveLength(3);
+    expect(connections).toBe(1);
+  });
+
+  it('sends a request once more on a new connection when a kept-alive one was closed under it', async () => {
+    const url = await serve([json(200, changes), (q) => q.socket.destroy(), json(200, changes)]);
+    // No retries at the Remote's level: the transport alone recovers from a stale connection.
+    const r = createRemote({ url, retries: 0 });
+    await r.changes('alice', 0);
+    expect((await r.changes('alice', 1)).headRev).toBe(7);
+    expect(seen.map((q) => q.url)).toEqual(['/v1/users/alice/changes?since=0&limit=1000', '/v1/users/alice/changes?since=1&limit=1000', '/v1/users/alice/changes?since=1&limit=1000']);
+    expect(connections).toBe(2);
+  });
+
+  it('lets a fetch passed in inject faults: a reset connection is retried, a broken reply body fails the request', async () => {
+    const url = await serve([json(200, changes)]);
+    let calls = 0;
+    const faulty = (async (input: string | URL | Request, init?: RequestInit) => {
+      calls++;
+      if (calls === 1) throw new TypeError('fetch failed', { cause: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }) });
+      return fetch(input, init);
+    }) as typeof fetch;
+    expect((await createRemote({ url, fetch: faulty }).changes('alice', 0)).headRev).toBe(7);
+    expect(calls).toBe(2);
+    expect(seen).toHaveLength(1);
+    const err = await createRemote({ url, retries: 0, fetch: (async () => { throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } }); }) as typeof fetch }).changes('alice', 0).catch((e: unknown) => e);
+    expect(isDmanError(err, 'SERVER_UNREACHABLE')).toBe(true);
+    expect((err as Error).message).toContain('ECONNREFUSED');
   });
 });

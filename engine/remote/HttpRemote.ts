@@ -1,8 +1,7 @@
 // The HTTP client of the /v1 protocol. Every response is parsed with the shared/protocol.ts
 // schemas; failures become DmanErrors that name the URL and say how to fix them.
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import { DmanError, errorCodes, isDmanError, isRetryable, type ErrorCode } from '../../shared/errors.js';
 import {
@@ -10,8 +9,10 @@ import {
   historyReplySchema, pushEventSchema, whoamiSchema, type CommitOpInput,
 } from '../../shared/protocol.js';
 import type { Logger } from '../log.js';
+import { fastBulkBlobs, fastChanges, fastCommitOk } from './fastReplies.js';
 import { readFetchFrames } from './fetchFrames.js';
 import type { BlobSource, CommitResult, Remote } from './Remote.js';
+import { createFetchTransport, createNodeTransport, type RequestBody, type Transport, type TransportReply } from './transport.js';
 
 export interface HttpRemoteOptions {
   url: string;
@@ -23,27 +24,41 @@ export interface HttpRemoteOptions {
   timeoutMs?: number;
   /** Reconnect delays of the push stream (ms), growing to the last value. */
   reconnectDelaysMs?: number[];
+  /**
+   * Sends requests through this fetch instead of node:http (the test seam: a wrapper can fail,
+   * delay or alter any request or reply).
+   */
   fetch?: typeof fetch;
   opId?: string;
   /** State shared by the views withOp makes (internal). */
-  shared?: { noBlobFetch: boolean };
+  shared?: { noBlobFetch: boolean; transport?: Transport };
 }
 
-interface Req { method: string; path: string; body?: RequestInit['body']; headers?: Record<string, string>; stream?: boolean; retry?: boolean }
+interface Req { method: string; path: string; body?: RequestBody; headers?: Record<string, string>; stream?: boolean; retry?: boolean }
+
+/** A reply: `data` holds the whole body of a request that is not streamed; a streamed one reads `body`. */
+interface Res { ok: boolean; status: number; statusText: string; header(name: string): string | null; body: Readable; data?: Buffer }
+
+async function readAll(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of body) parts.push(Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Creates a Remote that talks to a dman server over HTTP. */
 export function createHttpRemote(opts: HttpRemoteOptions): Remote {
   const base = opts.url.replace(/\/+$/, '');
-  const doFetch = opts.fetch ?? fetch;
+  // One transport (and its keep-alive connections) for this remote and every view withOp makes.
+  const transport = (shared_(opts).transport ??= opts.fetch ? createFetchTransport(opts.fetch) : createNodeTransport());
   const retries = opts.retries ?? 2;
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const opId = opts.opId ?? randomUUID();
-  const shared = (opts.shared ??= { noBlobFetch: false });
+  const shared = shared_(opts);
   const u = (user: string): string => `/v1/users/${encodeURIComponent(user)}`;
 
-  async function send(r: Req): Promise<Response> {
+  async function send(r: Req): Promise<Res> {
     let attempt = 0;
     for (;;) {
       try {
@@ -57,25 +72,29 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     }
   }
 
-  async function sendOnce(r: Req): Promise<Response> {
+  async function sendOnce(r: Req): Promise<Res> {
     const url = base + r.path;
     const headers: Record<string, string> = { [OP_HEADER]: opId, 'accept-encoding': 'identity', ...r.headers };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
     const t0 = performance.now();
-    let res: Response;
+    // A request that is not streamed has timeoutMs for all of it, its reply's body included.
+    const ctrl = r.stream ? undefined : new AbortController();
+    const timer = ctrl ? setTimeout(() => ctrl.abort(), timeoutMs) : undefined;
+    timer?.unref();
+    let res: Res;
     try {
-      res = await doFetch(url, {
-        method: r.method, headers, body: r.body,
-        ...(r.body && typeof (r.body as { pipe?: unknown }).pipe === 'function' ? { duplex: 'half' } : {}),
-        signal: r.stream ? undefined : AbortSignal.timeout(timeoutMs),
-      } as RequestInit);
+      const reply: TransportReply = await transport({ url, method: r.method, headers, body: r.body, signal: ctrl?.signal });
+      res = { ...reply, ok: reply.status >= 200 && reply.status < 300, header: reply.header };
+      if (!r.stream) res.data = await readAll(reply.body);
     } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const why = cause?.code ?? cause?.message ?? (err as Error).message;
+      const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+      const why = ctrl?.signal.aborted ? `no reply within ${timeoutMs / 1000} s` : e.code ?? e.cause?.code ?? e.cause?.message ?? e.message;
       throw new DmanError('SERVER_UNREACHABLE', `cannot reach the dman server at ${base} (${why})`, {
         hint: 'check that the server runs (`dman serve`) and that server_url in your config is right; local changes stay pending until it is back',
         context: { url }, cause: err,
       });
+    } finally {
+      clearTimeout(timer);
     }
     // The op id is the one the server logs this request under: one grep follows a run across both sides.
     opts.log?.debug({ op: opId, method: r.method, path: r.path, status: res.status, ms: Math.round((performance.now() - t0) * 10) / 10 }, 'server request');
@@ -83,8 +102,8 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     throw await errorFrom(res, url);
   }
 
-  async function errorFrom(res: Response, url: string): Promise<DmanError> {
-    const text = await res.text().catch(() => '');
+  async function errorFrom(res: Res, url: string): Promise<DmanError> {
+    const text = (res.data ?? await readAll(res.body).catch(() => Buffer.alloc(0))).toString('utf8');
     let code: ErrorCode | undefined;
     let message = `the server at ${base} answered ${res.status} ${res.statusText}`;
     let hint: string | undefined;
@@ -94,7 +113,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
       message = `${body.error.message} (${res.status} from ${url})`;
       hint = body.error.hint;
     } catch {}
-    const retryAfter = Number(res.headers.get('retry-after'));
+    const retryAfter = Number(res.header('retry-after'));
     const retryAfterMs = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined;
     if (res.status === 401) return new DmanError(code === 'AUTH_REQUIRED' ? 'AUTH_REQUIRED' : 'AUTH_INVALID', message, { hint: hint ?? 'set a valid auth_token in your config (`dman login`), or create one with `dman token create`', context: { url } });
     if (res.status === 403) return new DmanError('FORBIDDEN', message, { hint: hint ?? 'this token belongs to another user or lacks the right; use a token made for this user', context: { url } });
@@ -105,13 +124,16 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     return new DmanError(code ?? (res.status >= 500 ? 'SERVER_ERROR' : 'PROTOCOL'), message, { hint, context: { url, status: res.status } });
   }
 
-  async function json<S extends z.ZodType>(res: Response, schema: S, url: string): Promise<z.infer<S>> {
+  /** Parses a reply with `schema`; `fast`, when given, checks it first (fastReplies.ts) and the schema runs only when it declines. */
+  async function json<S extends z.ZodType>(res: Res, schema: S, url: string, fast?: (raw: unknown) => z.infer<S> | null): Promise<z.infer<S>> {
     let raw: unknown;
     try {
-      raw = await res.json();
+      raw = JSON.parse((res.data ?? await readAll(res.body)).toString('utf8'));
     } catch (err) {
       throw new DmanError('PROTOCOL', `the server at ${base} sent a reply that is not JSON (${url})`, { hint: 'check that server_url points at a dman server', context: { url }, cause: err });
     }
+    const quick = fast?.(raw);
+    if (quick) return quick;
     const parsed = schema.safeParse(raw);
     if (!parsed.success) {
       throw new DmanError('PROTOCOL', `the server at ${base} sent a reply this client does not understand (${url}): ${parsed.error.issues[0]?.message ?? 'invalid'}`, { hint: 'update dman on this machine or on the server so both speak the same protocol', context: { url } });
@@ -119,8 +141,8 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     return parsed.data;
   }
 
-  async function getJson<S extends z.ZodType>(path: string, schema: S): Promise<z.infer<S>> {
-    return json(await send({ method: 'GET', path }), schema, base + path);
+  async function getJson<S extends z.ZodType>(path: string, schema: S, fast?: (raw: unknown) => z.infer<S> | null): Promise<z.infer<S>> {
+    return json(await send({ method: 'GET', path }), schema, base + path, fast);
   }
 
   async function commitLike(path: string, payload: unknown, idempotencyKey?: string): Promise<CommitResult> {
@@ -132,7 +154,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
       const body = await json(res, commitConflictReplySchema, base + path);
       return { ok: false, conflicts: body.conflicts };
     }
-    const ok = await json(res, commitOkSchema, base + path);
+    const ok = await json(res, commitOkSchema, base + path, fastCommitOk);
     return { ok: true, ...ok };
   }
 
@@ -172,7 +194,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     withOp: (id) => createHttpRemote({ ...opts, opId: id }),
     health: () => getJson('/health', healthReplySchema),
     whoami: () => getJson('/v1/whoami', whoamiSchema),
-    changes: (user, since, limit = 1000) => getJson(`${u(user)}/changes?since=${since}&limit=${limit}`, changesReplySchema),
+    changes: (user, since, limit = 1000) => getJson(`${u(user)}/changes?since=${since}&limit=${limit}`, changesReplySchema, fastChanges),
     async hasBlob(user, hash) {
       const res = await send({ method: 'HEAD', path: `${u(user)}/blobs/${hash}` });
       return res.status === 200;
@@ -184,8 +206,8 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
       for (;;) {
         try {
           const data = body instanceof Uint8Array ? body : body();
-          const res = await sendOnce({ method: 'PUT', path, body: data as RequestInit['body'], headers, stream: !(body instanceof Uint8Array) });
-          await res.arrayBuffer();
+          const res = await sendOnce({ method: 'PUT', path, body: data, headers, stream: !(body instanceof Uint8Array) });
+          if (!res.data) await readAll(res.body);
           return;
         } catch (err) {
           if (attempt >= retries || !isRetryable(err)) throw err;
@@ -196,12 +218,17 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     async putBlobs(user, blobs) {
       if (blobs.length === 0) return;
       const path = `${u(user)}/blobs`;
+      // The parts go to the socket as they are: no copy of the whole batch.
       const parts: Uint8Array[] = [];
-      for (const b of blobs) parts.push(Buffer.from(bulkBlobHeader(b.hash, b.data.length), 'latin1'), b.data);
-      const body = Buffer.concat(parts);
+      let length = 0;
+      for (const b of blobs) {
+        const header = Buffer.from(bulkBlobHeader(b.hash, b.data.length), 'latin1');
+        parts.push(header, b.data);
+        length += header.length + b.data.length;
+      }
       // Safe to resend: storing a blob twice is a no-op.
-      const res = await send({ method: 'POST', path, body, headers: { 'content-type': BULK_BLOBS_CONTENT_TYPE, 'content-length': String(body.length) } });
-      const reply = await json(res, bulkBlobsReplySchema, base + path);
+      const res = await send({ method: 'POST', path, body: parts, headers: { 'content-type': BULK_BLOBS_CONTENT_TYPE, 'content-length': String(length) } });
+      const reply = await json(res, bulkBlobsReplySchema, base + path, fastBulkBlobs);
       if (reply.blobs.length !== blobs.length) {
         throw new DmanError('PROTOCOL', `the server at ${base} stored ${reply.blobs.length} of ${blobs.length} blobs of a bulk upload without saying why (${base + path})`, { hint: 'update dman on this machine or on the server so both speak the same protocol', context: { url: base + path } });
       }
@@ -218,7 +245,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
         const left = new Set(batch);
         const path = `${u(user)}/blobs/fetch`;
         try {
-          let res: Response;
+          let res: Res;
           try {
             res = await send({ method: 'POST', path, body: JSON.stringify({ hashes: batch }), headers: { 'content-type': 'application/json' }, stream: true });
           } catch (err) {
@@ -231,9 +258,8 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
             }
             throw err;
           }
-          if (!res.body) throw new DmanError('PROTOCOL', `the server at ${base} sent an empty blob fetch reply`, { context: { url: base + path } });
           try {
-            for await (const b of readFetchFrames(res.body as unknown as AsyncIterable<Uint8Array>, left, BLOB_FETCH_MAX_BYTES + 1, base + path)) {
+            for await (const b of readFetchFrames(res.body, left, BLOB_FETCH_MAX_BYTES + 1, base + path)) {
               left.delete(b.hash);
               yield b;
             }
@@ -257,8 +283,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     },
     async getBlob(user, hash) {
       const res = await send({ method: 'GET', path: `${u(user)}/blobs/${hash}`, stream: true });
-      if (!res.body) throw new DmanError('PROTOCOL', `the server at ${base} sent an empty blob body for ${hash}`, { context: { url: base, user } });
-      return Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+      return res.body;
     },
     commit: (user, ops: CommitOpInput[], o) => commitLike(`${u(user)}/commit`, { ops, device: o.device, idempotencyKey: o.idempotencyKey }, o.idempotencyKey),
     async history(user, path) {
@@ -277,13 +302,14 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
           try {
             const headers: Record<string, string> = { [OP_HEADER]: opId, accept: 'text/event-stream' };
             if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-            const res = await doFetch(`${base}${u(user)}/events`, { headers, signal: ctrl.signal });
-            if (!res.ok || !res.body) throw await errorFrom(res, `${base}${u(user)}/events`);
+            const reply = await transport({ url: `${base}${u(user)}/events`, method: 'GET', headers, signal: ctrl.signal });
+            const res: Res = { ...reply, ok: reply.status >= 200 && reply.status < 300, header: reply.header };
+            if (!res.ok) throw await errorFrom(res, `${base}${u(user)}/events`);
             failures = 0;
             onState?.(true);
             let buf = '';
             const dec = new TextDecoder();
-            for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+            for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
               buf += dec.decode(chunk, { stream: true });
               let idx: number;
               while ((idx = buf.indexOf('\n\n')) !== -1) {
@@ -316,4 +342,8 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     },
   };
   return remote;
+}
+
+function shared_(opts: HttpRemoteOptions): NonNullable<HttpRemoteOptions['shared']> {
+  return (opts.shared ??= { noBlobFetch: false });
 }

@@ -42,11 +42,14 @@ export interface Remote {
   subscribe(user: string, onRev: (rev: number) => void, onState?: (connected: boolean) => void): () => void;
 }
 
-/** Reads every page of the change feed since `since`. */
+/**
+ * Reads every page of the change feed since `since`. `headRev` is the server's head as it says,
+ * even when that is below `since` (a server that lost history: the caller starts over).
+ */
 export async function fetchAllChanges(remote: Remote, user: string, since: number): Promise<{ entries: Entry[]; headRev: number }> {
   const entries: Entry[] = [];
   let cursor = since;
-  let headRev = since;
+  let headRev = 0;
   for (;;) {
     const page = await remote.changes(user, cursor, 10_000);
     entries.push(...page.entries);

@@ -86,3 +86,29 @@ describe('Linux keychain (secret-tool) without a Secret Service', () => {
     await expect(stat(join(dir, 'credentials.json'))).rejects.toThrow();
   });
 });
+
+describe('readStoredLoginSync and the D-Bus session', () => {
+  const keychainLogin: StoredLogin = { ...login, token: 'dmt_FROM_KEYCHAIN_0123456789' };
+  const fileLogin: StoredLogin = { ...login, token: 'dmt_FROM_FILE_0123456789abcd' };
+  beforeEach(async () => {
+    // A secret-tool that answers (as with a Secret Service), logging each start.
+    await script('secret-tool', `echo started >> "${dir}/spawned.log"; printf %s '${JSON.stringify(keychainLogin)}'`);
+    await writeFile(join(dir, 'credentials.json'), JSON.stringify({ version: 1, logins: { [URL]: fileLogin } }), { mode: 0o600 });
+  });
+  const spawned = async () => (await readFile(join(dir, 'spawned.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+  const noBus = (store: string) => ({ ...envFor(store), HOME: dir });
+
+  it('does not start secret-tool when no session bus is reachable: the file answers in auto mode, nothing in keychain mode', async () => {
+    expect(readStoredLoginSync(URL, { env: noBus('auto'), platform: 'linux' })).toEqual(fileLogin);
+    expect(readStoredLoginSync(URL, { env: noBus('keychain'), platform: 'linux' })).toBeNull();
+    expect(await spawned()).toBe(0);
+  });
+
+  it('asks secret-tool when $DBUS_SESSION_BUS_ADDRESS, $DISPLAY or a bus socket in the runtime directory says a session exists', async () => {
+    expect(readStoredLoginSync(URL, { env: { ...noBus('auto'), DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nowhere' }, platform: 'linux' })).toEqual(keychainLogin);
+    expect(readStoredLoginSync(URL, { env: { ...noBus('auto'), DISPLAY: ':0' }, platform: 'linux' })).toEqual(keychainLogin);
+    await writeFile(join(dir, 'bus'), '');
+    expect(readStoredLoginSync(URL, { env: { ...noBus('auto'), XDG_RUNTIME_DIR: dir }, platform: 'linux' })).toEqual(keychainLogin);
+    expect(await spawned()).toBe(3);
+  });
+});

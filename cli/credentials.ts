@@ -3,7 +3,8 @@
 // file in the user's config dir. Tokens never go into dman.yaml, so the config can be shared.
 import { spawn, spawnSync } from 'node:child_process';
 import { access, mkdir, readFile, rm } from 'node:fs/promises';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import envPaths from 'env-paths';
 import { z } from 'zod';
@@ -261,6 +262,19 @@ export async function resolveToken(config: Pick<EffectiveConfig, 'server_url' | 
 }
 
 /**
+ * Whether secret-tool could reach a D-Bus session bus with this environment, decided as GLib
+ * does: $DBUS_SESSION_BUS_ADDRESS, else the socket `bus` in the user's runtime directory
+ * ($XDG_RUNTIME_DIR, else GLib's fallback, the cache directory), else X11 autolaunch (needs
+ * $DISPLAY). Without any of them secret-tool can only fail, so there is no point spawning it
+ * (4 to 40 ms on every command on a headless box that has it installed).
+ */
+export function sessionBusReachable(env: Env): boolean {
+  if (env.DBUS_SESSION_BUS_ADDRESS || env.DISPLAY) return true;
+  const runtime = env.XDG_RUNTIME_DIR || env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache');
+  return existsSync(join(runtime, 'bus'));
+}
+
+/**
  * Reads the stored login for a server synchronously (for callers that cannot await, such as
  * `resolveToken` in the sync commands); same store choice as createCredentialStore.
  */
@@ -274,7 +288,10 @@ export function readStoredLoginSync(serverUrl: string, opts: CredentialStoreOpti
     const found = tool ? (env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, tool)).find((p) => {
       try { accessSync(p, constants.X_OK); return true; } catch { return false; }
     }) : undefined;
-    if (found) {
+    // A Secret Service out of reach answers nothing, as secret-tool would after failing to connect.
+    if (found && tool === 'secret-tool' && !sessionBusReachable(env)) {
+      if (wanted === 'keychain') return null;
+    } else if (found) {
       const args = tool === 'security' ? ['find-generic-password', '-s', SERVICE, '-a', key, '-w'] : ['lookup', 'service', SERVICE, 'server', key];
       const r = spawnSync(found, args, { env: env as NodeJS.ProcessEnv, encoding: 'utf8', timeout: 10_000 });
       const login = r.status === 0 && r.stdout ? decode(r.stdout.trim()) : null;

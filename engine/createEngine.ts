@@ -20,17 +20,17 @@ import { nodeFileSystem, type FileSystem } from './ports/FileSystem.js';
 import type { Notifier } from './ports/Notifier.js';
 import { createHttpRemote } from './remote/HttpRemote.js';
 import { fetchAllChanges, type Remote } from './remote/Remote.js';
-import { cacheEntryFor, scan, type ScanResult, type WalkedFile } from './scan/scan.js';
+import { cacheEntryFor, scan, type ScanResult, type WalkedFile, type WalkedFiles } from './scan/scan.js';
 import { statPaths } from './scan/statPaths.js';
-import { walkTracked, walkTrackedSync } from './scan/walk.js';
+import { createListingCache, walkTracked, walkTrackedSliced, walkTrackedSync, type ListingCache } from './scan/walk.js';
 import { compileSecretAllow, secretReason } from './secrets.js';
 import { mapLimit } from './util/mapLimit.js';
-import { createFileStateStore, type StateStore, type UserState } from './state/StateStore.js';
-import { releaseMemoryIfGrown } from './watch/releaseMemory.js';
+import { createFileStateStore, liveRemoteCount, maxRemoteRev, type StateStore, type UserState } from './state/StateStore.js';
+import { keepYoungGenerationSmall, releaseMemoryIfGrown } from './watch/releaseMemory.js';
 import type { Watcher } from './watch/Watcher.js';
 
 /** Walks a home, yielding tracked files with their lstat and reporting what it could not read (injected in tests). */
-export type WalkFn = (home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void) => AsyncIterable<WalkedFile> | Iterable<WalkedFile>;
+export type WalkFn = (home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void) => WalkedFiles;
 
 export interface EngineDeps {
   config: EffectiveConfig;
@@ -46,7 +46,7 @@ export interface EngineDeps {
   notifier?: Notifier;
   watcher?: Watcher;
   walk?: WalkFn;
-  /** Walk the home and hash small changed files with blocking calls (about twice as fast): for one-shot commands only, never a long-running process. */
+  /** Hash small changed files (and read secret-check heads) with blocking calls: for one-shot commands only, never a long-running process. With an injected `fs`, walk with blocking calls too (on the real file system the walk is always the sliced blocking one). */
   blockingWalk?: boolean;
   /** Periodic rescan while watching, in ms (default 60 s; 0 disables). */
   rescanMs?: number;
@@ -70,6 +70,10 @@ const STATE_REFRESH_MS = 5 * 60_000;
 async function* adaptWalk(home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void, fs?: FileSystem): AsyncGenerator<WalkedFile> {
   const walkFs = fs ? { readdir: (p: string) => fs.readdirTypes(p), lstat: (p: string) => fs.lstat(p), stat: (p: string) => fs.stat(p) } : undefined;
   for await (const e of walkTracked(home, matcher, { onSkip: (s) => onSkip({ path: s.path, reason: s.message }), fs: walkFs })) yield { path: e.path, stats: e.stat };
+}
+async function* adaptWalkSliced(home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void, listings?: ListingCache): AsyncGenerator<WalkedFile[]> {
+  // A walk entry is a WalkedFile as it is (path, stats).
+  yield* walkTrackedSliced(home, matcher, { onSkip: (s) => onSkip({ path: s.path, reason: s.message }), listings });
 }
 function adaptWalkSync(home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void, fs?: FileSystem): WalkedFile[] {
   const walkFs = fs ? { readdirSync: (p: string) => fs.readdirTypesSync(p), lstatSync: (p: string) => fs.lstatSync(p), statSync: (p: string) => fs.statSync(p) } : undefined;
@@ -95,7 +99,18 @@ export function createEngine(deps: EngineDeps): Engine {
   const stateStore = deps.stateStore ?? createFileStateStore({ stateDir: deps.stateDir, noSync: deps.noSyncState, onWarning: (m) => log.warn(m) });
   const fs = deps.fs ?? nodeFileSystem;
   const walkFs = deps.fs;
-  const walk: WalkFn = deps.walk ?? (deps.blockingWalk ? (h, m, s) => adaptWalkSync(h, m, s, walkFs) : (h, m, s) => adaptWalk(h, m, s, walkFs));
+  // On the real file system the walk is blocking, in slices that let the event loop run between
+  // them (the feed's request goes out meanwhile); an injected file system keeps the concurrent
+  // walk (or the blocking one), whose interleavings the simulation exercises.
+  // A long-running engine keeps each home's folder listings between walks (a one-shot run walks once).
+  const listingCaches = new Map<string, ListingCache>();
+  const listingsOf = (home: string): ListingCache | undefined => {
+    if (deps.blockingWalk) return undefined;
+    let c = listingCaches.get(home);
+    if (!c) listingCaches.set(home, (c = createListingCache()));
+    return c;
+  };
+  const walk: WalkFn = deps.walk ?? (walkFs ? (deps.blockingWalk ? (h, m, s) => adaptWalkSync(h, m, s, walkFs) : (h, m, s) => adaptWalk(h, m, s, walkFs)) : (h, m, s) => adaptWalkSliced(h, m, s, listingsOf(h)));
   const isSecretAllowed = compileSecretAllow(config.secrets.allow);
   const listeners = new Set<(e: EngineEvent) => void>();
   const states = new Map<string, UserState>();
@@ -194,9 +209,8 @@ export function createEngine(deps: EngineDeps): Engine {
   async function fetchRemote(user: string, state: UserState, remote: Remote): Promise<{ changed: number; paths: string[]; reset: boolean }> {
     const before = state.cursor;
     let { entries, headRev } = await fetchAllChanges(remote, user, state.cursor);
-    let known = before;
+    const known = Math.max(before, maxRemoteRev(state.remote));
     let reset = false;
-    for (const e of state.remote.values()) if (e.rev > known) known = e.rev;
     if (headRev < known) {
       reset = true;
       // The server's history is behind what we saw: it was reset or replaced. Start the mirror
@@ -266,11 +280,12 @@ export function createEngine(deps: EngineDeps): Engine {
 
     const cachedBefore = state.statCache.size;
     let dirty = false;
-    const fetchStep = async (): Promise<Awaited<ReturnType<typeof fetchRemote>>> => {
+    /** Fetches the feed, or waits for the fetch `started` before the walk; the same handling of an offline server either way. */
+    const fetchStep = async (started?: ReturnType<typeof fetchRemote>): Promise<Awaited<ReturnType<typeof fetchRemote>>> => {
       const t1 = performance.now();
       emit({ type: 'progress', user, phase: 'fetch', done: 0, total: 1 });
       try {
-        const got = await fetchRemote(user, state, remote);
+        const got = await (started ?? fetchRemote(user, state, remote));
         if (got.changed > 0) dirty = true;
         return got;
       } catch (err) {
@@ -304,17 +319,27 @@ export function createEngine(deps: EngineDeps): Engine {
         report.timings.scanMs += performance.now() - ts;
       }
     }
+    /** A full run asks for the feed before it walks: the server answers while the home is walked (the walk lets the event loop run between slices). */
+    let feed: ReturnType<typeof fetchRemote> | undefined;
     if (!scanned) {
       const ts = performance.now();
-      // Every 100th file: an event per file costs more than the cache hit it reports.
-      scanned = await scanUser(user, state, (n) => { if (n % 100 === 0) emit({ type: 'progress', user, phase: 'scan', done: n, total: 0 }); });
+      feed = fetchRemote(user, state, remote);
+      feed.catch(() => {}); // handled by fetchStep after the scan
+      try {
+        // Every 100th file: an event per file costs more than the cache hit it reports.
+        scanned = await scanUser(user, state, (n) => { if (n % 100 === 0) emit({ type: 'progress', user, phase: 'scan', done: n, total: 0 }); });
+      } catch (err) {
+        // The fetch writes into the state: let it finish before the next run may start its own.
+        await feed.catch(() => {});
+        throw err;
+      }
       report.timings.scanMs += performance.now() - ts;
     }
     // A no-op run writes no state: that keeps it O(changes) (the state file of 10,000 paths is megabytes).
     if (scanned.hashed > 0 || state.statCache.size !== cachedBefore) dirty = true;
     for (const s of scanned.skipped) report.skipped.push(s);
     report.counts.skipped += scanned.skipped.length;
-    if (!scoped) await fetchStep();
+    if (!scoped) await fetchStep(feed);
 
     const t2 = performance.now();
     const scope = inScope(opts.only);
@@ -412,35 +437,28 @@ export function createEngine(deps: EngineDeps): Engine {
     plan.forEach((a, i) => { if (fileOf(a)) toCheck.push(i); });
     if (toCheck.length === 0) return plan;
     const out = plan.slice();
-    await mapLimit(toCheck, 16, async (i) => {
+    const check = (i: number, head: Buffer | null): void => {
       const a = plan[i]!;
       const size = fileOf(a)!.size;
-      const head = await readHead(join(home, a.path), size);
       if (keep && head && a.type === 'publish' && size <= SECRET_HEAD_BYTES && head.length === size && kept + size <= KEEP_CONTENT_BYTES) {
         keep.set(a.path, head);
         kept += size;
       }
       const why = secretReason(a.path, head);
       if (why) out[i] = { path: a.path, type: 'skip', wanted: 'publish', reason: `not published: looks like a secret (${why}); allow it with secrets.allow: ["${a.path}"] if it is meant to sync` };
-    });
+    };
+    // A one-shot run reads with blocking calls: a plain loop, no promise per file.
+    if (deps.blockingWalk) for (const i of toCheck) check(i, readHeadSync(join(home, plan[i]!.path), fileOf(plan[i]!)!.size));
+    else await mapLimit(toCheck, 16, async (i) => check(i, await readHead(join(home, plan[i]!.path), fileOf(plan[i]!)!.size)));
     return out;
   }
 
-  async function readHead(abs: string, size: number): Promise<Buffer | null> {
+  /** Reads up to `limit` bytes of a file of `size` bytes in one read (null when it cannot be read). */
+  async function readHead(abs: string, size: number, limit = SECRET_HEAD_BYTES): Promise<Buffer | null> {
+    // A one-shot run: three blocking calls instead of three thread-pool round trips per file.
+    if (deps.blockingWalk) return readHeadSync(abs, size, limit);
     // Only the bytes read are returned, so the buffer need not be zeroed first.
-    const buf = Buffer.allocUnsafe(Math.min(size, SECRET_HEAD_BYTES));
-    if (deps.blockingWalk) {
-      // A one-shot run: three blocking calls instead of three thread-pool round trips per file.
-      let fd: number | undefined;
-      try {
-        fd = fs.openSync(abs, 'r');
-        return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0));
-      } catch {
-        return null;
-      } finally {
-        if (fd !== undefined) fs.closeSync(fd);
-      }
-    }
+    const buf = Buffer.allocUnsafe(Math.min(size, limit));
     try {
       const fh = await fs.open(abs, 'r');
       try {
@@ -454,6 +472,19 @@ export function createEngine(deps: EngineDeps): Engine {
     }
   }
 
+  function readHeadSync(abs: string, size: number, limit = SECRET_HEAD_BYTES): Buffer | null {
+    const buf = Buffer.allocUnsafe(Math.min(size, limit));
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(abs, 'r');
+      return buf.subarray(0, fs.readSync(fd, buf, 0, buf.length, 0));
+    } catch {
+      return null;
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
+    }
+  }
+
   function massChangeGuard(ctx: RunCtx, plan: PlanAction[], local: Map<string, LocalFile>, localCount: number): void {
     if (ctx.opts.yes) return;
     let destructive = 0;
@@ -461,7 +492,7 @@ export function createEngine(deps: EngineDeps): Engine {
       if (a.type === 'install' && local.has(a.path)) destructive++; // overwrite or delete here
       else if (a.type === 'publish' && a.local === null && ctx.state.remote.get(a.path)?.deleted === false) destructive++; // delete on the server
     }
-    const remoteLive = [...ctx.state.remote.values()].filter((e) => !e.deleted).length;
+    const remoteLive = liveRemoteCount(ctx.state.remote);
     const total = Math.max(localCount, remoteLive);
     const { ratio, min_files } = config.mass_change;
     if (destructive >= min_files && destructive > ratio * total) {
@@ -486,13 +517,15 @@ export function createEngine(deps: EngineDeps): Engine {
     const total = plan.filter((a) => a.type !== 'nothing').length;
     let done = 0;
     const progress = (path: string): void => emit({ type: 'progress', user: ctx.user, phase: 'apply', done: ++done, total, path });
-    const planned = new Map(plan.map((a) => [a.path, a]));
-    const scope = inScope(ctx.opts.only);
     // A conflict is settled when its path now plans as something else (a hand edit, or the other
     // side caught up), or is no longer tracked. Skipped paths keep theirs.
-    for (const p of [...state.conflicts.keys()]) {
-      const a = planned.get(p);
-      if (a ? a.type !== 'conflict' && a.type !== 'skip' : scope(p) && !matcherOf(ctx.user).isTracked(p)) state.conflicts.delete(p);
+    if (state.conflicts.size > 0) {
+      const planned = new Map(plan.map((a) => [a.path, a]));
+      const scope = inScope(ctx.opts.only);
+      for (const p of [...state.conflicts.keys()]) {
+        const a = planned.get(p);
+        if (a ? a.type !== 'conflict' && a.type !== 'skip' : scope(p) && !matcherOf(ctx.user).isTracked(p)) state.conflicts.delete(p);
+      }
     }
     // Deletes first, so a file can replace a folder (and the reverse) in one run.
     const installs = plan.filter((a): a is Extract<PlanAction, { type: 'install' }> => a.type === 'install')
@@ -752,6 +785,10 @@ export function createEngine(deps: EngineDeps): Engine {
             state.base.set(e.path, baseOf(e));
             state.conflicts.delete(e.path);
           }
+          // Revs right after the cursor, one per entry, none between: the feed up to res.rev holds only
+          // these entries, so the next run need not read them back (10,000 entries after a first publish).
+          const n = res.entries.length;
+          if (!res.replayed && n > 0 && res.rev === state.cursor + n && new Set(res.entries.map((e) => e.rev)).size === n && res.entries.every((e) => e.rev > res.rev - n && e.rev <= res.rev)) state.cursor = res.rev;
           for (const it of batch) {
             if (it.local === null) report.counts.deleted++; else report.counts.published++;
             report.actions.push({ path: it.path, type: 'publish', ...(it.conflict ? { conflict: it.conflict } : {}) });
@@ -820,15 +857,21 @@ export function createEngine(deps: EngineDeps): Engine {
     const bulk = async (batch: Array<{ path: string; local: LocalFile }>): Promise<void> => {
       const blobs: Array<{ hash: string; data: Uint8Array }> = [];
       const singly: Array<{ path: string; local: LocalFile }> = [];
-      await mapLimit(batch, 8, async (it) => {
-        // The secret check read most small files whole already: one read per file serves both.
-        const kept = ctx.contents?.get(it.path);
-        ctx.contents?.delete(it.path);
-        const data = kept ?? await fs.readFile(join(ctx.home, it.path)).catch(() => null);
+      // The secret check read most small files whole already: one read per file serves both.
+      const kept = (it: { path: string }): Buffer | undefined => {
+        const data = ctx.contents?.get(it.path);
+        if (data) ctx.contents!.delete(it.path);
+        return data;
+      };
+      const take = (it: { path: string; local: LocalFile }, data: Buffer | null): void => {
         // Not re-hashed here: the server verifies every blob, and a mismatch sends the batch down the careful path.
         if (data && data.length === it.local.size) blobs.push({ hash: it.local.hash, data });
         else singly.push(it);
-      });
+      };
+      // One open and read of the size the scan saw, and a byte more to see a file that grew (no fstat, no growing buffer);
+      // a one-shot run reads with blocking calls in a plain loop.
+      if (deps.blockingWalk) for (const it of batch) take(it, kept(it) ?? readHeadSync(join(ctx.home, it.path), it.local.size + 1, it.local.size + 1));
+      else await mapLimit(batch, 8, async (it) => take(it, kept(it) ?? await readHead(join(ctx.home, it.path), it.local.size + 1, it.local.size + 1)));
       if (blobs.length > 0 && bulkSupported && ctx.remote.putBlobs) {
         try {
           await ctx.remote.putBlobs(ctx.user, blobs);
@@ -1039,6 +1082,7 @@ export function createEngine(deps: EngineDeps): Engine {
 
     async watch() {
       if (closed) throw new DmanError('USAGE', 'the engine is closed');
+      keepYoungGenerationSmall();
       const users = userNames();
       /** The queued run per user: the paths it looks at, or 'all' for a full run. */
       const queued = new Map<string, Set<string> | 'all'>();

@@ -14,7 +14,7 @@ import { DmanError } from '../../shared/errors.js';
 import { action, globalsOf } from '../action.js';
 import { createLoginSecretStore } from '../agent/createLoginSecretStore.js';
 import { createCredentialStore } from '../credentials.js';
-import { defaultStateDir, hostSyncRequests, hostWalk, resolveToken } from './sync.js';
+import { defaultStateDir, hostSyncRequests, resolveToken } from './sync.js';
 
 interface AgentOptions { port?: string; dataDir?: string; serve?: boolean }
 
@@ -78,7 +78,7 @@ export function register(program: Command): void {
         // The token `dman login` stored wins over auth_token, as in every other command.
         secrets: createLoginSecretStore({ credentials: () => createCredentialStore(), log }),
         server,
-        engineDeps: { watcher: createWatcher({ log }), walk: hostWalk },
+        engineDeps: { watcher: createWatcher({ log }) },
       });
       await api.start();
       if (opts.serve && server && !server.url()) {

@@ -6,8 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import type { Engine, SyncDirection, SyncReport } from '../../engine/Engine.js';
-import { createEngine, type WalkFn } from '../../engine/createEngine.js';
-import { walkTracked, walkTrackedSync } from '../../engine/scan/walk.js';
+import { createEngine } from '../../engine/createEngine.js';
 import { createLogger, type Logger } from '../../engine/log.js';
 import type { EffectiveConfig } from '../../shared/config/schema.js';
 import { DmanError, isDmanError } from '../../shared/errors.js';
@@ -46,7 +45,7 @@ async function openEngine(cmd: Command, extra: { watch?: boolean; rescanMs?: num
   const watcher = extra.watch ? (await import('../../engine/watch/createWatcher.js')).createWatcher({ log }) : undefined;
   const engine = createEngine({
     config, log, stateDir,
-    ...(watcher ? { watcher, rescanMs: extra.rescanMs, walk: hostWalk } : { blockingWalk: true }),
+    ...(watcher ? { watcher, rescanMs: extra.rescanMs } : { blockingWalk: true }),
   });
   return { engine, config, loaded, file, log, g, warnings };
 }
@@ -61,19 +60,6 @@ export function tokenChanged(loaded: EffectiveConfig, engineToken: string | unde
   try { now = resolveToken(loaded); } catch (err) { return `cannot read the stored login (${(err as Error).message})`; }
   return now === engineToken ? null : `the login changed since ${kind} started (\`dman login\`/\`dman logout\`); restart it to use the new one`;
 }
-
-/**
- * The walk of a watching engine: asynchronous (the watcher and the server's pushes keep flowing),
- * except while a `dman sync` someone is waiting for runs through it (over the control socket): that
- * run walks with blocking calls as a one-shot run does, about twice as fast, holding the event
- * loop for the length of the walk (~70 ms at 10,000 files).
- */
-let blockingWalks = 0;
-export const hostWalk: WalkFn = (home, matcher, onSkip) => {
-  const skip = (s: { path: string; message: string }) => onSkip({ path: s.path, reason: s.message });
-  if (blockingWalks > 0) return walkTrackedSync(home, matcher, { onSkip: skip }).map((e) => ({ path: e.path, stats: e.stat }));
-  return (async function* () { for await (const e of walkTracked(home, matcher, { onSkip: skip })) yield { path: e.path, stats: e.stat }; })();
-};
 
 /** Where a command's output goes: the process's stdout and stderr, or (for a run asked over the control socket) a buffer. */
 interface Out { out(text: string): void; err(text: string): void }
@@ -166,15 +152,12 @@ export async function hostSyncRequests(engine: Engine | (() => Engine | string),
       // What loadCliConfig prints in a cold run.
       if (!g.quiet) for (const w of warnings) io.err(`dman: ${w}\n`);
       let exitCode: number;
-      blockingWalks++;
       try {
         exitCode = await syncRun(engine, 'sync', { only: [], user: [], dryRun: args.dryRun, yes: args.yes }, g, io, false);
       } catch (err) {
         const r = renderError(err, g);
         (r.fd === 1 ? io.out : io.err)(r.text);
         exitCode = r.code;
-      } finally {
-        blockingWalks--;
       }
       return { chunks, exitCode };
     },

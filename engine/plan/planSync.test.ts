@@ -275,3 +275,16 @@ describe('planSync with nested paths', () => {
     }), { numRuns: 500 });
   });
 });
+
+describe('planSync paths', () => {
+  it('plans every path of the three trees once, sorted, also when they are as many but not the same', () => {
+    const L = new Map([['b', local('a')], ['a', local('a')]]);
+    const B = new Map([['a', base('a', 3)], ['c', base('a', 4)]]);
+    const R = new Map([['a', remote('a', 3, 0o644, 'file', 'a')], ['b', remote('a', 5, 0o644, 'file', 'b')]]);
+    expect(planSync({ local: L, base: B, remote: R }, opts).map((a) => a.path)).toEqual(['a', 'b', 'c']);
+    // The same paths in each (inserted in other orders): each once, sorted.
+    const B2 = new Map([['b', base('a', 5)], ['a', base('a', 3)]]);
+    const R2 = new Map([['b', remote('a', 5, 0o644, 'file', 'b')], ['a', remote('a', 3, 0o644, 'file', 'a')]]);
+    expect(planSync({ local: L, base: B2, remote: R2 }, opts).map((a) => [a.path, a.type])).toEqual([['a', 'nothing'], ['b', 'nothing']]);
+  });
+});

@@ -74,7 +74,8 @@ const CONFLICT_COPY_RE = /\.dman-conflict-[^/]*$/;
 
 /** Returns true when `path` is a keep-both conflict copy (never tracked, never conflicts again). */
 export function isConflictCopy(path: string): boolean {
-  return CONFLICT_COPY_RE.test(path);
+  // The substring test first: far cheaper than the regex for the paths (nearly all) without it.
+  return path.includes('.dman-conflict-') && CONFLICT_COPY_RE.test(path);
 }
 
 /** Builds the keep-both copy name `NAME.dman-conflict-<device>-<time>` for `path`. */
@@ -171,10 +172,7 @@ function applyDirection(a: PlanAction, local: LocalFile | undefined, opts: PlanO
  * would put a file where a directory of live paths stays (or the reverse) into a conflict.
  */
 export function planSync(input: PlanInput, opts: PlanOptions): PlanAction[] {
-  const paths = new Set<string>(input.local.keys());
-  for (const p of input.base.keys()) paths.add(p);
-  for (const p of input.remote.keys()) paths.add(p);
-  const sorted = [...paths].sort();
+  const sorted = allPaths(input).sort();
   const n = sorted.length;
   const actions: PlanAction[] = new Array(n);
   let installs = false;
@@ -217,6 +215,25 @@ export function planSync(input: PlanInput, opts: PlanOptions): PlanAction[] {
     if (clash) actions[i] = { path: p, type: 'conflict', local: input.local.get(p) ?? null, remote: a.remote, base: input.base.get(p) ?? null, reason: 'the server holds a file where this machine has a directory (or the reverse)', conflict: 'ask' };
   }
   return actions;
+}
+
+/** Every path of the three trees once. Usually (a quiet run) the three hold the same paths: then no set is built. */
+function allPaths(input: PlanInput): string[] {
+  const { local, base, remote } = input;
+  if (base.size === local.size && remote.size === local.size) {
+    const keys: string[] = [];
+    let same = true;
+    for (const p of local.keys()) {
+      if (!base.has(p) || !remote.has(p)) { same = false; break; }
+      keys.push(p);
+    }
+    // Equal sizes and local's paths all in base and remote: the three hold the same paths.
+    if (same) return keys;
+  }
+  const paths = new Set<string>(local.keys());
+  for (const p of base.keys()) paths.add(p);
+  for (const p of remote.keys()) paths.add(p);
+  return [...paths];
 }
 
 /** Counts actions by type (for reports and the mass-change guard). */

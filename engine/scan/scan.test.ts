@@ -109,3 +109,42 @@ describe.each([false, true])('scan (blocking: %s)', (blocking) => {
     expect(ms).toBeLessThan(1000);
   });
 });
+
+describe('scan of a sliced walk', () => {
+  it('reads slices (arrays of files) as it reads single files: the same result, the same cache', async () => {
+    for (let i = 0; i < 25; i++) {
+      await writeFile(join(home, `f${i}`), `content ${i}`);
+      await utimes(join(home, `f${i}`), past, past);
+    }
+    const files: WalkedFile[] = [];
+    for await (const f of walkAll(home)) files.push(f);
+    async function* slices(): AsyncGenerator<WalkedFile[]> { for (let i = 0; i < files.length; i += 10) yield files.slice(i, i + 10); }
+    const one = await scan({ home, files: walkAll(home), cache: new Map() });
+    const cache: StatCache = new Map();
+    const sliced = await scan({ home, files: slices(), cache });
+    expect(sliced.hashed).toBe(25);
+    expect(sliced.files).toEqual(one.files);
+    expect([...cache.keys()].sort()).toEqual(files.map((f) => f.path).sort());
+    const again = await scan({ home, files: slices(), cache, now: () => Date.now() + 10_000 });
+    expect(again.hashed).toBe(0);
+    expect(again.cacheHits).toBe(25);
+  });
+});
+
+describe('scan and the racy-clean window', () => {
+  it('hashes again a file modified within a clock tick (10 ms) before it was read, and trusts an older one', async () => {
+    const T = Math.floor(Date.now() / 1000) * 1000 + 60_000;
+    await writeFile(join(home, 'fresh'), 'same size 1');
+    await writeFile(join(home, 'old'), 'same size 2');
+    // fresh: modified 4 ms before the read (a write later in that tick would keep its mtime); old: 50 ms before.
+    await utimes(join(home, 'fresh'), (T - 4) / 1000, (T - 4) / 1000);
+    await utimes(join(home, 'old'), (T - 50) / 1000, (T - 50) / 1000);
+    const cache: StatCache = new Map();
+    const first = await scan({ home, files: walkAll(home), cache, now: () => T });
+    expect(first.hashed).toBe(2);
+    const second = await scan({ home, files: walkAll(home), cache, now: () => T + 1000 });
+    expect(second.hashed).toBe(1);
+    expect(second.cacheHits).toBe(1);
+    expect(second.files.get('old')?.hash).toBe(sha('same size 2'));
+  });
+});

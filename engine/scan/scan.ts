@@ -21,15 +21,18 @@ export interface StatCacheEntry {
   hash: string;
   /** Symlink target, for kind=symlink. */
   target?: string;
-  /** When the entry was recorded (ms); a file modified in that same instant is hashed again. */
+  /** When the content was read (ms): a file whose mtime is within RACY_MS before it is hashed again. */
   at: number;
 }
 
 export type StatCache = Map<string, StatCacheEntry>;
 
+/** What a scan reads: a list (a blocking walk, statPaths), or an async walk yielding files one by one or in slices (walkTrackedSliced). */
+export type WalkedFiles = AsyncIterable<WalkedFile | readonly WalkedFile[]> | Iterable<WalkedFile>;
+
 export interface ScanOptions {
   home: string;
-  files: AsyncIterable<WalkedFile> | Iterable<WalkedFile>;
+  files: WalkedFiles;
   cache: StatCache;
   /** Parallel hashes (default 8). */
   concurrency?: number;
@@ -61,6 +64,8 @@ export function hashTarget(target: string): string {
 }
 
 const SMALL_FILE = 256 * 1024;
+/** A file modified less than this before it was read is hashed again on the next scan (longer than a kernel clock tick). */
+const RACY_MS = 10;
 
 /** Hashes a file with SHA-256: small files in one read (most dotfiles), larger ones streamed. */
 export async function hashFile(abs: string, sizeHint = Infinity, fs: FileSystem = nodeFileSystem): Promise<{ hash: string; size: number }> {
@@ -97,19 +102,20 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   const fs = opts.fs ?? nodeFileSystem;
   const limit = Math.max(1, opts.concurrency ?? 8);
   const result: ScanResult = { files: new Map(), skipped: [], hashed: 0, cacheHits: 0 };
-  const seen = new Set<string>();
   const running = new Set<Promise<void>>();
   let done = 0;
 
   /** Takes a cache hit at once and returns null; otherwise starts hashing and returns the job. */
   const take = (f: WalkedFile): Promise<void> | null => {
-    const base = f.path.slice(f.path.lastIndexOf('/') + 1);
-    if (isTempName(base) || isConflictCopy(f.path)) return null;
+    // Both names have '.dman-' in them (the substring test is far cheaper than their regexes);
+    // a temp name is anchored at the end without a '/', so the whole path answers for its last part.
+    if (f.path.includes('.dman-') && (isTempName(f.path) || isConflictCopy(f.path))) return null;
     if (!f.stats.isFile() && !f.stats.isSymbolicLink()) return null;
-    seen.add(f.path);
     const cached = opts.cache.get(f.path);
-    // A hit needs the same stat and a file not modified in the instant it was recorded (racy clean).
-    if (cached && sameStat(f.stats, cached) && f.stats.mtimeMs < cached.at - 2) {
+    // A hit needs the same stat and a file whose mtime's clock tick had ended when it was read (racy
+    // clean): Linux stamps files with a coarse clock (a tick of 1 to 10 ms), so a second write in the
+    // same tick as the first leaves mtime and ctime as they were.
+    if (cached && sameStat(f.stats, cached) && f.stats.mtimeMs < cached.at - RACY_MS) {
       result.cacheHits++;
       result.files.set(f.path, toLocal(f.stats, cached.hash, cached.target));
       opts.onProgress?.(++done, f.path);
@@ -119,17 +125,25 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
     running.add(job);
     return job;
   };
-  if (Array.isArray(opts.files)) {
-    // A list (the blocking walk, statPaths): no await per file, only while hashes are in flight.
-    const list = opts.files as WalkedFile[];
+  // A list (the blocking walk, statPaths, a slice of the sliced walk): no await per file, only while hashes are in flight.
+  const takeAll = async (list: readonly WalkedFile[]): Promise<void> => {
     for (let i = 0; i < list.length; i++) if (take(list[i]!) && running.size >= limit) await Promise.race(running);
+  };
+  if (Array.isArray(opts.files)) {
+    await takeAll(opts.files as WalkedFile[]);
   } else {
-    for await (const f of opts.files) if (take(f) && running.size >= limit) await Promise.race(running);
+    for await (const f of opts.files as AsyncIterable<WalkedFile | readonly WalkedFile[]>) {
+      if (Array.isArray(f)) await takeAll(f as readonly WalkedFile[]);
+      else if (take(f as WalkedFile) && running.size >= limit) await Promise.race(running);
+    }
   }
   await Promise.all(running);
+  // What was seen is what result.files holds: a failed hash takes its path out of both. Every
+  // path there has a cache entry, so a cache of the same size holds nothing else (a no-op run).
+  const seen = result.files;
   if (opts.scope) {
     for (const p of opts.scope) if (!seen.has(p)) opts.cache.delete(p);
-  } else {
+  } else if (opts.cache.size !== seen.size) {
     for (const p of opts.cache.keys()) if (!seen.has(p)) opts.cache.delete(p);
   }
   return result;
@@ -139,6 +153,8 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
     let stats = f.stats;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
+        // Recorded as the entry's time: a write after this instant must show in the next scan.
+        const readAt = now();
         let hash: string;
         let target: string | undefined;
         const blocking = opts.blocking === true && stats.size <= SMALL_FILE;
@@ -153,7 +169,7 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
         result.hashed++;
         const after = blocking ? fs.lstatSync(abs) : await fs.lstat(abs);
         if (after.size === stats.size && after.mtimeMs === stats.mtimeMs && after.ino === stats.ino && after.isSymbolicLink() === stats.isSymbolicLink()) {
-          opts.cache.set(f.path, cacheEntryFor(after, hash, now(), target));
+          opts.cache.set(f.path, cacheEntryFor(after, hash, readAt, target));
           result.files.set(f.path, toLocal(after, hash, target));
           opts.onProgress?.(++done, f.path);
           return;
@@ -170,13 +186,11 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
         }
         // A vanished or unreadable file is left out of this scan, so the plan leaves it alone.
         result.files.delete(f.path);
-        seen.delete(f.path);
         opts.onProgress?.(++done, f.path);
         return;
       }
     }
     opts.cache.delete(f.path);
-    seen.delete(f.path);
     result.skipped.push({ path: f.path, reason: 'kept changing while being scanned; it will be picked up on the next run' });
     opts.onProgress?.(++done, f.path);
   }

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isDmanError } from '../../shared/errors.js';
 import { compileTrack, type TrackMatcher } from '../../shared/patterns/index.js';
-import { walkTracked, walkTrackedSync, type WalkEntry, type WalkFs, type WalkOptions, type WalkSkip } from './walk.js';
+import { createListingCache, walkTracked, walkTrackedSliced, walkTrackedSync, type ListingCache, type WalkEntry, type WalkFs, type WalkOptions, type WalkSkip } from './walk.js';
 
 let home: string;
 beforeEach(async () => { home = await mkdtemp(join(tmpdir(), 'dman-walk-')); });
@@ -22,11 +22,17 @@ async function put(rel: string, data = 'x'): Promise<void> {
 interface TestFs { readdirSync(abs: string): Dirent[]; lstatSync(abs: string): Stats }
 const asAsync = (fs: TestFs): WalkFs => ({ readdir: async (abs) => fs.readdirSync(abs), lstat: async (abs) => fs.lstatSync(abs) });
 
-type Mode = 'async' | 'sync';
+type Mode = 'async' | 'sync' | 'sliced';
 async function collect(matcher: TrackMatcher, opts: Omit<WalkOptions, 'fs'> & { fs?: TestFs } = {}, mode: Mode = 'async'): Promise<{ entries: WalkEntry[]; skips: WalkSkip[] }> {
   const skips: WalkSkip[] = [];
   const onSkip = (s: WalkSkip) => { skips.push(s); opts.onSkip?.(s); };
   if (mode === 'sync') return { entries: walkTrackedSync(home, matcher, { onSkip, ...(opts.fs ? { fs: opts.fs } : {}) }), skips };
+  if (mode === 'sliced') {
+    const entries: WalkEntry[] = [];
+    // Slices of 0 ms: one step each, so every step boundary is exercised.
+    for await (const slice of walkTrackedSliced(home, matcher, { onSkip, sliceMs: 0, ...(opts.fs ? { fs: opts.fs } : {}) })) entries.push(...slice);
+    return { entries, skips };
+  }
   const entries: WalkEntry[] = [];
   for await (const e of walkTracked(home, matcher, { ...opts, fs: opts.fs ? asAsync(opts.fs) : undefined, onSkip })) entries.push(e);
   return { entries, skips };
@@ -46,7 +52,7 @@ function spy(m: TrackMatcher, hooks: { tracked?: (p: string) => void; descend?: 
   return { matcher: w, asked };
 }
 
-describe.each<Mode>(['async', 'sync'])('walkTracked (%s)', (mode) => {
+describe.each<Mode>(['async', 'sync', 'sliced'])('walkTracked (%s)', (mode) => {
   it('yields exactly the tracked files, with lstat and home-relative / paths', async () => {
     for (const f of ['.bashrc', '.zshrc', '.oh-my-zsh/plugins/git/git.plugin.zsh', '.oh-my-zsh/plugins/git/README.md',
       '.oh-my-zsh/themes/a.zsh-theme', '.oh-my-zsh/lib/x.zsh', 'docs/a.md', 'docs/config.yaml', 'docs/sub/config.yaml',
@@ -145,7 +151,8 @@ describe.each<Mode>(['async', 'sync'])('walkTracked (%s)', (mode) => {
 
   it('fails with a clear IO error when home is missing or not a directory', async () => {
     const missing = join(home, 'nope');
-    const first = (dir: string) => (mode === 'sync' ? Promise.resolve().then(() => walkTrackedSync(dir, compileTrack(['**']))) : walkTracked(dir, compileTrack(['**'])).next());
+    const first = (dir: string) => (mode === 'sync' ? Promise.resolve().then(() => walkTrackedSync(dir, compileTrack(['**'])))
+      : mode === 'sliced' ? walkTrackedSliced(dir, compileTrack(['**'])).next() : walkTracked(dir, compileTrack(['**'])).next());
     await expect(first(missing)).rejects.toSatisfy(
       (err: unknown) => isDmanError(err, 'IO') && /does not exist/.test((err as Error).message));
     await put('file');
@@ -159,6 +166,7 @@ describe.each<Mode>(['async', 'sync'])('walkTracked (%s)', (mode) => {
     const ac = new AbortController();
     ac.abort(new Error('stopped'));
     if (mode === 'sync') expect(() => walkTrackedSync(home, compileTrack(['**']), { signal: ac.signal })).toThrow('stopped');
+    else if (mode === 'sliced') await expect(walkTrackedSliced(home, compileTrack(['**']), { signal: ac.signal }).next()).rejects.toThrow('stopped');
     else await expect(walkTracked(home, compileTrack(['**']), { signal: ac.signal, concurrency: 1 }).next()).rejects.toThrow('stopped');
   });
 });
@@ -194,5 +202,123 @@ describe('walkTrackedSync', () => {
     expect(a.entries.length).toBe(152);
     expect(b.entries.map((e) => [e.path, e.abs, e.stat.ino])).toEqual(a.entries.map((e) => [e.path, e.abs, e.stat.ino]));
     expect(b.skips).toEqual(a.skips);
+  });
+});
+
+describe('walkTrackedSliced', () => {
+  it('yields what walkTrackedSync yields, in the same order, with the same skips, for any slice length', async () => {
+    for (let d = 0; d < 30; d++) for (let f = 0; f < 5; f++) await put(`.config/app${d}/sub${f % 2}/f${f}.conf`);
+    for (let f = 0; f < 600; f++) await put(`.big/f${f}`); // more than one step's lstats in one folder
+    await put('résumé/café.md');
+    await symlink(join(home, 'nowhere'), join(home, '.dangling'));
+    expect(spawnSync('mkfifo', [join(home, '.pipe')]).status).toBe(0);
+    const m = compileTrack(['**', '!.cache/']);
+    const b = await collect(m, {}, 'sync');
+    expect(b.entries.length).toBe(752);
+    for (const sliceMs of [0, 1, 1000]) {
+      const skips: WalkSkip[] = [];
+      const entries: WalkEntry[] = [];
+      for await (const slice of walkTrackedSliced(home, m, { sliceMs, onSkip: (s) => skips.push(s) })) {
+        expect(slice.length).toBeGreaterThan(0);
+        entries.push(...slice);
+      }
+      expect(entries.map((e) => [e.path, e.abs, e.stat.ino])).toEqual(b.entries.map((e) => [e.path, e.abs, e.stat.ino]));
+      expect(skips).toEqual(b.skips);
+    }
+  });
+
+  it('lets the event loop run between slices', async () => {
+    for (let d = 0; d < 100; d++) await put(`.d${d}/f`);
+    let ticks = 0;
+    const timer = setInterval(() => { ticks++; }, 0);
+    try {
+      let slices = 0;
+      // A slow lstat makes each step outlast the 1 ms slice.
+      const fs = { readdirSync: (abs: string) => readdirSync(abs, { withFileTypes: true }), lstatSync: (abs: string) => { const until = Date.now() + 1; while (Date.now() < until); return lstatSync(abs); } };
+      for await (const slice of walkTrackedSliced(home, compileTrack(['**']), { sliceMs: 1, fs })) slices += slice.length > 0 ? 1 : 0;
+      expect(slices).toBeGreaterThan(3);
+      expect(ticks).toBeGreaterThan(0);
+    } finally {
+      clearInterval(timer);
+    }
+  });
+});
+
+describe('walkTrackedSliced with a listing cache', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  async function walkWith(cache: ListingCache, m: TrackMatcher): Promise<{ entries: WalkEntry[]; skips: WalkSkip[]; read: string[] }> {
+    const read: string[] = [];
+    const fs = { readdirSync: (abs: string) => { read.push(abs.slice(home.length)); return readdirSync(abs, { withFileTypes: true }); }, lstatSync: (abs: string) => lstatSync(abs) };
+    const entries: WalkEntry[] = [];
+    const skips: WalkSkip[] = [];
+    for await (const slice of walkTrackedSliced(home, m, { fs, listings: cache, sliceMs: 0, onSkip: (s) => skips.push(s) })) entries.push(...slice);
+    return { entries, skips, read };
+  }
+  const same = (a: WalkEntry[]) => a.map((e) => [e.path, e.stat.ino, e.stat.mtimeMs]);
+
+  it('reads a folder again only when its times changed, and finds what a walk without it finds', async () => {
+    for (let d = 0; d < 5; d++) for (let f = 0; f < 3; f++) await put(`.d${d}/sub/f${f}`);
+    await put('.cache/x');
+    await symlink(join(home, 'nowhere'), join(home, '.d0/dangling'));
+    expect(spawnSync('mkfifo', [join(home, '.d1/pipe')]).status).toBe(0);
+    const m = compileTrack(['**', '!.cache/']);
+    const cache = createListingCache({ racyMs: 10 });
+    await sleep(30); // older than the racy window, and a later change lands in another clock tick
+    const first = await walkWith(cache, m);
+    expect(first.read.length).toBe(11); // the home, .d0-.d4 and their sub folders
+    const plain = await collect(m, {}, 'sync');
+    expect(same(first.entries)).toEqual(same(plain.entries));
+    expect(first.skips).toEqual(plain.skips);
+
+    const second = await walkWith(cache, m);
+    expect(second.read).toEqual([]);
+    expect(same(second.entries)).toEqual(same(first.entries));
+    expect(second.skips).toEqual(first.skips);
+
+    // A file added, one removed, a folder removed: only the folders whose entries changed are read again.
+    await writeFile(join(home, '.d2/sub/new'), 'n');
+    await rm(join(home, '.d3/sub/f1'));
+    await rm(join(home, '.d4'), { recursive: true });
+    const third = await walkWith(cache, m);
+    expect(third.read.sort()).toEqual(['', '/.d2/sub', '/.d3/sub']);
+    const plain3 = await collect(m, {}, 'sync');
+    expect(same(third.entries)).toEqual(same(plain3.entries));
+    expect(third.entries.map((e) => e.path)).toContain('.d2/sub/new');
+    expect(third.entries.map((e) => e.path)).not.toContain('.d3/sub/f1');
+    expect([...cache.folders.keys()].some((k) => k.startsWith('.d4'))).toBe(false);
+
+    // The folders just read had changed within the racy window then: the next walk reads them again.
+    await sleep(30);
+    expect((await walkWith(cache, m)).read.length).toBeLessThanOrEqual(3);
+    // An edit of a file's content changes no folder: nothing is read, and the new stat is there.
+    await writeFile(join(home, '.d0/sub/f0'), 'longer content');
+    const fourth = await walkWith(cache, m);
+    expect(fourth.read).toEqual([]);
+    expect(fourth.entries.find((e) => e.path === '.d0/sub/f0')?.stat.size).toBe(14);
+  });
+
+  it('reads every folder on every walk where the file system is not known to keep folder times, or a folder changed within the racy window', async () => {
+    await put('.a/x');
+    await put('.b/y');
+    await sleep(30);
+    const m = compileTrack(['**']);
+    const untrusted = createListingCache({ racyMs: 10 });
+    untrusted.devices.set(lstatSync(home).dev, false);
+    await walkWith(untrusted, m);
+    expect((await walkWith(untrusted, m)).read.length).toBe(3);
+    const racy = createListingCache({ racyMs: 60_000 });
+    await walkWith(racy, m);
+    expect((await walkWith(racy, m)).read.length).toBe(3);
+  });
+
+  it('starts over for another matcher', async () => {
+    await put('.a/x');
+    await put('.b/y');
+    await sleep(30);
+    const cache = createListingCache({ racyMs: 10 });
+    await walkWith(cache, compileTrack(['**']));
+    const other = await walkWith(cache, compileTrack(['.a/**']));
+    expect(other.entries.map((e) => e.path)).toEqual(['.a/x']);
+    expect(other.read.length).toBe(2);
   });
 });

@@ -1,7 +1,7 @@
 // Walks a home directory and yields the files the track patterns select. The scanner, `dman ls`
 // and the wizard preview call it; it never follows a link, prunes directories no pattern can
 // reach, and treats a file that vanishes or cannot be read as a reported skip, never a failure.
-import { lstatSync, readdirSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, statfsSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { DmanError } from '../../shared/errors.js';
@@ -16,6 +16,8 @@ export interface WalkEntry {
   abs: string;
   /** lstat of the entry (a symlink is described, never followed). */
   stat: Stats;
+  /** The same lstat under the name scan's WalkedFile gives it: a walk's entries go to scan as they are. */
+  stats: Stats;
 }
 
 /** Why walkTracked passed over something. */
@@ -56,10 +58,18 @@ const nodeFs: WalkFs = { readdir: (abs) => readdir(abs, { withFileTypes: true })
 /** A directory read: where it was, and what it holds (sorted by name). */
 interface Listing { dir: string; entries: Dirent[] }
 /** A directory entry that needs an lstat; `known` when readdir already said it is a file or a symlink. */
-interface Candidate { path: string; abs: string; known: boolean }
+interface Candidate {
+  path: string;
+  known: boolean;
+  /** `path` in NFC (the key an entry gets), made once: a remembered folder hands its candidates to every walk. */
+  key: string;
+}
 
 /** The absolute path of a home-relative path (cheaper than path.join, which normalizes again). */
 const absOf = (root: string, path: string): string => (root.endsWith('/') ? root + path : `${root}/${path}`);
+
+/** NFC, without the cost of String#normalize for the all-ASCII names most homes hold. */
+const nfc = (p: string): string => (/[\u0080-\uffff]/.test(p) ? p.normalize('NFC') : p);
 
 /** Sorts each listing, queues the folders to descend into, and returns the entries that need an lstat. */
 function classify(root: string, listings: Listing[], matcher: TrackMatcher, subdirs: string[], skip: (s: WalkSkip) => void): Candidate[] {
@@ -72,30 +82,28 @@ function classify(root: string, listings: Listing[], matcher: TrackMatcher, subd
       if (d.isDirectory()) {
         if (matcher.shouldDescend(path)) subdirs.push(path);
       } else if (d.isFile() || d.isSymbolicLink()) {
-        if (!isTempName(d.name) && matcher.isTracked(path)) candidates.push({ path, abs: absOf(root, path), known: true });
+        if (!isTempName(d.name) && matcher.isTracked(path)) candidates.push({ path, known: true, key: nfc(path) });
       } else if (d.isSocket() || d.isFIFO() || d.isBlockDevice() || d.isCharacterDevice()) {
         if (matcher.isTracked(path)) skip(specialSkip(path, absOf(root, path), d));
       } else {
         // DT_UNKNOWN (some network and FUSE file systems): lstat decides.
-        candidates.push({ path, abs: absOf(root, path), known: false });
+        candidates.push({ path, known: false, key: nfc(path) });
       }
     }
   }
   return candidates;
 }
 
-/** NFC, without the cost of String#normalize for the all-ASCII names most homes hold. */
-const nfc = (p: string): string => (/[\u0080-\uffff]/.test(p) ? p.normalize('NFC') : p);
 
 /** Decides what an lstat'ed candidate is: an entry to yield, a folder to descend into, or a skip. */
-function settle(c: Candidate, st: Stats, matcher: TrackMatcher, subdirs: string[], skip: (s: WalkSkip) => void): WalkEntry | null {
+function settle(c: Candidate, abs: string, st: Stats, matcher: TrackMatcher, subdirs: string[], skip: (s: WalkSkip) => void): WalkEntry | null {
   if (st.isFile() || st.isSymbolicLink()) {
-    if (c.known || (!isTempName(c.abs) && matcher.isTracked(c.path))) return { path: nfc(c.path), abs: c.abs, stat: st };
+    if (c.known || (!isTempName(abs) && matcher.isTracked(c.path))) return { path: c.key, abs, stat: st, stats: st };
   } else if (st.isDirectory()) {
     // Replaced by a directory since readdir, or a DT_UNKNOWN directory.
     if (matcher.shouldDescend(c.path)) subdirs.push(c.path);
   } else if (matcher.isTracked(c.path)) {
-    skip(specialSkip(c.path, c.abs, st));
+    skip(specialSkip(c.path, abs, st));
   }
   return null;
 }
@@ -131,15 +139,15 @@ export async function* walkTracked(home: string, matcher: TrackMatcher, opts: Wa
       const chunk = candidates.slice(i, i + limit);
       const stats = await Promise.all(chunk.map(async (c) => {
         try {
-          return await fs.lstat(c.abs);
+          return await fs.lstat(absOf(root, c.path));
         } catch (err) {
-          skip(skipFor(c.path, c.abs, err));
+          skip(skipFor(c.path, absOf(root, c.path), err));
           return null;
         }
       }));
       for (let k = 0; k < chunk.length; k++) {
         const st = stats[k];
-        const e = st ? settle(chunk[k]!, st, matcher, subdirs, skip) : null;
+        const e = st ? settle(chunk[k]!, absOf(root, chunk[k]!.path), st, matcher, subdirs, skip) : null;
         if (e) yield e;
       }
     }
@@ -158,49 +166,226 @@ export interface WalkFsSync {
 
 const nodeFsSync: WalkFsSync = { readdirSync: (abs) => readdirSync(abs, { withFileTypes: true }), lstatSync: (abs) => lstatSync(abs) };
 
+/** Options of the blocking walks. */
+export type WalkSyncOptions = Pick<WalkOptions, 'onSkip' | 'signal'> & {
+  fs?: WalkFsSync;
+  /** What earlier walks of the same home with the same matcher found in each folder (long-running processes; see createListingCache). */
+  listings?: ListingCache;
+};
+
+/** The most entries one step of the blocking walk lstats (a step of a sliced walk is short even in a huge folder). */
+const LSTATS_PER_STEP = 256;
+
 /**
- * walkTracked in one blocking pass: the same entries in the same order, the same skips. For a
- * one-shot command, which has nothing else to do meanwhile: synchronous lstat skips a promise
- * and a thread-pool hop per file, about half the time of the concurrent walk. Never for a
- * long-running process (it blocks the event loop for the whole walk).
+ * Linux file systems that update a folder's mtime and ctime whenever an entry is added, removed
+ * or renamed in it (statfs f_type): ext2/3/4, xfs, btrfs, tmpfs, f2fs, zfs, bcachefs. Elsewhere
+ * (network, FUSE, overlay, other systems) every folder is read on every walk.
  */
-export function walkTrackedSync(home: string, matcher: TrackMatcher, opts: Pick<WalkOptions, 'onSkip' | 'signal'> & { fs?: WalkFsSync } = {}): WalkEntry[] {
+const LISTING_FS_TYPES = new Set([0xef53, 0x58465342, 0x9123683e, 0x01021994, 0xf2f52010, 0x2fc12fc1, 0xca451a4e]);
+/**
+ * A folder whose mtime or ctime is less than this older than the moment it was read is read
+ * again on the next walk: a change in the same clock tick (up to 10 ms on Linux; 2 s on FAT)
+ * would leave both as they were.
+ */
+const LISTING_RACY_MS = 2000;
+
+/** What one folder held for the walk, and the folder's lstat when it was read. */
+interface FolderMemo {
+  dev: number;
+  ino: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  /** When it was read (taken before its lstat). */
+  at: number;
+  /** The walk that used it last. */
+  gen: number;
+  subdirs: string[];
+  /** The entries to lstat, in order. */
+  candidates: Candidate[];
+  skips: WalkSkip[];
+}
+
+/**
+ * The folder listings a long-running process keeps between walks of a home: a folder whose
+ * device, inode, mtime and ctime are as they were when it was read (and were not fresh then)
+ * holds the same names, so the walk lstats the folder instead of reading it again (and skips
+ * sorting it and asking the matcher about each name). Every file is still lstat'ed on every
+ * walk; only the list of names is remembered. Used only on file systems known to keep folder
+ * times (LISTING_FS_TYPES) and only for one home and matcher (another one starts it over).
+ */
+export interface ListingCache {
+  root: string | null;
+  matcher: TrackMatcher | null;
+  folders: Map<string, FolderMemo>;
+  /** Whether each device (st_dev) seen is a file system of LISTING_FS_TYPES. */
+  devices: Map<number, boolean>;
+  gen: number;
+  /** LISTING_RACY_MS (tests shorten it). */
+  racyMs: number;
+}
+
+/** An empty ListingCache. */
+export function createListingCache(opts: { racyMs?: number } = {}): ListingCache {
+  return { root: null, matcher: null, folders: new Map(), devices: new Map(), gen: 0, racyMs: opts.racyMs ?? LISTING_RACY_MS };
+}
+
+function keepsFolderTimes(cache: ListingCache, st: Stats, abs: string): boolean {
+  let ok = cache.devices.get(st.dev);
+  if (ok === undefined) {
+    try { ok = process.platform === 'linux' && LISTING_FS_TYPES.has(statfsSync(abs).type); } catch { ok = false; }
+    cache.devices.set(st.dev, ok);
+  }
+  return ok;
+}
+
+/** A folder to classify: read now (with the memo to fill when it may be remembered), or remembered from an earlier walk. */
+type FolderRead = { listing: Listing; memo: FolderMemo | null } | { remembered: FolderMemo };
+
+/**
+ * The blocking walk as small steps: each call reads one batch of up to 16 folders or lstats up
+ * to LSTATS_PER_STEP of the entries they hold, appends what it found to `out`, and returns false
+ * once the walk is over. Checks the home (throwing DmanError IO) when created.
+ */
+function syncWalker(home: string, matcher: TrackMatcher, opts: WalkSyncOptions): (out: WalkEntry[]) => boolean {
   const root = resolve(home);
   const fs = opts.fs ?? nodeFsSync;
   const skip = (s: WalkSkip) => opts.onSkip?.(s);
-  checkHomeSync(root, fs);
-  const out: WalkEntry[] = [];
+  const cache = opts.listings;
+  const rootAt = Date.now();
+  const rootStat = checkHomeSync(root, fs);
+  if (cache && (cache.root !== root || cache.matcher !== matcher)) {
+    cache.root = root;
+    cache.matcher = matcher;
+    cache.folders.clear();
+  }
+  const gen = cache ? ++cache.gen : 0;
   // The same batches as walkTracked's default, so both yield the same order.
   const limit = 16;
   let pending: string[] = [''];
-  while (pending.length > 0) {
-    opts.signal?.throwIfAborted();
-    const listings = pending.splice(0, limit).map((dir): Listing => {
-      const abs = dir === '' ? root : absOf(root, dir);
-      try {
-        return { dir, entries: fs.readdirSync(abs) };
-      } catch (err) {
-        skip(skipFor(dir, abs, err));
-        return { dir, entries: [] };
+  let subdirs: string[] = [];
+  let candidates: Candidate[] = [];
+  let next = 0;
+
+  const readFolder = (dir: string): FolderRead => {
+    const abs = dir === '' ? root : absOf(root, dir);
+    let memo: FolderMemo | null = null;
+    if (cache) {
+      const at = dir === '' ? rootAt : Date.now();
+      let st: Stats | null = rootStat;
+      if (dir !== '') {
+        try { st = fs.lstatSync(abs); } catch { st = null; }
       }
-    });
-    const subdirs: string[] = [];
-    const candidates = classify(root, listings, matcher, subdirs, skip);
-    for (let i = 0; i < candidates.length; i++) {
-      const c = candidates[i]!;
-      let st: Stats;
-      try {
-        st = fs.lstatSync(c.abs);
-      } catch (err) {
-        skip(skipFor(c.path, c.abs, err));
-        continue;
+      if (st && st.isDirectory() && keepsFolderTimes(cache, st, abs)) {
+        const m = cache.folders.get(dir);
+        if (m && m.dev === st.dev && m.ino === st.ino && m.mtimeMs === st.mtimeMs && m.ctimeMs === st.ctimeMs
+          && m.mtimeMs < m.at - cache.racyMs && m.ctimeMs < m.at - cache.racyMs) {
+          m.gen = gen;
+          return { remembered: m };
+        }
+        memo = { dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, at, gen, subdirs: [], candidates: [], skips: [] };
       }
-      const e = settle(c, st, matcher, subdirs, skip);
-      if (e) out.push(e);
     }
+    try {
+      return { listing: { dir, entries: fs.readdirSync(abs) }, memo };
+    } catch (err) {
+      skip(skipFor(dir, abs, err));
+      return { listing: { dir, entries: [] }, memo: null };
+    }
+  };
+
+  /** The walk is over: forget the folders it did not meet (removed, or no longer reached). */
+  const done = (): false => {
+    if (cache) for (const [dir, m] of cache.folders) if (m.gen !== gen) cache.folders.delete(dir);
+    return false;
+  };
+
+  return (out) => {
+    if (next < candidates.length) {
+      const end = Math.min(candidates.length, next + LSTATS_PER_STEP);
+      for (; next < end; next++) {
+        const c = candidates[next]!;
+        const abs = absOf(root, c.path);
+        let st: Stats;
+        try {
+          st = fs.lstatSync(abs);
+        } catch (err) {
+          skip(skipFor(c.path, abs, err));
+          continue;
+        }
+        const e = settle(c, abs, st, matcher, subdirs, skip);
+        if (e) out.push(e);
+      }
+      if (next < candidates.length) return true;
+    } else {
+      if (pending.length === 0) return done();
+      opts.signal?.throwIfAborted();
+      // Every folder of the batch is read before any is classified, as walkTracked does (the same order of skips).
+      const reads = pending.splice(0, limit).map(readFolder);
+      candidates = [];
+      for (const r of reads) {
+        if ('remembered' in r) {
+          const m = r.remembered;
+          for (const d of m.subdirs) subdirs.push(d);
+          for (const s of m.skips) skip(s);
+          for (const c of m.candidates) candidates.push(c);
+          continue;
+        }
+        const memo = r.memo;
+        const found = classify(root, [r.listing], matcher, memo ? memo.subdirs : subdirs, memo ? (s) => { memo.skips.push(s); skip(s); } : skip);
+        if (memo) {
+          for (const d of memo.subdirs) subdirs.push(d);
+          memo.candidates = found;
+          cache!.folders.set(r.listing.dir, memo);
+        }
+        for (const c of found) candidates.push(c);
+      }
+      next = 0;
+      if (candidates.length > 0) return true;
+    }
+    // This batch is done: depth first, as walkTracked.
     pending = subdirs.concat(pending);
-  }
+    subdirs = [];
+    candidates = [];
+    next = 0;
+    return pending.length > 0 || done();
+  };
+}
+
+/**
+ * walkTracked in one blocking pass: the same entries in the same order, the same skips. For a
+ * one-shot command, which has nothing else to do meanwhile: synchronous lstat skips a promise
+ * and a thread-pool hop per file, about half the time of the concurrent walk. A long-running
+ * process uses walkTrackedSliced instead (this blocks the event loop for the whole walk).
+ */
+export function walkTrackedSync(home: string, matcher: TrackMatcher, opts: WalkSyncOptions = {}): WalkEntry[] {
+  const step = syncWalker(home, matcher, opts);
+  const out: WalkEntry[] = [];
+  while (step(out));
   return out;
+}
+
+/** How long one slice of walkTrackedSliced may hold the event loop, by default. */
+export const WALK_SLICE_MS = 8;
+
+/**
+ * The blocking walk in slices of about `sliceMs` (default WALK_SLICE_MS), yielding the entries of
+ * each slice as one array and letting the event loop run between slices (timers, sockets, the
+ * watcher's events, a request in flight). The same entries, order and skips as walkTrackedSync,
+ * at nearly its speed: for long-running processes, where the concurrent walk's promise and
+ * thread-pool hop per file cost about twice the time and the whole walk must not block.
+ */
+export async function* walkTrackedSliced(home: string, matcher: TrackMatcher, opts: WalkSyncOptions & { sliceMs?: number } = {}): AsyncGenerator<WalkEntry[]> {
+  const step = syncWalker(home, matcher, opts);
+  const sliceMs = Math.max(0, opts.sliceMs ?? WALK_SLICE_MS);
+  for (;;) {
+    const out: WalkEntry[] = [];
+    const until = performance.now() + sliceMs;
+    let more = step(out);
+    while (more && performance.now() < until) more = step(out);
+    if (out.length > 0) yield out;
+    if (!more) return;
+    await new Promise<void>((resume) => setImmediate(resume));
+  }
 }
 
 function homeError(root: string, err: unknown): DmanError {
@@ -213,7 +398,7 @@ function homeError(root: string, err: unknown): DmanError {
 }
 const notADirectory = (root: string): DmanError => new DmanError('IO', `home ${root} is not a directory`, { hint: 'fix `home` for this user in dman.yaml', context: { path: root } });
 
-function checkHomeSync(root: string, fs: WalkFsSync): void {
+function checkHomeSync(root: string, fs: WalkFsSync): Stats {
   let st: Stats;
   try {
     st = fs.statSync ? fs.statSync(root) : statSync(root);
@@ -221,6 +406,7 @@ function checkHomeSync(root: string, fs: WalkFsSync): void {
     throw homeError(root, err);
   }
   if (!st.isDirectory()) throw notADirectory(root);
+  return st;
 }
 
 async function checkHome(root: string, fs: WalkFs): Promise<void> {

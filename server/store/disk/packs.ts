@@ -30,6 +30,12 @@ interface Writer {
   size: number;
   syncing: Promise<void> | null;
   queued: Promise<void> | null;
+  /**
+   * The error of a failed fdatasync. Every later sync of this file fails with it: the kernel may
+   * have dropped dirty pages written before it, and reports that only once per open file, so a
+   * sync that follows could succeed without those bytes being on disk.
+   */
+  failed: unknown;
 }
 
 interface Reader { fh: Promise<FileHandle>; refs: number; retired: boolean }
@@ -135,7 +141,7 @@ export class PackFiles {
       await fh.close().catch(() => {});
       throw ioError(err, this.path(id), 'Could not cut a torn pack tail');
     }
-    this.writer = { id, fh, size: liveEnd, syncing: null, queued: null };
+    this.writer = { id, fh, size: liveEnd, syncing: null, queued: null, failed: undefined };
   }
 
   /**
@@ -175,6 +181,7 @@ export class PackFiles {
 
   private async writeGroup(bufs: Buffer[]): Promise<{ w: Writer; locs: PackLoc[] }> {
     const total = bufs.reduce((n, b) => n + b.length, 0);
+    if (this.writer && this.writer.failed !== undefined) this.roll();
     if (this.writer && this.writer.size > 0 && this.writer.size + total > this.maxBytes) this.roll();
     if (!this.writer) {
       const id = this.nextId++;
@@ -188,7 +195,7 @@ export class PackFiles {
         await unlink(file).catch(() => {});
         throw ioError(err, this.dir, 'Could not create a pack file');
       }
-      this.writer = { id, fh, size: 0, syncing: null, queued: null };
+      this.writer = { id, fh, size: 0, syncing: null, queued: null, failed: undefined };
       this.sizes.set(id, 0);
       this.mtimes.set(id, Date.now());
     }
@@ -216,17 +223,24 @@ export class PackFiles {
 
   /** One fdatasync covers every write finished before it starts; callers arriving meanwhile share the next one. */
   private flush(w: Writer): Promise<void> {
+    if (w.failed !== undefined) return Promise.reject(w.failed);
     if (w.queued) return w.queued;
-    if (!w.syncing) {
-      const p = w.fh.datasync().finally(() => { if (w.syncing === p) w.syncing = null; });
+    const start = (): Promise<void> => {
+      // A sync failed while this one waited: these writes may be among the dropped pages.
+      if (w.failed !== undefined) return Promise.reject(w.failed);
+      const p: Promise<void> = w.fh.datasync()
+        .catch((err: unknown) => {
+          if (w.failed === undefined) w.failed = err ?? new Error('fdatasync failed');
+          throw err;
+        })
+        .finally(() => { if (w.syncing === p) w.syncing = null; });
       w.syncing = p;
       return p;
-    }
+    };
+    if (!w.syncing) return start();
     const q = w.syncing.catch(() => {}).then(() => {
       w.queued = null;
-      const p = w.fh.datasync().finally(() => { if (w.syncing === p) w.syncing = null; });
-      w.syncing = p;
-      return p;
+      return start();
     });
     w.queued = q;
     return q;

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isTempName } from '../../engine/fs/atomic.js';
 import { isDmanError, type DmanError } from '../../shared/errors.js';
 import type { CommitOp } from '../../shared/protocol.js';
@@ -648,6 +648,37 @@ describe('DiskStore on disk', () => {
       expect(await readBlob(s, 'alice', sha(old))).toEqual(old);
       expect((await readBlob(s, 'alice', fresh))!.toString()).toBe('new and small');
       expect(await s.hasBlob('alice', sha(orphan))).toBe(false);
+      await s.close();
+    });
+  });
+  it('reopens after a pack write failed (DISK_FULL) and an empty blob was stored after it', async () => {
+    await withDir(async (dir) => {
+      let s = await opened(dir);
+      const before = await put(s, 'alice', 'stored before the disk filled up');
+      // The next pack write fails as on a full disk: its bytes never reach the file.
+      const probe = await open(dir, 'r');
+      const proto = Object.getPrototypeOf(probe) as { writev(...args: unknown[]): Promise<unknown> };
+      await probe.close();
+      const spy = vi.spyOn(proto, 'writev').mockRejectedValueOnce(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+      const lost = Buffer.alloc(5000, 0x61);
+      try {
+        await expect(s.putBlob('alice', sha(lost), Readable.from([lost]), 1 << 20)).rejects.toMatchObject({ code: 'DISK_FULL' });
+      } finally {
+        spy.mockRestore();
+      }
+      expect(await s.hasBlob('alice', sha(lost))).toBe(false);
+      // An empty file's blob (common: an empty dotfile) is stored next; it needs no bytes at all.
+      const empty = await put(s, 'alice', '');
+      await s.close();
+      s = await opened(dir);
+      expect(await readBlob(s, 'alice', empty)).toEqual(Buffer.alloc(0));
+      expect((await readBlob(s, 'alice', before))!.toString()).toBe('stored before the disk filled up');
+      const after = await put(s, 'alice', 'stored after space was freed');
+      expect((await readBlob(s, 'alice', after))!.toString()).toBe('stored after space was freed');
+      expect(await s.hasBlob('alice', sha(lost))).toBe(false);
+      await crash(s, dir);
+      s = await opened(dir);
+      expect(await readBlob(s, 'alice', empty)).toEqual(Buffer.alloc(0));
       await s.close();
     });
   });

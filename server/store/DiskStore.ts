@@ -1151,14 +1151,17 @@ export class DiskStore implements Store {
     const liveEnd = new Map<number, number>();
     for (const [hash, loc] of this.packed) {
       const size = packs.size(loc.pack);
-      if (size === undefined || loc.off + loc.len > size) {
+      // An empty blob needs no bytes: its offset may lie past the end of the file (a failed write
+      // before it reserved a range that no later write filled), so only its pack has to exist.
+      const end = loc.len > 0 ? loc.off + loc.len : 0;
+      if (size === undefined || end > size) {
         const file = packs.path(loc.pack);
         throw new DmanError('STORE_CORRUPT', `The blob ${hash} is recorded at bytes ${loc.off}+${loc.len} of ${file}, but ${size === undefined ? 'that pack is missing' : `it ends at byte ${size}`}`, {
           hint: 'Restore the data dir from a backup (pack files are only deleted once nothing points into them).',
           context: { driver: 'disk', file, hash },
         });
       }
-      liveEnd.set(loc.pack, Math.max(liveEnd.get(loc.pack) ?? 0, loc.off + loc.len));
+      liveEnd.set(loc.pack, Math.max(liveEnd.get(loc.pack) ?? 0, end));
       this.uploadedAt.set(hash, packs.mtime(loc.pack));
     }
     let removed = 0;

@@ -248,6 +248,52 @@ describe('HttpRemote transports', () => {
     expect(connections).toBe(2);
   });
 
+  it('never sends a request that is unsafe to repeat (a restore, no idempotency key) a second time when a kept-alive connection breaks after the server read it', async () => {
+    const url = await serve([json(200, changes), (q) => q.socket.destroy(), json(200, { rev: 9, entries: [], replayed: false })]);
+    const r = createRemote({ url, retries: 0 });
+    await r.changes('alice', 0);
+    const err = await r.restore('alice', 'f', 3, 2, 'd').catch((e: unknown) => e);
+    expect(isDmanError(err, 'SERVER_UNREACHABLE')).toBe(true);
+    expect(seen.map((q) => q.url)).toEqual(['/v1/users/alice/changes?since=0&limit=1000', '/v1/users/alice/restore']);
+  });
+
+  it('sends a commit once more on a new connection only with the same idempotency key (the server replays it)', async () => {
+    const url = await serve([json(200, changes), (q) => q.socket.destroy(), json(200, { rev: 9, entries: [], replayed: true })]);
+    const r = createRemote({ url, retries: 0 });
+    await r.changes('alice', 0);
+    const out = await r.commit('alice', [{ path: 'f', baseRev: 1, deleted: true }], { idempotencyKey: 'key-12345678', device: 'd' });
+    expect(out).toMatchObject({ ok: true, replayed: true });
+    expect(seen.slice(1).map((q) => q.headers['idempotency-key'])).toEqual(['key-12345678', 'key-12345678']);
+  });
+
+  it('times out a streamed reply whose body stalls (getBlob) instead of waiting forever', async () => {
+    const url = await serve([(_q, res) => { res.writeHead(200, { 'content-type': 'application/octet-stream' }); res.write('abc'); }]);
+    const body = await createRemote({ url, retries: 0, timeoutMs: 200 }).getBlob('alice', 'a'.repeat(64));
+    const err = await (async () => { for await (const _ of body) { /* reads until it stalls */ } })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as NodeJS.ErrnoException).code).toBe('ETIMEDOUT');
+  });
+
+  it('times out streamed requests that get no reply: a blob fetch and a streamed upload', async () => {
+    const url = await serve([() => { /* never answers */ }]);
+    const r = createRemote({ url, retries: 0, timeoutMs: 200 });
+    const fetchErr = await (async () => { for await (const _ of r.getBlobs!('alice', ['a'.repeat(64)])) { /* none */ } })().catch((e: unknown) => e);
+    expect(isDmanError(fetchErr, 'SERVER_UNREACHABLE')).toBe(true);
+    const putErr = await r.putBlob('alice', 'c'.repeat(64), () => Readable.from([Buffer.from('hello')]), 5).catch((e: unknown) => e);
+    expect(isDmanError(putErr, 'SERVER_UNREACHABLE')).toBe(true);
+  });
+
+  it('does not time out a streamed reply that a slow reader leaves unread (the server is not the one stalling)', async () => {
+    const big = Buffer.alloc(4 << 20, 'x');
+    const url = await serve([(_q, res) => { res.writeHead(200, { 'content-type': 'application/octet-stream' }); res.end(big); }]);
+    const body = await createRemote({ url, retries: 0, timeoutMs: 300 }).getBlob('alice', 'a'.repeat(64));
+    // Nothing reads it for several timeouts: the socket idles because this side does not read.
+    await new Promise((r) => setTimeout(r, 1200));
+    let n = 0;
+    for await (const c of body) n += (c as Buffer).length;
+    expect(n).toBe(big.length);
+  });
+
   it('lets a fetch passed in inject faults: a reset connection is retried, a broken reply body fails the request', async () => {
     const url = await serve([json(200, changes)]);
     let calls = 0;

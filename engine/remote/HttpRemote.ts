@@ -83,12 +83,13 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     timer?.unref();
     let res: Res;
     try {
-      const reply: TransportReply = await transport({ url, method: r.method, headers, body: r.body, signal: ctrl?.signal });
+      // What may be sent twice is what send may repeat; a streamed request has timeoutMs of silence from the server.
+      const reply: TransportReply = await transport({ url, method: r.method, headers, body: r.body, signal: ctrl?.signal, idempotent: r.retry !== false, ...(r.stream ? { idleTimeoutMs: timeoutMs } : {}) });
       res = { ...reply, ok: reply.status >= 200 && reply.status < 300, header: reply.header };
       if (!r.stream) res.data = await readAll(reply.body);
     } catch (err) {
       const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
-      const why = ctrl?.signal.aborted ? `no reply within ${timeoutMs / 1000} s` : e.code ?? e.cause?.code ?? e.cause?.message ?? e.message;
+      const why = ctrl?.signal.aborted ? `no reply within ${timeoutMs / 1000} s` : e.code === 'ETIMEDOUT' ? e.message : e.code ?? e.cause?.code ?? e.cause?.message ?? e.message;
       throw new DmanError('SERVER_UNREACHABLE', `cannot reach the dman server at ${base} (${why})`, {
         hint: 'check that the server runs (`dman serve`) and that server_url in your config is right; local changes stay pending until it is back',
         context: { url }, cause: err,

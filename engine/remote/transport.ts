@@ -19,6 +19,19 @@ export interface TransportRequest {
   body?: RequestBody;
   /** Aborts the request, and the reply's body while it is read. */
   signal?: AbortSignal;
+  /**
+   * Safe to send twice (the server applies it once, or it changes nothing). Only such a request is
+   * sent again when a kept-alive connection breaks under it: the server may have read and applied
+   * it before the connection broke. Default: true for GET, HEAD, PUT, DELETE and OPTIONS.
+   */
+  idempotent?: boolean;
+  /**
+   * Fails the request (or its reply's body, with an error of code ETIMEDOUT) when the connection
+   * carries nothing for this long while this side waits for the server: no reply yet, or a reply
+   * body whose read bytes are all taken (a reader that leaves bytes unread is slow, not the server).
+   * Honoured by the node:http transport.
+   */
+  idleTimeoutMs?: number;
 }
 
 /** A reply whose headers have arrived; its body streams. */
@@ -53,13 +66,46 @@ export function createNodeTransport(): Transport {
   return (r) => {
     const url = new URL(r.url);
     const { request, agent } = moduleFor(url.protocol === 'https:');
-    const replayable = !(r.body instanceof Readable);
+    const replayable = !(r.body instanceof Readable) && (r.idempotent ?? IDEMPOTENT_METHODS.has(r.method.toUpperCase()));
     return new Promise<TransportReply>((resolve, reject) => {
       const attempt = (mayRetry: boolean): void => {
         let answered = false;
+        let reply: IncomingMessage | undefined;
         const req = request(url, { method: r.method, headers: r.headers, agent, signal: r.signal });
+        const idle = r.idleTimeoutMs;
+        if (idle !== undefined && idle > 0) {
+          req.once('socket', (sock) => {
+            let readerBehind = false;
+            const onIdle = (): void => {
+              // All of the reply is here: nothing more to wait for from the server.
+              if (reply?.complete) return;
+              // Bytes of the reply nobody has read yet: the reader is slow, not the server. Wait again.
+              if (reply && !reply.destroyed && reply.readableLength > 0) {
+                readerBehind = true;
+                sock.setTimeout(idle);
+                return;
+              }
+              // The reader has just caught up (the socket was held back until now): the server gets a whole period.
+              if (readerBehind) {
+                readerBehind = false;
+                sock.setTimeout(idle);
+                return;
+              }
+              const err = Object.assign(new Error(`the server sent nothing for ${idle / 1000} s`), { code: 'ETIMEDOUT' });
+              // The reply's reader sees this error, not the reset that destroying the socket causes.
+              reply?.destroy(err);
+              req.destroy(err);
+            };
+            // The socket's idle timer counts reads and writes (a streamed upload that moves is not idle).
+            sock.setTimeout(idle);
+            sock.on('timeout', onIdle);
+            // Off before the agent hands the socket to another request (it resets the timer then).
+            req.once('close', () => sock.removeListener('timeout', onIdle));
+          });
+        }
         req.once('response', (res: IncomingMessage) => {
           answered = true;
+          reply = res;
           resolve({
             status: res.statusCode ?? 0,
             statusText: res.statusMessage ?? '',
@@ -72,8 +118,9 @@ export function createNodeTransport(): Transport {
         });
         req.once('error', (err: NodeJS.ErrnoException) => {
           if (answered) return;
-          // A kept-alive connection the server closed just as this request went out: the server
-          // read none of it, so it is sent once more on a new connection (as node's docs advise).
+          // A kept-alive connection the server closed just as this request went out: it is sent once
+          // more on a new connection (as node's docs advise), if it is safe to send twice — the
+          // server may also have read and applied it before the connection broke.
           if (mayRetry && replayable && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) attempt(false);
           else reject(err);
         });
@@ -83,6 +130,8 @@ export function createNodeTransport(): Transport {
     });
   };
 }
+
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
 function writeBody(req: ClientRequest, body: RequestBody | undefined): void {
   if (body === undefined) req.end();

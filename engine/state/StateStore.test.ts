@@ -161,6 +161,21 @@ describe('snapshot formats', () => {
     await store.save(URL, 'alice', s);
     expect(picture(await createFileStateStore({ stateDir: dir }).load(URL, 'alice'))).toEqual(picture(s));
   });
+
+  it('keeps paths with unpaired surrogates exactly (the protocol allows them; UTF-8 would turn each into U+FFFD, two of them into one path)', async () => {
+    const s = emptyUserState();
+    const paths = ['a\ud800', 'a\udc00', 'a\ufffd', 'emoji/😀𝄞', 'b\udbff\udfff\ud83d'];
+    for (const [i, p] of paths.entries()) {
+      s.base.set(p, { rev: i + 1, kind: 'file', hash: h(String(i)), size: i, mode: 0o644, deleted: false });
+      s.remote.set(p, { path: p, kind: 'file', hash: h(String(i)), size: i, mode: 0o644, mtime: 0, rev: i + 1, deleted: false, device: 'x', updatedAt: 0 });
+    }
+    s.statCache.set('c\udfff', { size: 0, mtimeMs: 0, ctimeMs: 0, ino: 0, mode: 0, hash: h('e'), at: 0 });
+    const store = createFileStateStore({ stateDir: dir, noSync: true, onWarning: (m) => { throw new Error(m); } });
+    await store.save(URL, 'alice', s);
+    const back = await createFileStateStore({ stateDir: dir, onWarning: (m) => { throw new Error(m); } }).load(URL, 'alice');
+    expect(picture(back)).toEqual(picture(s));
+    expect(back.remote.get('a\ud800')?.path).toBe('a\ud800');
+  });
 });
 
 /** A plain, comparable picture of a state. */

@@ -3,9 +3,11 @@
 // ~180 MB of garbage at 100,000 files; an object per row took more time than the parse).
 //
 //   "DMANST3\n"             magic (format-2 files start with "{")
-//   u32 n, n bytes          header, JSON: { format: 3, serverUrl, user, cursor, lastSyncAt, gen, rows, devices, conflicts, strings }
+//   u32 n, n bytes          header, JSON: { format: 3, serverUrl, user, cursor, lastSyncAt, gen, rows, devices, conflicts, strings, paths? }
 //   then sections, each starting at a multiple of 8 bytes (zero padding):
-//   paths                   every path once, UTF-8, each followed by a NUL byte (rows of them; a path holds no NUL)
+//   paths                   every path once, UTF-8, each followed by a NUL byte (rows of them; a path holds no NUL);
+//                           a path with an unpaired surrogate (which UTF-8 cannot hold) is exact in the header's
+//                           `paths` instead, as [row, path]
 //   for base, stat cache and server mirror in turn:
 //     flags                 u8 per row: PackedMap's bits (1 present, 2 symlink, 4 deleted, 8 target) plus how the hash is
 //                           kept: 16 null, 32 the base row's hash, 64 in `hashes` (64 lowercase hex digits), none
@@ -48,7 +50,12 @@ export const headerSchema = z.object({
   conflicts: z.array(z.unknown()),
   /** Hashes that are not 64 lowercase hex digits, and symlink targets, in the order the rows need them. */
   strings: z.array(z.string()),
+  /** [row, path] for the paths UTF-8 cannot hold (an unpaired surrogate): the path list has them as U+FFFD. */
+  paths: z.array(z.tuple([z.number().int().nonnegative(), z.string()])).optional(),
 });
+
+/** False for a string with an unpaired surrogate (ES2024's String.prototype.isWellFormed; Node 20 has it). */
+const wellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
 
 /** One map's rows in the file's shape. */
 interface Part { flag: Uint8Array; num: Float64Array; hex: string[] }
@@ -68,7 +75,14 @@ export function encodeSnapshot(s: UserState, serverUrl: string, user: string, ge
   for (const p of s.remote.keys()) if (!s.base.has(p) && !s.statCache.has(p)) paths.push(p);
   const n = paths.length;
   // The protocol and the file system allow no NUL in a path; one here would shift every later row.
-  for (const p of paths) if (p.includes('\0')) throw new Error(`cannot store the path ${JSON.stringify(p)} in the sync state: it contains a NUL byte`);
+  // UTF-8 has no bytes for an unpaired surrogate (the protocol allows one in a path): such a path is
+  // also written exactly in the header, whose JSON escapes it.
+  const odd: Array<[number, string]> = [];
+  for (let i = 0; i < n; i++) {
+    const p = paths[i]!;
+    if (p.includes('\0')) throw new Error(`cannot store the path ${JSON.stringify(p)} in the sync state: it contains a NUL byte`);
+    if (!wellFormed(p)) odd.push([i, p]);
+  }
   const strings: string[] = [];
   const devices: string[] = [];
   const deviceIds = new Map<string, number>();
@@ -104,7 +118,7 @@ export function encodeSnapshot(s: UserState, serverUrl: string, user: string, ge
       return kind(v.kind, v.deleted);
     }, (v) => v.hash, (v) => v.target, false),
   ];
-  const header = Buffer.from(JSON.stringify({ format: FORMAT, serverUrl, user, cursor: s.cursor, lastSyncAt: s.lastSyncAt, gen, rows: n, devices, conflicts: [...s.conflicts.values()], strings }));
+  const header = Buffer.from(JSON.stringify({ format: FORMAT, serverUrl, user, cursor: s.cursor, lastSyncAt: s.lastSyncAt, gen, rows: n, devices, conflicts: [...s.conflicts.values()], strings, ...(odd.length > 0 ? { paths: odd } : {}) }));
   const chunks: Buffer[] = [];
   let size = 0;
   const add = (b: Buffer): void => { chunks.push(b); size += b.length; };
@@ -153,6 +167,10 @@ export function decodeSnapshot(buf: Buffer, parseConflict: (c: unknown) => Confl
   }
   const paths = n > 0 ? buf.toString('utf8', pathsFrom, nul).split('\0') : [];
   if (paths.length !== n) throw new Error('its path list is malformed');
+  for (const [i, p] of header.paths ?? []) {
+    if (i >= n || paths[i] !== Buffer.from(p, 'utf8').toString('utf8')) throw new Error('its list of paths with unpaired surrogates is malformed');
+    paths[i] = p;
+  }
   at = nul + 1;
   align();
   table.adopt(paths);

@@ -138,6 +138,21 @@ describe('snapshot formats', () => {
     }
   });
 
+  it('says a snapshot of a newer format was written by a newer dman, and sets it aside rather than misreading it', async () => {
+    const store = createFileStateStore({ stateDir: dir, noSync: true });
+    await store.save(URL, 'alice', sample(3));
+    const good = await readFile(file());
+    const seal = (b: Buffer): Buffer => { const body = b.subarray(0, b.length - 32); return Buffer.concat([body, createHash('sha256').update(body).digest()]); };
+    const magic4 = Buffer.from(good); magic4[6] = 0x34; // "DMANST4\n"
+    const header4 = Buffer.from(good.toString('latin1').replace('"format":3', '"format":4'), 'latin1');
+    for (const bad of [seal(magic4), magic4, seal(header4), header4]) {
+      const warnings: string[] = [];
+      await writeFile(file(), bad);
+      expect(await createFileStateStore({ stateDir: dir, onWarning: (m) => warnings.push(m) }).load(URL, 'alice')).toEqual(emptyUserState());
+      expect(warnings[0]).toMatch(/unreadable \(it was written by a newer dman \(state format 4; this one reads formats 2 and 3\)\).*moved it to/);
+    }
+  });
+
   it('refuses to store a path with a NUL byte (which no valid path has), naming it, and keeps the snapshot it had', async () => {
     const store = createFileStateStore({ stateDir: dir, noSync: true });
     await store.save(URL, 'alice', sample(3));

@@ -140,8 +140,38 @@ export function encodeSnapshot(s: UserState, serverUrl: string, user: string, ge
   return Buffer.concat(chunks, size + 32);
 }
 
-/** Reads a format-3 snapshot (the journal is replayed after); throws on any damage. */
+/** Reads a format-3 snapshot (the journal is replayed after); throws on any damage, and says so for a newer dman's snapshot. */
 export function decodeSnapshot(buf: Buffer, parseConflict: (c: unknown) => ConflictRecord): { state: UserState; header: z.infer<typeof headerSchema> } {
+  try {
+    return decodeFormat3(buf, parseConflict);
+  } catch (err) {
+    const newer = newerFormat(buf);
+    if (newer !== null) throw new Error(`it was written by a newer dman (state format ${newer}; this one reads formats 2 and ${FORMAT})`, { cause: err });
+    throw err;
+  }
+}
+
+/**
+ * The format of a snapshot a newer dman wrote ("DMANST<n>\n", or this magic with a higher format
+ * in its header), else null. Asked only once a read failed: no second header parse per load.
+ */
+function newerFormat(buf: Buffer): number | null {
+  const nl = buf.subarray(0, 16).indexOf(0x0a);
+  const m = nl === -1 ? null : /^DMANST(\d+)$/.exec(buf.toString('latin1', 0, nl));
+  if (!m) return null;
+  if (Number(m[1]) !== FORMAT) return Number(m[1]) > FORMAT ? Number(m[1]) : null;
+  if (buf.length < MAGIC.length + 4) return null;
+  const hlen = buf.readUInt32LE(MAGIC.length);
+  if (MAGIC.length + 4 + hlen > buf.length) return null;
+  try {
+    const { format } = JSON.parse(buf.toString('utf8', MAGIC.length + 4, MAGIC.length + 4 + hlen)) as { format?: unknown };
+    return typeof format === 'number' && format > FORMAT ? format : null;
+  } catch {
+    return null;
+  }
+}
+
+function decodeFormat3(buf: Buffer, parseConflict: (c: unknown) => ConflictRecord): { state: UserState; header: z.infer<typeof headerSchema> } {
   if (buf.length < MAGIC.length + 4 + 32 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error('it is not a dman state file');
   const end = buf.length - 32;
   if (!createHash('sha256').update(buf.subarray(0, end)).digest().equals(buf.subarray(end))) throw new Error('its checksum does not match (the file is damaged)');

@@ -294,6 +294,21 @@ describe('HttpRemote transports', () => {
     expect(n).toBe(big.length);
   });
 
+  it('lets go of a blob fetch reply it refuses mid-stream (an open reply would hold its connection, and the process, forever)', async () => {
+    const sha = (t: string): string => createHash('sha256').update(t).digest('hex');
+    let closed!: () => void;
+    const gone = new Promise<void>((r) => { closed = r; });
+    const url = await serve([(q, res) => {
+      q.socket.once('close', closed);
+      res.writeHead(200, { 'content-type': 'application/x-dman-blobs' });
+      // A blob that was not asked for, and the reply stays open.
+      res.write(`${sha('other')} 5\nother`);
+    }]);
+    const err = await (async () => { for await (const _ of createRemote({ url, retries: 0 }).getBlobs!('alice', [sha('alpha')])) { /* none */ } })().catch((e: unknown) => e);
+    expect(isDmanError(err, 'PROTOCOL')).toBe(true);
+    await gone;
+  });
+
   it('lets a fetch passed in inject faults: a reset connection is retried, a broken reply body fails the request', async () => {
     const url = await serve([json(200, changes)]);
     let calls = 0;

@@ -15,12 +15,22 @@ export interface FetchedBlob { hash: string; data: Buffer | null }
  * a frame is a DmanError PROTOCOL naming `url`.
  */
 export async function* readFetchFrames(body: AsyncIterable<Uint8Array>, wanted: ReadonlySet<string>, maxBlobBytes: number, url: string): AsyncGenerator<FetchedBlob> {
+  const it = body[Symbol.asyncIterator]();
+  try {
+    yield* framesOf(it, wanted, maxBlobBytes, url);
+  } finally {
+    // A reply refused part way, or left by the reader: ending its iteration destroys it (nothing once it
+    // has ended). An open reply would hold its kept-alive connection, and with it the process.
+    await it.return?.();
+  }
+}
+
+async function* framesOf(it: AsyncIterator<Uint8Array>, wanted: ReadonlySet<string>, maxBlobBytes: number, url: string): AsyncGenerator<FetchedBlob> {
   const bad = (what: string): DmanError => new DmanError('PROTOCOL', `the blob fetch reply from ${url} is malformed: ${what}`, {
     hint: 'update dman on this machine or on the server so both speak the same protocol', context: { url },
   });
   const seen = new Set<string>();
   let buf: Buffer = Buffer.alloc(0);
-  const it = body[Symbol.asyncIterator]();
   const pull = async (): Promise<boolean> => {
     const r = await it.next();
     if (r.done) return false;

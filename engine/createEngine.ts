@@ -3,6 +3,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import picomatch from 'picomatch';
 import { DmanError, isDmanError, isRetryable, toErrorValue, type ErrorValue } from '../shared/errors.js';
 import type { CommitOpInput, Entry } from '../shared/protocol.js';
@@ -697,7 +698,11 @@ export function createEngine(deps: EngineDeps): Engine {
     } else {
       // After keepCopy the local version is moved aside: the path must then still be free.
       const unchanged = (st: Stats | null): boolean => (keepLocalAs ? st === null : matchesScan(ctx, path, seen, st));
-      const st = await installEntry(home, path, entry, () => ctx.remote.getBlob(ctx.user, entry.hash!), unchanged, fs);
+      // A download the install stopped reading (its temp file could not be made) is ended here: an
+      // open reply holds its kept-alive connection, and with it the process, forever.
+      let body: Readable | undefined;
+      const st = await installEntry(home, path, entry, async () => (body = await ctx.remote.getBlob(ctx.user, entry.hash!)), unchanged, fs)
+        .catch((err: unknown) => { body?.destroy(); throw err; });
       // Record what we wrote so the next scan (and the watcher's echo) sees no change.
       state.statCache.set(path, cacheEntryFor(st, entry.hash!, clock.now(), entry.kind === 'symlink' ? entry.target : undefined));
     }

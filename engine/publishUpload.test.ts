@@ -14,6 +14,8 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createMemoryRemote } from './remote/MemoryRemote.js';
 import { fetchAllChanges } from './remote/Remote.js';
+import { readAll } from './apply/localFs.js';
+import { Readable } from 'node:stream';
 import { createMemoryStateStore } from './state/StateStore.js';
 import { testConfig, tempDirs } from './testing/engineFixture.js';
 
@@ -104,8 +106,63 @@ describe('the feed cursor after a publish', () => {
     expect(await readFile(join(home, 'other'), 'utf8')).toBe('from b\n');
   });
 
+  it('stays put on a replayed commit (a resend after a lost reply), and the next run reads the feed from what it had seen', async () => {
+    const { home, remote, asked, engine } = await setup();
+    await writeFile(join(home, 'f'), '1');
+    // The first reply is lost and the same request goes again: the server answers with the replay.
+    const commit = remote.commit.bind(remote);
+    let replayed: boolean | undefined;
+    remote.commit = async (user, ops, o) => {
+      await commit(user, ops, o);
+      const again = await commit(user, ops, o);
+      if (again.ok) replayed = again.replayed;
+      return again;
+    };
+    expect((await engine.sync({ direction: 'both' })).users[0]!.counts.published).toBe(1);
+    expect(replayed).toBe(true);
+    remote.commit = commit;
+    asked.length = 0;
+    const next = (await engine.sync({ direction: 'both' })).users[0]!;
+    expect(asked[0]).toBe(0);
+    expect(next.counts.unchanged).toBe(1);
+    expect(next.counts.published + next.counts.installed).toBe(0);
+  });
+
   it('reports a server head below the cursor as it is (a server that lost its history)', async () => {
     const remote = createMemoryRemote();
     expect((await fetchAllChanges(remote, 'alice', 5)).headRev).toBe(0);
+  });
+});
+
+describe('a download the install could not write', () => {
+  it('is not left open (a kept-alive connection would keep the process from exiting)', async () => {
+    const home = await dirs.make('dman-home-');
+    const remote = createMemoryRemote();
+    // Over the batched install's limit, so it lands through the one-file path.
+    const data = Buffer.alloc(1024 * 1024 + 1, 'b');
+    const hash = createHash('sha256').update(data).digest('hex');
+    await remote.putBlob('alice', hash, data, data.length);
+    await remote.commit('alice', [{ path: 'big.bin', baseRev: 0, kind: 'file', hash, size: data.length, mode: 0o644, mtime: 1 }], { idempotencyKey: 'other-device-1', device: 'b' });
+    const bodies: Array<{ destroyed: boolean; readableEnded: boolean }> = [];
+    const getBlob = remote.getBlob.bind(remote);
+    remote.getBlob = async (user, h) => {
+      const whole = await readAll(await getBlob(user, h));
+      // In slices, as a reply from the network arrives: a reader that stops leaves the rest unread.
+      const body = Readable.from((function* () { for (let i = 0; i < whole.length; i += 16384) yield whole.subarray(i, i + 16384); })());
+      bodies.push(body);
+      return body;
+    };
+    // The temp file beside the target cannot be made (a read-only folder, a full disk).
+    const fs: FileSystem = {
+      ...nodeFileSystem,
+      open: (p, f, m) => (f === 'wx' && p.includes('big.bin') ? Promise.reject(Object.assign(new Error(`EACCES: permission denied, open '${p}'`), { code: 'EACCES' })) : nodeFileSystem.open(p, f, m)),
+    };
+    const engine = createEngine({ config: testConfig(home), remote, log: silentLogger(), stateDir: await dirs.make('dman-state-'), notifier: createMemoryNotifier(), stateStore: createMemoryStateStore(), fs });
+    engines.push(engine);
+    const report = (await engine.sync({ direction: 'both' })).users[0]!;
+    expect(report.counts.installed).toBe(0);
+    expect(report.errors.length + report.counts.errors).toBeGreaterThan(0);
+    expect(bodies).toHaveLength(1);
+    expect(bodies[0]!.destroyed || bodies[0]!.readableEnded).toBe(true);
   });
 });

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compileSecretAllow, entropy, isTokenPlace, secretReason } from './secrets.js';
 
@@ -125,6 +126,32 @@ describe('secretReason on bytes (the fast path)', () => {
     }
     // The generator does make matches, so both branches were compared.
     expect(hits).toBeGreaterThan(50);
+  });
+});
+
+describe('secretReason against the decode-everything check (property)', () => {
+  it('gives the same finding for any bytes, any view of them and any path', () => {
+    // Pieces of every pattern and of its anchors, random bytes (invalid UTF-8, BOMs, NULs) between them.
+    const piece = fc.constantFrom(
+      'gh', 'ghp_', 'ghs_', 'ghx_', 'xox', 'xoxp-', 'xoxz-', 'glpat-', 'sk_live_', 'k_live_', 'AKIA', 'ASIA', 'AKI', 'SIA', 'IA',
+      '-----BEGIN ', '----BEGIN ', '-----BEGIN PRIVATE KEY-----', '-----BEGIN DSA PRIVATE KEY-----', '-----BEGIN PGP PRIVATE KEY BLOCK-----',
+      'PRIVATE KEY-----', 'IOSFODNN7EXAMPLE', 'abcdefghijklmnopqrstuvwxyz0123456789', 'ABCDEFGHIJ0123456789', 'Zq9_x-Y',
+      'password=', 'api-key: "', 'token ', "'", '\n', ' ', '_', '-', 'é', '\u00a0', '\ufeff', '€',
+    ).map((p) => Buffer.from(p));
+    const junk = fc.uint8Array({ minLength: 1, maxLength: 6 }).map((a) => Buffer.from(a));
+    const head = fc.array(fc.oneof({ arbitrary: piece, weight: 4 }, { arbitrary: junk, weight: 1 }), { maxLength: 16 }).map((parts) => Buffer.concat(parts));
+    const path = fc.array(fc.constantFrom('a', '.ssh', 'id_rsa', 'id_x.pub', '.env', '.env.local', 'x.env', '.npmrc', 'rc', 'credentials', '.aws', '.docker', 'config.json', '.s3cfg', 'notes.txt', '.yml', '\n', 'é'), { minLength: 1, maxLength: 4 })
+      .map((segs) => segs.join('/'));
+    let hits = 0;
+    fc.assert(fc.property(path, head, fc.nat(8), fc.nat(8), (p, bytes, cutStart, cutEnd) => {
+      // A view into a larger buffer: only the view's bytes count.
+      const view = new Uint8Array(bytes.buffer, bytes.byteOffset + Math.min(cutStart, bytes.length), Math.max(0, bytes.length - Math.min(cutStart, bytes.length) - cutEnd));
+      const want = referenceReason(p, view);
+      if (want) hits++;
+      expect(secretReason(p, view)).toBe(want);
+      expect(secretReason(p, Buffer.from(view))).toBe(want);
+    }), { numRuns: 5000 });
+    expect(hits).toBeGreaterThan(100);
   });
 });
 

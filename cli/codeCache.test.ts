@@ -1,0 +1,198 @@
+// The V8 code cache of the CommonJS CLI bundle (cli/codeCache.ts → dist/boot.js): a cache is
+// used only when whole and made for these bytes on this Node; anything else is ignored and written
+// again; and the real `dman` (bin/dman.js) runs the same with a missing, a corrupt or a fresh cache.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cacheFileFor, cacheKey, canRunCjsBundle, codeCacheDir, prepareCjsBundle, readCodeCache, writeCodeCache } from './codeCache.js';
+
+let dir: string;
+beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'dman-codecache-')); });
+afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
+
+/** A small CommonJS bundle that reports through a global what it was given. */
+function writeBundle(name: string, body = 'globalThis.__dmanCodeCacheTest = { dir: __dirname, file: __filename, fn: typeof require, n: [1, 2, 3].map((x) => x * 2).join(",") };'): string {
+  const f = join(dir, name);
+  writeFileSync(f, `'use strict'; ${body}\n`);
+  return f;
+}
+const seen = (): unknown => (globalThis as Record<string, unknown>).__dmanCodeCacheTest;
+const only = (d: string): string[] => (existsSync(d) ? readdirSync(d) : []);
+
+describe('codeCacheDir', () => {
+  it('is the env-paths cache dir of dman on each platform', () => {
+    expect(codeCacheDir({ XDG_CACHE_HOME: '/x/cache' }, 'linux', '/home/a')).toBe('/x/cache/dman/v8');
+    expect(codeCacheDir({}, 'linux', '/home/a')).toBe('/home/a/.cache/dman/v8');
+    expect(codeCacheDir({ XDG_CACHE_HOME: '/x' }, 'darwin', '/Users/a')).toBe('/Users/a/Library/Caches/dman/v8');
+    expect(codeCacheDir({ LOCALAPPDATA: 'C:/L' }, 'win32', 'C:/U/a')).toBe(join('C:/L', 'dman', 'Cache', 'v8'));
+  });
+});
+
+describe('readCodeCache / writeCodeCache', () => {
+  it('reads back what was written, for the same key only', () => {
+    const key = cacheKey(Buffer.from('bundle one'));
+    const file = cacheFileFor(dir, key);
+    expect(writeCodeCache(file, key, Buffer.from('v8 data'))).toBe(true);
+    expect(readCodeCache(file, key)?.toString()).toBe('v8 data');
+    expect(readCodeCache(file, cacheKey(Buffer.from('bundle two')))).toBeUndefined();
+  });
+
+  it('keys on the bundle bytes: a bundle of the same length but other bytes gets another key and file', () => {
+    const a = cacheKey(Buffer.from('aaaa'));
+    const b = cacheKey(Buffer.from('aaab'));
+    expect(a.equals(b)).toBe(false);
+    expect(cacheFileFor(dir, a)).not.toBe(cacheFileFor(dir, b));
+  });
+
+  it('ignores a missing, short, foreign or corrupt file', () => {
+    const key = cacheKey(Buffer.from('bundle'));
+    const file = cacheFileFor(dir, key);
+    expect(readCodeCache(file, key)).toBeUndefined();
+    writeFileSync(file, 'DMANV8C1');
+    expect(readCodeCache(file, key)).toBeUndefined();
+    writeFileSync(file, Buffer.alloc(200, 7));
+    expect(readCodeCache(file, key)).toBeUndefined();
+    writeCodeCache(file, key, Buffer.from('some cached code'));
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 3] ^= 0xff; // a flipped bit in the payload
+    writeFileSync(file, bytes);
+    expect(readCodeCache(file, key)).toBeUndefined();
+    writeCodeCache(file, key, Buffer.from('some cached code'));
+    writeFileSync(file, readFileSync(file).subarray(0, 80)); // torn
+    expect(readCodeCache(file, key)).toBeUndefined();
+  });
+
+  it('drops the caches of other bundles when it writes, and leaves no temp file', () => {
+    const old = cacheKey(Buffer.from('old build'));
+    const now = cacheKey(Buffer.from('new build'));
+    writeCodeCache(cacheFileFor(dir, old), old, Buffer.from('x'));
+    writeCodeCache(cacheFileFor(dir, now), now, Buffer.from('y'));
+    expect(only(dir)).toEqual([cacheFileFor(dir, now).slice(dir.length + 1)]);
+  });
+
+  it('returns false (and throws nothing) where it cannot write', () => {
+    const key = cacheKey(Buffer.from('b'));
+    writeFileSync(join(dir, 'file'), '');
+    expect(writeCodeCache(cacheFileFor(join(dir, 'file'), key), key, Buffer.from('x'))).toBe(false);
+  });
+});
+
+describe('prepareCjsBundle', () => {
+  it.runIf(canRunCjsBundle())('runs the bundle as CommonJS, writes a cache, and uses it on the next start', () => {
+    const bundle = writeBundle('b1.cjs');
+    const cacheDir = join(dir, 'cache');
+    const first = prepareCjsBundle(bundle, { cacheDir, saveAtExit: false })!;
+    expect(first.cached).toBe(false);
+    first.run();
+    expect(seen()).toEqual({ dir, file: bundle, fn: 'function', n: '2,4,6' });
+    expect(first.saveCache()).toBe(true);
+    expect(only(cacheDir)).toHaveLength(1);
+
+    const second = prepareCjsBundle(bundle, { cacheDir, saveAtExit: false })!;
+    expect(second.cached).toBe(true);
+    (globalThis as Record<string, unknown>).__dmanCodeCacheTest = undefined;
+    second.run();
+    expect(seen()).toEqual({ dir, file: bundle, fn: 'function', n: '2,4,6' });
+  });
+
+  it.runIf(canRunCjsBundle())('ignores a corrupt cache (runs the bundle compiled afresh) and writes a good one again', () => {
+    const bundle = writeBundle('b2.cjs');
+    const cacheDir = join(dir, 'cache');
+    const first = prepareCjsBundle(bundle, { cacheDir, saveAtExit: false })!;
+    first.run();
+    first.saveCache();
+    const file = join(cacheDir, only(cacheDir)[0]!);
+    const bytes = readFileSync(file);
+    for (let i = 80; i < bytes.length; i += 7) bytes[i] ^= 0x5a;
+    writeFileSync(file, bytes);
+
+    const again = prepareCjsBundle(bundle, { cacheDir, saveAtExit: false })!;
+    expect(again.cached).toBe(false);
+    (globalThis as Record<string, unknown>).__dmanCodeCacheTest = undefined;
+    again.run();
+    expect(seen()).toEqual({ dir, file: bundle, fn: 'function', n: '2,4,6' });
+    expect(again.saveCache()).toBe(true);
+    const key = cacheKey(readFileSync(bundle));
+    expect(readCodeCache(file, key)).toBeDefined();
+    expect(prepareCjsBundle(bundle, { cacheDir, saveAtExit: false })!.cached).toBe(true);
+  });
+
+  it.runIf(canRunCjsBundle())('does not use the cache of an edited bundle of the same length', () => {
+    const bundle = writeBundle('b3.cjs', 'globalThis.__dmanCodeCacheTest = "aaaa";');
+    const cacheDir = join(dir, 'cache');
+    const first = prepareCjsBundle(bundle, { cacheDir, saveAtExit: false })!;
+    first.run();
+    first.saveCache();
+    writeBundle('b3.cjs', 'globalThis.__dmanCodeCacheTest = "bbbb";');
+    const edited = prepareCjsBundle(bundle, { cacheDir, saveAtExit: false })!;
+    expect(edited.cached).toBe(false);
+    edited.run();
+    expect(seen()).toBe('bbbb');
+  });
+
+  it.runIf(canRunCjsBundle())('gives the bundle a dynamic import (__dimp) that works from a cached compile too', async () => {
+    const bundle = writeBundle('b4.cjs', 'globalThis.__dmanCodeCacheTest = async () => (await __dimp("node:path")).posix.sep;');
+    const cacheDir = join(dir, 'cache');
+    for (const cached of [false, true]) {
+      const p = prepareCjsBundle(bundle, { cacheDir, saveAtExit: false })!;
+      expect(p.cached).toBe(cached);
+      p.run();
+      await expect((seen() as () => Promise<string>)()).resolves.toBe('/');
+      if (!cached) p.saveCache();
+    }
+  });
+
+  it('returns null for a bundle it cannot read or compile (the caller loads the ESM build)', () => {
+    expect(prepareCjsBundle(join(dir, 'missing.cjs'), { cacheDir: dir, saveAtExit: false })).toBeNull();
+    expect(prepareCjsBundle(writeBundle('bad.cjs', 'this is not javascript ((('), { cacheDir: dir, saveAtExit: false })).toBeNull();
+  });
+});
+
+describe('bin/dman.js with the code cache', () => {
+  const root = new URL('..', import.meta.url).pathname;
+  const dman = (env: Record<string, string>, ...args: string[]) =>
+    spawnSync(process.execPath, [join(root, 'bin/dman.js'), ...args], { encoding: 'utf8', env: { ...process.env, DMAN_CONFIG: '', ...env } });
+
+  it.runIf(canRunCjsBundle())('writes the cache on the first run, and a corrupt or unwritable cache changes nothing but the speed', () => {
+    if (!existsSync(join(root, 'dist/cli.cjs'))) {
+      const b = spawnSync(process.execPath, ['scripts/build.mjs', 'cli'], { cwd: root, encoding: 'utf8' });
+      expect(b.status, b.stderr).toBe(0);
+    }
+    const env = { XDG_CACHE_HOME: join(dir, 'xdg'), HOME: dir };
+    const v8dir = join(dir, 'xdg', 'dman', 'v8');
+    const plain = dman({ ...env, DMAN_CODE_CACHE: '0' }, 'version');
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(only(v8dir)).toEqual([]);
+
+    const first = dman(env, 'version');
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toBe(plain.stdout);
+    expect(only(v8dir)).toHaveLength(1);
+    const file = join(v8dir, only(v8dir)[0]!);
+    const good = readFileSync(file);
+    const key = cacheKey(readFileSync(join(root, 'dist/cli.cjs')));
+    expect(readCodeCache(file, key)).toBeDefined();
+
+    // Corrupt: ignored, the command runs as before, and a good cache is written again.
+    const bad = Buffer.from(good);
+    for (let i = 100; i < bad.length; i += 13) bad[i] ^= 0xff;
+    writeFileSync(file, bad);
+    const second = dman(env, 'version');
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.stdout).toBe(plain.stdout);
+    expect(second.stderr).toBe('');
+    expect(readCodeCache(file, key)).toBeDefined();
+
+    // A cache dir that cannot be written: the command runs and says nothing about it.
+    rmSync(join(dir, 'xdg'), { recursive: true, force: true });
+    mkdirSync(join(dir, 'xdg'));
+    writeFileSync(join(dir, 'xdg', 'dman'), 'not a folder');
+    chmodSync(join(dir, 'xdg', 'dman'), 0o400);
+    const third = dman(env, 'version');
+    expect(third.status, third.stderr).toBe(0);
+    expect(third.stdout).toBe(plain.stdout);
+    expect(third.stderr).toBe('');
+  }, 60_000);
+});

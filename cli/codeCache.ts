@@ -1,0 +1,146 @@
+// dist/boot.js: runs the CommonJS build of the CLI (dist/cli.cjs) with a V8 code cache, so a
+// one-shot `dman` does not parse and compile ~2 MB of JavaScript on every start (Node 20 has no
+// module.enableCompileCache, and ESM modules take no cached data). node: imports only.
+//
+// The cache is one file per bundle and Node build under the user's cache dir
+// (`$XDG_CACHE_HOME/dman/v8/`, `~/Library/Caches/dman/v8/`, `%LOCALAPPDATA%\dman\Cache\v8\`):
+// a header (magic, the key: sha256 of the bundle, node version, arch and V8 version; sha256 of the
+// payload) and V8's cached data. A missing, short, corrupt, foreign or rejected cache is ignored
+// and written again when the process exits (temp file + rename, so a reader never sees half of
+// one). V8 checks only the source's length, so the key must name the bundle's bytes.
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, renameSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import vm from 'node:vm';
+
+const MAGIC = Buffer.from('DMANV8C1', 'latin1');
+const HEADER = MAGIC.length + 32 + 32;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** The folder the code caches live in (env-paths' cache dir for "dman", plus v8/). */
+export function codeCacheDir(env: Env = process.env, platform: NodeJS.Platform = process.platform, home: string = homedir()): string {
+  if (platform === 'darwin') return join(home, 'Library', 'Caches', 'dman', 'v8');
+  if (platform === 'win32') return join(env.LOCALAPPDATA || join(home, 'AppData', 'Local'), 'dman', 'Cache', 'v8');
+  return join(env.XDG_CACHE_HOME || join(home, '.cache'), 'dman', 'v8');
+}
+
+/** Whether this Node can run the CommonJS bundle: require() of ESM-only packages (chokidar) needs Node ≥ 20.19. */
+export function canRunCjsBundle(): boolean {
+  return (process.features as { require_module?: boolean }).require_module === true;
+}
+
+/**
+ * The bundle's dynamic import() of external packages (the wizard's prompts, the store drivers),
+ * rewritten by the build to call this: an import() inside a vm.Script needs
+ * importModuleDynamically, which on Node 20 is experimental (a warning on use) and is lost when
+ * the script comes from cached data ("A dynamic import callback was not specified"). Resolved
+ * from this file, which sits beside the bundle.
+ */
+const dynamicImport = (spec: string): Promise<unknown> => import(spec);
+
+/** The cache key of a bundle's bytes on this Node build. */
+export function cacheKey(bundle: Buffer): Buffer {
+  return createHash('sha256').update(bundle).update(`\0${process.version}\0${process.arch}\0${process.versions.v8}`).digest();
+}
+
+/** The cache file for a key. */
+export function cacheFileFor(dir: string, key: Buffer): string {
+  return join(dir, `cli-${key.toString('hex').slice(0, 24)}.bin`);
+}
+
+/** The cached data in `file` when it is whole and made for `key`; undefined otherwise (never throws). */
+export function readCodeCache(file: string, key: Buffer): Buffer | undefined {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch {
+    return undefined;
+  }
+  if (buf.length <= HEADER || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+  if (!buf.subarray(MAGIC.length, MAGIC.length + 32).equals(key)) return undefined;
+  const data = buf.subarray(HEADER);
+  const sum = createHash('sha256').update(data).digest();
+  return sum.equals(buf.subarray(MAGIC.length + 32, HEADER)) ? data : undefined;
+}
+
+/** Writes `data` as the cache for `key` (temp file + rename) and drops the dir's other caches; false when it could not. */
+export function writeCodeCache(file: string, key: Buffer, data: Buffer): boolean {
+  const dir = dirname(file);
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const sum = createHash('sha256').update(data).digest();
+    writeFileSync(tmp, Buffer.concat([MAGIC, key, sum, data]), { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch {
+    try { rmSync(tmp, { force: true }); } catch { /* the folder is not there either */ }
+    return false;
+  }
+  // Caches of other builds (and temp files of processes that died while writing) go: one file per install at a time.
+  try {
+    const mine = file.slice(dir.length + 1);
+    for (const f of readdirSync(dir)) if (f !== mine && f.startsWith('cli-') && !f.startsWith(`${mine}.`)) rmSync(join(dir, f), { force: true });
+  } catch { /* best effort */ }
+  return true;
+}
+
+/** What prepareCjsBundle found: run() evaluates the bundle (its errors are the CLI's own). */
+export interface PreparedBundle {
+  /** Whether V8 took a cached compile. */
+  cached: boolean;
+  run(): void;
+  /** Writes the cache from what V8 compiled so far (when it was not cached); at exit by default. */
+  saveCache(): boolean;
+}
+
+/** Options of prepareCjsBundle. */
+export interface PrepareOptions {
+  /** Where the caches live (default codeCacheDir()). */
+  cacheDir?: string;
+  /** Write a missing or refused cache when the process exits (default true; tests call saveCache). */
+  saveAtExit?: boolean;
+}
+
+/**
+ * Compiles `bundleFile` (a CommonJS bundle, ASCII as esbuild writes it) with the code cache of
+ * `cacheDir`, and arranges for a fresh cache to be written at exit when there was none (or V8
+ * rejected it), after the run, so it holds the functions the command compiled. Returns null when
+ * the bundle cannot be read or compiled: the caller then loads the ESM build.
+ */
+export function prepareCjsBundle(bundleFile: string, opts: PrepareOptions = {}): PreparedBundle | null {
+  let script: vm.Script;
+  let file: string;
+  let key: Buffer;
+  let cachedData: Buffer | undefined;
+  try {
+    const bytes = readFileSync(bundleFile);
+    key = cacheKey(bytes);
+    file = cacheFileFor(opts.cacheDir ?? codeCacheDir(), key);
+    cachedData = readCodeCache(file, key);
+    const wrapped = `(function (exports, require, module, __filename, __dirname, __dimp) {${bytes.toString('latin1')}\n})`;
+    script = new vm.Script(wrapped, { filename: bundleFile, ...(cachedData ? { cachedData } : {}) });
+  } catch {
+    return null;
+  }
+  const cached = cachedData !== undefined && script.cachedDataRejected !== true;
+  const saveCache = (): boolean => {
+    try {
+      return writeCodeCache(file, key, script.createCachedData());
+    } catch {
+      return false; // a cache is never worth a failed exit
+    }
+  };
+  if (!cached && opts.saveAtExit !== false) process.once('exit', saveCache);
+  return {
+    cached,
+    saveCache,
+    run() {
+      const fn = script.runInThisContext() as (e: object, r: NodeJS.Require, m: object, f: string, d: string, i: typeof dynamicImport) => void;
+      const module = { exports: {} };
+      fn.call(module.exports, module.exports, createRequire(bundleFile), module, bundleFile, dirname(bundleFile), dynamicImport);
+    },
+  };
+}

@@ -22,25 +22,27 @@ const define = {
 // (resolve, read, compile each) cost ~60 ms CPU of every `dman` start. The rest stays external,
 // loaded from node_modules when a command needs it: the server and its drivers (fastify,
 // ioredis, mysql2), the agent's, the wizard's, and pino with its transports (pino starts
-// pino-pretty in a worker thread by file path). CommonJS code inside an ESM bundle needs
+// pino-pretty in a worker thread by file path; dist/cli.cjs bundles pino itself, see below). CommonJS code inside an ESM bundle needs
 // `require`, `__filename` and `__dirname`: the banner defines them.
 const STARTUP_PACKAGES = new Set(['zod', 'commander', 'yaml', 'picomatch', 'env-paths', 'cli-progress', 'node-diff3']);
 const NEVER_BUNDLED = new Set(['pino', 'pino-pretty', 'thread-stream', 'electron']);
 const packageOf = (spec) => spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/');
-const startupDeps = {
+/** Bundles STARTUP_PACKAGES (plus `also`) and what they import; everything else stays external. */
+const startupDepsPlugin = (also = new Set()) => ({
   name: 'startup-deps',
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, (args) => {
       if (args.path.startsWith('node:') || args.kind === 'entry-point') return undefined;
       const pkg = packageOf(args.path);
-      if (NEVER_BUNDLED.has(pkg)) return { external: true };
+      if (NEVER_BUNDLED.has(pkg) && !also.has(pkg)) return { external: true };
       // Inside a bundled package: bundle what it imports too (its own versions, resolved from it).
       const fromDependency = /[\\/]node_modules[\\/]/.test(args.importer);
-      if (fromDependency || STARTUP_PACKAGES.has(pkg)) return undefined;
+      if (fromDependency || STARTUP_PACKAGES.has(pkg) || also.has(pkg)) return undefined;
       return { external: true };
     });
   },
-};
+});
+const startupDeps = startupDepsPlugin();
 const cliBundle = {
   packages: undefined,
   plugins: [startupDeps],
@@ -76,6 +78,10 @@ if (!only || only === 'cli') {
     // escapes non-ASCII text in code, not in comments), names kept; the source map maps it back.
     await build({
       ...common, ...cliBundle, entryPoints: { cli: 'cli/main.ts' }, outExtension: { '.js': '.cjs' }, outdir: tmp, format: 'cjs', charset: 'ascii', minifyWhitespace: true,
+      // pino too (~25 files, ~15 ms to load from node_modules): its one transport we use (pino-pretty,
+      // on a terminal) is found from the caller's file (this bundle) and runs in thread-stream's
+      // worker, both of which stay external.
+      plugins: [startupDepsPlugin(new Set(['pino']))],
       define: { ...define, 'import.meta.url': '__dmanImportMetaUrl' },
       // 'use strict' first: a banner before esbuild's own directive would leave the file sloppy.
       banner: { js: "'use strict'; var __dmanImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },

@@ -21,7 +21,8 @@ import { nodeFileSystem, type FileSystem } from './ports/FileSystem.js';
 import type { Notifier } from './ports/Notifier.js';
 import { createHttpRemote } from './remote/HttpRemote.js';
 import { fetchAllChanges, type Remote } from './remote/Remote.js';
-import { cacheEntryFor, scan, type ScanResult, type WalkedFile, type WalkedFiles } from './scan/scan.js';
+import { createScanContents, type ScanContents } from './publishEarly.js';
+import { cacheEntryFor, scan, type ScanResult, type StatCacheEntry, type WalkedFile, type WalkedFiles } from './scan/scan.js';
 import { statPaths } from './scan/statPaths.js';
 import { createListingCache, walkTracked, walkTrackedSliced, walkTrackedSync, type ListingCache } from './scan/walk.js';
 import { compileSecretAllow, secretReason } from './secrets.js';
@@ -58,6 +59,11 @@ export interface EngineDeps {
 const SECRET_HEAD_BYTES = 64 * 1024;
 /** Bytes of whole small files a run keeps between its secret check and its upload. */
 const KEEP_CONTENT_BYTES = 32 * 1024 * 1024;
+/** Bytes of files the scan read whole that a full run keeps (and sends early) for its secret check and upload. */
+const SCAN_CONTENT_BYTES = 64 * 1024 * 1024;
+/** Early upload batches: smaller than the publish's, so the first goes up soon after the scan starts. */
+const EARLY_BATCH_FILES = 500;
+const EARLY_BATCH_BYTES = 8 * 1024 * 1024;
 const SMALL_BLOB_BYTES = 256 * 1024;
 /** Parallel upload requests: a few keep the server's fsyncs and our reads overlapping without crowding 2 cores. */
 const UPLOAD_CONCURRENCY = 4;
@@ -187,12 +193,14 @@ export function createEngine(deps: EngineDeps): Engine {
     now: number;
     /** Whole small files the secret check read, kept for the upload so it need not read them again. */
     contents?: Map<string, Buffer>;
+    /** What a full run's scan read whole (kept, and sent early); see publishEarly.ts. */
+    early?: ScanContents;
   }
 
-  async function scanUser(user: string, state: UserState, onProgress?: (n: number) => void): Promise<ScanResult> {
+  async function scanUser(user: string, state: UserState, onProgress?: (n: number) => void, onContent?: (path: string, data: Buffer | null, entry: StatCacheEntry) => void): Promise<ScanResult> {
     const home = config.users[user]!.home;
     const walkSkips: ScanResult['skipped'] = [];
-    const result = await scan({ home, fs, files: walk(home, matcherOf(user), (sk) => walkSkips.push(sk)), cache: state.statCache, now: () => clock.now(), onProgress: (n) => onProgress?.(n), blocking: deps.blockingWalk });
+    const result = await scan({ home, fs, files: walk(home, matcherOf(user), (sk) => walkSkips.push(sk)), cache: state.statCache, now: () => clock.now(), onProgress: (n) => onProgress?.(n), blocking: deps.blockingWalk, onContent });
     // What the walk could not read (a folder without permission, a socket) is not a delete. A home
     // that cannot be listed at all stops the run: an empty listing would read as "every file deleted".
     const homeSkip = walkSkips.find((sk) => sk.path === '');
@@ -326,9 +334,11 @@ export function createEngine(deps: EngineDeps): Engine {
       const ts = performance.now();
       feed = fetchRemote(user, state, remote);
       feed.catch(() => {}); // handled by fetchStep after the scan
+      ctx.early = scanContentsFor(ctx);
       try {
         // Every 100th file: an event per file costs more than the cache hit it reports.
-        scanned = await scanUser(user, state, (n) => { if (n % 100 === 0) emit({ type: 'progress', user, phase: 'scan', done: n, total: 0 }); });
+        scanned = await scanUser(user, state, (n) => { if (n % 100 === 0) emit({ type: 'progress', user, phase: 'scan', done: n, total: 0 }); }, (p, data, entry) => ctx.early!.offer(p, data, entry));
+        ctx.early.flush();
       } catch (err) {
         // The fetch writes into the state: let it finish before the next run may start its own.
         await feed.catch(() => {});
@@ -380,7 +390,7 @@ export function createEngine(deps: EngineDeps): Engine {
     const walked = !deps.walk;
     let plan = all.filter((a) => scope(a.path) && !isSkipped(a.path) && ((walked && a.type === 'nothing' && scanned.files.has(a.path)) || matcher.isTracked(a.path)));
     ctx.contents = new Map();
-    plan = await secretGuard(home, plan, scanned.files, ctx.contents);
+    plan = await secretGuard(home, plan, scanned.files, ctx.contents, ctx.early);
     for (const a of plan) {
       if (a.type === 'skip' && a.reason.includes('looks like a secret') && !secretNotified.has(`${user}:${a.path}`)) {
         secretNotified.add(`${user}:${a.path}`);
@@ -426,8 +436,47 @@ export function createEngine(deps: EngineDeps): Engine {
     report.actions.push({ path: a.path, type: a.type, ...(a.conflict ? { conflict: a.conflict } : {}) });
   }
 
-  /** Holds back files that look like secrets; a file to publish it read whole goes into `keep` (up to KEEP_CONTENT_BYTES in all) for the upload. */
-  async function secretGuard(home: string, plan: PlanAction[], local: Map<string, LocalFile>, keep?: Map<string, Buffer>): Promise<PlanAction[]> {
+  /**
+   * A full run's scan contents: keeps the bytes of files the scan read whole, and (a run that may
+   * publish now) sends those that passed the secret check while the scan goes on. A file as the
+   * last sync left it is not kept; a run limited to some paths, a dry run and an install-only run
+   * send nothing early.
+   */
+  function scanContentsFor(ctx: RunCtx): ScanContents {
+    const { opts, state } = ctx;
+    const mayUpload = !opts.dryRun && opts.direction !== 'install' && !opts.only?.length && bulkSupported && ctx.remote.putBlobs !== undefined;
+    return createScanContents({
+      use: (path, data, hash) => {
+        const base = state.base.get(path);
+        if (base && !base.deleted && base.hash === hash) return 'drop';
+        if (!mayUpload) return 'keep';
+        if (data && !isSecretAllowed(path) && secretReason(path, data.length > SECRET_HEAD_BYTES ? data.subarray(0, SECRET_HEAD_BYTES) : data)) return 'keep';
+        return 'upload';
+      },
+      put: mayUpload ? (blobs) => ctx.remote.putBlobs!(ctx.user, blobs) : undefined,
+      // A larger file streams up from disk (the server verifies its hash): its head passes the same
+      // check first, and the secret guard checks it again before anything is committed.
+      putLarge: mayUpload ? async (path, entry) => {
+        const l: LocalFile = { kind: 'file', hash: entry.hash, size: entry.size, mode: entry.mode & 0o7777, mtime: Math.floor(entry.mtimeMs) };
+        if (!isSecretAllowed(path)) {
+          const head = await readHead(join(ctx.home, path), entry.size);
+          if (!head || secretReason(path, head)) return false;
+        }
+        return uploadBlob(ctx, path, l);
+      } : undefined,
+      maxBytes: SCAN_CONTENT_BYTES,
+      batchFiles: EARLY_BATCH_FILES,
+      batchBytes: EARLY_BATCH_BYTES,
+      concurrency: UPLOAD_CONCURRENCY,
+      onRefused: (err, blobs) => log.debug({ user: ctx.user, code: isDmanError(err) ? err.code : 'unknown', blobs }, 'early upload refused; the publish uploads these blobs'),
+    });
+  }
+
+  /**
+   * Holds back files that look like secrets; a file to publish it read whole goes into `keep` (up to KEEP_CONTENT_BYTES in all) for the upload.
+   * Files the scan kept (`early`) are checked on those bytes, or not again when their bytes already passed the check and went up.
+   */
+  async function secretGuard(home: string, plan: PlanAction[], local: Map<string, LocalFile>, keep?: Map<string, Buffer>, early?: ScanContents): Promise<PlanAction[]> {
     let kept = 0;
     const fileOf = (a: PlanAction): LocalFile | null => {
       const l = a.type === 'publish' ? a.local : a.type === 'merge' ? a.local : null;
@@ -435,19 +484,28 @@ export function createEngine(deps: EngineDeps): Engine {
     };
     // Only what would be published is read; the rest (most of a no-op plan) passes as it is.
     const toCheck: number[] = [];
-    plan.forEach((a, i) => { if (fileOf(a)) toCheck.push(i); });
-    if (toCheck.length === 0) return plan;
     const out = plan.slice();
-    const check = (i: number, head: Buffer | null): void => {
+    plan.forEach((a, i) => {
+      const l = fileOf(a);
+      if (!l) return;
+      if (early && early.seen.get(a.path)?.hash === l.hash) {
+        if (early.cleared.get(a.path) === l.hash) return; // these bytes passed the check on their way up
+        const data = early.peek(a.path);
+        if (data && data.length === l.size) { check(i, data.length > SECRET_HEAD_BYTES ? data.subarray(0, SECRET_HEAD_BYTES) : data, false); return; }
+      }
+      toCheck.push(i);
+    });
+    if (toCheck.length === 0) return out;
+    function check(i: number, head: Buffer | null, mayKeep = true): void {
       const a = plan[i]!;
       const size = fileOf(a)!.size;
-      if (keep && head && a.type === 'publish' && size <= SECRET_HEAD_BYTES && head.length === size && kept + size <= KEEP_CONTENT_BYTES) {
+      if (mayKeep && keep && head && a.type === 'publish' && size <= SECRET_HEAD_BYTES && head.length === size && kept + size <= KEEP_CONTENT_BYTES) {
         keep.set(a.path, head);
         kept += size;
       }
       const why = secretReason(a.path, head);
       if (why) out[i] = { path: a.path, type: 'skip', wanted: 'publish', reason: `not published: looks like a secret (${why}); allow it with secrets.allow: ["${a.path}"] if it is meant to sync` };
-    };
+    }
     // A one-shot run reads with blocking calls: a plain loop, no promise per file.
     if (deps.blockingWalk) for (const i of toCheck) check(i, readHeadSync(join(home, plan[i]!.path), fileOf(plan[i]!)!.size));
     else await mapLimit(toCheck, 16, async (i) => check(i, await readHead(join(home, plan[i]!.path), fileOf(plan[i]!)!.size)));
@@ -753,12 +811,17 @@ export function createEngine(deps: EngineDeps): Engine {
     const { user, remote, state, report } = ctx;
     // Blobs first (deduplicated by hash; small ones in bulk batches, in parallel), then one atomic commit.
     const uploaded = new Set<string>();
+    // What went up while the scan ran: only blobs the server acknowledged count as uploaded.
+    if (ctx.early) {
+      await ctx.early.settle();
+      for (const h of ctx.early.stored) uploaded.add(h);
+    }
     const byHash = new Map<string, (typeof items)[number]>();
-    for (const it of items) if (it.local?.kind === 'file' && !byHash.has(it.local.hash)) byHash.set(it.local.hash, it);
+    for (const it of items) if (it.local?.kind === 'file' && !uploaded.has(it.local.hash) && !byHash.has(it.local.hash)) byHash.set(it.local.hash, it);
     const failedHashes = new Set<string>();
     const toUpload = (list: Iterable<(typeof items)[number]>): Array<{ path: string; local: LocalFile }> => [...list].map((it) => ({ path: it.path, local: it.local! }));
     await uploadBlobs(ctx, toUpload(byHash.values()), uploaded, failedHashes);
-    const ready = items.filter((it) => !(it.local?.kind === 'file' && failedHashes.has(it.local.hash)));
+    const ready = items.filter((it) => !(it.local?.kind === 'file' && failedHashes.has(it.local.hash)) && !changedSinceScan(ctx, it.path, it.local));
     // One commit is atomic, but the server caps its size (MAX_COMMIT_OPS and the JSON body limit):
     // a larger publish, such as the first one of a big home, lands in atomic chunks, each path
     // still compare-and-swapped against its base.
@@ -837,6 +900,27 @@ export function createEngine(deps: EngineDeps): Engine {
   }
 
   /**
+   * Whether a file whose published bytes are the ones the scan read (kept, or sent early) changed
+   * since: its hash would then name an older content than the file holds. Such a file is left for
+   * the next run (reported as skipped); a file the upload read again is checked by the server's hash.
+   */
+  function changedSinceScan(ctx: RunCtx, path: string, l: LocalFile | null): boolean {
+    const scanned = l?.kind === 'file' ? ctx.early?.seen.get(path) : undefined;
+    if (!scanned || scanned.hash !== l!.hash) return false;
+    // What the engine wrote there since (a merge) is in the stat cache: compare with that.
+    const seen = ctx.state.statCache.get(path) ?? scanned;
+    let st: Stats | null;
+    try {
+      st = fs.lstatSync(join(ctx.home, path));
+    } catch {
+      st = null;
+    }
+    if (st && st.isFile() && seen.hash === l!.hash && st.size === seen.size && st.mtimeMs === seen.mtimeMs && st.ctimeMs === seen.ctimeMs && st.ino === seen.ino) return false;
+    ctx.report.skipped.push({ path, reason: 'changed on disk during the run; it will be published on the next run' });
+    return true;
+  }
+
+  /**
    * Uploads the blobs of local files: small ones in bulk batches (one request and one server-side
    * fsync group per batch), large ones streamed one by one. Adds each stored hash to `uploaded`;
    * a file that changed since the scan, or failed for good, goes to `failed` and the report.
@@ -863,7 +947,11 @@ export function createEngine(deps: EngineDeps): Engine {
       const blobs: Array<{ hash: string; data: Uint8Array }> = [];
       const singly: Array<{ path: string; local: LocalFile }> = [];
       // The secret check read most small files whole already: one read per file serves both.
-      const kept = (it: { path: string }): Buffer | undefined => {
+      const kept = (it: { path: string; local: LocalFile }): Buffer | undefined => {
+        if (ctx.early?.seen.get(it.path)?.hash === it.local.hash) {
+          const bytes = ctx.early.take(it.path);
+          if (bytes) return bytes;
+        }
         const data = ctx.contents?.get(it.path);
         if (data) ctx.contents!.delete(it.path);
         return data;

@@ -1,6 +1,7 @@
-// The publish upload path: small files go up in bulk from one read each (the secret check's, or
-// one read of the size the scan saw plus a byte); a file that grew or shrank between the scan and
-// that read is not published with bytes that do not match its hash, and the next run publishes it.
+// The publish upload path: files up to WHOLE_FILE (4 MiB) go up in bulk from the scan's one read each (the
+// same bytes are hashed, secret-checked and uploaded), most while the scan still runs; a file
+// that grew or shrank between its hash and the commit is not published with a hash of its old
+// bytes, and the next run publishes it. Nothing is committed before the server stored its blob.
 import { appendFileSync, truncateSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +19,8 @@ import { readAll } from './apply/localFs.js';
 import { Readable } from 'node:stream';
 import { createMemoryStateStore } from './state/StateStore.js';
 import { testConfig, tempDirs } from './testing/engineFixture.js';
+import { DmanError } from '../shared/errors.js';
+import { WHOLE_FILE } from './scan/scan.js';
 
 const dirs = tempDirs();
 const engines: Engine[] = [];
@@ -27,29 +30,46 @@ afterEach(async () => {
 });
 
 describe.each([false, true])('publish uploads (blocking walk: %s)', (blockingWalk) => {
+  /** A file system that counts the reads of each file (whole reads and opens). */
+  function countingFs(): { fs: FileSystem; reads: Map<string, number> } {
+    const reads = new Map<string, number>();
+    const count = (p: string): void => { reads.set(p, (reads.get(p) ?? 0) + 1); };
+    const fs: FileSystem = {
+      ...nodeFileSystem,
+      open: (p, f, m) => { count(p); return nodeFileSystem.open(p, f, m); },
+      openSync: (p, f) => { count(p); return nodeFileSystem.openSync(p, f); },
+      readFile: (p) => { count(p); return nodeFileSystem.readFile(p); },
+      readFileSync: (p) => { count(p); return nodeFileSystem.readFileSync(p); },
+      createReadStream: (p, o) => { count(p); return nodeFileSystem.createReadStream(p, o); },
+    };
+    return { fs, reads };
+  }
+
   it.each([['grew', (p: string) => appendFileSync(p, 'more')], ['shrank', (p: string) => truncateSync(p, 1000)]] as const)(
-    'holds back a file that %s between the scan and the upload read, publishes the rest, and the next run publishes it',
+    'holds back a file that %s between its hash and the commit, publishes the rest, and the next run publishes it',
     async (_how, change) => {
       const home = await dirs.make('dman-home-');
       const remote = createMemoryRemote();
-      // Over the secret check's 64 KiB head, so the upload reads it again; under the bulk limit.
+      // Over the secret check's 64 KiB head; under the bulk limit.
       const big = Buffer.alloc(100_000, 'a');
       await mkdir(join(home, 'd'));
       await writeFile(join(home, 'd/big.txt'), big);
       await writeFile(join(home, 'small.txt'), 'small\n');
-      // The second open of big.txt is the upload's read (the first is the secret check's): change the file just before it.
-      let opens = 0;
       const target = join(home, 'd/big.txt');
-      const before = (p: string): void => { if (p === target && ++opens === 2) change(p); };
-      const fs: FileSystem = {
-        ...nodeFileSystem,
-        open: (p, f) => { before(p); return nodeFileSystem.open(p, f); },
-        openSync: (p, f) => { before(p); return nodeFileSystem.openSync(p, f); },
+      const { fs, reads } = countingFs();
+      // The file changes once its (old) bytes went up: after the scan hashed it, before the commit.
+      const putBlobs = remote.putBlobs!.bind(remote);
+      let changed = false;
+      remote.putBlobs = async (user, list) => {
+        await putBlobs(user, list);
+        if (!changed && list.some((b) => b.data.length === big.length)) { changed = true; change(target); }
       };
       const engine = createEngine({ config: testConfig(home), remote, log: silentLogger(), stateDir: await dirs.make('dman-state-'), notifier: createMemoryNotifier(), stateStore: createMemoryStateStore(), blockingWalk, fs });
       engines.push(engine);
       const first = (await engine.sync({ direction: 'both' })).users[0]!;
-      expect(opens).toBeGreaterThanOrEqual(2);
+      expect(changed).toBe(true);
+      // One read served the hash, the secret check and the upload.
+      expect(reads.get(target)).toBe(1);
       expect(first.counts.published).toBe(1);
       expect(first.skipped).toEqual([{ path: 'd/big.txt', reason: expect.stringMatching(/changed on disk during the run/) }]);
       expect((await remote.changes('alice', 0)).entries.map((e) => e.path)).toEqual(['small.txt']);
@@ -58,8 +78,97 @@ describe.each([false, true])('publish uploads (blocking walk: %s)', (blockingWal
       const entries = (await remote.changes('alice', 0)).entries;
       const e = entries.find((x) => x.path === 'd/big.txt')!;
       expect(e.size).toBe(_how === 'grew' ? big.length + 4 : 1000);
+      const blob = await readAll(await remote.getBlob('alice', e.hash!));
+      expect(createHash('sha256').update(blob).digest('hex')).toBe(e.hash);
+      expect(blob.equals(await readFile(target))).toBe(true);
     },
   );
+
+  it('reads each file up to WHOLE_FILE once in a first publish, uploads each blob once, and commits only stored blobs', async () => {
+    const home = await dirs.make('dman-home-');
+    const remote = createMemoryRemote();
+    await mkdir(join(home, 'd'));
+    const files = new Map<string, Buffer>();
+    for (let i = 0; i < 40; i++) files.set(`d/f${i}.txt`, Buffer.alloc(1000 + i * 5000, String.fromCharCode(97 + (i % 26))));
+    files.set('mid.bin', Buffer.alloc(1_500_000, 'y')); // over the bulk limit of a publish, still read whole by the scan
+    files.set('big.bin', Buffer.alloc(WHOLE_FILE + 1, 'z')); // streamed: sent once the scan is over
+    for (const [p, data] of files) await writeFile(join(home, p), data);
+    const { fs, reads } = countingFs();
+    const commits: number[] = [];
+    const stored = new Set<string>();
+    const putBlob = remote.putBlob.bind(remote);
+    const sends = new Map<string, number>();
+    remote.putBlob = async (user, hash, body, size) => {
+      sends.set(hash, (sends.get(hash) ?? 0) + 1);
+      await putBlob(user, hash, body, size);
+      stored.add(hash);
+    };
+    const commit = remote.commit.bind(remote);
+    remote.commit = async (user, ops, o) => {
+      // Every file op names a blob the server already holds.
+      for (const op of ops) if (op.hash) expect(stored.has(op.hash)).toBe(true);
+      commits.push(ops.length);
+      return commit(user, ops, o);
+    };
+    const engine = createEngine({ config: testConfig(home), remote, log: silentLogger(), stateDir: await dirs.make('dman-state-'), notifier: createMemoryNotifier(), stateStore: createMemoryStateStore(), blockingWalk, fs });
+    engines.push(engine);
+    const r = (await engine.sync({ direction: 'both' })).users[0]!;
+    expect(r.counts.published).toBe(files.size);
+    expect(commits).toEqual([files.size]);
+    expect([...sends.values()]).toEqual(Array(files.size).fill(1));
+    for (const p of files.keys()) {
+      if (p === 'big.bin') continue;
+      expect(reads.get(join(home, p)), p).toBe(1);
+    }
+    for (const e of (await remote.changes('alice', 0)).entries) {
+      // Buffer.equals: a deep equality of megabytes element by element takes seconds.
+      expect((await readAll(await remote.getBlob('alice', e.hash!))).equals(files.get(e.path)!), e.path).toBe(true);
+    }
+  });
+
+  it('sends no secret early and holds it back; a dry run and an install-only run send nothing', async () => {
+    const home = await dirs.make('dman-home-');
+    const remote = createMemoryRemote();
+    await mkdir(join(home, '.ssh'));
+    const key = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAB3NzaC1yc2EAAAADAQABAAABAQ\n-----END OPENSSH PRIVATE KEY-----\n';
+    await writeFile(join(home, 'notes.txt'), `my key:\n${key}`);
+    await writeFile(join(home, '.ssh/id_ed25519'), 'anything');
+    await writeFile(join(home, 'plain.txt'), 'hello\n');
+    const sent: Buffer[] = [];
+    const putBlob = remote.putBlob.bind(remote);
+    remote.putBlob = async (user, hash, body, size) => {
+      if (Buffer.isBuffer(body) || body instanceof Uint8Array) sent.push(Buffer.from(body as Uint8Array));
+      return putBlob(user, hash, body, size);
+    };
+    const engine = createEngine({ config: testConfig(home), remote, log: silentLogger(), stateDir: await dirs.make('dman-state-'), notifier: createMemoryNotifier(), stateStore: createMemoryStateStore(), blockingWalk });
+    engines.push(engine);
+    await engine.sync({ direction: 'both', dryRun: true });
+    await engine.sync({ direction: 'install' });
+    expect(sent).toEqual([]);
+    const r = (await engine.sync({ direction: 'both' })).users[0]!;
+    expect(r.counts.published).toBe(1);
+    expect(r.skipped.map((s) => s.path).sort()).toEqual(['.ssh/id_ed25519', 'notes.txt']);
+    expect(sent.map((b) => b.toString())).toEqual(['hello\n']);
+  });
+
+  it('publishes all the same when the server refuses the early upload', async () => {
+    const home = await dirs.make('dman-home-');
+    const remote = createMemoryRemote();
+    for (let i = 0; i < 5; i++) await writeFile(join(home, `f${i}`), `file ${i}\n`);
+    const putBlobs = remote.putBlobs!.bind(remote);
+    let refused = 0;
+    remote.putBlobs = async (user, list) => {
+      if (refused++ === 0) throw new DmanError('HASH_MISMATCH', 'refused once');
+      return putBlobs(user, list);
+    };
+    const engine = createEngine({ config: testConfig(home), remote, log: silentLogger(), stateDir: await dirs.make('dman-state-'), notifier: createMemoryNotifier(), stateStore: createMemoryStateStore(), blockingWalk });
+    engines.push(engine);
+    const r = (await engine.sync({ direction: 'both' })).users[0]!;
+    expect(refused).toBeGreaterThanOrEqual(2);
+    expect(r.counts.published).toBe(5);
+    expect(r.errors).toEqual([]);
+    for (const e of (await remote.changes('alice', 0)).entries) expect((await readAll(await remote.getBlob('alice', e.hash!))).toString()).toBe(`file ${e.path.slice(1)}\n`);
+  });
 });
 
 describe('the feed cursor after a publish', () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { scan, type StatCache, type WalkedFile } from './scan.js';
+import { scan, WHOLE_FILE, type StatCache, type WalkedFile } from './scan.js';
 
 // A plain walker for these tests (the real one, walkTracked, applies track patterns).
 async function* walkAll(home: string, dir = home): AsyncGenerator<WalkedFile> {
@@ -21,6 +21,31 @@ beforeEach(async () => { home = await mkdtemp(join(tmpdir(), 'dman-scan-')); });
 afterEach(async () => { await rm(home, { recursive: true, force: true }); });
 
 describe.each([false, true])('scan (blocking: %s)', (blocking) => {
+  it('hands on the bytes it hashed of files up to WHOLE_FILE (null for larger ones), never bytes of a file that changed meanwhile', async () => {
+    await writeFile(join(home, 'a'), 'alpha\n');
+    await writeFile(join(home, 'mid'), Buffer.alloc(300_000, 'm'));
+    await writeFile(join(home, 'huge'), Buffer.alloc(WHOLE_FILE + 1, 'h'));
+    await writeFile(join(home, 'moving'), 'first\n');
+    await symlink('a', join(home, 'link'));
+    const got = new Map<string, Buffer | null>();
+    const files: WalkedFile[] = [];
+    for await (const f of walkAll(home)) files.push(f);
+    // 'moving' changes size after the walk saw it: the scan's first read is of other bytes than that lstat, so it reads again.
+    await writeFile(join(home, 'moving'), 'second, longer\n');
+    const cache: StatCache = new Map();
+    const r = await scan({ home, blocking, files, cache, onContent: (p, data, entry) => {
+      got.set(p, data);
+      expect(entry).toBe(cache.get(p));
+      if (data) expect(createHash('sha256').update(data).digest('hex')).toBe(entry.hash);
+    } });
+    expect([...got.keys()].sort()).toEqual(['a', 'huge', 'mid', 'moving']);
+    expect(got.get('a')!.toString()).toBe('alpha\n');
+    expect(got.get('mid')!.length).toBe(300_000);
+    expect(got.get('huge')).toBeNull();
+    expect(got.get('moving')!.toString()).toBe('second, longer\n');
+    expect(r.files.get('moving')).toMatchObject({ hash: sha('second, longer\n'), size: 15 });
+  });
+
   it('hashes files and symlinks, keeps modes, and hashes nothing on a no-op rescan', async () => {
     await mkdir(join(home, '.config/nvim'), { recursive: true });
     await writeFile(join(home, '.zshrc'), 'export A=1\n');

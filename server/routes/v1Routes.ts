@@ -13,6 +13,7 @@ import type { Store } from '../store/Store.js';
 import { decodeBody } from '../http/limitedStream.js';
 import { isStream, jsonBody, parseWith } from '../http/parse.js';
 import { putBlobsWith } from '../store/blobStream.js';
+import { fastCommitRequest } from './fastCommit.js';
 import { parseBlobFrames } from './blobFrames.js';
 
 const userParams = z.object({ user: z.string() });
@@ -166,7 +167,8 @@ export function registerV1Routes(app: FastifyInstance, ctx: RouteContext): void 
   app.post('/v1/users/:user/commit', async (req, reply) => {
     const p = await ctx.authenticate(req, reply);
     const user = ctx.authorizeUser(p, parseWith(userParams, req.params, 'params').user);
-    const body = parseWith(commitRequestSchema, await jsonBody(req.body, limits.jsonBytes), 'body');
+    const raw = await jsonBody(req.body, limits.jsonBytes);
+    const body = fastCommitRequest(raw) ?? parseWith(commitRequestSchema, raw, 'body');
     const headerKey = parseWith(z.string().min(8).max(128).optional(), req.headers[IDEMPOTENCY_HEADER], `header.${IDEMPOTENCY_HEADER}`);
     const idempotencyKey = headerKey ?? body.idempotencyKey;
     const device = body.device ?? p.device ?? 'unknown';

@@ -1,0 +1,107 @@
+// The scan contents of a full run: bytes kept within a bound, early bulk batches that count as
+// stored only once the server acknowledged them, a refused batch left for the publish, and larger
+// files held back until the scan is over.
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { createScanContents, type ContentUse, type ScanContentsOptions } from './publishEarly.js';
+import type { StatCacheEntry } from './scan/scan.js';
+
+const entryOf = (data: Buffer | number): StatCacheEntry => ({
+  size: typeof data === 'number' ? data : data.length, mtimeMs: 1, ctimeMs: 1, ino: 1, mode: 0o100644,
+  hash: createHash('sha256').update(typeof data === 'number' ? String(data) : data).digest('hex'), at: 2,
+});
+
+function setup(over: Partial<ScanContentsOptions> = {}, use: (path: string) => ContentUse = () => 'upload') {
+  const calls: Array<{ blobs: string[]; resolve: () => void; reject: (e: unknown) => void }> = [];
+  const large: string[] = [];
+  const contents = createScanContents({
+    use: (path) => use(path),
+    put: (blobs) => new Promise<void>((resolve, reject) => { calls.push({ blobs: blobs.map((b) => b.hash), resolve, reject }); }),
+    putLarge: async (path) => { large.push(path); return true; },
+    maxBytes: 1000, batchFiles: 2, batchBytes: 500, concurrency: 1,
+    ...over,
+  });
+  return { contents, calls, large };
+}
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('createScanContents', () => {
+  it('sends full batches, one in flight at a time, and counts a blob stored only once its batch was acknowledged', async () => {
+    const { contents, calls } = setup();
+    const files = ['a', 'b', 'c', 'd', 'e'].map((p) => ({ p, data: Buffer.from(`content ${p}`) }));
+    for (const f of files) contents.offer(f.p, f.data, entryOf(f.data));
+    expect(calls.map((c) => c.blobs.length)).toEqual([2]); // the second full batch waits
+    expect(contents.stored.size).toBe(0);
+    expect(contents.cleared.size).toBe(5); // all passed the check (use said upload)
+    calls[0]!.resolve();
+    await tick();
+    expect(contents.stored).toEqual(new Set([entryOf(files[0]!.data).hash, entryOf(files[1]!.data).hash]));
+    expect(contents.peek('a')).toBeUndefined(); // stored: its bytes were let go
+    expect(calls.length).toBe(2);
+    contents.flush(); // the scan is over: the last, partial batch queues too
+    let settled = false;
+    const done = contents.settle().then(() => { settled = true; });
+    calls[1]!.resolve();
+    await tick();
+    expect(settled).toBe(false);
+    expect(calls[2]!.blobs.length).toBe(1);
+    calls[2]!.resolve();
+    await done;
+    expect(contents.stored.size).toBe(5);
+    expect(contents.heldBytes).toBe(0);
+  });
+
+  it('keeps the bytes of a refused batch for the publish and does not count them stored', async () => {
+    const refused: number[] = [];
+    const { contents, calls } = setup({ onRefused: (_e, n) => refused.push(n) });
+    const a = Buffer.from('aaa');
+    const b = Buffer.from('bbb');
+    contents.offer('a', a, entryOf(a));
+    contents.offer('b', b, entryOf(b));
+    calls[0]!.reject(new Error('refused'));
+    await contents.settle();
+    expect(refused).toEqual([2]);
+    expect(contents.stored.size).toBe(0);
+    expect(contents.take('a')).toBe(a);
+    expect(contents.take('a')).toBeUndefined();
+    expect(contents.heldBytes).toBe(b.length);
+  });
+
+  it('holds at most maxBytes, keeps without sending what may not go up yet, and drops what is unchanged', async () => {
+    const { contents, calls } = setup({ maxBytes: 10 }, (p) => (p.startsWith('secret') ? 'keep' : p.startsWith('same') ? 'drop' : 'upload'));
+    const s = Buffer.from('12345');
+    contents.offer('secret', s, entryOf(s));
+    contents.offer('same', Buffer.from('x'), entryOf(Buffer.from('x')));
+    contents.offer('big', Buffer.alloc(6), entryOf(Buffer.alloc(6))); // over the bound: not kept, read again later
+    contents.offer('ok', Buffer.from('ok'), entryOf(Buffer.from('ok')));
+    contents.flush();
+    expect(calls.map((c) => c.blobs)).toEqual([[entryOf(Buffer.from('ok')).hash]]);
+    expect(contents.peek('secret')).toBe(s);
+    expect(contents.cleared.has('secret')).toBe(false);
+    expect(contents.peek('same')).toBeUndefined();
+    expect(contents.seen.has('same')).toBe(false);
+    expect(contents.peek('big')).toBeUndefined();
+    expect(contents.heldBytes).toBe(7);
+    calls[0]!.resolve();
+    await contents.settle();
+  });
+
+  it('sends larger files only once the scan is over, and none without putLarge', async () => {
+    const { contents, large } = setup();
+    contents.offer('huge', null, entryOf(5_000_000));
+    await tick();
+    expect(large).toEqual([]);
+    contents.flush();
+    await contents.settle();
+    expect(large).toEqual(['huge']);
+    expect(contents.stored.has(entryOf(5_000_000).hash)).toBe(true);
+    const none = createScanContents({ use: () => 'upload', maxBytes: 10, batchFiles: 1, batchBytes: 1, concurrency: 1 });
+    const d = Buffer.from('x');
+    none.offer('x', d, entryOf(d));
+    none.offer('huge', null, entryOf(5_000_000));
+    none.flush();
+    await none.settle();
+    expect(none.stored.size).toBe(0);
+    expect(none.peek('x')).toBe(d);
+  });
+});

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { DmanError } from '../../shared/errors.js';
 import { bulkBlobHeader } from '../../shared/protocol.js';
+import { consumeVerified, HeldBlob } from '../store/blobStream.js';
 import { parseBlobFrames } from './blobFrames.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -57,5 +58,32 @@ describe('parseBlobFrames', () => {
     expect(await code(body(blobs).subarray(0, body(blobs).length - 10))).toEqual(['BAD_REQUEST', expect.stringMatching(/blob 4: a body that ends 10 bytes before/)]);
     expect(await code(body(blobs), { maxBlobs: 3, maxBlobBytes: 1 << 20 })).toEqual(['PAYLOAD_TOO_LARGE', expect.stringMatching(/more than 3 blobs/)]);
     expect(await code(body(blobs), { maxBlobs: 10, maxBlobBytes: 4999 })).toEqual(['PAYLOAD_TOO_LARGE', expect.stringMatching(/declares 5000 bytes/)]);
+  });
+
+  it('hands a blob that arrived whole over as a HeldBlob, which consumeVerified checks like a stream', async () => {
+    // All at once: every blob is whole in the buffer. One byte at a time: none is (but the empty one).
+    for (const [size, held] of [[100_000, blobs.length], [1, 1]] as const) {
+      const kinds: boolean[] = [];
+      const sizes: number[] = [];
+      for await (const b of parseBlobFrames(pieces(body(blobs), size), { maxBlobs: 100, maxBlobBytes: 1 << 20 })) {
+        kinds.push(b.data instanceof HeldBlob);
+        const seen: Buffer[] = [];
+        sizes.push(await consumeVerified(b.data, b.hash, 1 << 20, (c) => { seen.push(c); }));
+        expect(Buffer.concat(seen)).toEqual(blobs[sizes.length - 1]);
+      }
+      expect(kinds.filter(Boolean).length).toBe(held);
+      expect(sizes).toEqual(blobs.map((b) => b.length));
+    }
+    const wrong = new HeldBlob(Buffer.from('not what the name says'));
+    const got: Buffer[] = [];
+    await expect(consumeVerified(wrong, sha(Buffer.from('x')), 100, (c) => { got.push(c); })).rejects.toMatchObject({ code: 'HASH_MISMATCH' });
+    await expect(consumeVerified(wrong, sha(wrong.bytes), 5, (c) => { got.push(c); })).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    expect(got).toEqual([]);
+    expect(await consumeVerified(wrong, sha(wrong.bytes), 100, (c) => { got.push(c); })).toBe(wrong.bytes.length);
+    expect(got).toEqual([wrong.bytes]);
+    // Still an async iterable of its bytes for a consumer that iterates.
+    const parts: Buffer[] = [];
+    for await (const c of wrong) parts.push(c);
+    expect(parts).toEqual([wrong.bytes]);
   });
 });

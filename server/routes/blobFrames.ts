@@ -1,6 +1,7 @@
 // Reads the body of a bulk blob upload (shared/protocol.ts BULK_BLOBS_CONTENT_TYPE) as a stream
 // of blobs, each handed on as it arrives, so a large body is never held whole in memory.
 import { DmanError } from '../../shared/errors.js';
+import { HeldBlob } from '../store/blobStream.js';
 import type { BlobUpload } from '../store/Store.js';
 
 /** Longest header line: 64 hex digits, a space, up to 15 digits, a newline. */
@@ -42,6 +43,13 @@ export async function* parseBlobFrames(body: AsyncIterable<Buffer>, limits: { ma
       throw new DmanError('PAYLOAD_TOO_LARGE', `blob ${hash.slice(0, 12)}… of the bulk upload declares ${size} bytes, over the limit of ${limits.maxBlobBytes}`, { hint: 'stop tracking this file or raise the server\'s blob size limit', context: { hash } });
     }
     buf = buf.subarray(nl + 1);
+    if (buf.length >= size) {
+      // The whole blob already arrived (the common case: most blobs sit inside one socket read).
+      const bytes = buf.subarray(0, size);
+      buf = buf.subarray(size);
+      yield { hash, data: new HeldBlob(bytes) };
+      continue;
+    }
     let remaining = size;
     const data = async function* (): AsyncGenerator<Buffer> {
       while (remaining > 0) {

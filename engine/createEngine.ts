@@ -286,6 +286,12 @@ export function createEngine(deps: EngineDeps): Engine {
     // The run's op id goes with every request (X-Dman-Op), so the server logs the run under it too.
     const remote = baseRemote.withOp(opId);
     const ctx: RunCtx = { user, home, state, remote, opts, policy: policyOverride ?? config.conflict_policy, report, now: clock.now() };
+    /** Ends the early upload of a run that does not publish (or is past it): nothing goes up after the run returned. */
+    const haltEarly = async (why: string): Promise<void> => {
+      if (!ctx.early) return;
+      log.debug({ user, why }, 'early upload stopped');
+      await ctx.early.stop();
+    };
 
     const cachedBefore = state.statCache.size;
     let dirty = false;
@@ -342,6 +348,7 @@ export function createEngine(deps: EngineDeps): Engine {
       } catch (err) {
         // The fetch writes into the state: let it finish before the next run may start its own.
         await feed.catch(() => {});
+        await haltEarly('the scan failed');
         throw err;
       }
       report.timings.scanMs += performance.now() - ts;
@@ -350,7 +357,7 @@ export function createEngine(deps: EngineDeps): Engine {
     if (scanned.hashed > 0 || state.statCache.size !== cachedBefore) dirty = true;
     for (const s of scanned.skipped) report.skipped.push(s);
     report.counts.skipped += scanned.skipped.length;
-    if (!scoped) await fetchStep(feed);
+    if (!scoped) await fetchStep(feed).catch(async (err: unknown) => { await haltEarly('the fetch failed'); throw err; });
 
     const t2 = performance.now();
     const scope = inScope(opts.only);
@@ -399,11 +406,17 @@ export function createEngine(deps: EngineDeps): Engine {
     }
     report.timings.planMs = performance.now() - t2;
 
-    massChangeGuard(ctx, plan, scanned.files, scoped ? state.statCache.size : scanned.files.size);
+    try {
+      massChangeGuard(ctx, plan, scanned.files, scoped ? state.statCache.size : scanned.files.size);
+    } catch (err) {
+      await haltEarly('the mass-change guard stopped the run');
+      throw err;
+    }
 
     const t3 = performance.now();
     if (opts.dryRun) {
       for (const a of plan) recordPlanned(report, a);
+      await haltEarly('a dry run');
     } else {
       const conflictsBefore = JSON.stringify([...state.conflicts.keys()]);
       try {
@@ -416,6 +429,9 @@ export function createEngine(deps: EngineDeps): Engine {
         report.counts.errors++;
         report.timings.totalMs = performance.now() - t0;
         throw Object.assign(err as Error, { partialReport: report });
+      } finally {
+        // A run without publishes (or one that failed before them) leaves no early upload running.
+        await haltEarly('the run is over');
       }
       if (plan.some((a) => a.type !== 'nothing' && a.type !== 'skip') || JSON.stringify([...state.conflicts.keys()]) !== conflictsBefore) dirty = true;
       const last = state.lastSyncAt;

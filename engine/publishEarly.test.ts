@@ -104,4 +104,23 @@ describe('createScanContents', () => {
     expect(none.stored.size).toBe(0);
     expect(none.peek('x')).toBe(d);
   });
+  it('sends nothing more once stopped, and resolves stop only when the batch in flight was answered', async () => {
+    const { contents, calls, large } = setup();
+    const files = ['a', 'b', 'c', 'd', 'e'].map((p) => ({ p, data: Buffer.from(`content ${p}`) }));
+    for (const f of files) contents.offer(f.p, f.data, entryOf(f.data));
+    contents.offer('huge', null, entryOf(5_000_000));
+    expect(calls.length).toBe(1); // one batch in flight, one queued, one file in the batch being filled
+    let stopped = false;
+    const done = contents.stop().then(() => { stopped = true; });
+    await tick();
+    expect(stopped).toBe(false);
+    calls[0]!.resolve();
+    await done;
+    contents.offer('f', Buffer.from('late'), entryOf(Buffer.from('late')));
+    contents.flush();
+    await contents.settle();
+    expect(calls.length).toBe(1);
+    expect(large).toEqual([]);
+    expect(contents.stored.size).toBe(2);
+  });
 });

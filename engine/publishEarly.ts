@@ -21,6 +21,12 @@ export interface ScanContents {
   flush(): void;
   /** Resolves once every early upload was answered (never rejects: a refused batch goes up again the usual way). */
   settle(): Promise<void>;
+  /**
+   * The run will not publish (it stopped, or it is over): sends nothing more (the batch being
+   * filled, queued batches and larger files are dropped) and resolves once the uploads in flight
+   * were answered, so nothing goes up after the run returned.
+   */
+  stop(): Promise<void>;
   /** Whole bytes kept for `path` (matching the scan's hash), if any. */
   take(path: string): Buffer | undefined;
   /** Whole bytes kept for `path`, left in place. */
@@ -70,6 +76,7 @@ export function createScanContents(opts: ScanContentsOptions): ScanContents {
   /** Larger files wait for the end of the scan: their streams (and the HEAD before) need the event loop, which a blocking scan holds. */
   const large: Job[] = [];
   let scanning = true;
+  let stopped = false;
   let inFlight = 0;
   let idle: Promise<void> = Promise.resolve();
   let wake: (() => void) | null = null;
@@ -110,6 +117,7 @@ export function createScanContents(opts: ScanContentsOptions): ScanContents {
 
   return {
     offer(path, data, entry) {
+      if (stopped) return;
       if (data === null) {
         if (opts.putLarge && opts.use(path, null, entry.hash) === 'upload') {
           if (scanning) large.push({ path, entry }); else run({ path, entry });
@@ -129,6 +137,7 @@ export function createScanContents(opts: ScanContentsOptions): ScanContents {
       if (batch.length >= opts.batchFiles || batchBytes >= opts.batchBytes) send();
     },
     flush: () => {
+      if (stopped) return;
       scanning = false;
       send();
       for (const job of large.splice(0)) run(job);
@@ -136,6 +145,14 @@ export function createScanContents(opts: ScanContentsOptions): ScanContents {
     settle: async () => {
       send();
       while (inFlight > 0 || queue.length > 0) await idle;
+    },
+    stop: async () => {
+      stopped = true;
+      batch = [];
+      batchBytes = 0;
+      queue.length = 0;
+      large.length = 0;
+      while (inFlight > 0) await idle;
     },
     take(path) {
       const data = kept.get(path);

@@ -12,7 +12,7 @@ import { silentLogger } from './log.js';
 import { createMemoryNotifier } from './ports/Notifier.js';
 import { nodeFileSystem, type FileSystem } from './ports/FileSystem.js';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import { createMemoryRemote } from './remote/MemoryRemote.js';
 import { fetchAllChanges } from './remote/Remote.js';
 import { readAll } from './apply/localFs.js';
@@ -21,6 +21,7 @@ import { createMemoryStateStore } from './state/StateStore.js';
 import { testConfig, tempDirs } from './testing/engineFixture.js';
 import { DmanError } from '../shared/errors.js';
 import { WHOLE_FILE } from './scan/scan.js';
+import { pino } from 'pino';
 
 const dirs = tempDirs();
 const engines: Engine[] = [];
@@ -168,6 +169,58 @@ describe.each([false, true])('publish uploads (blocking walk: %s)', (blockingWal
     expect(r.counts.published).toBe(5);
     expect(r.errors).toEqual([]);
     for (const e of (await remote.changes('alice', 0)).entries) expect((await readAll(await remote.getBlob('alice', e.hash!))).toString()).toBe(`file ${e.path.slice(1)}\n`);
+  });
+});
+
+describe('a run the mass-change guard stops', () => {
+  it('starts no early upload after it stopped, and has none in flight when it returns', async () => {
+    const home = await dirs.make('dman-home-');
+    const remote = createMemoryRemote();
+    // A first run syncs 12 files; another machine then deletes them all on the server.
+    for (let i = 0; i < 12; i++) await writeFile(join(home, `f${i}`), `file ${i}\n`);
+    const stateStore = createMemoryStateStore();
+    const stateDir = await dirs.make('dman-state-');
+    const first = createEngine({ config: testConfig(home), remote, log: silentLogger(), stateDir, notifier: createMemoryNotifier(), stateStore, blockingWalk: true });
+    engines.push(first);
+    expect((await first.sync({ direction: 'both' })).users[0]!.counts.published).toBe(12);
+    await first.close();
+    const live = (await remote.changes('alice', 0)).entries;
+    await remote.commit('alice', live.map((e) => ({ path: e.path, baseRev: e.rev, deleted: true })), { idempotencyKey: 'other-device-1', device: 'b' });
+    // New large files here (streamed up once the scan is over, four at a time): more than fit in flight.
+    for (let i = 0; i < 6; i++) await writeFile(join(home, `big${i}.bin`), Buffer.alloc(WHOLE_FILE + 1, String.fromCharCode(97 + i)));
+    // The large uploads wait until the engine says it stops its early upload (the run will not publish).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const log = pino({ level: 'debug' }, { write(line: string) { if (line.includes('early upload stopped')) release(); } });
+    let active = 0;
+    let started = 0;
+    const putBlob = remote.putBlob.bind(remote);
+    remote.putBlob = async (user, hash, body, size) => {
+      if (size <= WHOLE_FILE) return putBlob(user, hash, body, size);
+      started++;
+      active++;
+      try {
+        await gate;
+        return await putBlob(user, hash, body, size);
+      } finally {
+        active--;
+      }
+    };
+    const engine = createEngine({ config: testConfig(home), remote, log, stateDir, notifier: createMemoryNotifier(), stateStore, blockingWalk: true });
+    engines.push(engine);
+    const err = await engine.sync({ direction: 'both' }).then(() => null, (e: unknown) => e);
+    expect((err as DmanError | null)?.code).toBe('MASS_CHANGE');
+    // Nothing in flight once the run returned, the queued large files never went up, and none starts later.
+    expect(active).toBe(0);
+    expect(started).toBeLessThanOrEqual(4);
+    const atReturn = started;
+    release();
+    for (let i = 0; i < 20; i++) {
+      await lstat(join(home, 'big0.bin'));
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(started).toBe(atReturn);
+    expect(active).toBe(0);
   });
 });
 

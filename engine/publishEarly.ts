@@ -35,7 +35,7 @@ export interface ScanContents {
   readonly stored: ReadonlySet<string>;
   /** Path → hash of files whose bytes passed the secret check (their bytes are let go once the server stored them). */
   readonly cleared: ReadonlyMap<string, string>;
-  /** Path → what the scan saw of every file whose kept bytes this run may publish (re-checked before the commit). */
+  /** Path → what the scan saw of every file whose kept bytes this run may publish, or that goes up early from disk (re-checked before the commit). */
   readonly seen: ReadonlyMap<string, StatCacheEntry>;
   /** Bytes held now (kept plus in flight). */
   readonly heldBytes: number;
@@ -120,6 +120,8 @@ export function createScanContents(opts: ScanContentsOptions): ScanContents {
       if (stopped) return;
       if (data === null) {
         if (opts.putLarge && opts.use(path, null, entry.hash) === 'upload') {
+          // Its blob may go up long before the commit: the file is lstat-ed again before that too.
+          seen.set(path, entry);
           if (scanning) large.push({ path, entry }); else run({ path, entry });
         }
         return;

@@ -85,6 +85,31 @@ describe.each([false, true])('publish uploads (blocking walk: %s)', (blockingWal
     },
   );
 
+  it('holds back a larger file that changed after it went up early, and the next run publishes what it holds', async () => {
+    const home = await dirs.make('dman-home-');
+    const remote = createMemoryRemote();
+    const target = join(home, 'big.bin');
+    await writeFile(target, Buffer.alloc(WHOLE_FILE + 1, 'z')); // streamed up once the scan is over
+    await writeFile(join(home, 'small.txt'), 'small\n');
+    const putBlob = remote.putBlob.bind(remote);
+    let changed = false;
+    remote.putBlob = async (user, hash, body, size) => {
+      await putBlob(user, hash, body, size);
+      if (!changed && size > WHOLE_FILE) { changed = true; appendFileSync(target, 'more'); }
+    };
+    const engine = createEngine({ config: testConfig(home), remote, log: silentLogger(), stateDir: await dirs.make('dman-state-'), notifier: createMemoryNotifier(), stateStore: createMemoryStateStore(), blockingWalk });
+    engines.push(engine);
+    const first = (await engine.sync({ direction: 'both' })).users[0]!;
+    expect(changed).toBe(true);
+    expect(first.skipped).toEqual([{ path: 'big.bin', reason: expect.stringMatching(/changed on disk during the run/) }]);
+    expect((await remote.changes('alice', 0)).entries.map((e) => e.path)).toEqual(['small.txt']);
+    const second = (await engine.sync({ direction: 'both' })).users[0]!;
+    expect(second.counts.published).toBe(1);
+    const e = (await remote.changes('alice', 0)).entries.find((x) => x.path === 'big.bin')!;
+    expect(e.size).toBe(WHOLE_FILE + 5);
+    expect((await readAll(await remote.getBlob('alice', e.hash!))).equals(await readFile(target))).toBe(true);
+  });
+
   it('reads each file up to WHOLE_FILE once in a first publish, uploads each blob once, and commits only stored blobs', async () => {
     const home = await dirs.make('dman-home-');
     const remote = createMemoryRemote();

@@ -68,6 +68,34 @@ describe('fastCommitRequest', () => {
     }), { numRuns: 2000 });
   });
 
+  it('agrees with the schema on bodies parsed from JSON text: long paths, odd numbers, duplicates, unknown and prototype keys', () => {
+    // JSON text, so "__proto__" arrives as an own key (as JSON.parse gives it to the route).
+    const longPath = fc.integer({ min: 1300, max: 4200 }).chain((n) => fc.constantFrom('a'.repeat(n), `${'é'.repeat(Math.ceil(n / 2))}`, `${'\u{1F600}'.repeat(Math.ceil(n / 4))}`, `${'a/'.repeat(n >> 1)}b`));
+    const num = fc.oneof(fc.integer({ min: -2, max: 0o10000 }), fc.constantFrom('1e400', '-1e400', '9007199254740993', '1.0', '-0', '0.5', '1e3', '4095', '4096', 'null', 'true', '"1"', '[]', '{}'));
+    const numText = num.map((n) => (typeof n === 'number' ? String(n) : n));
+    const key = fc.constantFrom('path', 'baseRev', 'deleted', 'kind', 'hash', 'size', 'mode', 'mtime', 'target', '__proto__', 'constructor', 'toString', 'extra');
+    const value = fc.oneof(numText, fc.constantFrom('"a"', '"file"', '"symlink"', `"${hash}"`, 'false', 'true', 'null', '{"path":"x","baseRev":0}', '{}'));
+    const opText = fc.tuple(
+      fc.oneof(fc.constantFrom('a', 'b/c', '.zshrc'), longPath),
+      fc.oneof(numText, fc.constant('0')),
+      fc.array(fc.tuple(key, value), { maxLength: 4 }),
+    ).map(([path, baseRev, extra]) => `{${[`"path":${JSON.stringify(path)}`, `"baseRev":${baseRev}`, ...extra.map(([k, v]) => `${JSON.stringify(k)}:${v}`)].join(',')}}`);
+    const bodyText = fc.tuple(fc.array(opText, { maxLength: 3 }), fc.array(fc.tuple(fc.constantFrom('__proto__', 'device', 'idempotencyKey', 'ops', 'constructor'), fc.oneof(value, fc.constant('"abcdefgh"'))), { maxLength: 2 }))
+      .map(([ops, top]) => `{${[`"ops":[${ops.join(',')}]`, ...top.map(([k, v]) => `${JSON.stringify(k)}:${v}`)].join(',')}}`);
+    fc.assert(fc.property(bodyText, (text) => {
+      const body = JSON.parse(text) as unknown;
+      const slow = commitRequestSchema.safeParse(body);
+      const fast = fastCommitRequest(body);
+      if (fast) {
+        expect(slow.success, text).toBe(true);
+        expect(JSON.stringify(fast)).toBe(JSON.stringify(slow.data));
+        expect(Object.getPrototypeOf(fast)).toBe(Object.prototype);
+        for (const o of fast.ops) expect(Object.getPrototypeOf(o)).toBe(Object.prototype);
+      }
+      if (!fast && slow.success) expect(slow.data.ops.some((o) => !quickPathOk(o.path)), text).toBe(true);
+    }), { numRuns: 3000 });
+  });
+
   it('quickPathOk accepts only paths pathProblem accepts', () => {
     fc.assert(fc.property(fc.string({ maxLength: 10, unit: fc.constantFrom('a', '/', '.', '\\', ':', 'C', '\u0000', 'é') }), (p) => {
       if (quickPathOk(p)) expect(pathProblem(p)).toBeNull();

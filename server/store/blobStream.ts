@@ -1,9 +1,13 @@
 // Streams a blob through SHA-256 and a size limit, handing each chunk to the driver as it
 // arrives, so no driver holds a large blob whole in memory or stores unverified bytes.
-import { createHash, hash as hashOnce } from 'node:crypto';
+import nodeCrypto, { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { DmanError } from '../../shared/errors.js';
 import type { BlobUpload, PutBlobResult, Store } from './Store.js';
+
+/** crypto.hash where this Node has it (20.12 and later; package.json allows 20.11): a one-shot SHA-256 in hex. */
+const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: Buffer, encoding: 'hex') => string }).hash;
+const sha256Hex = (data: Buffer): string => (oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex'));
 
 /**
  * A blob whose bytes already arrived whole (most blobs of a bulk upload sit inside one socket
@@ -32,7 +36,7 @@ export async function consumeVerified(
   if (data instanceof HeldBlob) {
     const size = data.bytes.length;
     if (size > maxBytes) throw tooLarge(hash, maxBytes, context);
-    const actual = hashOnce('sha256', data.bytes, 'hex');
+    const actual = sha256Hex(data.bytes);
     if (actual !== hash) throw mismatch(hash, actual, size, context);
     // The driver gets the bytes only once they hash right (the streamed path hands them on first, and the driver discards them on a mismatch).
     await onChunk(data.bytes);

@@ -2,7 +2,7 @@
 // used only when whole and made for these bytes on this Node; anything else is ignored and written
 // again; and the real `dman` (bin/dman.js) runs the same with a missing, a corrupt or a fresh cache.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -62,6 +62,23 @@ describe('readCodeCache / writeCodeCache', () => {
     writeCodeCache(file, key, Buffer.from('some cached code'));
     writeFileSync(file, readFileSync(file).subarray(0, 80)); // torn
     expect(readCodeCache(file, key)).toBeUndefined();
+  });
+
+  it.runIf(process.platform !== 'win32')('ignores a cache another user could have written: V8 runs cached data unchecked (e.g. root under sudo with the user\'s HOME)', () => {
+    const key = cacheKey(Buffer.from('bundle'));
+    const file = cacheFileFor(dir, key);
+    writeCodeCache(file, key, Buffer.from('some cached code'));
+    expect(readCodeCache(file, key)?.toString()).toBe('some cached code');
+    chmodSync(file, 0o646);
+    expect(readCodeCache(file, key)).toBeUndefined();
+    chmodSync(file, 0o620);
+    expect(readCodeCache(file, key)).toBeUndefined();
+    chmodSync(file, 0o600);
+    expect(readCodeCache(file, key)?.toString()).toBe('some cached code');
+    if (process.getuid?.() === 0) {
+      chownSync(file, 4321, 4321);
+      expect(readCodeCache(file, key)).toBeUndefined();
+    }
   });
 
   it('drops the caches of other bundles when it writes, and leaves no temp file', () => {

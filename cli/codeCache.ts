@@ -9,7 +9,7 @@
 // and written again when the process exits (temp file + rename, so a reader never sees half of
 // one). V8 checks only the source's length, so the key must name the bundle's bytes.
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, renameSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readdirSync, renameSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -54,10 +54,19 @@ export function cacheFileFor(dir: string, key: Buffer): string {
 /** The cached data in `file` when it is whole and made for `key`; undefined otherwise (never throws). */
 export function readCodeCache(file: string, key: Buffer): Buffer | undefined {
   let buf: Buffer;
+  let fd: number | undefined;
   try {
-    buf = readFileSync(file);
+    fd = openSync(file, 'r');
+    // V8 runs cached data as it is: only a file no other user could have written is trusted
+    // (root under sudo with the user's HOME must not run bytecode the user put there).
+    const st = fstatSync(fd);
+    const uid = process.getuid?.();
+    if (uid !== undefined && (st.uid !== uid || (st.mode & 0o022) !== 0)) return undefined;
+    buf = readFileSync(fd);
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) try { closeSync(fd); } catch { /* read already */ }
   }
   if (buf.length <= HEADER || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
   if (!buf.subarray(MAGIC.length, MAGIC.length + 32).equals(key)) return undefined;

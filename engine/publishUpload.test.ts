@@ -177,6 +177,29 @@ describe.each([false, true])('publish uploads (blocking walk: %s)', (blockingWal
     expect(sent.map((b) => b.toString())).toEqual(['hello\n']);
   });
 
+  it('sends no early blob of a secret over the 64 KiB head or over WHOLE_FILE, and sends an allowed one', async () => {
+    const home = await dirs.make('dman-home-');
+    const remote = createMemoryRemote();
+    await mkdir(join(home, '.ssh'));
+    const key = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAB3NzaC1yc2EAAAADAQABAAABAQ\n-----END OPENSSH PRIVATE KEY-----\n';
+    await writeFile(join(home, '.ssh/id_big'), Buffer.alloc(WHOLE_FILE + 1, 'k')); // streamed: path rule
+    await writeFile(join(home, '.ssh/id_mid'), Buffer.alloc(100_000, 'k')); // read whole, over the head
+    await writeFile(join(home, 'mid.txt'), Buffer.concat([Buffer.from(key), Buffer.alloc(100_000, 'x')])); // a key block in the head
+    await writeFile(join(home, 'big-key.txt'), Buffer.concat([Buffer.from(key), Buffer.alloc(WHOLE_FILE, 'x')])); // streamed, a key block in the head
+    await writeFile(join(home, '.ssh/id_allowed'), 'allowed\n');
+    const sent = new Set<string>();
+    const putBlob = remote.putBlob.bind(remote);
+    remote.putBlob = async (user, hash, body, size) => { sent.add(hash); return putBlob(user, hash, body, size); };
+    const config = { ...testConfig(home), secrets: { allow: ['.ssh/id_allowed'] } };
+    const engine = createEngine({ config, remote, log: silentLogger(), stateDir: await dirs.make('dman-state-'), notifier: createMemoryNotifier(), stateStore: createMemoryStateStore(), blockingWalk });
+    engines.push(engine);
+    const r = (await engine.sync({ direction: 'both' })).users[0]!;
+    expect(r.skipped.map((x) => x.path).sort()).toEqual(['.ssh/id_big', '.ssh/id_mid', 'big-key.txt', 'mid.txt']);
+    expect(r.counts.published).toBe(1);
+    const allowed = createHash('sha256').update('allowed\n').digest('hex');
+    expect([...sent]).toEqual([allowed]);
+  });
+
   it('publishes all the same when the server refuses the early upload', async () => {
     const home = await dirs.make('dman-home-');
     const remote = createMemoryRemote();

@@ -1,7 +1,8 @@
 // The fast reply checks must accept only what the protocol schemas accept, and return the same value.
 import { describe, expect, it } from 'vitest';
 import { bulkBlobsReplySchema, changesReplySchema, commitOkSchema, pathProblem } from '../../shared/protocol.js';
-import { fastBulkBlobs, fastChanges, fastCommitOk, quickPathOk } from './fastReplies.js';
+import { fastBulkBlobs, fastChanges, fastCommitOk } from './fastReplies.js';
+import { quickPathOk } from '../../shared/quickCheck.js';
 
 const H = 'ab'.repeat(32);
 const good = { path: '.config/nvim/init.lua', kind: 'file', hash: H, size: 12, mode: 0o644, mtime: 1700000000000.5, rev: 3, deleted: false, device: 'laptop', updatedAt: 1700000000001 };

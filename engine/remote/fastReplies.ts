@@ -5,27 +5,7 @@
 // dropped, keys in the schema's order); on anything else it returns null and the caller parses
 // with the schema, which says what is wrong.
 import type { BulkBlobsReply, ChangesReply, Entry } from '../../shared/protocol.js';
-
-type Obj = Record<string, unknown>;
-const SHA256 = /^[0-9a-f]{64}$/;
-/** No path of this many UTF-16 units or fewer is over MAX_PATH_BYTES (4096) in UTF-8 (3 bytes a unit at most). */
-const SURELY_SHORT_PATH = 1365;
-
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isNat = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-
-/** True only for a path pathProblem accepts (a stricter test: false sends it to the schema). */
-export function quickPathOk(p: unknown): p is string {
-  if (typeof p !== 'string' || p.length === 0 || p.length > SURELY_SHORT_PATH) return false;
-  if (p.includes('\0') || p.includes('\\') || p.includes('//')) return false;
-  const c0 = p.charCodeAt(0);
-  if (c0 === 0x2f || p.charCodeAt(p.length - 1) === 0x2f) return false;
-  if (p.charCodeAt(1) === 0x3a && ((c0 >= 0x41 && c0 <= 0x5a) || (c0 >= 0x61 && c0 <= 0x7a))) return false;
-  if (c0 === 0x2e && (p === '.' || p === '..' || p.startsWith('./') || p.startsWith('../'))) return false;
-  if (p.includes('/./') || p.includes('/../') || p.endsWith('/.') || p.endsWith('/..')) return false;
-  return true;
-}
+import { SHA256, isNat, isNum, isObj, quickPathOk } from '../../shared/quickCheck.js';
 
 function entry(v: unknown): Entry | null {
   if (!isObj(v)) return null;

@@ -3,7 +3,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { commitRequestSchema, pathProblem } from '../../shared/protocol.js';
-import { fastCommitRequest, quickPathOk } from './fastCommit.js';
+import { fastCommitRequest } from './fastCommit.js';
+import { quickPathOk } from '../../shared/quickCheck.js';
 
 const hash = 'a'.repeat(64);
 const op = { path: '.config/nvim/init.lua', baseRev: 0, kind: 'file', hash, size: 12, mode: 0o644, mtime: 1_700_000_000_000 };

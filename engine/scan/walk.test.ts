@@ -227,6 +227,28 @@ describe('walkTrackedSliced', () => {
     }
   });
 
+  it('ends a slice once it holds sliceEntries entries (plus what the last step lstat\'ed), yielding the same entries', async () => {
+    for (let f = 0; f < 600; f++) await put(`.big/f${f}`); // one folder: steps of up to 256 lstats
+    for (let d = 0; d < 40; d++) await put(`.d${d}/f`); // small folders: a step per batch of 16
+    const m = compileTrack(['**']);
+    const b = await collect(m, {}, 'sync');
+    for (const sliceEntries of [1, 10, 300]) {
+      const entries: WalkEntry[] = [];
+      const sizes: number[] = [];
+      for await (const slice of walkTrackedSliced(home, m, { sliceMs: 60_000, sliceEntries })) {
+        sizes.push(slice.length);
+        entries.push(...slice);
+      }
+      expect(entries.map((e) => [e.path, e.stat.ino])).toEqual(b.entries.map((e) => [e.path, e.stat.ino]));
+      expect(Math.max(...sizes)).toBeLessThan(sliceEntries + 256);
+      expect(sizes.length).toBeGreaterThan(sliceEntries === 300 ? 1 : 3);
+    }
+    // The default: a home of 640 files is more than one slice even when time does not end it.
+    let slices = 0;
+    for await (const slice of walkTrackedSliced(home, m, { sliceMs: 60_000 })) slices += slice.length > 0 ? 1 : 0;
+    expect(slices).toBeGreaterThan(1);
+  });
+
   it('lets the event loop run between slices', async () => {
     for (let d = 0; d < 100; d++) await put(`.d${d}/f`);
     let ticks = 0;

@@ -333,6 +333,52 @@ describe('walkTrackedSliced with a listing cache', () => {
     expect((await walkWith(racy, m)).read.length).toBe(3);
   });
 
+  it('remembers a folder as its names joined in one string, and a remembered walk yields what a plain walk yields (NFD names, DT_UNKNOWN entries, temp names, empty folders)', async () => {
+    const nfd = 'cafe\u0301';
+    await put(`.u/${nfd}`);
+    await put('.u/a');
+    await put('.u/b');
+    await put('.u/x.dman-tmp-123-0123abcd'); // our own temp name: never yielded
+    await mkdir(join(home, '.u/dir'));
+    await put('.u/dir/z');
+    await mkdir(join(home, '.empty'));
+    await put('.v/untracked.log');
+    await sleep(30);
+    // readdir that cannot type 'b' nor 'dir' (DT_UNKNOWN, as some network and FUSE file systems): lstat decides.
+    const untyped = new Set(['b', 'dir']);
+    const unknownFs = {
+      readdirSync: (abs: string) => readdirSync(abs, { withFileTypes: true }).map((d) => {
+        if (!untyped.has(d.name)) return d;
+        const no = () => false;
+        return Object.assign(Object.create(Object.getPrototypeOf(d) as object) as Dirent, d, { isFile: no, isDirectory: no, isSymbolicLink: no, isSocket: no, isFIFO: no, isBlockDevice: no, isCharacterDevice: no });
+      }),
+      lstatSync: (abs: string) => lstatSync(abs),
+    };
+    const m = compileTrack(['**', '!.v/*.log']);
+    const cache = createListingCache({ racyMs: 10 });
+    const walk = async () => {
+      const entries: WalkEntry[] = [];
+      const skips: WalkSkip[] = [];
+      for await (const slice of walkTrackedSliced(home, m, { fs: unknownFs, listings: cache, sliceMs: 0, onSkip: (s) => skips.push(s) })) entries.push(...slice);
+      return { entries, skips };
+    };
+    const first = await walk();
+    const second = await walk();
+    const plain = await collect(m, { fs: unknownFs }, 'sync');
+    const full = (a: WalkEntry[]) => a.map((e) => [e.path, e.abs, e.stat.ino]);
+    expect(full(first.entries)).toEqual(full(plain.entries));
+    expect(full(second.entries)).toEqual(full(plain.entries));
+    expect(second.skips).toEqual(plain.skips);
+    expect(second.entries.map((e) => e.path)).toEqual(['.u/a', '.u/b', `.u/${nfd.normalize('NFC')}`, '.u/dir/z']);
+    expect(second.entries.find((e) => e.path.startsWith('.u/caf'))!.abs).toBe(join(home, '.u', nfd));
+    // One string of names per folder, in walk order; the DT_UNKNOWN ones also listed apart.
+    const u = cache.folders.get('.u')!;
+    expect(u.names).toBe(['a', 'b', nfd, 'dir'].join('/')); // x.dman-tmp-…: a temp name, not remembered
+    expect([...u.unknown!]).toEqual(['b', 'dir']);
+    expect(cache.folders.get('.empty')!.names).toBe('');
+    expect(cache.folders.get('.v')!.names).toBe('');
+  });
+
   it('starts over for another matcher', async () => {
     await put('.a/x');
     await put('.b/y');

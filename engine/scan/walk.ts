@@ -57,13 +57,12 @@ const nodeFs: WalkFs = { readdir: (abs) => readdir(abs, { withFileTypes: true })
 
 /** A directory read: where it was, and what it holds (sorted by name). */
 interface Listing { dir: string; entries: Dirent[] }
-/** A directory entry that needs an lstat; `known` when readdir already said it is a file or a symlink. */
-interface Candidate {
-  path: string;
-  known: boolean;
-  /** `path` in NFC (the key an entry gets), made once: a remembered folder hands its candidates to every walk. */
-  key: string;
-}
+/**
+ * The entries that need an lstat, in order: their paths, and those readdir could not type
+ * (DT_UNKNOWN: lstat decides whether they are tracked); the others readdir said are a file or a symlink.
+ */
+interface Candidates { paths: string[]; unknown: Set<string> | null }
+const noCandidates = (): Candidates => ({ paths: [], unknown: null });
 
 /** The absolute path of a home-relative path (cheaper than path.join, which normalizes again). */
 const absOf = (root: string, path: string): string => (root.endsWith('/') ? root + path : `${root}/${path}`);
@@ -71,9 +70,12 @@ const absOf = (root: string, path: string): string => (root.endsWith('/') ? root
 /** NFC, without the cost of String#normalize for the all-ASCII names most homes hold. */
 const nfc = (p: string): string => (/[\u0080-\uffff]/.test(p) ? p.normalize('NFC') : p);
 
-/** Sorts each listing, queues the folders to descend into, and returns the entries that need an lstat. */
-function classify(root: string, listings: Listing[], matcher: TrackMatcher, subdirs: string[], skip: (s: WalkSkip) => void): Candidate[] {
-  const candidates: Candidate[] = [];
+/**
+ * Sorts each listing, queues the folders to descend into, and appends the entries that need an
+ * lstat to `out`; with `memo`, also their names (and the DT_UNKNOWN ones) to remember the folder by.
+ */
+function classify(root: string, listings: Listing[], matcher: TrackMatcher, subdirs: string[], skip: (s: WalkSkip) => void, out: Candidates, memo: FolderMemo | null = null): void {
+  const names: string[] | null = memo ? [] : null;
   for (const { dir, entries } of listings) {
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (let i = 0; i < entries.length; i++) {
@@ -82,28 +84,36 @@ function classify(root: string, listings: Listing[], matcher: TrackMatcher, subd
       if (d.isDirectory()) {
         if (matcher.shouldDescend(path)) subdirs.push(path);
       } else if (d.isFile() || d.isSymbolicLink()) {
-        if (!isTempName(d.name) && matcher.isTracked(path)) candidates.push({ path, known: true, key: nfc(path) });
+        if (!isTempName(d.name) && matcher.isTracked(path)) {
+          out.paths.push(path);
+          names?.push(d.name);
+        }
       } else if (d.isSocket() || d.isFIFO() || d.isBlockDevice() || d.isCharacterDevice()) {
         if (matcher.isTracked(path)) skip(specialSkip(path, absOf(root, path), d));
       } else {
         // DT_UNKNOWN (some network and FUSE file systems): lstat decides.
-        candidates.push({ path, known: false, key: nfc(path) });
+        out.paths.push(path);
+        (out.unknown ??= new Set()).add(path);
+        if (memo) {
+          names!.push(d.name);
+          (memo.unknown ??= new Set()).add(d.name);
+        }
       }
     }
   }
-  return candidates;
+  if (memo) memo.names = names!.join('/');
 }
 
 
 /** Decides what an lstat'ed candidate is: an entry to yield, a folder to descend into, or a skip. */
-function settle(c: Candidate, abs: string, st: Stats, matcher: TrackMatcher, subdirs: string[], skip: (s: WalkSkip) => void): WalkEntry | null {
+function settle(path: string, known: boolean, abs: string, st: Stats, matcher: TrackMatcher, subdirs: string[], skip: (s: WalkSkip) => void): WalkEntry | null {
   if (st.isFile() || st.isSymbolicLink()) {
-    if (c.known || (!isTempName(abs) && matcher.isTracked(c.path))) return { path: c.key, abs, stat: st, stats: st };
+    if (known || (!isTempName(abs) && matcher.isTracked(path))) return { path: nfc(path), abs, stat: st, stats: st };
   } else if (st.isDirectory()) {
     // Replaced by a directory since readdir, or a DT_UNKNOWN directory.
-    if (matcher.shouldDescend(c.path)) subdirs.push(c.path);
-  } else if (matcher.isTracked(c.path)) {
-    skip(specialSkip(c.path, abs, st));
+    if (matcher.shouldDescend(path)) subdirs.push(path);
+  } else if (matcher.isTracked(path)) {
+    skip(specialSkip(path, abs, st));
   }
   return null;
 }
@@ -134,20 +144,22 @@ export async function* walkTracked(home: string, matcher: TrackMatcher, opts: Wa
     }));
 
     const subdirs: string[] = [];
-    const candidates = classify(root, listings, matcher, subdirs, skip);
-    for (let i = 0; i < candidates.length; i += limit) {
-      const chunk = candidates.slice(i, i + limit);
-      const stats = await Promise.all(chunk.map(async (c) => {
+    const candidates = noCandidates();
+    classify(root, listings, matcher, subdirs, skip, candidates);
+    for (let i = 0; i < candidates.paths.length; i += limit) {
+      const chunk = candidates.paths.slice(i, i + limit);
+      const stats = await Promise.all(chunk.map(async (p) => {
         try {
-          return await fs.lstat(absOf(root, c.path));
+          return await fs.lstat(absOf(root, p));
         } catch (err) {
-          skip(skipFor(c.path, absOf(root, c.path), err));
+          skip(skipFor(p, absOf(root, p), err));
           return null;
         }
       }));
       for (let k = 0; k < chunk.length; k++) {
         const st = stats[k];
-        const e = st ? settle(chunk[k]!, absOf(root, chunk[k]!.path), st, matcher, subdirs, skip) : null;
+        const p = chunk[k]!;
+        const e = st ? settle(p, !candidates.unknown?.has(p), absOf(root, p), st, matcher, subdirs, skip) : null;
         if (e) yield e;
       }
     }
@@ -191,6 +203,8 @@ const LISTING_RACY_MS = 2000;
 
 /** What one folder held for the walk, and the folder's lstat when it was read. */
 interface FolderMemo {
+  /** The folder (home-relative; the key it is remembered under). */
+  dir: string;
   dev: number;
   ino: number;
   mtimeMs: number;
@@ -200,8 +214,14 @@ interface FolderMemo {
   /** The walk that used it last. */
   gen: number;
   subdirs: string[];
-  /** The entries to lstat, in order. */
-  candidates: Candidate[];
+  /**
+   * The names of the entries to lstat, in order, joined by '/' (which no name holds): one string
+   * per folder instead of a path and an object per file (issue 10: the paths of 100,000 files are
+   * also in the state). Each walk builds the paths again; they die young.
+   */
+  names: string;
+  /** The names readdir could not type (DT_UNKNOWN), if any. */
+  unknown: Set<string> | null;
   skips: WalkSkip[];
 }
 
@@ -238,6 +258,17 @@ function keepsFolderTimes(cache: ListingCache, st: Stats, abs: string): boolean 
   return ok;
 }
 
+/** Appends the entries a remembered folder holds to `out`, as classify found them. */
+function recall(m: FolderMemo, out: Candidates): void {
+  if (m.names === '') return;
+  const dir = m.dir;
+  for (const name of m.names.split('/')) {
+    const path = dir === '' ? name : `${dir}/${name}`;
+    out.paths.push(path);
+    if (m.unknown?.has(name)) (out.unknown ??= new Set()).add(path);
+  }
+}
+
 /** A folder to classify: read now (with the memo to fill when it may be remembered), or remembered from an earlier walk. */
 type FolderRead = { listing: Listing; memo: FolderMemo | null } | { remembered: FolderMemo };
 
@@ -263,7 +294,7 @@ function syncWalker(home: string, matcher: TrackMatcher, opts: WalkSyncOptions):
   const limit = 16;
   let pending: string[] = [''];
   let subdirs: string[] = [];
-  let candidates: Candidate[] = [];
+  let candidates = noCandidates();
   let next = 0;
 
   const readFolder = (dir: string): FolderRead => {
@@ -282,7 +313,7 @@ function syncWalker(home: string, matcher: TrackMatcher, opts: WalkSyncOptions):
           m.gen = gen;
           return { remembered: m };
         }
-        memo = { dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, at, gen, subdirs: [], candidates: [], skips: [] };
+        memo = { dir, dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, at, gen, subdirs: [], names: '', unknown: null, skips: [] };
       }
     }
     try {
@@ -300,52 +331,51 @@ function syncWalker(home: string, matcher: TrackMatcher, opts: WalkSyncOptions):
   };
 
   return (out) => {
-    if (next < candidates.length) {
-      const end = Math.min(candidates.length, next + LSTATS_PER_STEP);
+    const paths = candidates.paths;
+    if (next < paths.length) {
+      const end = Math.min(paths.length, next + LSTATS_PER_STEP);
       for (; next < end; next++) {
-        const c = candidates[next]!;
-        const abs = absOf(root, c.path);
+        const p = paths[next]!;
+        const abs = absOf(root, p);
         let st: Stats;
         try {
           st = fs.lstatSync(abs);
         } catch (err) {
-          skip(skipFor(c.path, abs, err));
+          skip(skipFor(p, abs, err));
           continue;
         }
-        const e = settle(c, abs, st, matcher, subdirs, skip);
+        const e = settle(p, !candidates.unknown?.has(p), abs, st, matcher, subdirs, skip);
         if (e) out.push(e);
       }
-      if (next < candidates.length) return true;
+      if (next < paths.length) return true;
     } else {
       if (pending.length === 0) return done();
       opts.signal?.throwIfAborted();
       // Every folder of the batch is read before any is classified, as walkTracked does (the same order of skips).
       const reads = pending.splice(0, limit).map(readFolder);
-      candidates = [];
+      candidates = noCandidates();
       for (const r of reads) {
         if ('remembered' in r) {
           const m = r.remembered;
           for (const d of m.subdirs) subdirs.push(d);
           for (const s of m.skips) skip(s);
-          for (const c of m.candidates) candidates.push(c);
+          recall(m, candidates);
           continue;
         }
         const memo = r.memo;
-        const found = classify(root, [r.listing], matcher, memo ? memo.subdirs : subdirs, memo ? (s) => { memo.skips.push(s); skip(s); } : skip);
+        classify(root, [r.listing], matcher, memo ? memo.subdirs : subdirs, memo ? (s) => { memo.skips.push(s); skip(s); } : skip, candidates, memo);
         if (memo) {
           for (const d of memo.subdirs) subdirs.push(d);
-          memo.candidates = found;
           cache!.folders.set(r.listing.dir, memo);
         }
-        for (const c of found) candidates.push(c);
       }
       next = 0;
-      if (candidates.length > 0) return true;
+      if (candidates.paths.length > 0) return true;
     }
     // This batch is done: depth first, as walkTracked.
     pending = subdirs.concat(pending);
     subdirs = [];
-    candidates = [];
+    candidates = noCandidates();
     next = 0;
     return pending.length > 0 || done();
   };

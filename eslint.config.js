@@ -22,6 +22,8 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: true }],
     },
   },
+  // The `dman` launcher is CommonJS (bin/package.json): it starts sooner than an ES module.
+  { files: ['bin/**/*.js'], languageOptions: { sourceType: 'commonjs' }, rules: { '@typescript-eslint/no-require-imports': 'off' } },
   { files: ['shared/**'], rules: restrict(electron, noNode, entry('engine'), entry('server'), entry('cli'), entry('main'), entry('preload'), entry('renderer')) },
   { files: ['engine/**'], rules: restrict(electron, entry('server'), entry('cli'), entry('main'), entry('preload'), entry('renderer')) },
   { files: ['server/**'], rules: restrict(electron, entry('cli'), entry('main'), entry('preload'), entry('renderer')) },

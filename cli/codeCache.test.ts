@@ -1,4 +1,4 @@
-// The V8 code cache of the CommonJS CLI bundle (cli/codeCache.ts → dist/boot.js): a cache is
+// The V8 code cache of the CommonJS CLI bundle (cli/codeCache.ts → dist/boot.cjs): a cache is
 // used only when whole and made for these bytes on this Node; anything else is ignored and written
 // again; and the real `dman` (bin/dman.js) runs the same with a missing, a corrupt or a fresh cache.
 import { spawnSync } from 'node:child_process';

@@ -1,4 +1,4 @@
-// dist/boot.js: runs the CommonJS build of the CLI (dist/cli.cjs) with a V8 code cache, so a
+// dist/boot.cjs: runs the CommonJS build of the CLI (dist/cli.cjs) with a V8 code cache, so a
 // one-shot `dman` does not parse and compile ~2 MB of JavaScript on every start (Node 20 has no
 // module.enableCompileCache, and ESM modules take no cached data). node: imports only.
 //

@@ -1,4 +1,4 @@
-// dist/fast.js: the first thing `dman sync` loads. It asks a running `dman watch` for the same
+// dist/fast.cjs: the first thing `dman sync` loads. It asks a running `dman watch` for the same
 // config to run the sync (cli/control/) and prints its answer; when there is none it returns null
 // and bin/dman.js loads the whole CLI. Imports node: modules only, never zod, yaml or commander.
 import { delegateSync } from './control/client.js';

@@ -68,10 +68,11 @@ if (!only || only === 'cli') {
   const tmp = mkdtempSync(`${root}.dist-tmp-`);
   try {
     await build({ ...common, ...cliBundle, entryPoints: { cli: 'cli/main.ts' }, outdir: tmp, splitting: true, chunkNames: 'cli-chunk-[hash]', format: 'esm', define });
-    // dist/fast.js: `dman sync` through a running `dman watch` (cli/control/); node: imports only.
-    await build({ ...common, entryPoints: { fast: 'cli/fast.ts' }, outdir: tmp, format: 'esm', sourcemap: false, define });
+    // dist/fast.cjs: `dman sync` through a running `dman watch` (cli/control/); node: imports only.
+    // CommonJS, as bin/dman.js, which requires it: no ESM loader on the way to a one-shot command.
+    await build({ ...common, entryPoints: { fast: 'cli/fast.ts' }, outdir: tmp, outExtension: { '.js': '.cjs' }, format: 'cjs', sourcemap: false, define });
     // dist/cli.cjs: the same CLI as one CommonJS file, which bin/dman.js runs for one-shot commands
-    // through dist/boot.js (cli/codeCache.ts) with a V8 code cache: ESM modules take no cached data
+    // through dist/boot.cjs (cli/codeCache.ts) with a V8 code cache: ESM modules take no cached data
     // on Node 20, and parsing and compiling the bundle was ~60 ms of every `dman sync`. No
     // chunks (nothing to split in CommonJS): the server code is in the file but is compiled only
     // when called. import.meta.url is this file's URL. Whitespace minified (no comments: esbuild
@@ -86,8 +87,8 @@ if (!only || only === 'cli') {
       // 'use strict' first: a banner before esbuild's own directive would leave the file sloppy.
       banner: { js: "'use strict'; var __dmanImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
     });
-    // boot.js reads the bundle as latin1 and wraps it in a function: it must be ASCII with no hashbang.
-    // Its import() of external packages becomes a call of boot.js's __dimp (same length, so the
+    // boot.cjs reads the bundle as latin1 and wraps it in a function: it must be ASCII with no hashbang.
+    // Its import() of external packages becomes a call of boot.cjs's __dimp (same length, so the
     // source map stays right): an import() inside a vm.Script fails on Node 20 once the script
     // comes from the code cache (see cli/codeCache.ts).
     let cjs = readFileSync(`${tmp}/cli.cjs`, 'latin1');
@@ -95,7 +96,7 @@ if (!only || only === 'cli') {
     if (/(?<![\w$.])import\(/.test(cjs)) throw new Error('dist/cli.cjs has an import() the build cannot redirect (a computed or relative specifier)');
     if (/[\u0080-\uffff]/.test(cjs) || cjs.startsWith('#!')) throw new Error('dist/cli.cjs is not plain ASCII without a hashbang');
     writeFileSync(`${tmp}/cli.cjs`, cjs, 'latin1');
-    await build({ ...common, entryPoints: { boot: 'cli/codeCache.ts' }, outdir: tmp, format: 'esm', sourcemap: false, define });
+    await build({ ...common, entryPoints: { boot: 'cli/codeCache.ts' }, outdir: tmp, outExtension: { '.js': '.cjs' }, format: 'cjs', sourcemap: false, define });
     const produced = readdirSync(tmp).sort((a, b) => Number(a.startsWith('cli.js')) - Number(b.startsWith('cli.js')));
     for (const f of produced) renameSync(`${tmp}/${f}`, `${root}dist/${f}`);
     // Chunks of earlier builds: content-hashed names, so a stale one is never overwritten. Keep

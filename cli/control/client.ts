@@ -1,7 +1,7 @@
 // The client side of the control socket: `dman sync` asks a running `dman watch` for the same
 // config to run the cycle and prints its answer. Any doubt (no host, stale socket, another build,
 // other settings, a socket not private to this user) returns null and the caller runs the sync
-// itself, exactly as before. Only node: imports (this is dist/fast.js, loaded before the CLI).
+// itself, exactly as before. Only node: imports (this is dist/fast.cjs, loaded before the CLI).
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { homedir } from 'node:os';

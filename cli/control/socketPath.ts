@@ -1,5 +1,5 @@
 // Where a running `dman watch` listens for `dman sync` requests, and the checks both sides make
-// before trusting that place. Only node: imports: the fast client (dist/fast.js) loads this before
+// before trusting that place. Only node: imports: the fast client (dist/fast.cjs) loads this before
 // deciding whether to load the whole CLI.
 //
 // The socket lives in a directory only this user can enter: $XDG_RUNTIME_DIR/dman/ when the

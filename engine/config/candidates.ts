@@ -1,5 +1,5 @@
 // Where dman.yaml is looked for, with no imports beyond node:path: the fast `dman sync` client
-// (dist/fast.js) finds the config with this before deciding whether to load the whole CLI.
+// (dist/fast.cjs) finds the config with this before deciding whether to load the whole CLI.
 import { join, resolve } from 'node:path';
 
 /** Lists the places dman.yaml is searched, in order: --config, DMAN_CONFIG, ./dman.yaml, $XDG_CONFIG_HOME/dman/dman.yaml, ~/dman.yaml. */

@@ -119,7 +119,7 @@ describe('Dockerfile', () => {
       }
     }
     // What the build needs is in the context; what must not leak is not.
-    for (const need of ['package.json', 'package-lock.json', 'cli/main.ts', 'server/app.ts', 'shared/protocol.ts', 'engine/log.ts', 'scripts/build.mjs', 'bin/dman.js']) {
+    for (const need of ['package.json', 'package-lock.json', 'cli/main.ts', 'server/app.ts', 'shared/protocol.ts', 'engine/log.ts', 'scripts/build.mjs', 'bin/dman.js', 'bin/package.json']) {
       expect(dockerIgnored(ignore, need), need).toBe(false);
     }
     for (const secret of ['.env', 'config/.env.production', 'certs/server.key', 'dman.yaml', 'node_modules/x/index.js', '.git/config', 'release/x.AppImage']) {

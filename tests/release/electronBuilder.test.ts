@@ -80,7 +80,7 @@ describe('electron-builder.yml', () => {
     // validateConfiguration normalizes `files` in place; read the file as written.
     const raw = parseYaml(await readFile(join(root, 'electron-builder.yml'), 'utf8')) as { files: string[] };
     const files = raw.files;
-    for (const need of ['dist/main.js', 'dist/preload.cjs', 'dist/renderer/**', 'dist/cli.js', 'bin/dman.js', 'package.json']) expect(files).toContain(need);
+    for (const need of ['dist/main.js', 'dist/preload.cjs', 'dist/renderer/**', 'dist/cli.js', 'bin/dman.js', 'bin/package.json', 'package.json']) expect(files).toContain(need);
     expect(files).toContain('!**/*.map');
     expect(files.some((f) => f.startsWith('!') && f.includes('.env'))).toBe(true);
     expect(files.some((f) => f.startsWith('!') && f.includes('*.p12'))).toBe(true);

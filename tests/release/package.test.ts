@@ -73,7 +73,7 @@ describe.runIf(hasMain)(`electron-builder --linux dir (${givenDist ? `Electron d
     // A staging copy of the project, with files the package must never take planted in it.
     const proj = join(work, 'proj');
     await mkdir(join(proj, 'dist'), { recursive: true });
-    for (const f of ['package.json', 'package-lock.json', 'electron-builder.yml', 'bin/dman.js']) await cp(join(root, f), join(proj, f));
+    for (const f of ['package.json', 'package-lock.json', 'electron-builder.yml', 'bin/dman.js', 'bin/package.json']) await cp(join(root, f), join(proj, f));
     await cp(join(root, 'build'), join(proj, 'build'), { recursive: true });
     for (const f of ['main.js', 'preload.cjs', 'renderer', ...cliChunks]) await cp(join(root, 'dist', f), join(proj, 'dist', f), { recursive: true });
     await symlink(join(root, 'node_modules'), join(proj, 'node_modules'), 'dir');
@@ -107,7 +107,9 @@ describe.runIf(hasMain)(`electron-builder --linux dir (${givenDist ? `Electron d
   });
 
   it('packs main, preload, renderer, the CLI and a package.json that starts dist/main.js', () => {
-    for (const f of ['/dist/main.js', '/dist/preload.cjs', '/dist/renderer/index.html', '/dist/cli.js', '/bin/dman.js', '/package.json']) expect(files).toContain(f);
+    for (const f of ['/dist/main.js', '/dist/preload.cjs', '/dist/renderer/index.html', '/dist/cli.js', '/bin/dman.js', '/bin/package.json', '/package.json']) expect(files).toContain(f);
+    // bin/dman.js is CommonJS by bin/package.json: without it the app's "type": "module" breaks the embedded server.
+    expect(JSON.parse(asar.extractFile(join(unpacked, 'resources/app.asar'), 'bin/package.json').toString())).toEqual({ type: 'commonjs' });
     const pkg = JSON.parse(asar.extractFile(join(unpacked, 'resources/app.asar'), 'package.json').toString()) as { main: string; type: string; scripts?: unknown };
     expect(pkg.main).toBe('dist/main.js');
     expect(pkg.type).toBe('module');

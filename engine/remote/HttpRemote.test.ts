@@ -238,6 +238,20 @@ describe('HttpRemote transports', () => {
     expect(connections).toBe(1);
   });
 
+  it('fails a request whose reply body is cut after the headers; a whole reply after it parses', async () => {
+    const cut: Handler = (_q, res) => {
+      // What arrives parses as a whole reply: only the cut tells it is not one.
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '200' });
+      res.write(JSON.stringify({ ...changes, headRev: 99 }));
+      setTimeout(() => res.socket?.destroy(), 10);
+    };
+    const url = await serve([cut, json(200, changes)]);
+    const r = createRemote({ url, retries: 0 });
+    const err = await r.changes('alice', 0).then((c) => c.headRev, (e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((await r.changes('alice', 0)).headRev).toBe(7);
+  });
+
   it('sends a request once more on a new connection when a kept-alive one was closed under it', async () => {
     const url = await serve([json(200, changes), (q) => q.socket.destroy(), json(200, changes)]);
     // No retries at the Remote's level: the transport alone recovers from a stale connection.

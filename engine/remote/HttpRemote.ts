@@ -1,7 +1,7 @@
 // The HTTP client of the /v1 protocol. Every response is parsed with the shared/protocol.ts
 // schemas; failures become DmanErrors that name the URL and say how to fix them.
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import type { z } from 'zod';
 import { DmanError, errorCodes, isDmanError, isRetryable, type ErrorCode } from '../../shared/errors.js';
 import {
@@ -39,10 +39,20 @@ interface Req { method: string; path: string; body?: RequestBody; headers?: Reco
 /** A reply: `data` holds the whole body of a request that is not streamed; a streamed one reads `body`. */
 interface Res { ok: boolean; status: number; statusText: string; header(name: string): string | null; body: Readable; data?: Buffer }
 
-async function readAll(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of body) parts.push(Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength));
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+/**
+ * Reads a whole reply body. With 'data' events and stream.finished rather than an async iterator:
+ * the same errors (a reset or a premature close rejects), without the iterator's machinery, which
+ * was ~3 ms of a one-shot `dman sync`'s CPU for its one small reply.
+ */
+function readAll(body: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    body.on('data', (c: Uint8Array) => { parts.push(Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength)); });
+    finished(body, (err) => {
+      if (err) reject(err);
+      else resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    });
+  });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

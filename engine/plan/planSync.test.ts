@@ -288,3 +288,45 @@ describe('planSync paths', () => {
     expect(planSync({ local: L, base: B2, remote: R2 }, opts).map((a) => [a.path, a.type])).toEqual([['a', 'nothing'], ['b', 'nothing']]);
   });
 });
+
+describe('planSync equals planning each path of the three trees on its own', () => {
+  /** The model: every path of the three trees, sorted, planned alone; an install of a file where a live path needs a folder (or under a live file) becomes a conflict. */
+  function model(w: World, o: PlanOptions): PlanAction[] {
+    const paths = [...new Set([...w.local.keys(), ...w.base.keys(), ...w.remote.keys()])].sort();
+    const planned = paths.map((p) => planPath(p, w.local.get(p), w.base.get(p), w.remote.get(p), o));
+    const live = planned.filter((a) => (a.type === 'install' ? !a.remote.deleted : w.local.has(a.path))).map((a) => a.path);
+    return planned.map((a) => {
+      if (a.type !== 'install' || a.remote.deleted) return a;
+      const clash = live.some((q) => q.startsWith(`${a.path}/`) || a.path.startsWith(`${q}/`));
+      return clash ? { path: a.path, type: 'conflict', local: w.local.get(a.path) ?? null, remote: a.remote, base: w.base.get(a.path) ?? null, reason: 'the server holds a file where this machine has a directory (or the reverse)', conflict: 'ask' } : a;
+    });
+  }
+  const names = fc.constantFrom('a', 'a/b', 'a/c', 'a/b/x', 'b', 'd', 'd.dman-conflict-x-1');
+  const present = fc.record({ c: fc.constantFrom('a', 'b', 'c'), mode: fc.constantFrom(0o644, 0o755), kind: fc.constantFrom('file' as const, 'symlink' as const) });
+  const directionArb = fc.constantFrom<PlanOptions['direction']>('both', 'publish', 'install', undefined);
+
+  it('for any three trees (the general route, and equal sizes with other paths, which leave the quiet route midway)', () => {
+    fc.assert(fc.property(fc.dictionary(names, fc.record({ base: contentArb, baseKnown: fc.boolean(), local: contentArb, remote: contentArb, remoteKnown: fc.boolean() })), policyArb, directionArb, fc.boolean(), (spec, policy, direction, prune) => {
+      const w = build(spec);
+      const o = { ...opts, policy, direction, prune };
+      expect(planSync(w, o)).toEqual(model(w, o));
+    }), { numRuns: 1000 });
+  });
+
+  it('for three trees holding the same paths (the quiet route), mostly agreeing', () => {
+    // Local present everywhere and base, remote known: the three hold the same paths; each differs from the base now and then.
+    const row = fc.record({ base: fc.option(present, { nil: null, freq: 8 }), local: present, remote: fc.option(present, { nil: null, freq: 8 }), localDiffers: fc.nat(4), remoteDiffers: fc.nat(4) });
+    fc.assert(fc.property(fc.dictionary(names, row, { minKeys: 1 }), policyArb, directionArb, (spec, policy, direction) => {
+      const w = build(Object.fromEntries(Object.entries(spec).map(([p, v]) => [p, {
+        base: v.base, baseKnown: true, remoteKnown: true,
+        // Usually as the base (an unchanged path), otherwise the drawn content.
+        local: v.localDiffers > 0 && v.base ? v.base : v.local,
+        remote: v.remoteDiffers > 0 ? v.base : v.remote,
+      }])));
+      expect(new Set(w.local.keys())).toEqual(new Set(w.base.keys()));
+      expect(new Set(w.remote.keys())).toEqual(new Set(w.base.keys()));
+      const o = { ...opts, policy, direction };
+      expect(planSync(w, o)).toEqual(model(w, o));
+    }), { numRuns: 1000 });
+  });
+});

@@ -172,17 +172,23 @@ function applyDirection(a: PlanAction, local: LocalFile | undefined, opts: PlanO
  * would put a file where a directory of live paths stays (or the reverse) into a conflict.
  */
 export function planSync(input: PlanInput, opts: PlanOptions): PlanAction[] {
-  const sorted = allPaths(input).sort();
-  const n = sorted.length;
-  const actions: PlanAction[] = new Array(n);
-  let installs = false;
-  for (let i = 0; i < n; i++) {
-    const p = sorted[i]!;
-    const a = planPath(p, input.local.get(p), input.base.get(p), input.remote.get(p), opts);
-    if (a.type === 'install' && !a.remote.deleted) installs = true;
-    actions[i] = a;
+  const planned = planSame(input, opts);
+  let sorted: string[], actions: PlanAction[], installs: boolean;
+  if (planned !== null) {
+    ({ sorted, actions, installs } = planned);
+  } else {
+    sorted = allPaths(input).sort();
+    actions = new Array<PlanAction>(sorted.length);
+    installs = false;
+    for (let i = 0; i < sorted.length; i++) {
+      const p = sorted[i]!;
+      const a = planPath(p, input.local.get(p), input.base.get(p), input.remote.get(p), opts);
+      if (a.type === 'install' && !a.remote.deleted) installs = true;
+      actions[i] = a;
+    }
   }
   if (!installs) return actions;
+  const n = sorted.length;
   // Which paths exist on disk after the plan. A path under `d/` needs directory d; the paths
   // under `d/` are contiguous in the sorted list, so "is one of them live" is one binary search
   // plus a look at the next live index (no per-path set of directories).
@@ -215,6 +221,33 @@ export function planSync(input: PlanInput, opts: PlanOptions): PlanAction[] {
     if (clash) actions[i] = { path: p, type: 'conflict', local: input.local.get(p) ?? null, remote: a.remote, base: input.base.get(p) ?? null, reason: 'the server holds a file where this machine has a directory (or the reverse)', conflict: 'ask' };
   }
   return actions;
+}
+
+/**
+ * planSync's loop for the usual case (a quiet run), where the three trees hold the same paths:
+ * plans local's paths in order, fetching each record once (no separate check that the trees hold
+ * the same paths, no second lookup per path; base and remote build a record per lookup). Equal
+ * sizes and every local path in base and remote mean the same paths. Returns null as soon as a
+ * path is missing from base or remote (or the sizes differ): the caller then plans the union.
+ */
+function planSame(input: PlanInput, opts: PlanOptions): { sorted: string[]; actions: PlanAction[]; installs: boolean } | null {
+  const { local, base, remote } = input;
+  const n = local.size;
+  if (base.size !== n || remote.size !== n) return null;
+  const sorted = Array.from(local.keys()).sort();
+  const actions = new Array<PlanAction>(n);
+  let installs = false;
+  for (let i = 0; i < n; i++) {
+    const p = sorted[i]!;
+    const b = base.get(p);
+    if (b === undefined) return null;
+    const r = remote.get(p);
+    if (r === undefined) return null;
+    const a = planPath(p, local.get(p), b, r, opts);
+    if (a.type === 'install' && !a.remote.deleted) installs = true;
+    actions[i] = a;
+  }
+  return { sorted, actions, installs };
 }
 
 /** Every path of the three trees once. Usually (a quiet run) the three hold the same paths: then no set is built. */

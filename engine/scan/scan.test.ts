@@ -135,6 +135,48 @@ describe.each([false, true])('scan (blocking: %s)', (blocking) => {
   });
 });
 
+describe('scan cache hits', () => {
+  it('give the same LocalFile as hashing (permission bits, symlink size in bytes), and leave out what is neither a file nor a symlink', async () => {
+    await writeFile(join(home, 'plain'), 'plain\n');
+    await chmod(join(home, 'plain'), 0o600);
+    await writeFile(join(home, 'tool'), '#!/bin/sh\n');
+    await chmod(join(home, 'tool'), 0o4755);
+    await symlink('ziel/über/ß', join(home, 'link'));
+    await mkdir(join(home, 'dir'));
+    for (const p of ['plain', 'tool']) await utimes(join(home, p), past, past);
+    const files: WalkedFile[] = [];
+    for (const p of ['plain', 'tool', 'link', 'dir']) files.push({ path: p, stats: await lstat(join(home, p)) });
+    const cache: StatCache = new Map();
+    const later = (): number => Date.now() + 10_000;
+    const hashed = await scan({ home, files, cache, now: later });
+    expect(hashed.hashed).toBe(3);
+    expect(hashed.skipped).toEqual([]); // the folder is not looked at, not reported unreadable
+    expect(hashed.files.get('tool')).toMatchObject({ kind: 'file', mode: 0o4755 });
+    expect(hashed.files.get('link')).toMatchObject({ kind: 'symlink', size: Buffer.byteLength('ziel/über/ß'), mode: 0, target: 'ziel/über/ß' });
+    const hits = await scan({ home, files, cache, now: later });
+    expect(hits.hashed).toBe(0);
+    expect(hits.cacheHits).toBe(3);
+    expect(hits.skipped).toEqual([]);
+    expect([...hits.files.keys()]).toEqual(['plain', 'tool', 'link']);
+    // Strict: the same keys (no `target: undefined` on a file), the same values.
+    for (const p of ['plain', 'tool', 'link']) expect(hits.files.get(p)).toStrictEqual(hashed.files.get(p));
+  });
+
+  it('hashes again a file whose permission bits alone changed, and takes its new mode', async () => {
+    await writeFile(join(home, 'f'), 'x\n');
+    await utimes(join(home, 'f'), past, past);
+    const cache: StatCache = new Map();
+    const later = (): number => Date.now() + 10_000;
+    await scan({ home, files: walkAll(home), cache, now: later });
+    const entry = cache.get('f')!;
+    // The same stat but for the mode (a chmod also moves ctime; here only the mode differs from the cache's record).
+    cache.set('f', { ...entry, mode: (entry.mode & ~0o777) | 0o600 });
+    const again = await scan({ home, files: walkAll(home), cache, now: later });
+    expect(again.hashed).toBe(1);
+    expect(again.files.get('f')).toMatchObject({ mode: (await lstat(join(home, 'f'))).mode & 0o7777 });
+  });
+});
+
 describe('scan of a sliced walk', () => {
   it('reads slices (arrays of files) as it reads single files: the same result, the same cache', async () => {
     for (let i = 0; i < 25; i++) {

@@ -93,17 +93,16 @@ export async function hashFile(abs: string, sizeHint = Infinity, fs: FileSystem 
   return { hash: h.digest('hex'), size };
 }
 
-function sameStat(a: Stats, c: StatCacheEntry): boolean {
-  return a.size === c.size && a.mtimeMs === c.mtimeMs && a.ctimeMs === c.ctimeMs && a.ino === c.ino && (a.mode & 0o177777) === c.mode;
-}
-
 /** Records what the engine itself wrote, so the next scan does not see it as a local change. */
 export function cacheEntryFor(stats: Stats, hash: string, at: number, target?: string): StatCacheEntry {
   return { size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino, mode: stats.mode & 0o177777, hash, at, ...(target !== undefined ? { target } : {}) };
 }
 
+/** The file-type bits of st_mode, and the two types a scan takes (what Stats' isFile and isSymbolicLink test, without two calls per file). */
+const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFLNK = 0o120000;
+
 function toLocal(stats: Stats, hash: string, target?: string): LocalFile {
-  if (stats.isSymbolicLink()) return { kind: 'symlink', hash, size: Buffer.byteLength(target ?? ''), mode: 0, mtime: Math.floor(stats.mtimeMs), target };
+  if ((stats.mode & S_IFMT) === S_IFLNK) return { kind: 'symlink', hash, size: Buffer.byteLength(target ?? ''), mode: 0, mtime: Math.floor(stats.mtimeMs), target };
   return { kind: 'file', hash, size: stats.size, mode: stats.mode & 0o7777, mtime: Math.floor(stats.mtimeMs) };
 }
 
@@ -115,22 +114,34 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   const result: ScanResult = { files: new Map(), skipped: [], hashed: 0, cacheHits: 0 };
   const running = new Set<Promise<void>>();
   let done = 0;
+  // Cache hits (nearly every file of a quiet run) are counted here and added to result.cacheHits at the end.
+  let hits = 0;
+  const files = result.files, onProgress = opts.onProgress;
 
   /** Takes a cache hit at once and returns null; otherwise starts hashing and returns the job. */
   const take = (f: WalkedFile): Promise<void> | null => {
     // Both names have '.dman-' in them (the substring test is far cheaper than their regexes);
     // a temp name is anchored at the end without a '/', so the whole path answers for its last part.
-    if (f.path.includes('.dman-') && (isTempName(f.path) || isConflictCopy(f.path))) return null;
-    if (!f.stats.isFile() && !f.stats.isSymbolicLink()) return null;
-    const cached = opts.cache.get(f.path);
+    const path = f.path, st = f.stats;
+    if (path.includes('.dman-') && (isTempName(path) || isConflictCopy(path))) return null;
+    const mode = st.mode, type = mode & S_IFMT;
+    if (type !== S_IFREG && type !== S_IFLNK) return null;
+    const cached = opts.cache.get(path);
     // A hit needs the same stat and a file whose mtime's clock tick had ended when it was read (racy
     // clean): Linux stamps files with a coarse clock (a tick of 1 to 10 ms), so a second write in the
     // same tick as the first leaves mtime and ctime as they were.
-    if (cached && sameStat(f.stats, cached) && f.stats.mtimeMs < cached.at - RACY_MS) {
-      result.cacheHits++;
-      result.files.set(f.path, toLocal(f.stats, cached.hash, cached.target));
-      opts.onProgress?.(++done, f.path);
-      return null;
+    if (cached !== undefined) {
+      const mtimeMs = st.mtimeMs;
+      if (st.size === cached.size && mtimeMs === cached.mtimeMs && st.ctimeMs === cached.ctimeMs && st.ino === cached.ino
+        && (mode & 0o177777) === cached.mode && mtimeMs < cached.at - RACY_MS) {
+        hits++;
+        // The LocalFile built here, not by toLocal: one shape per kind, no second look at the type.
+        files.set(path, type === S_IFREG
+          ? { kind: 'file', hash: cached.hash, size: cached.size, mode: mode & 0o7777, mtime: Math.floor(mtimeMs) }
+          : { kind: 'symlink', hash: cached.hash, size: Buffer.byteLength(cached.target ?? ''), mode: 0, mtime: Math.floor(mtimeMs), target: cached.target });
+        if (onProgress !== undefined) onProgress(++done, path);
+        return null;
+      }
     }
     const job = hashOne(f).finally(() => running.delete(job));
     running.add(job);
@@ -158,6 +169,7 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
     }
   }
   await Promise.all(running);
+  result.cacheHits += hits;
   // What was seen is what result.files holds: a failed hash takes its path out of both. Every
   // path there has a cache entry, so a cache of the same size holds nothing else (a no-op run).
   const seen = result.files;

@@ -25,6 +25,7 @@ import { createScanContents, type ScanContents } from './publishEarly.js';
 import { cacheEntryFor, scan, type ScanResult, type StatCacheEntry, type WalkedFile, type WalkedFiles } from './scan/scan.js';
 import { statPaths } from './scan/statPaths.js';
 import { createListingCache, walkTracked, walkTrackedSliced, walkTrackedSync, type ListingCache } from './scan/walk.js';
+import { listingFileOf, loadListingFile, saveListingFile } from './scan/listingFile.js';
 import { compileSecretAllow, secretReason } from './secrets.js';
 import { mapLimit } from './util/mapLimit.js';
 import { createFileStateStore, liveRemoteCount, maxRemoteRev, type StateStore, type UserState } from './state/StateStore.js';
@@ -109,15 +110,30 @@ export function createEngine(deps: EngineDeps): Engine {
   // On the real file system the walk is blocking, in slices that let the event loop run between
   // them (the feed's request goes out meanwhile); an injected file system keeps the concurrent
   // walk (or the blocking one), whose interleavings the simulation exercises.
-  // A long-running engine keeps each home's folder listings between walks (a one-shot run walks once).
+  // Each home's folder listings are kept between walks: a long-running engine keeps them in memory;
+  // a one-shot run starts from the ones the previous run saved beside the user's state, and saves
+  // them again after a whole walk that read or forgot a folder (listingFile.ts; a hint the walk checks).
   const listingCaches = new Map<string, ListingCache>();
-  const listingsOf = (home: string): ListingCache | undefined => {
-    if (deps.blockingWalk) return undefined;
+  const listingFiles = new Map<ListingCache, string>();
+  const listingsOf = (home: string, matcher: TrackMatcher): ListingCache => {
     let c = listingCaches.get(home);
-    if (!c) listingCaches.set(home, (c = createListingCache()));
+    if (!c) {
+      listingCaches.set(home, (c = createListingCache()));
+      const user = deps.blockingWalk ? Object.keys(config.users).find((u) => config.users[u]!.home === home && matchers.get(u) === matcher) : undefined;
+      if (user !== undefined) {
+        const file = listingFileOf(deps.stateDir, baseRemote.url, user);
+        loadListingFile(file, c, home, matcher);
+        listingFiles.set(c, file);
+      }
+    }
     return c;
   };
-  const walk: WalkFn = deps.walk ?? (walkFs ? (deps.blockingWalk ? (h, m, s) => adaptWalkSync(h, m, s, walkFs) : (h, m, s) => adaptWalk(h, m, s, walkFs)) : (h, m, s) => adaptWalkSliced(h, m, s, listingsOf(h)));
+  async function* savingListings(walked: AsyncGenerator<WalkedFile[]>, c: ListingCache): AsyncGenerator<WalkedFile[]> {
+    yield* walked;
+    const file = listingFiles.get(c);
+    if (file !== undefined) saveListingFile(file, c);
+  }
+  const walk: WalkFn = deps.walk ?? (walkFs ? (deps.blockingWalk ? (h, m, s) => adaptWalkSync(h, m, s, walkFs) : (h, m, s) => adaptWalk(h, m, s, walkFs)) : (h, m, s) => { const c = listingsOf(h, m); return savingListings(adaptWalkSliced(h, m, s, c), c); });
   const isSecretAllowed = compileSecretAllow(config.secrets.allow);
   const listeners = new Set<(e: EngineEvent) => void>();
   const states = new Map<string, UserState>();

@@ -379,6 +379,32 @@ describe('walkTrackedSliced with a listing cache', () => {
     expect(cache.folders.get('.v')!.names).toBe('');
   });
 
+  it('says it changed only when a walk read a folder anew or forgot one (what the listing file saves)', async () => {
+    await put('.a/x');
+    await put('.b/y');
+    await sleep(30);
+    const m = compileTrack(['**']);
+    const cache = createListingCache({ racyMs: 10 });
+    expect(cache.changed).toBe(false);
+    await walkWith(cache, m);
+    expect(cache.changed).toBe(true);
+    cache.changed = false;
+    await walkWith(cache, m);
+    expect(cache.changed).toBe(false); // every folder remembered
+    await put('.a/z'); // .a read anew
+    await walkWith(cache, m);
+    expect(cache.changed).toBe(true);
+    await sleep(30);
+    await walkWith(cache, m); // .a was fresh when read: read once more
+    cache.changed = false;
+    await walkWith(cache, m);
+    expect(cache.changed).toBe(false);
+    // Another matcher forgets everything; so does a narrower one that no longer reaches a folder.
+    await walkWith(cache, compileTrack(['.a/**']));
+    expect(cache.changed).toBe(true);
+    expect([...cache.folders.keys()].sort()).toEqual(['', '.a']);
+  });
+
   it('starts over for another matcher', async () => {
     await put('.a/x');
     await put('.b/y');

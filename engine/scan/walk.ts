@@ -202,14 +202,14 @@ const LISTING_FS_TYPES = new Set([0xef53, 0x58465342, 0x9123683e, 0x01021994, 0x
 const LISTING_RACY_MS = 2000;
 
 /** What one folder held for the walk, and the folder's lstat when it was read. */
-interface FolderMemo {
+export interface FolderMemo {
   /** The folder (home-relative; the key it is remembered under). */
   dir: string;
   dev: number;
   ino: number;
   mtimeMs: number;
   ctimeMs: number;
-  /** When it was read (taken before its lstat). */
+  /** When it was read (wall-clock Date.now(), taken before its lstat: a saved memo is compared in a later process). */
   at: number;
   /** The walk that used it last. */
   gen: number;
@@ -242,11 +242,13 @@ export interface ListingCache {
   gen: number;
   /** LISTING_RACY_MS (tests shorten it). */
   racyMs: number;
+  /** Set when a walk read a folder anew or forgot one (listingFile.ts saves the cache only then; it clears the flag). */
+  changed: boolean;
 }
 
 /** An empty ListingCache. */
 export function createListingCache(opts: { racyMs?: number } = {}): ListingCache {
-  return { root: null, matcher: null, folders: new Map(), devices: new Map(), gen: 0, racyMs: opts.racyMs ?? LISTING_RACY_MS };
+  return { root: null, matcher: null, folders: new Map(), devices: new Map(), gen: 0, racyMs: opts.racyMs ?? LISTING_RACY_MS, changed: false };
 }
 
 function keepsFolderTimes(cache: ListingCache, st: Stats, abs: string): boolean {
@@ -287,6 +289,7 @@ function syncWalker(home: string, matcher: TrackMatcher, opts: WalkSyncOptions):
   if (cache && (cache.root !== root || cache.matcher !== matcher)) {
     cache.root = root;
     cache.matcher = matcher;
+    if (cache.folders.size > 0) cache.changed = true;
     cache.folders.clear();
   }
   const gen = cache ? ++cache.gen : 0;
@@ -326,7 +329,14 @@ function syncWalker(home: string, matcher: TrackMatcher, opts: WalkSyncOptions):
 
   /** The walk is over: forget the folders it did not meet (removed, or no longer reached). */
   const done = (): false => {
-    if (cache) for (const [dir, m] of cache.folders) if (m.gen !== gen) cache.folders.delete(dir);
+    if (cache) {
+      for (const [dir, m] of cache.folders) {
+        if (m.gen !== gen) {
+          cache.folders.delete(dir);
+          cache.changed = true;
+        }
+      }
+    }
     return false;
   };
 
@@ -367,6 +377,7 @@ function syncWalker(home: string, matcher: TrackMatcher, opts: WalkSyncOptions):
         if (memo) {
           for (const d of memo.subdirs) subdirs.push(d);
           cache!.folders.set(r.listing.dir, memo);
+          cache!.changed = true;
         }
       }
       next = 0;
@@ -467,6 +478,10 @@ function skipFor(path: string, abs: string, err: unknown): WalkSkip {
 }
 
 function specialSkip(path: string, abs: string, d: { isSocket(): boolean; isFIFO(): boolean }): WalkSkip {
-  const code = d.isSocket() ? 'socket' : d.isFIFO() ? 'fifo' : 'device';
+  return specialSkipOf(path, abs, d.isSocket() ? 'socket' : d.isFIFO() ? 'fifo' : 'device');
+}
+
+/** The skip of a special file of kind `code` (a WalkSkip's code for reason 'special'). */
+export function specialSkipOf(path: string, abs: string, code: 'socket' | 'fifo' | 'device'): WalkSkip {
   return { path, abs, reason: 'special', code, message: `is a ${code === 'fifo' ? 'named pipe' : code}, not a regular file or symlink; dman does not sync it` };
 }

@@ -116,10 +116,12 @@ export function createEngine(deps: EngineDeps): Engine {
   const listingCaches = new Map<string, ListingCache>();
   const listingFiles = new Map<ListingCache, string>();
   const listingsOf = (home: string, matcher: TrackMatcher): ListingCache => {
-    let c = listingCaches.get(home);
+    // One cache and file per user (two users may share a home with other patterns).
+    const user = deps.blockingWalk ? Object.keys(config.users).find((u) => config.users[u]!.home === home && matchers.get(u) === matcher) : undefined;
+    const key = user === undefined ? home : `${home}\0${user}`;
+    let c = listingCaches.get(key);
     if (!c) {
-      listingCaches.set(home, (c = createListingCache()));
-      const user = deps.blockingWalk ? Object.keys(config.users).find((u) => config.users[u]!.home === home && matchers.get(u) === matcher) : undefined;
+      listingCaches.set(key, (c = createListingCache()));
       if (user !== undefined) {
         const file = listingFileOf(deps.stateDir, baseRemote.url, user);
         loadListingFile(file, c, home, matcher);

@@ -305,4 +305,26 @@ describe('one-shot engine runs with the listing cache file', () => {
     expect(third.actions).toEqual([]);
     expect(third.skipped.map((s) => s.path)).toEqual(['.config/ghost']);
   });
+
+  it('keeps a file per user when two users share a home with other patterns', async () => {
+    const h = await dirs.make('dman-lst-engine-home-');
+    const stateDir = await dirs.make('dman-lst-engine-state-');
+    await mkdir(join(h, '.config/app'), { recursive: true });
+    await writeFile(join(h, '.config/app/a.conf'), 'a');
+    await writeFile(join(h, '.zshrc'), 'z');
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 3_600_000);
+    const remote = createMemoryRemote();
+    const base = testConfig(h, { device: 'a' });
+    const config = { ...base, users: { alice: { home: h, track: ['**'] }, bob: { home: h, track: ['.config/'] } } };
+    const oneShot = async () => {
+      const engine = createEngine({ config, remote, log: silentLogger(), stateDir, noSyncState: true, blockingWalk: true });
+      try { return (await engine.sync({ direction: 'both' })).users.map((u) => [u.user, u.counts.published]); } finally { await engine.close(); }
+    };
+    expect(await oneShot()).toEqual([['alice', 2], ['bob', 1]]);
+    expect(await oneShot()).toEqual([['alice', 0], ['bob', 0]]);
+    const count = (user: string, track: string[]) => loadListingFile(listingFileOf(stateDir, remote.url, user), createListingCache(), h, compileTrack(track));
+    expect(count('alice', ['**'])).toBe(3);
+    expect(count('bob', ['.config/'])).toBe(3);
+  });
 });

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Entry } from '../../shared/protocol.js';
-import { conflictCopyName, isConflictCopy, planPath, planSync, type BaseRecord, type ConflictPolicy, type LocalFile, type PlanAction, type PlanOptions } from './planSync.js';
+import { packedMaps } from '../state/PackedMap.js';
+import { conflictCopyName, isConflictCopy, NO_ROW, OTHER_ROW, planPath, planSync, type BaseRecord, type ConflictPolicy, type LocalFile, type PlanAction, type PlanOptions, type RowProbe } from './planSync.js';
 
 const H = (c: string): string => c.repeat(64);
 const opts: PlanOptions = { policy: 'ask', device: 'laptop', now: Date.UTC(2026, 0, 2, 3, 4, 5) };
@@ -313,6 +314,27 @@ describe('planSync equals planning each path of the three trees on its own', () 
     }), { numRuns: 1000 });
   });
 
+  /** The same trees as maps offering RowProbe, counting the records built (`get`) and the probes. */
+  class Probed<V extends BaseRecord | Entry> extends Map<string, V> implements RowProbe {
+    gets = 0;
+    probes = 0;
+    override get(key: string): V | undefined { this.gets++; return super.get(key); }
+    revIfHolds(path: string, kind: LocalFile['kind'], hash: string, mode: number): number {
+      this.probes++;
+      const v = super.get(path);
+      if (!v) return NO_ROW;
+      return !v.deleted && v.hash !== null && v.kind === kind && v.hash === hash && (kind === 'symlink' || v.mode === mode) ? v.rev : OTHER_ROW;
+    }
+  }
+  const probed = (w: World): World & { base: Probed<BaseRecord>; remote: Probed<Entry> } => ({ ...w, base: new Probed(w.base), remote: new Probed(w.remote) });
+  /** The same trees in the state's maps (PackedMap): whatever they offer of RowProbe is used. */
+  const packed = (w: World): World => {
+    const m = packedMaps();
+    for (const [p, b] of w.base) m.base.set(p, b);
+    for (const [p, r] of w.remote) m.remote.set(p, r);
+    return { ...w, base: m.base, remote: m.remote };
+  };
+
   it('for three trees holding the same paths (the quiet route), mostly agreeing', () => {
     // Local present everywhere and base, remote known: the three hold the same paths; each differs from the base now and then.
     const row = fc.record({ base: fc.option(present, { nil: null, freq: 8 }), local: present, remote: fc.option(present, { nil: null, freq: 8 }), localDiffers: fc.nat(4), remoteDiffers: fc.nat(4) });
@@ -326,7 +348,33 @@ describe('planSync equals planning each path of the three trees on its own', () 
       expect(new Set(w.local.keys())).toEqual(new Set(w.base.keys()));
       expect(new Set(w.remote.keys())).toEqual(new Set(w.base.keys()));
       const o = { ...opts, policy, direction };
-      expect(planSync(w, o)).toEqual(model(w, o));
+      const expected = model(w, o);
+      expect(planSync(w, o)).toEqual(expected);
+      expect(planSync(probed(w), o)).toEqual(expected);
+      expect(planSync(packed(w), o)).toEqual(expected);
     }), { numRuns: 1000 });
+  });
+
+  it('with base and remote offering RowProbe, for any three trees', () => {
+    fc.assert(fc.property(fc.dictionary(names, fc.record({ base: contentArb, baseKnown: fc.boolean(), local: contentArb, remote: contentArb, remoteKnown: fc.boolean() })), policyArb, directionArb, (spec, policy, direction) => {
+      const w = build(spec);
+      const o = { ...opts, policy, direction };
+      expect(planSync(probed(w), o)).toEqual(model(w, o));
+      expect(planSync(packed(w), o)).toEqual(model(w, o));
+    }), { numRuns: 1000 });
+  });
+
+  it('builds no base or remote record for an unchanged path when both offer RowProbe', () => {
+    const w = build({ a: { base: null, baseKnown: true, local: null, remote: null, remoteKnown: true } });
+    w.local = new Map([['x', local('a')], ['y', local('b', 0o755)], ['z', local('t', 0, 'symlink')], ['e', local('c')]]);
+    w.base = new Map([['x', base('a', 3)], ['y', base('b', 4, 0o755)], ['z', base('t', 5, 0o644, 'symlink')], ['e', base('a', 6)]]);
+    w.remote = new Map([['x', remote('a', 3, 0o644, 'file', 'x')], ['y', remote('b', 4, 0o755, 'file', 'y')], ['z', remote('t', 5, 0, 'symlink', 'z')], ['e', remote('a', 6, 0o644, 'file', 'e')]]);
+    const p = probed(w);
+    const plan = planSync(p, opts);
+    expect(plan).toEqual(model(w, opts));
+    expect(plan.map((a) => a.type)).toEqual(['publish', 'nothing', 'nothing', 'nothing']);
+    // Only 'e' (edited here) was planned from records.
+    expect([p.base.gets, p.remote.gets]).toEqual([1, 1]);
+    expect(p.base.probes).toBe(4);
   });
 });

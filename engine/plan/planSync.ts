@@ -59,6 +59,30 @@ export interface PlanInput {
   remote: ReadonlyMap<string, Entry>;
 }
 
+/** What `revIfHolds` answers for a path without a row. */
+export const NO_ROW = -2;
+/** What `revIfHolds` answers for a row that holds something else (a tombstone, other content, kind or mode). */
+export const OTHER_ROW = -1;
+
+/**
+ * A base or server mirror that can say whether a path's row holds given live content without
+ * building its record (PackedMap, whose `get` builds one per call). When both the base and the
+ * mirror offer it, a quiet run's planSync builds records only for the paths that need planning.
+ */
+export interface RowProbe {
+  /**
+   * The rev of `path`'s row when it is live (not deleted, a hash) content of this kind and hash,
+   * and of this mode unless a symlink; OTHER_ROW for any other row; NO_ROW without one.
+   * (A negative rev in a row is answered as it is: planSync then takes its slower route.)
+   */
+  revIfHolds(path: string, kind: EntryKind, hash: string, mode: number): number;
+}
+
+/** Whether a map offers RowProbe. */
+function probeOf(m: ReadonlyMap<string, unknown>): RowProbe | null {
+  return typeof (m as Partial<RowProbe>).revIfHolds === 'function' ? (m as unknown as RowProbe) : null;
+}
+
 export interface PlanOptions {
   policy: ConflictPolicy;
   /** This machine's name, used in keep-both copy names. */
@@ -229,6 +253,8 @@ export function planSync(input: PlanInput, opts: PlanOptions): PlanAction[] {
  * the same paths, no second lookup per path; base and remote build a record per lookup). Equal
  * sizes and every local path in base and remote mean the same paths. Returns null as soon as a
  * path is missing from base or remote (or the sizes differ): the caller then plans the union.
+ * When base and remote offer RowProbe, an unchanged path (both hold local's content at one rev)
+ * is planned 'nothing' without building their records.
  */
 function planSame(input: PlanInput, opts: PlanOptions): { sorted: string[]; actions: PlanAction[]; installs: boolean } | null {
   const { local, base, remote } = input;
@@ -237,8 +263,23 @@ function planSame(input: PlanInput, opts: PlanOptions): { sorted: string[]; acti
   const sorted = Array.from(local.keys()).sort();
   const actions = new Array<PlanAction>(n);
   let installs = false;
+  const bp = probeOf(base), rp = bp && probeOf(remote);
   for (let i = 0; i < n; i++) {
     const p = sorted[i]!;
+    if (rp !== null) {
+      // Both hold local's content at the same rev: planPath's first case ('nothing'), decided without records.
+      const l = local.get(p)!;
+      const rb = bp!.revIfHolds(p, l.kind, l.hash, l.mode);
+      if (rb === NO_ROW) return null;
+      if (rb >= 0) {
+        const rr = rp.revIfHolds(p, l.kind, l.hash, l.mode);
+        if (rr === NO_ROW) return null;
+        if (rr === rb) {
+          actions[i] = { path: p, type: 'nothing' };
+          continue;
+        }
+      }
+    }
     const b = base.get(p);
     if (b === undefined) return null;
     const r = remote.get(p);

@@ -1,8 +1,9 @@
-import { lstat, mkdir, mkdtemp, readdir, rm, symlink, unlink, utimes, writeFile, chmod } from 'node:fs/promises';
+import { lstat, lutimes, mkdir, mkdtemp, readdir, rm, symlink, unlink, utimes, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { packedMaps } from '../state/PackedMap.js';
 import { scan, WHOLE_FILE, type StatCache, type WalkedFile } from './scan.js';
 
 // A plain walker for these tests (the real one, walkTracked, applies track patterns).
@@ -174,6 +175,32 @@ describe('scan cache hits', () => {
     const again = await scan({ home, files: walkAll(home), cache, now: later });
     expect(again.hashed).toBe(1);
     expect(again.files.get('f')).toMatchObject({ mode: (await lstat(join(home, 'f'))).mode & 0o7777 });
+  });
+});
+
+describe('scan of the stat cache of a state', () => {
+  const summary = (r: Awaited<ReturnType<typeof scan>>, cache: StatCache) => ({
+    files: Object.fromEntries([...r.files].sort()), skipped: r.skipped.map((s) => s.path).sort(), hashed: r.hashed, cacheHits: r.cacheHits,
+    cache: Object.fromEntries([...cache].sort()),
+  });
+
+  it('finds the same hits and misses in a PackedMap as in a plain Map', async () => {
+    for (let i = 0; i < 20; i++) {
+      await writeFile(join(home, `f${i}`), `content ${i}`);
+      await utimes(join(home, `f${i}`), past, past);
+    }
+    await symlink('f1', join(home, 'link'));
+    await lutimes(join(home, 'link'), past, past);
+    const at = Date.now() + 10_000;
+    const later = (): number => at;
+    const plain: StatCache = new Map();
+    const packed = packedMaps().statCache;
+    const first = await scan({ home, files: walkAll(home), cache: plain, now: later });
+    expect(summary(await scan({ home, files: walkAll(home), cache: packed, now: later }), packed)).toEqual(summary(first, plain));
+    await writeFile(join(home, 'f3'), 'edited');
+    const again = await scan({ home, files: walkAll(home), cache: plain, now: later });
+    expect(again.hashed).toBe(1);
+    expect(summary(await scan({ home, files: walkAll(home), cache: packed, now: later }), packed)).toEqual(summary(again, plain));
   });
 });
 

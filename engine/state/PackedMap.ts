@@ -14,7 +14,7 @@ import type { StatCacheEntry } from '../scan/scan.js';
 /** The bits of a row's flag byte (the snapshot file's flag columns use the same). */
 export const PRESENT = 1, SYMLINK = 2, DELETED = 4, TARGET = 8;
 /** The flag bits a map keeps. */
-const ROW_BITS = PRESENT | SYMLINK | DELETED | TARGET;
+export const ROW_BITS = PRESENT | SYMLINK | DELETED | TARGET;
 
 /** One id per path, shared by the maps of one state; ids of paths no map holds are reclaimed at `untouch`. */
 export class PathTable {
@@ -25,12 +25,20 @@ export class PathTable {
   readonly deviceIds = new Map<string, number>();
   dead = 0;
 
+  /**
+   * Whether a path with a NUL byte may be held (one was interned since the last check): the
+   * snapshot writer then looks at each path, else at none. Paths a snapshot gave hold none.
+   */
+  maybeNul = false;
+
   /** Takes the paths of a snapshot as ids 0..n-1 (a fresh table only). */
   adopt(paths: string[]): void {
     if (this.paths.length > 0) throw new Error('the path table is not empty');
-    for (let i = 0; i < paths.length; i++) {
-      if (this.ids.has(paths[i]!)) throw new Error(`it holds ${paths[i]} twice`);
-      this.ids.set(paths[i]!, i);
+    const ids = this.ids;
+    for (let i = 0; i < paths.length; i++) ids.set(paths[i]!, i);
+    // A path held twice took the later id: found (and named) only then, one lookup per path.
+    if (ids.size !== paths.length) {
+      for (let i = 0; i < paths.length; i++) if (ids.get(paths[i]!) !== i) { ids.clear(); throw new Error(`it holds ${paths[i]} twice`); }
     }
     this.paths = paths;
   }
@@ -41,6 +49,7 @@ export class PathTable {
       id = this.paths.length;
       this.paths.push(p);
       this.ids.set(p, id);
+      if (p.includes('\0')) this.maybeNul = true;
     }
     return id;
   }
@@ -205,19 +214,23 @@ export class PackedMap<V> extends Map<string, V> {
     return this.#c.k;
   }
 
-  /** The columns as they are (the snapshot writer reads them; do not change them). */
-  columns(): { flag: Uint8Array; num: Float64Array; hash: ReadonlyArray<string | null>; target: ReadonlyMap<number, string> } {
-    return { flag: this.#flag, num: this.#num, hash: this.#hash, target: this.#target };
+  /** The columns as they are, row i being path id i of `table` (the snapshot writer reads them; do not change them). */
+  columns(): { table: PathTable; flag: Uint8Array; num: Float64Array; hash: ReadonlyArray<string | null>; target: ReadonlyMap<number, string> } {
+    return { table: this.#t, flag: this.#flag, num: this.#num, hash: this.#hash, target: this.#target };
   }
 
   /**
    * Takes over columns read from a snapshot, row i being path id i of the (fresh) path table;
-   * nothing is recorded as changed. `flag` may hold other bits: they are dropped here.
+   * nothing is recorded as changed. `flag` may hold other bits: they are dropped here, unless
+   * the caller passes `size` (its count of present rows): then it vouches that `flag` holds
+   * ROW_BITS only and `hash` is as long as `flag`, and no pass over the rows is made.
    */
-  adopt(flag: Uint8Array, num: Float64Array, hash: Array<string | null>, target: Map<number, string>): void {
-    let size = 0;
-    for (let i = 0; i < flag.length; i++) if ((flag[i]! &= ROW_BITS) & PRESENT) size++;
-    while (hash.length < flag.length) hash.push(null);
+  adopt(flag: Uint8Array, num: Float64Array, hash: Array<string | null>, target: Map<number, string>, size?: number): void {
+    if (size === undefined) {
+      size = 0;
+      for (let i = 0; i < flag.length; i++) if ((flag[i]! &= ROW_BITS) & PRESENT) size++;
+      while (hash.length < flag.length) hash.push(null);
+    }
     this.#flag = flag; this.#num = num; this.#hash = hash; this.#target = target; this.#size = size;
   }
 

@@ -11,7 +11,7 @@
 // The engine saves only after the files it reports landed (or the server acknowledged), so the
 // state never claims more than the disk holds.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { join } from 'node:path';
@@ -44,7 +44,11 @@ export interface StateStore {
   save(serverUrl: string, user: string, state: UserState): Promise<void>;
   /** Takes the cross-process run lock of this user (file stores only). */
   lock?(serverUrl: string, user: string): Promise<() => Promise<void>>;
-  /** A token that changes whenever another process saved the state (its mtime), or null when none is saved. */
+  /**
+   * A token that changes whenever another process saved the state (its mtime), or null when none is saved.
+   * The first call after a load gives the token of the files that load read (stat'ed as it read them), without
+   * another stat; every other call looks at the disk.
+   */
   stamp?(serverUrl: string, user: string): Promise<number | null>;
   /** Folds a long journal into the snapshot (at close; file stores only). */
   compact?(serverUrl: string, user: string, state: UserState): Promise<void>;
@@ -130,8 +134,22 @@ const COMPACT_MIN_BYTES = 256 * 1024;
 /** At close, a journal smaller than this is left for the next load to replay. */
 const CLOSE_COMPACT_BYTES = 64 * 1024;
 
-/** `old`: the snapshot is format 2 (JSON): the next save or close rewrites it as format 3. */
-interface FileMeta { gen: number; snapshotBytes: number; journalBytes: number; torn: boolean; old?: boolean }
+/** `old`: the snapshot is format 2 (JSON), or format 3 without the layout counts a load uses to skip work (pathBytes, hexes): the next save or close rewrites it. */
+interface FileMeta { gen: number; snapshotBytes: number; journalBytes: number; torn: boolean; old?: boolean; loadStamp?: number }
+
+/** The token `stamp` gives for a snapshot's and a journal's stats. */
+const stampOf = (st: { mtimeMs: number }, jst: { mtimeMs: number; size: number } | null): number => st.mtimeMs * 2 + (jst ? jst.mtimeMs + jst.size : 0);
+
+/** Reads a whole file and its stat from one open (the stat then describes exactly what was read, and costs no second lookup). */
+function readWithStat(file: string): { data: Buffer; st: Stats } {
+  const fd = openSync(file, 'r');
+  try {
+    const st = fstatSync(fd);
+    return { data: readFileSync(fd), st };
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** Stores state as a snapshot `stateDir/<server>/<user>.json` (binary since format 3; the name stayed) plus an append-only `<user>.journal`. */
 export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg: string) => void; noSync?: boolean; compactShare?: number; compactMinBytes?: number }): StateStore {
@@ -175,6 +193,7 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
     const line = journalLine(state, meta.gen);
     const jf = journalOf(file);
     try {
+      meta.loadStamp = undefined;
       const fh = await open(jf, 'a', 0o600);
       try {
         await fh.write(line);
@@ -203,10 +222,11 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
     async load(serverUrl, user) {
       const file = fileOf(serverUrl, user);
       let data: Buffer;
+      let st: Stats;
       try {
         // One blocking read: the async one goes through the thread pool in 512 KiB pieces, an
         // event-loop turn each, and decoding blocks the loop for longer than the read anyway.
-        data = readFileSync(file);
+        ({ data, st } = readWithStat(file));
       } catch (err) {
         metas.delete(file);
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyUserState();
@@ -214,8 +234,9 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
       }
       let state: UserState;
       let gen: number;
+      let old: boolean;
       try {
-        ({ state, gen } = decodeAny(data, serverUrl, user));
+        ({ state, gen, old } = decodeAny(data, serverUrl, user));
       } catch (err) {
         // A damaged state is set aside, never trusted: starting empty only makes the next run
         // compare everything again (equal files converge, different ones become conflicts).
@@ -225,20 +246,25 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
         opts.onWarning?.(`the sync state ${file} was unreadable (${(err as Error).message}); moved it to ${aside} and starting fresh`);
         return emptyUserState();
       }
-      let journal: Buffer | null = null;
-      try { journal = readFileSync(journalOf(file)); } catch { /* no journal: the snapshot is all there is */ }
-      const replayed = journal ? replayJournal(journal, gen, state) : { bytes: 0, torn: false };
+      let journal: { data: Buffer; st: Stats } | null = null;
+      try { journal = readWithStat(journalOf(file)); } catch { /* no journal: the snapshot is all there is */ }
+      const replayed = journal ? replayJournal(journal.data, gen, state) : { bytes: 0, torn: false };
       if (replayed.torn) opts.onWarning?.(`the sync state journal ${journalOf(file)} ends in an incomplete record (an interrupted save); the state is what was saved before it`);
       untouchAll(state);
-      metas.set(file, { gen, snapshotBytes: data.length, journalBytes: replayed.bytes, torn: replayed.torn, old: data[0] === 0x7b });
+      metas.set(file, { gen, snapshotBytes: data.length, journalBytes: replayed.bytes, torn: replayed.torn, old, loadStamp: stampOf(st, journal?.st ?? null) });
       return state;
     },
     lock: (serverUrl, user) => acquireRunLock(fileOf(serverUrl, user).replace(/\.json$/, '.lock'), { what: user }),
     async stamp(serverUrl, user) {
       const file = fileOf(serverUrl, user);
+      const meta = metas.get(file);
+      if (meta?.loadStamp !== undefined) {
+        const token = meta.loadStamp;
+        meta.loadStamp = undefined;
+        return token;
+      }
       const [st, jst] = await Promise.all([stat(file).catch(() => null), stat(journalOf(file)).catch(() => null)]);
-      if (!st) return null;
-      return st.mtimeMs * 2 + (jst ? jst.mtimeMs + jst.size : 0);
+      return st ? stampOf(st, jst) : null;
     },
     async save(serverUrl, user, state) {
       const file = fileOf(serverUrl, user);
@@ -369,13 +395,13 @@ function checkRemoteRow(r: unknown[]): RemoteRow {
   return r as RemoteRow;
 }
 
-/** Reads a snapshot of either format (3: binary; 2: JSON, written before). */
-function decodeAny(data: Buffer, serverUrl: string, user: string): { state: UserState; gen: number } {
-  if (data[0] === 0x7b /* { */) return decodeV2(JSON.parse(data.toString('utf8')), serverUrl, user);
+/** Reads a snapshot of either format (3: binary; 2: JSON, written before); `old` when a rewrite would make the next load cheaper. */
+function decodeAny(data: Buffer, serverUrl: string, user: string): { state: UserState; gen: number; old: boolean } {
+  if (data[0] === 0x7b /* { */) return { ...decodeV2(JSON.parse(data.toString('utf8')), serverUrl, user), old: true };
   const { state, header } = decodeSnapshot(data, (c) => conflictSchema.parse(c) as ConflictRecord);
   if (header.serverUrl !== serverUrl || header.user !== user) throw new Error(`it belongs to ${header.user} on ${header.serverUrl}`);
   untouchAll(state);
-  return { state, gen: header.gen };
+  return { state, gen: header.gen, old: header.pathBytes === undefined || header.hexes === undefined };
 }
 
 function decodeV2(raw: unknown, serverUrl: string, user: string): { state: UserState; gen: number } {

@@ -237,6 +237,9 @@ describe('the listing cache file', () => {
     await refused(forged(`2${body.slice(1)}`));
     await refused(forged(body.replace('\0f0/f1/f2\0', '\0f0/../../../etc/passwd/f2\0')));
     await refused(forged(body.replace('\0f0/f1/f2\0', '\0f0//f2\0')));
+    await refused(forged(body.replace('\0f0/f1/f2\0', '\0f0/f1/\0')));
+    await refused(forged(body.replace('\0.d1\0', '\0..\0'))); // a folder named '..'
+    await refused(forged(body.replace('\0sub\0', '\0.\0'))); // a subfolder '.'
     await refused(forged(`${body}\0extra`));
     if (process.getuid?.() === 0) {
       chownSync(file, 4242, 4242); // written by another user
@@ -255,8 +258,14 @@ describe('the listing cache file', () => {
     writeFileSync(join(state, 'blocker'), 'not a folder');
     expect(saveListingFile(join(state, 'blocker', 'alice.listings'), cache)).toBe(false);
     expect(cache.changed).toBe(true); // still to save
+    // A temp file left behind (by a process that died while writing) is replaced, not written into.
+    await mkdir(dirname(file), { recursive: true });
+    writeFileSync(`${file}.tmp`, 'stale and much longer than nothing at all', { mode: 0o644 });
     expect(saveListingFile(file, cache)).toBe(true);
     expect(cache.changed).toBe(false);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dirname(file))).toEqual(['alice.listings']);
+    expect(loaded(m).folders).toBe(2);
   });
 });
 

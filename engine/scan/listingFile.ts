@@ -136,7 +136,9 @@ export function saveListingFile(file: string, cache: ListingCache): boolean {
   const tmp = `${file}.tmp`;
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    writeFileSync(tmp, buf, { mode: 0o600 });
+    // Created afresh (O_EXCL), so it has our owner and mode even if a temp file was left behind.
+    try { unlinkSync(tmp); } catch { /* none left */ }
+    writeFileSync(tmp, buf, { mode: 0o600, flag: 'wx' });
     // The old file goes first: on ext4 a rename over a file starts writing the new one out at once
     // (auto_da_alloc), ~0.3-1.4 ms here. A reader in between finds no file, which is only a miss.
     try { unlinkSync(file); } catch { /* none yet */ }

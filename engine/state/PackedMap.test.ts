@@ -2,8 +2,8 @@
 // whatever mix of sets, deletes, clears and path-table compactions comes.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Entry } from '../../shared/protocol.js';
-import type { BaseRecord } from '../plan/planSync.js';
+import type { Entry, EntryKind } from '../../shared/protocol.js';
+import { NO_ROW, OTHER_ROW, type BaseRecord } from '../plan/planSync.js';
 import type { StatCacheEntry } from '../scan/scan.js';
 import { DELETED, packedMaps } from './PackedMap.js';
 
@@ -74,5 +74,32 @@ describe('PackedMap', () => {
     b.forEach((v, k, map) => { seen.push(k); expect(map.get(k)).toEqual(v); });
     expect(seen).toEqual(['f5', 'f9999', 'new', 'f0']);
     expect([...b.values()][3]).toEqual(base(9));
+  });
+
+  it('answers RowProbe (revIfHolds) as the records it holds say, without building one, in the base and the mirror; the stat cache never vouches', () => {
+    const query = fc.record({ key: fc.integer({ min: 0, max: 12 }), v: fc.integer({ min: 1, max: 60 }), own: fc.boolean(), kind: fc.constantFrom<EntryKind>('file', 'symlink'), mode: fc.constantFrom(0, 0o600, 0o644), hash: fc.constantFrom('0', '1', '2', '3', '4').map((c) => c.repeat(64)) });
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 12 }), fc.integer({ min: 1, max: 60 }), fc.boolean())), fc.array(query, { maxLength: 40 }), (ops, queries) => {
+      const m = packedMaps();
+      for (const [key, v, del] of ops) {
+        if (del) { m.base.delete(`p${key}`); m.remote.delete(`p${key}`); continue; }
+        m.base.set(`p${key}`, base(v));
+        m.remote.set(`p${key}`, remote(`p${key}`, v + 1));
+        m.statCache.set(`p${key}`, cache(v));
+      }
+      const model = (r: BaseRecord | Entry | undefined, kind: EntryKind, hash: string, mode: number): number => {
+        if (!r) return NO_ROW;
+        return !r.deleted && r.hash !== null && r.kind === kind && r.hash === hash && (kind === 'symlink' || r.mode === mode) ? r.rev : OTHER_ROW;
+      };
+      for (const q of queries) {
+        const p = `p${q.key}`;
+        for (const map of [m.base, m.remote] as Array<Map<string, BaseRecord | Entry> & { revIfHolds: typeof m.base.revIfHolds }>) {
+          const r = map.get(p);
+          // Mostly ask about the row's own content (the usual question), else anything.
+          const [kind, hash, mode] = q.own && r && r.hash !== null ? [r.kind, r.hash, r.mode] : [q.kind, q.hash, q.mode];
+          expect(map.revIfHolds(p, kind, hash, mode)).toBe(model(r, kind, hash, mode));
+        }
+        expect(m.statCache.revIfHolds(p, q.kind, q.hash, q.mode)).toBe(m.statCache.has(p) ? OTHER_ROW : NO_ROW);
+      }
+    }), { numRuns: 300 });
   });
 });

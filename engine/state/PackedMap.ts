@@ -7,8 +7,8 @@
 // so changing it afterwards does not change the map (the engine never did that).
 // Iteration follows the path table's order: the order paths were first stored in any of the three
 // maps (a path deleted from all three and stored again comes last), close to a Map's own.
-import type { Entry } from '../../shared/protocol.js';
-import type { BaseRecord } from '../plan/planSync.js';
+import type { Entry, EntryKind } from '../../shared/protocol.js';
+import { NO_ROW, OTHER_ROW, type BaseRecord, type RowProbe } from '../plan/planSync.js';
 import type { StatCacheEntry } from '../scan/scan.js';
 
 /** The bits of a row's flag byte (the snapshot file's flag columns use the same). */
@@ -99,6 +99,9 @@ export class PathTable {
 interface Codec<V> {
   /** Numbers per row in the Float64Array. */
   readonly k: number;
+  /** Where a row's rev and mode sit among its numbers (RowProbe); -1: this map's rows have no rev. */
+  readonly revAt: number;
+  readonly modeAt: number;
   /** Stores v's numbers at num[at..at+k); returns its flag bits (SYMLINK, DELETED). */
   put(v: V, num: Float64Array, at: number, t: PathTable): number;
   hash(v: V): string | null;
@@ -110,6 +113,8 @@ const kindBits = (kind: string, deleted: boolean): number => (kind === 'symlink'
 
 const baseCodec: Codec<BaseRecord> = {
   k: 3,
+  revAt: 0,
+  modeAt: 2,
   put(v, num, at) { num[at] = v.rev; num[at + 1] = v.size; num[at + 2] = v.mode; return kindBits(v.kind, v.deleted); },
   hash: (v) => v.hash,
   target: (v) => v.target,
@@ -123,6 +128,8 @@ const baseCodec: Codec<BaseRecord> = {
 
 const cacheCodec: Codec<StatCacheEntry> = {
   k: 6,
+  revAt: -1,
+  modeAt: 4,
   put(v, num, at) { num[at] = v.size; num[at + 1] = v.mtimeMs; num[at + 2] = v.ctimeMs; num[at + 3] = v.ino; num[at + 4] = v.mode; num[at + 5] = v.at; return 0; },
   hash: (v) => v.hash,
   target: (v) => v.target,
@@ -135,6 +142,8 @@ const cacheCodec: Codec<StatCacheEntry> = {
 
 const remoteCodec: Codec<Entry> = {
   k: 6,
+  revAt: 0,
+  modeAt: 2,
   put(v, num, at, t) {
     num[at] = v.rev; num[at + 1] = v.size; num[at + 2] = v.mode; num[at + 3] = v.mtime; num[at + 4] = v.updatedAt; num[at + 5] = t.device(v.device);
     return kindBits(v.kind, v.deleted);
@@ -154,7 +163,7 @@ const remoteCodec: Codec<Entry> = {
  * `untouch()` and whether it was cleared (like TrackedMap), for the state journal.
  * It extends Map only to be one to `instanceof` and to test matchers; Map's own storage stays empty.
  */
-export class PackedMap<V> extends Map<string, V> {
+export class PackedMap<V> extends Map<string, V> implements RowProbe {
   /** Keys set or deleted since the last untouch(). */
   readonly touched = new Set<string>();
   /** True after clear(): the next save must write everything. */
@@ -257,6 +266,23 @@ export class PackedMap<V> extends Map<string, V> {
     const f = this.#flag[id]!;
     if (!(f & PRESENT)) return undefined;
     return this.#c.make(t.paths[id]!, this.#num, id * this.#c.k, f, this.#hash[id]!, f & TARGET ? this.#target.get(id) : undefined, t);
+  }
+
+  /**
+   * RowProbe (planSync): the rev of `key`'s row when it holds live content (not deleted, a hash)
+   * of this kind and hash, and of this mode unless a symlink; OTHER_ROW for any other row (and
+   * for every row of the stat cache, which has no rev); NO_ROW without one. No record is built.
+   */
+  revIfHolds(key: string, kind: EntryKind, hash: string, mode: number): number {
+    const id = this.#t.ids.get(key);
+    if (id === undefined) return NO_ROW;
+    const f = this.#flag[id]!;
+    if (!(f & PRESENT)) return NO_ROW;
+    const c = this.#c;
+    if (c.revAt < 0 || f & DELETED || (f & SYMLINK ? kind !== 'symlink' : kind === 'symlink') || this.#hash[id] !== hash) return OTHER_ROW;
+    const at = id * c.k;
+    if (kind !== 'symlink' && this.#num[at + c.modeAt] !== mode) return OTHER_ROW;
+    return this.#num[at + c.revAt]!;
   }
 
   override has(key: string): boolean {

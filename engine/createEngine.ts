@@ -413,7 +413,24 @@ export function createEngine(deps: EngineDeps): Engine {
     }
     // An unchanged path our own walk found is tracked (the walk asked the matcher): no need to ask again per path.
     const walked = !deps.walk;
-    let plan = all.filter((a) => scope(a.path) && !isSkipped(a.path) && ((walked && a.type === 'nothing' && scanned.files.has(a.path)) || matcher.isTracked(a.path)));
+    // Most of a quiet run's plan is "nothing": those are only counted (and, when conflicts are
+    // recorded, remembered: a conflict whose path now plans as nothing is settled); the guards and
+    // apply walk the rest.
+    let plan: PlanAction[] = [];
+    let unchanged = 0;
+    const unchangedPaths = state.conflicts.size > 0 ? new Set<string>() : null;
+    for (const a of all) {
+      if (!scope(a.path) || isSkipped(a.path)) continue;
+      if (a.type === 'nothing' && walked && scanned.files.has(a.path)) {
+        unchanged++;
+        unchangedPaths?.add(a.path);
+      } else if (matcher.isTracked(a.path)) {
+        if (a.type === 'nothing') {
+          unchanged++;
+          unchangedPaths?.add(a.path);
+        } else plan.push(a);
+      }
+    }
     ctx.contents = new Map();
     plan = await secretGuard(home, plan, scanned.files, ctx.contents, ctx.early);
     for (const a of plan) {
@@ -432,13 +449,14 @@ export function createEngine(deps: EngineDeps): Engine {
     }
 
     const t3 = performance.now();
+    report.counts.unchanged += unchanged;
     if (opts.dryRun) {
       for (const a of plan) recordPlanned(report, a);
       await haltEarly('a dry run');
     } else {
       const conflictsBefore = JSON.stringify([...state.conflicts.keys()]);
       try {
-        await applyPlan(ctx, plan, scanned.files);
+        await applyPlan(ctx, plan, scanned.files, unchangedPaths);
       } catch (err) {
         if (!isRetryable(err)) throw err;
         // The server went away mid-run: keep what landed (the state records only that), the rest stays pending.
@@ -451,7 +469,7 @@ export function createEngine(deps: EngineDeps): Engine {
         // A run without publishes (or one that failed before them) leaves no early upload running.
         await haltEarly('the run is over');
       }
-      if (plan.some((a) => a.type !== 'nothing' && a.type !== 'skip') || JSON.stringify([...state.conflicts.keys()]) !== conflictsBefore) dirty = true;
+      if (plan.some((a) => a.type !== 'skip') || JSON.stringify([...state.conflicts.keys()]) !== conflictsBefore) dirty = true;
       const last = state.lastSyncAt;
       state.lastSyncAt = clock.now();
       if (dirty || last === null || state.lastSyncAt - last > STATE_REFRESH_MS) await stateStore.save(baseRemote.url, user, state);
@@ -605,9 +623,10 @@ export function createEngine(deps: EngineDeps): Engine {
   const FETCH_BATCH_BYTES = 16 * 1024 * 1024;
   const FETCH_BATCHES_AT_ONCE = 2;
 
-  async function applyPlan(ctx: RunCtx, plan: PlanAction[], local: Map<string, LocalFile>): Promise<void> {
+  /** Applies `plan` (no "nothing" actions: runUser counts those); `unchanged` holds their paths when conflicts are recorded. */
+  async function applyPlan(ctx: RunCtx, plan: PlanAction[], local: Map<string, LocalFile>, unchanged: ReadonlySet<string> | null): Promise<void> {
     const { state, report } = ctx;
-    const total = plan.filter((a) => a.type !== 'nothing').length;
+    const total = plan.length;
     let done = 0;
     const progress = (path: string): void => emit({ type: 'progress', user: ctx.user, phase: 'apply', done: ++done, total, path });
     // A conflict is settled when its path now plans as something else (a hand edit, or the other
@@ -617,7 +636,7 @@ export function createEngine(deps: EngineDeps): Engine {
       const scope = inScope(ctx.opts.only);
       for (const p of [...state.conflicts.keys()]) {
         const a = planned.get(p);
-        if (a ? a.type !== 'conflict' && a.type !== 'skip' : scope(p) && !matcherOf(ctx.user).isTracked(p)) state.conflicts.delete(p);
+        if (unchanged?.has(p) || (a ? a.type !== 'conflict' && a.type !== 'skip' : scope(p) && !matcherOf(ctx.user).isTracked(p))) state.conflicts.delete(p);
       }
     }
     // Deletes first, so a file can replace a folder (and the reverse) in one run.

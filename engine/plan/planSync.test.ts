@@ -377,4 +377,17 @@ describe('planSync equals planning each path of the three trees on its own', () 
     expect([p.base.gets, p.remote.gets]).toEqual([1, 1]);
     expect(p.base.probes).toBe(4);
   });
+
+  it('also builds none for an unchanged path when the trees hold tombstones of deleted paths (a home with history)', () => {
+    const w = build({ a: { base: null, baseKnown: true, local: null, remote: null, remoteKnown: true } });
+    w.local = new Map([['x', local('a')], ['y', local('b', 0o755)]]);
+    w.base = new Map([['x', base('a', 3)], ['y', base('b', 4, 0o755)], ['gone', base(null, 7)]]);
+    w.remote = new Map([['x', remote('a', 3, 0o644, 'file', 'x')], ['y', remote('b', 4, 0o755, 'file', 'y')], ['gone', remote(null, 7, 0o644, 'file', 'gone')]]);
+    const p = probed(w);
+    const plan = planSync(p, opts);
+    expect(plan).toEqual(model(w, opts));
+    expect(plan.map((a) => `${a.path}:${a.type}`)).toEqual(['gone:nothing', 'x:nothing', 'y:nothing']);
+    // Only the tombstone (not on disk) was planned from records.
+    expect([p.base.gets, p.remote.gets]).toEqual([1, 1]);
+  });
 });

@@ -204,9 +204,20 @@ export function planSync(input: PlanInput, opts: PlanOptions): PlanAction[] {
     sorted = allPaths(input).sort();
     actions = new Array<PlanAction>(sorted.length);
     installs = false;
+    // The trees hold other paths too (a home with deletions behind it keeps their tombstones):
+    // an unchanged path is still decided without records, as in planSame.
+    const bp = probeOf(input.base), rp = bp && probeOf(input.remote);
     for (let i = 0; i < sorted.length; i++) {
       const p = sorted[i]!;
-      const a = planPath(p, input.local.get(p), input.base.get(p), input.remote.get(p), opts);
+      const l = input.local.get(p);
+      if (l !== undefined && rp !== null) {
+        const rb = bp!.revIfHolds(p, l.kind, l.hash, l.mode);
+        if (rb >= 0 && rp.revIfHolds(p, l.kind, l.hash, l.mode) === rb) {
+          actions[i] = { path: p, type: 'nothing' };
+          continue;
+        }
+      }
+      const a = planPath(p, l, input.base.get(p), input.remote.get(p), opts);
       if (a.type === 'install' && !a.remote.deleted) installs = true;
       actions[i] = a;
     }

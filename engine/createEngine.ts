@@ -603,10 +603,11 @@ export function createEngine(deps: EngineDeps): Engine {
       if (a.type === 'install' && local.has(a.path)) destructive++; // overwrite or delete here
       else if (a.type === 'publish' && a.local === null && ctx.state.remote.get(a.path)?.deleted === false) destructive++; // delete on the server
     }
-    const remoteLive = liveRemoteCount(ctx.state.remote);
-    const total = Math.max(localCount, remoteLive);
     const { ratio, min_files } = config.mass_change;
-    if (destructive >= min_files && destructive > ratio * total) {
+    // Counting the server's live files walks the whole mirror: only when the run could trip the guard.
+    if (destructive < min_files) return;
+    const total = Math.max(localCount, liveRemoteCount(ctx.state.remote));
+    if (destructive > ratio * total) {
       throw new DmanError('MASS_CHANGE', `this run would delete or overwrite ${destructive} of ${total} files of user ${ctx.user}; stopped to be safe`, {
         hint: 'check the home and the server; if this is intended, run again with --yes',
         context: { user: ctx.user, destructive, total },

@@ -302,23 +302,19 @@ function planSame(input: PlanInput, opts: PlanOptions): { sorted: string[]; acti
   return { sorted, actions, installs };
 }
 
-/** Every path of the three trees once. Usually (a quiet run) the three hold the same paths: then no set is built. */
+/**
+ * Every path of the three trees once: local's, then those only base or remote hold (usually a
+ * home's tombstones of deleted paths; a quiet run's three trees often hold the same paths, and
+ * then nothing is added). No set of all paths is built.
+ */
 function allPaths(input: PlanInput): string[] {
   const { local, base, remote } = input;
-  if (base.size === local.size && remote.size === local.size) {
-    const keys: string[] = [];
-    let same = true;
-    for (const p of local.keys()) {
-      if (!base.has(p) || !remote.has(p)) { same = false; break; }
-      keys.push(p);
-    }
-    // Equal sizes and local's paths all in base and remote: the three hold the same paths.
-    if (same) return keys;
-  }
-  const paths = new Set<string>(local.keys());
-  for (const p of base.keys()) paths.add(p);
-  for (const p of remote.keys()) paths.add(p);
-  return [...paths];
+  const keys = Array.from(local.keys());
+  let extra: Set<string> | null = null;
+  for (const p of base.keys()) if (!local.has(p)) (extra ??= new Set()).add(p);
+  for (const p of remote.keys()) if (!local.has(p)) (extra ??= new Set()).add(p);
+  if (extra) for (const p of extra) keys.push(p);
+  return keys;
 }
 
 /** Counts actions by type (for reports and the mass-change guard). */

@@ -64,6 +64,8 @@ const KEEP_CONTENT_BYTES = 32 * 1024 * 1024;
 const SCAN_CONTENT_BYTES = 64 * 1024 * 1024;
 /** Early upload batches: smaller than the publish's, so the first goes up soon after the scan starts. */
 const EARLY_BATCH_FILES = 500;
+/** Files in a run's first early batch (then 64, 128, … up to EARLY_BATCH_FILES): a run with a hundred changes sends most of them while it walks. */
+const EARLY_FIRST_BATCH_FILES = 32;
 const EARLY_BATCH_BYTES = 8 * 1024 * 1024;
 const SMALL_BLOB_BYTES = 256 * 1024;
 /** Parallel upload requests: a few keep the server's fsyncs and our reads overlapping without crowding 2 cores. */
@@ -518,6 +520,7 @@ export function createEngine(deps: EngineDeps): Engine {
       } : undefined,
       maxBytes: SCAN_CONTENT_BYTES,
       batchFiles: EARLY_BATCH_FILES,
+      firstBatchFiles: EARLY_FIRST_BATCH_FILES,
       batchBytes: EARLY_BATCH_BYTES,
       concurrency: UPLOAD_CONCURRENCY,
       onRefused: (err, blobs) => log.debug({ user: ctx.user, code: isDmanError(err) ? err.code : 'unknown', blobs }, 'early upload refused; the publish uploads these blobs'),

@@ -51,6 +51,25 @@ describe('createScanContents', () => {
     expect(contents.heldBytes).toBe(0);
   });
 
+  it('starts with a small batch and doubles it up to batchFiles, so a few changes go up while the scan goes on', async () => {
+    const { contents, calls } = setup({ firstBatchFiles: 2, batchFiles: 8, batchBytes: 1 << 20, maxBytes: 1 << 20, concurrency: 8 });
+    for (let i = 0; i < 30; i++) {
+      const data = Buffer.from(`file ${i}`);
+      contents.offer(`f${i}`, data, entryOf(data));
+    }
+    // 2, 4, 8, 8, 8 sent as they filled; the other 0 wait for the end of the scan.
+    expect(calls.map((c) => c.blobs.length)).toEqual([2, 4, 8, 8, 8]);
+    contents.flush();
+    expect(calls.map((c) => c.blobs.length)).toEqual([2, 4, 8, 8, 8]);
+    const d = Buffer.from('one more');
+    contents.offer('g', d, entryOf(d));
+    contents.flush();
+    expect(calls.map((c) => c.blobs.length)).toEqual([2, 4, 8, 8, 8, 1]);
+    for (const c of calls) c.resolve();
+    await contents.settle();
+    expect(contents.stored.size).toBe(31);
+  });
+
   it('keeps the bytes of a refused batch for the publish and does not count them stored', async () => {
     const refused: number[] = [];
     const { contents, calls } = setup({ onRefused: (_e, n) => refused.push(n) });

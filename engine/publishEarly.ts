@@ -54,6 +54,12 @@ export interface ScanContentsOptions {
   /** Bytes held at most (kept and in flight); past it the run reads a file again when it needs it. */
   maxBytes: number;
   batchFiles: number;
+  /**
+   * Files in the first batch (default batchFiles); each next batch holds twice as many, up to
+   * batchFiles. A run with a few changes sends them while it still walks (the server stores them
+   * meanwhile) instead of in one batch when the scan is over.
+   */
+  firstBatchFiles?: number;
   batchBytes: number;
   /** Batches in flight at most. */
   concurrency: number;
@@ -72,6 +78,7 @@ export function createScanContents(opts: ScanContentsOptions): ScanContents {
   let held = 0;
   let batch: Pending[] = [];
   let batchBytes = 0;
+  let batchFiles = Math.max(1, Math.min(opts.batchFiles, opts.firstBatchFiles ?? opts.batchFiles));
   const queue: Job[] = [];
   /** Larger files wait for the end of the scan: their streams (and the HEAD before) need the event loop, which a blocking scan holds. */
   const large: Job[] = [];
@@ -112,6 +119,7 @@ export function createScanContents(opts: ScanContentsOptions): ScanContents {
     const list = batch;
     batch = [];
     batchBytes = 0;
+    batchFiles = Math.min(opts.batchFiles, batchFiles * 2);
     run(list);
   };
 
@@ -136,7 +144,7 @@ export function createScanContents(opts: ScanContentsOptions): ScanContents {
       cleared.set(path, entry.hash);
       batch.push({ path, hash: entry.hash, data });
       batchBytes += data.length;
-      if (batch.length >= opts.batchFiles || batchBytes >= opts.batchBytes) send();
+      if (batch.length >= batchFiles || batchBytes >= opts.batchBytes) send();
     },
     flush: () => {
       if (stopped) return;

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFile, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -161,6 +162,25 @@ async function waitForLine(lines: string[], re: RegExp, ms = 30_000): Promise<vo
 }
 
 describe('DiskStore on disk', () => {
+  it('answers the commit that grows the journal past compactBytes before compacting; the next write waits for the snapshot', async () => {
+    await withDir(async (dir) => {
+      const s = await opened(dir, { compactBytes: 1 });
+      const h = await put(s, 'alice', 'one');
+      const out = await s.commit({ user: 'alice', device: 'd', ops: [fileOp('f', 0, h, 3)], now: T0 });
+      expect(out.ok).toBe(true);
+      // Answered with the record durable in the journal, the snapshot not taken yet.
+      expect(statSync(join(dir, 'journal.log')).size).toBeGreaterThan(0);
+      const h2 = await put(s, 'alice', 'two');
+      // That write waited for the snapshot, which emptied the journal before it.
+      expect(readFileSync(join(dir, 'snapshot.jsonl'), 'utf8')).toContain('"f"');
+      expect(await s.hasBlob('alice', h2)).toBe(true);
+      await s.close();
+      const again = await opened(dir);
+      expect((await again.getEntry('alice', 'f'))?.hash).toBe(h);
+      await again.close();
+    });
+  });
+
   it('persists entries, history, blobs, ownership, tokens, audit and idempotency keys across reopen (journal and snapshot)', async () => {
     await withDir(async (dir) => {
       // a tiny compaction threshold makes some of this state come from snapshots, the rest from the journal

@@ -101,7 +101,38 @@ export function gcCutoff(opts: GcOptions = {}): number {
 
 /** Returns the SHA-256 of a commit's device and ops (canonical JSON), stored with its idempotency key. */
 export function batchDigest(input: Pick<CommitInput, 'device' | 'ops'>): string {
-  return createHash('sha256').update(canonicalJson({ device: input.device, ops: input.ops })).digest('hex');
+  const device = input.device === undefined ? '' : `"device":${canonicalJson(input.device)},`;
+  return createHash('sha256').update(`{${device}"ops":${canonicalList(input.ops as readonly unknown[])}}`).digest('hex');
+}
+
+/**
+ * canonicalJson of a list of flat objects (a commit's ops), to the byte: each distinct key set is
+ * sorted once, not once per op, and values that are not objects are written as they are (the
+ * generic recursion cost a 10,000-op commit ~100 ms of server CPU).
+ */
+export function canonicalList(list: readonly unknown[]): string {
+  const orders = new Map<string, string[]>();
+  const parts = new Array<string>(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const o = list[i];
+    if (o === null || typeof o !== 'object' || Array.isArray(o)) {
+      parts[i] = canonicalJson(o);
+      continue;
+    }
+    const rec = o as Record<string, unknown>;
+    const keys = Object.keys(rec);
+    const sig = keys.join('\0');
+    let order = orders.get(sig);
+    if (!order) orders.set(sig, (order = keys.slice().sort()));
+    let s = '';
+    for (const k of order) {
+      const v = rec[k];
+      if (v === undefined) continue;
+      s += `${s === '' ? '' : ','}${JSON.stringify(k)}:${v !== null && typeof v === 'object' ? canonicalJson(v) : JSON.stringify(v)}`;
+    }
+    parts[i] = `{${s}}`;
+  }
+  return `[${parts.join(',')}]`;
 }
 
 /**
@@ -117,7 +148,8 @@ export function assertSameBatch(input: CommitInput, recorded: string | null | un
   });
 }
 
-function canonicalJson(v: unknown): string {
+/** JSON with object keys sorted and undefined members left out, at every depth. */
+export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (v !== null && typeof v === 'object') {
     const o = v as Record<string, unknown>;

@@ -119,12 +119,12 @@ export function createEngine(deps: EngineDeps): Engine {
   const listingFiles = new Map<ListingCache, string>();
   const listingsOf = (home: string, matcher: TrackMatcher): ListingCache => {
     // One cache and file per user (two users may share a home with other patterns).
-    const user = deps.blockingWalk ? Object.keys(config.users).find((u) => config.users[u]!.home === home && matchers.get(u) === matcher) : undefined;
+    const user = Object.keys(config.users).find((u) => config.users[u]!.home === home && matchers.get(u) === matcher);
     const key = user === undefined ? home : `${home}\0${user}`;
     let c = listingCaches.get(key);
     if (!c) {
       listingCaches.set(key, (c = createListingCache()));
-      if (user !== undefined) {
+      if (user !== undefined && deps.blockingWalk) {
         const file = listingFileOf(deps.stateDir, baseRemote.url, user);
         loadListingFile(file, c, home, matcher);
         listingFiles.set(c, file);

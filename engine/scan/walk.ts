@@ -303,7 +303,8 @@ function syncWalker(home: string, matcher: TrackMatcher, opts: WalkSyncOptions):
   const readFolder = (dir: string): FolderRead => {
     const abs = dir === '' ? root : absOf(root, dir);
     let memo: FolderMemo | null = null;
-    if (cache) {
+    // Only while this is the newest walk on the cache: another walk (other patterns) may have taken it over meanwhile.
+    if (cache && cache.gen === gen) {
       const at = dir === '' ? rootAt : Date.now();
       let st: Stats | null = rootStat;
       if (dir !== '') {
@@ -329,7 +330,7 @@ function syncWalker(home: string, matcher: TrackMatcher, opts: WalkSyncOptions):
 
   /** The walk is over: forget the folders it did not meet (removed, or no longer reached). */
   const done = (): false => {
-    if (cache) {
+    if (cache && cache.gen === gen) {
       for (const [dir, m] of cache.folders) {
         if (m.gen !== gen) {
           cache.folders.delete(dir);
@@ -376,8 +377,10 @@ function syncWalker(home: string, matcher: TrackMatcher, opts: WalkSyncOptions):
         classify(root, [r.listing], matcher, memo ? memo.subdirs : subdirs, memo ? (s) => { memo.skips.push(s); skip(s); } : skip, candidates, memo);
         if (memo) {
           for (const d of memo.subdirs) subdirs.push(d);
-          cache!.folders.set(r.listing.dir, memo);
-          cache!.changed = true;
+          if (cache!.gen === gen) {
+            cache!.folders.set(r.listing.dir, memo);
+            cache!.changed = true;
+          }
         }
       }
       next = 0;

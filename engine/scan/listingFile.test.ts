@@ -202,6 +202,21 @@ describe('the listing cache file', () => {
     expect(third.read).toEqual([]);
   });
 
+  it('is refused after the clock went back past the time a folder was read', async () => {
+    await tree();
+    const m = compileTrack(['**']);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() + 3_600_000);
+    await run(m);
+    expect((await run(m)).read).toEqual([]);
+    // The clock steps back an hour (to the real time): every folder was "read in the future".
+    vi.useRealTimers();
+    const back = await run(m);
+    expect(back.folders).toBe(0);
+    expect(back.read.sort()).toEqual([...ALL_FOLDERS, '.cache'].sort());
+    expect(back.saved).toBe(true);
+  });
+
   it('ignores a damaged, truncated, foreign or malformed file, and writes it again', async () => {
     await tree();
     const m = compileTrack(['**']);

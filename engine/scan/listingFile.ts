@@ -75,9 +75,13 @@ export function loadListingFile(file: string, cache: ListingCache, home: string,
   const count = num(f[3]!);
   if (!Number.isSafeInteger(count) || count < 0 || f.length !== 4 + count * FIELDS) return 0;
   const folders = new Map<string, FolderMemo>();
+  const now = Date.now();
   for (let i = 4; i < f.length; i += FIELDS) {
     const memo = decodeFolder(f, i, root);
     if (!memo) return 0;
+    // Read "in the future": the clock went back since. On a file system with whole-second times,
+    // a change in the same second as a listing's read could then look like no change: start over.
+    if (memo.at > now) return 0;
     folders.set(memo.dir, memo);
   }
   cache.root = root;

@@ -15,7 +15,7 @@ import type {
 import { deleteLocal, installEntry, installFiles, isChangedLocally, keepCopy, readAll, writeLocal, type FileToInstall } from './apply/localFs.js';
 import type { Logger } from './log.js';
 import { isBinary, mergeText } from './plan/mergeText.js';
-import { planPath, planSync, type BaseRecord, type ConflictPolicy, type LocalFile, type PlanAction } from './plan/planSync.js';
+import { planChanges, planPath, planSync, type BaseRecord, type ConflictPolicy, type LocalFile, type PlanAction } from './plan/planSync.js';
 import { systemClock, type Clock } from './ports/Clock.js';
 import { nodeFileSystem, type FileSystem } from './ports/FileSystem.js';
 import type { Notifier } from './ports/Notifier.js';
@@ -401,18 +401,6 @@ export function createEngine(deps: EngineDeps): Engine {
     // Paths this machine does not track are left alone both ways: un-tracking a file must not
     // delete it on the server, and a server path tracked only elsewhere must not land here.
     const planOpts = { policy: ctx.policy, device: config.device, now: ctx.now, direction: opts.direction, prune: opts.prune };
-    let all: PlanAction[];
-    if (scoped) {
-      const local = scanned.files;
-      all = [...scoped].sort().map((p) => planPath(p, local.get(p), state.base.get(p), state.remote.get(p), planOpts));
-      // A file landing where a folder is (or the reverse) needs the whole tree's picture.
-      if (all.some((a) => a.type === 'install' && !a.remote.deleted && clashesWithFolder(state, scoped!, a.path))) {
-        log.debug({ user }, 'scoped run touches a file/folder clash; running in full');
-        return runUser(user, opts, policyOverride, opId);
-      }
-    } else {
-      all = planSync({ local: scanned.files, base: state.base, remote: state.remote }, planOpts);
-    }
     // An unchanged path our own walk found is tracked (the walk asked the matcher): no need to ask again per path.
     const walked = !deps.walk;
     // Most of a quiet run's plan is "nothing": those are only counted (and, when conflicts are
@@ -421,7 +409,25 @@ export function createEngine(deps: EngineDeps): Engine {
     let plan: PlanAction[] = [];
     let unchanged = 0;
     const unchangedPaths = state.conflicts.size > 0 ? new Set<string>() : null;
-    for (const a of all) {
+    let all: PlanAction[] | null = null;
+    if (scoped) {
+      const local = scanned.files;
+      all = [...scoped].sort().map((p) => planPath(p, local.get(p), state.base.get(p), state.remote.get(p), planOpts));
+      // A file landing where a folder is (or the reverse) needs the whole tree's picture.
+      if (all.some((a) => a.type === 'install' && !a.remote.deleted && clashesWithFolder(state, scoped!, a.path))) {
+        log.debug({ user }, 'scoped run touches a file/folder clash; running in full');
+        return runUser(user, opts, policyOverride, opId);
+      }
+    } else if (walked && unchangedPaths === null && !opts.only?.length && skippedScan.size === 0) {
+      // The usual full run: no action object per unchanged path, no sort of every path.
+      const c = planChanges({ local: scanned.files, base: state.base, remote: state.remote }, planOpts);
+      unchanged = c.unchanged;
+      for (const p of c.unchangedElsewhere) if (matcher.isTracked(p)) unchanged++;
+      for (const a of c.actions) if (matcher.isTracked(a.path)) plan.push(a);
+    } else {
+      all = planSync({ local: scanned.files, base: state.base, remote: state.remote }, planOpts);
+    }
+    for (const a of all ?? []) {
       if (!scope(a.path) || isSkipped(a.path)) continue;
       if (a.type === 'nothing' && walked && scanned.files.has(a.path)) {
         unchanged++;

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Entry } from '../../shared/protocol.js';
 import { packedMaps } from '../state/PackedMap.js';
-import { conflictCopyName, isConflictCopy, NO_ROW, OTHER_ROW, planPath, planSync, type BaseRecord, type ConflictPolicy, type LocalFile, type PlanAction, type PlanOptions, type RowProbe } from './planSync.js';
+import { conflictCopyName, isConflictCopy, NO_ROW, OTHER_ROW, planChanges, planPath, planSync, type BaseRecord, type ConflictPolicy, type LocalFile, type PlanAction, type PlanOptions, type RowProbe } from './planSync.js';
 
 const H = (c: string): string => c.repeat(64);
 const opts: PlanOptions = { policy: 'ask', device: 'laptop', now: Date.UTC(2026, 0, 2, 3, 4, 5) };
@@ -362,6 +362,38 @@ describe('planSync equals planning each path of the three trees on its own', () 
       expect(planSync(probed(w), o)).toEqual(model(w, o));
       expect(planSync(packed(w), o)).toEqual(model(w, o));
     }), { numRuns: 1000 });
+  });
+
+  /** planSync's plan as planChanges reports it. */
+  const split = (w: World, plan: PlanAction[]) => ({
+    actions: plan.filter((a) => a.type !== 'nothing'),
+    unchanged: plan.filter((a) => a.type === 'nothing' && w.local.has(a.path)).length,
+    unchangedElsewhere: plan.filter((a) => a.type === 'nothing' && !w.local.has(a.path)).map((a) => a.path).sort(),
+  });
+  const changes = (w: World, o: PlanOptions) => { const c = planChanges(w, o); return { ...c, unchangedElsewhere: [...c.unchangedElsewhere].sort() }; };
+
+  it('planChanges gives planSync\'s plan without the nothing actions, for any three trees and maps', () => {
+    fc.assert(fc.property(fc.dictionary(names, fc.record({ base: contentArb, baseKnown: fc.boolean(), local: contentArb, remote: contentArb, remoteKnown: fc.boolean() })), policyArb, directionArb, fc.boolean(), (spec, policy, direction, prune) => {
+      const w = build(spec);
+      const o = { ...opts, policy, direction, prune };
+      const expected = split(w, model(w, o));
+      expect(changes(w, o)).toEqual(expected);
+      expect(changes(probed(w), o)).toEqual(expected);
+      expect(changes(packed(w), o)).toEqual(expected);
+    }), { numRuns: 1000 });
+  });
+
+  it('planChanges builds no record for an unchanged path, and sorts only what changed', () => {
+    const w = build({ a: { base: null, baseKnown: true, local: null, remote: null, remoteKnown: true } });
+    w.local = new Map([['z', local('a')], ['y', local('b', 0o755)], ['e', local('c')], ['b', local('n')]]);
+    w.base = new Map([['z', base('a', 3)], ['y', base('b', 4, 0o755)], ['e', base('a', 6)], ['gone', base(null, 7)]]);
+    w.remote = new Map([['z', remote('a', 3, 0o644, 'file', 'z')], ['y', remote('b', 4, 0o755, 'file', 'y')], ['e', remote('a', 6, 0o644, 'file', 'e')], ['gone', remote(null, 7, 0o644, 'file', 'gone')]]);
+    const p = probed(w);
+    const c = planChanges(p, opts);
+    expect(c.actions.map((a) => `${a.path}:${a.type}`)).toEqual(['b:publish', 'e:publish']);
+    expect([c.unchanged, c.unchangedElsewhere]).toEqual([2, ['gone']]);
+    // Records only for the edited, the new and the deleted-on-both-sides paths.
+    expect([p.base.gets, p.remote.gets]).toEqual([3, 3]);
   });
 
   it('builds no base or remote record for an unchanged path when both offer RowProbe', () => {

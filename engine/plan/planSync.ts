@@ -258,6 +258,80 @@ export function planSync(input: PlanInput, opts: PlanOptions): PlanAction[] {
   return actions;
 }
 
+/** What planChanges found: the actions other than 'nothing' (sorted by path), and how many paths plan as 'nothing'. */
+export interface PlanChanges {
+  actions: PlanAction[];
+  /** Paths on disk that plan as 'nothing'. */
+  unchanged: number;
+  /** Paths not on disk that plan as 'nothing' (deleted on both sides, conflict copies): the caller decides whether they count. */
+  unchangedElsewhere: string[];
+}
+
+const byPath = (a: PlanAction, b: PlanAction): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+
+/**
+ * planSync for a run that only counts what is unchanged: the same actions but 'nothing', without
+ * an action object per unchanged path and without sorting every path (a quiet run of 10,000 files
+ * spent ~10 ms building, sorting and then skipping them). A plan with an install that lands a
+ * file (which may meet a folder: planSync's check needs every path in order) is made by planSync.
+ */
+export function planChanges(input: PlanInput, opts: PlanOptions): PlanChanges {
+  const { local, base, remote } = input;
+  const bp = probeOf(base), rp = bp && probeOf(remote);
+  const actions: PlanAction[] = [];
+  const elsewhere: string[] = [];
+  let unchanged = 0;
+  let whole = false;
+  /** How many of local's paths base and remote hold: fewer than their sizes means they hold others too. */
+  let inBase = 0, inRemote = 0;
+  for (const [p, l] of local) {
+    if (rp !== null) {
+      const rb = bp!.revIfHolds(p, l.kind, l.hash, l.mode);
+      if (rb >= 0 && rp.revIfHolds(p, l.kind, l.hash, l.mode) === rb) {
+        unchanged++;
+        inBase++;
+        inRemote++;
+        continue;
+      }
+    }
+    const b = base.get(p), r = remote.get(p);
+    if (b !== undefined) inBase++;
+    if (r !== undefined) inRemote++;
+    const a = planPath(p, l, b, r, opts);
+    if (a.type === 'install' && !a.remote.deleted) { whole = true; break; }
+    if (a.type === 'nothing') unchanged++;
+    else actions.push(a);
+  }
+  if (!whole && (inBase < base.size || inRemote < remote.size)) {
+    // What base or remote hold beyond local's paths (usually tombstones).
+    const seen = new Set<string>();
+    for (const m of [base, remote] as ReadonlyArray<ReadonlyMap<string, unknown>>) {
+      for (const p of m.keys()) {
+        if (local.has(p) || seen.has(p)) continue;
+        seen.add(p);
+        const a = planPath(p, undefined, base.get(p), remote.get(p), opts);
+        if (a.type === 'install' && !a.remote.deleted) { whole = true; break; }
+        if (a.type === 'nothing') elsewhere.push(p);
+        else actions.push(a);
+      }
+      if (whole) break;
+    }
+  }
+  if (whole) {
+    actions.length = 0;
+    elsewhere.length = 0;
+    unchanged = 0;
+    for (const a of planSync(input, opts)) {
+      if (a.type !== 'nothing') actions.push(a);
+      else if (local.has(a.path)) unchanged++;
+      else elsewhere.push(a.path);
+    }
+    return { actions, unchanged, unchangedElsewhere: elsewhere };
+  }
+  actions.sort(byPath);
+  return { actions, unchanged, unchangedElsewhere: elsewhere };
+}
+
 /**
  * planSync's loop for the usual case (a quiet run), where the three trees hold the same paths:
  * plans local's paths in order, fetching each record once (no separate check that the trees hold

@@ -78,6 +78,51 @@ export interface RowProbe {
   revIfHolds(path: string, kind: EntryKind, hash: string, mode: number): number;
 }
 
+/**
+ * Maps whose paths are rows of one numbered table (the state's PackedMaps share one): planChanges
+ * finds the paths base and remote hold beyond local's by marking local's rows, not by a lookup of
+ * every key of both maps in local.
+ */
+export interface RowKeys {
+  /** The table the row ids number (maps of one table give the same id to a path). */
+  readonly rowTable: object;
+  /** How many ids the table has given (ids are 0 ..< this). */
+  rowIds(): number;
+  /** The row id of `path` in the table, or -1 (the map need not hold it). */
+  rowIdOf(path: string): number;
+  /** Appends to `out` the keys this map holds whose id is not marked in `marked`, and marks them. */
+  keysUnmarked(marked: Uint8Array, out: string[]): void;
+}
+
+function rowKeysOf(m: ReadonlyMap<string, unknown>): RowKeys | null {
+  return typeof (m as Partial<RowKeys>).keysUnmarked === 'function' ? (m as unknown as RowKeys) : null;
+}
+
+/** The paths `base` or `remote` hold that `local` does not, each once. */
+function pathsBeyond(local: ReadonlyMap<string, unknown>, base: ReadonlyMap<string, unknown>, remote: ReadonlyMap<string, unknown>): string[] {
+  const rb = rowKeysOf(base), rr = rowKeysOf(remote);
+  const out: string[] = [];
+  if (rb && rr && rb.rowTable === rr.rowTable) {
+    const marked = new Uint8Array(rb.rowIds());
+    for (const p of local.keys()) {
+      const id = rb.rowIdOf(p);
+      if (id >= 0) marked[id] = 1;
+    }
+    rb.keysUnmarked(marked, out);
+    rr.keysUnmarked(marked, out);
+    return out;
+  }
+  const seen = new Set<string>();
+  for (const m of [base, remote]) {
+    for (const p of m.keys()) {
+      if (local.has(p) || seen.has(p)) continue;
+      seen.add(p);
+      out.push(p);
+    }
+  }
+  return out;
+}
+
 /** Whether a map offers RowProbe. */
 function probeOf(m: ReadonlyMap<string, unknown>): RowProbe | null {
   return typeof (m as Partial<RowProbe>).revIfHolds === 'function' ? (m as unknown as RowProbe) : null;
@@ -304,17 +349,11 @@ export function planChanges(input: PlanInput, opts: PlanOptions): PlanChanges {
   }
   if (!whole && (inBase < base.size || inRemote < remote.size)) {
     // What base or remote hold beyond local's paths (usually tombstones).
-    const seen = new Set<string>();
-    for (const m of [base, remote] as ReadonlyArray<ReadonlyMap<string, unknown>>) {
-      for (const p of m.keys()) {
-        if (local.has(p) || seen.has(p)) continue;
-        seen.add(p);
-        const a = planPath(p, undefined, base.get(p), remote.get(p), opts);
-        if (a.type === 'install' && !a.remote.deleted) { whole = true; break; }
-        if (a.type === 'nothing') elsewhere.push(p);
-        else actions.push(a);
-      }
-      if (whole) break;
+    for (const p of pathsBeyond(local, base, remote)) {
+      const a = planPath(p, undefined, base.get(p), remote.get(p), opts);
+      if (a.type === 'install' && !a.remote.deleted) { whole = true; break; }
+      if (a.type === 'nothing') elsewhere.push(p);
+      else actions.push(a);
     }
   }
   if (whole) {

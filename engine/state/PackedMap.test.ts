@@ -76,6 +76,30 @@ describe('PackedMap', () => {
     expect([...b.values()][3]).toEqual(base(9));
   });
 
+  it('answers RowKeys: one row id per path across the maps of a state, and each unmarked key once', () => {
+    const { base, remote, statCache } = packedMaps();
+    const rec = (rev: number, deleted = false): BaseRecord => ({ rev, kind: 'file', hash: deleted ? null : 'h'.repeat(64), size: 1, mode: 0o644, deleted });
+    base.set('a', rec(1));
+    base.set('gone', rec(2, true));
+    remote.set('a', { path: 'a', ...rec(1), mtime: 1, device: 'd', updatedAt: 1 } as Entry);
+    remote.set('gone', { path: 'gone', ...rec(2, true), mtime: 1, device: 'd', updatedAt: 1 } as Entry);
+    remote.set('theirs', { path: 'theirs', ...rec(3), mtime: 1, device: 'd', updatedAt: 1 } as Entry);
+    expect(base.rowTable).toBe(remote.rowTable);
+    expect(base.rowTable).toBe(statCache.rowTable);
+    expect(base.rowIdOf('theirs')).toBe(remote.rowIdOf('theirs'));
+    expect(base.rowIdOf('never')).toBe(-1);
+    const marked = new Uint8Array(base.rowIds());
+    marked[base.rowIdOf('a')] = 1;
+    const out: string[] = [];
+    base.keysUnmarked(marked, out);
+    remote.keysUnmarked(marked, out);
+    expect(out).toEqual(['gone', 'theirs']);
+    base.delete('gone');
+    const again: string[] = [];
+    base.keysUnmarked(new Uint8Array(base.rowIds()), again);
+    expect(again).toEqual(['a']);
+  });
+
   it('answers RowProbe (revIfHolds) as the records it holds say, without building one, in the base and the mirror; the stat cache never vouches', () => {
     const query = fc.record({ key: fc.integer({ min: 0, max: 12 }), v: fc.integer({ min: 1, max: 60 }), own: fc.boolean(), kind: fc.constantFrom<EntryKind>('file', 'symlink'), mode: fc.constantFrom(0, 0o600, 0o644), hash: fc.constantFrom('0', '1', '2', '3', '4').map((c) => c.repeat(64)) });
     fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 12 }), fc.integer({ min: 1, max: 60 }), fc.boolean())), fc.array(query, { maxLength: 40 }), (ops, queries) => {

@@ -8,7 +8,7 @@
 // Iteration follows the path table's order: the order paths were first stored in any of the three
 // maps (a path deleted from all three and stored again comes last), close to a Map's own.
 import type { Entry, EntryKind } from '../../shared/protocol.js';
-import { NO_ROW, OTHER_ROW, type BaseRecord, type RowProbe } from '../plan/planSync.js';
+import { NO_ROW, OTHER_ROW, type BaseRecord, type RowKeys, type RowProbe } from '../plan/planSync.js';
 import type { StatCacheEntry } from '../scan/scan.js';
 
 /** The bits of a row's flag byte (the snapshot file's flag columns use the same). */
@@ -163,7 +163,7 @@ const remoteCodec: Codec<Entry> = {
  * `untouch()` and whether it was cleared (like TrackedMap), for the state journal.
  * It extends Map only to be one to `instanceof` and to test matchers; Map's own storage stays empty.
  */
-export class PackedMap<V> extends Map<string, V> implements RowProbe {
+export class PackedMap<V> extends Map<string, V> implements RowProbe, RowKeys {
   /** Keys set or deleted since the last untouch(). */
   readonly touched = new Set<string>();
   /** True after clear(): the next save must write everything. */
@@ -283,6 +283,28 @@ export class PackedMap<V> extends Map<string, V> implements RowProbe {
     const at = id * c.k;
     if (kind !== 'symlink' && this.#num[at + c.modeAt] !== mode) return OTHER_ROW;
     return this.#num[at + c.revAt]!;
+  }
+
+  /** RowKeys (planChanges): the maps of one state share this path table, and so their row ids. */
+  get rowTable(): object {
+    return this.#t;
+  }
+
+  rowIds(): number {
+    return this.#t.paths.length;
+  }
+
+  rowIdOf(key: string): number {
+    return this.#t.ids.get(key) ?? -1;
+  }
+
+  keysUnmarked(marked: Uint8Array, out: string[]): void {
+    const flag = this.#flag, paths = this.#t.paths;
+    for (let id = 0; id < flag.length; id++) {
+      if (!(flag[id]! & PRESENT) || (id < marked.length && marked[id] === 1)) continue;
+      if (id < marked.length) marked[id] = 1;
+      out.push(paths[id]!);
+    }
   }
 
   override has(key: string): boolean {

@@ -121,7 +121,8 @@ export function canonicalList(list: readonly unknown[]): string {
     }
     const rec = o as Record<string, unknown>;
     const keys = Object.keys(rec);
-    const sig = keys.join('\0');
+    // JSON of the key list: unambiguous (keys joined by any separator are not: ['a', 'b'] and ['a\0b']).
+    const sig = JSON.stringify(keys);
     let order = orders.get(sig);
     if (!order) orders.set(sig, (order = keys.slice().sort()));
     let s = '';

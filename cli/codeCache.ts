@@ -1,6 +1,6 @@
 // dist/boot.cjs: runs the CommonJS build of the CLI (dist/cli.cjs) with a V8 code cache, so a
 // one-shot `dman` does not parse and compile ~2 MB of JavaScript on every start (Node 20 has no
-// module.enableCompileCache, and ESM modules take no cached data). node: imports only.
+// module.enableCompileCache, and ESM modules take no cached data). node: imports only (and engine/fs/readOwned.ts, which has only those).
 //
 // The cache is one file per bundle and Node build under the user's cache dir
 // (`$XDG_CACHE_HOME/dman/v8/`, `~/Library/Caches/dman/v8/`, `%LOCALAPPDATA%\dman\Cache\v8\`):
@@ -9,11 +9,12 @@
 // and written again when the process exits (temp file + rename, so a reader never sees half of
 // one). V8 checks only the source's length, so the key must name the bundle's bytes.
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync, readdirSync, renameSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, renameSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import vm from 'node:vm';
+import { readOwnedFile } from '../engine/fs/readOwned.js';
 
 const MAGIC = Buffer.from('DMANV8C1', 'latin1');
 const HEADER = MAGIC.length + 32 + 32;
@@ -53,21 +54,10 @@ export function cacheFileFor(dir: string, key: Buffer): string {
 
 /** The cached data in `file` when it is whole and made for `key`; undefined otherwise (never throws). */
 export function readCodeCache(file: string, key: Buffer): Buffer | undefined {
-  let buf: Buffer;
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, 'r');
-    // V8 runs cached data as it is: only a file no other user could have written is trusted
-    // (root under sudo with the user's HOME must not run bytecode the user put there).
-    const st = fstatSync(fd);
-    const uid = process.getuid?.();
-    if (uid !== undefined && (st.uid !== uid || (st.mode & 0o022) !== 0)) return undefined;
-    buf = readFileSync(fd);
-  } catch {
-    return undefined;
-  } finally {
-    if (fd !== undefined) try { closeSync(fd); } catch { /* read already */ }
-  }
+  // V8 runs cached data as it is: only a file no other user could have written is trusted
+  // (root under sudo with the user's HOME must not run bytecode the user put there).
+  const buf = readOwnedFile(file);
+  if (buf === undefined) return undefined;
   if (buf.length <= HEADER || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
   if (!buf.subarray(MAGIC.length, MAGIC.length + 32).equals(key)) return undefined;
   const data = buf.subarray(HEADER);

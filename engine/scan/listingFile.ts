@@ -15,8 +15,9 @@
 // and its special files (`code:name`, '/'-joined).
 import { isAscii } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { readOwnedFile } from '../fs/readOwned.js';
 import type { TrackMatcher } from '../../shared/patterns/compileTrack.js';
 import { serverDirName } from '../state/StateStore.js';
 import { specialSkipOf, type FolderMemo, type ListingCache, type WalkSkip } from './walk.js';
@@ -52,20 +53,9 @@ const childOf = (dir: string, name: string): string => (dir === '' ? name : `${d
  */
 export function loadListingFile(file: string, cache: ListingCache, home: string, matcher: TrackMatcher): number {
   const root = resolve(home);
-  let buf: Buffer;
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, 'r');
-    // Trusted only when no other user could have written it (as cli/codeCache.ts).
-    const st = fstatSync(fd);
-    const uid = process.getuid?.();
-    if (!st.isFile() || (uid !== undefined && (st.uid !== uid || (st.mode & 0o022) !== 0))) return 0;
-    buf = readFileSync(fd);
-  } catch {
-    return 0;
-  } finally {
-    if (fd !== undefined) try { closeSync(fd); } catch { /* read already */ }
-  }
+  // Trusted only when no other user could have written it (as cli/codeCache.ts).
+  const buf = readOwnedFile(file);
+  if (buf === undefined) return 0;
   if (buf.length <= HEADER || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return 0;
   const body = buf.subarray(HEADER);
   if (!createHash('sha256').update(body).digest().equals(buf.subarray(MAGIC.length, HEADER))) return 0;

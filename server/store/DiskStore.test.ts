@@ -703,3 +703,54 @@ describe('DiskStore on disk', () => {
     });
   });
 });
+
+// From review: close() right after the answer, a crash before the queued snapshot, and a snapshot
+// that fails all leave a store that reopens with every answered commit.
+describe('DiskStore compaction after the answer (compactSoon): every answered commit survives', () => {
+  it('close() right after the answer (compaction still queued) keeps the commit', async () => {
+    await withDir(async (dir) => {
+      const s = await opened(dir, { fsync: false, compactBytes: 1 });
+      const h = await put(s, 'alice', 'one');
+      const out = await s.commit({ user: 'alice', device: 'd', ops: [fileOp('f', 0, h, 3)], now: T0 });
+      expect(out.ok).toBe(true);
+      await s.close();
+      const again = await opened(dir);
+      expect((await again.getEntry('alice', 'f'))?.hash).toBe(h);
+      await again.close();
+    });
+  });
+
+  it('a crash after the answer, before the queued snapshot ran, keeps the commit (the journal holds it)', async () => {
+    await withDir(async (dir) => {
+      const s = await opened(dir, { fsync: false, compactBytes: 1 });
+      const h = await put(s, 'alice', 'one');
+      const out = await s.commit({ user: 'alice', device: 'd', ops: [fileOp('f', 0, h, 3)], now: T0 });
+      expect(out.ok).toBe(true);
+      // No turn of the event loop between the answer and the crash: the snapshot has not run.
+      await crash(s, dir);
+      const again = await opened(dir);
+      expect((await again.getEntry('alice', 'f'))?.hash).toBe(h);
+      await again.close();
+    });
+  });
+
+  it('a snapshot that fails leaves later writes working and every commit durable', async () => {
+    await withDir(async (dir) => {
+      const s = await opened(dir, { fsync: false, compactBytes: 1 });
+      // snapshot.jsonl as a non-empty folder: the atomic rename over it fails.
+      await mkdir(join(dir, 'snapshot.jsonl', 'x'), { recursive: true });
+      await writeFile(join(dir, 'snapshot.jsonl', 'x', 'y'), 'z');
+      const h1 = await put(s, 'alice', 'one');
+      expect((await s.commit({ user: 'alice', device: 'd', ops: [fileOp('f', 0, h1, 3)], now: T0 })).ok).toBe(true);
+      const h2 = await put(s, 'alice', 'two');
+      const out = await s.commit({ user: 'alice', device: 'd', ops: [fileOp('g', 0, h2, 3)], now: T0 + 1 });
+      expect(out.ok).toBe(true);
+      await crash(s, dir);
+      await rm(join(dir, 'snapshot.jsonl'), { recursive: true });
+      const again = await opened(dir);
+      expect((await again.getEntry('alice', 'f'))?.hash).toBe(h1);
+      expect((await again.getEntry('alice', 'g'))?.hash).toBe(h2);
+      await again.close();
+    });
+  });
+});

@@ -329,24 +329,27 @@ export function planChanges(input: PlanInput, opts: PlanOptions): PlanChanges {
   let whole = false;
   /** How many of local's paths base and remote hold: fewer than their sizes means they hold others too. */
   let inBase = 0, inRemote = 0;
-  for (const [p, l] of local) {
+  // forEach, not for-of: an entry array per path is 1.8 MB of garbage at 10,000 files in code
+  // that runs once (never optimized); once `whole` is set the rest is skipped.
+  local.forEach((l, p) => {
+    if (whole) return;
     if (rp !== null) {
       const rb = bp!.revIfHolds(p, l.kind, l.hash, l.mode);
       if (rb >= 0 && rp.revIfHolds(p, l.kind, l.hash, l.mode) === rb) {
         unchanged++;
         inBase++;
         inRemote++;
-        continue;
+        return;
       }
     }
     const b = base.get(p), r = remote.get(p);
     if (b !== undefined) inBase++;
     if (r !== undefined) inRemote++;
     const a = planPath(p, l, b, r, opts);
-    if (a.type === 'install' && !a.remote.deleted) { whole = true; break; }
-    if (a.type === 'nothing') unchanged++;
+    if (a.type === 'install' && !a.remote.deleted) whole = true;
+    else if (a.type === 'nothing') unchanged++;
     else actions.push(a);
-  }
+  });
   if (!whole && (inBase < base.size || inRemote < remote.size)) {
     // What base or remote hold beyond local's paths (usually tombstones).
     for (const p of pathsBeyond(local, base, remote)) {

@@ -136,7 +136,10 @@ describe.each([false, true])('scan (blocking: %s)', (blocking) => {
   });
 });
 
-describe('scan cache hits', () => {
+// A state's stat cache (PackedMap) answers hits through StatProbe, without building entries: the same answers as a Map's.
+const cacheKinds: Array<[string, () => StatCache]> = [['Map', () => new Map()], ['PackedMap', () => packedMaps().statCache]];
+
+describe.each(cacheKinds)('scan cache hits (%s)', (_kind, newCache) => {
   it('give the same LocalFile as hashing (permission bits, symlink size in bytes), and leave out what is neither a file nor a symlink', async () => {
     await writeFile(join(home, 'plain'), 'plain\n');
     await chmod(join(home, 'plain'), 0o600);
@@ -147,7 +150,7 @@ describe('scan cache hits', () => {
     for (const p of ['plain', 'tool']) await utimes(join(home, p), past, past);
     const files: WalkedFile[] = [];
     for (const p of ['plain', 'tool', 'link', 'dir']) files.push({ path: p, stats: await lstat(join(home, p)) });
-    const cache: StatCache = new Map();
+    const cache = newCache();
     const later = (): number => Date.now() + 10_000;
     const hashed = await scan({ home, files, cache, now: later });
     expect(hashed.hashed).toBe(3);
@@ -166,7 +169,7 @@ describe('scan cache hits', () => {
   it('hashes again a file whose permission bits alone changed, and takes its new mode', async () => {
     await writeFile(join(home, 'f'), 'x\n');
     await utimes(join(home, 'f'), past, past);
-    const cache: StatCache = new Map();
+    const cache = newCache();
     const later = (): number => Date.now() + 10_000;
     await scan({ home, files: walkAll(home), cache, now: later });
     const entry = cache.get('f')!;
@@ -225,7 +228,7 @@ describe('scan of a sliced walk', () => {
   });
 });
 
-describe('scan and the racy-clean window', () => {
+describe.each(cacheKinds)('scan and the racy-clean window (%s)', (_kind, newCache) => {
   it('hashes again a file modified within a clock tick (10 ms) before it was read, and trusts an older one', async () => {
     const T = Math.floor(Date.now() / 1000) * 1000 + 60_000;
     await writeFile(join(home, 'fresh'), 'same size 1');
@@ -233,7 +236,7 @@ describe('scan and the racy-clean window', () => {
     // fresh: modified 4 ms before the read (a write later in that tick would keep its mtime); old: 50 ms before.
     await utimes(join(home, 'fresh'), (T - 4) / 1000, (T - 4) / 1000);
     await utimes(join(home, 'old'), (T - 50) / 1000, (T - 50) / 1000);
-    const cache: StatCache = new Map();
+    const cache = newCache();
     const first = await scan({ home, files: walkAll(home), cache, now: () => T });
     expect(first.hashed).toBe(2);
     const second = await scan({ home, files: walkAll(home), cache, now: () => T + 1000 });

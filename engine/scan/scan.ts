@@ -27,6 +27,19 @@ export interface StatCacheEntry {
 
 export type StatCache = Map<string, StatCacheEntry>;
 
+/**
+ * What a stat cache may offer besides Map (the state's PackedMap does): the hash of `path`'s
+ * entry when it vouches for a regular file with this lstat (the same size, mtime, ctime, inode
+ * and mode bits, and an mtime more than `racyMs` older than the entry's `at`), without building
+ * the entry; undefined when it does not (or holds a symlink). A quiet scan asks this of every file.
+ */
+export interface StatProbe {
+  hashIfVouched(path: string, size: number, mtimeMs: number, ctimeMs: number, ino: number, mode: number, racyMs: number): string | undefined;
+}
+
+const statProbeOf = (cache: StatCache): StatProbe | null =>
+  (typeof (cache as Partial<StatProbe>).hashIfVouched === 'function' ? (cache as unknown as StatProbe) : null);
+
 /** What a scan reads: a list (a blocking walk, statPaths), or an async walk yielding files one by one or in slices (walkTrackedSliced). */
 export type WalkedFiles = AsyncIterable<WalkedFile | readonly WalkedFile[]> | Iterable<WalkedFile>;
 
@@ -116,7 +129,7 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   let done = 0;
   // Cache hits (nearly every file of a quiet run) are counted here and added to result.cacheHits at the end.
   let hits = 0;
-  const files = result.files, onProgress = opts.onProgress;
+  const files = result.files, onProgress = opts.onProgress, probe = statProbeOf(opts.cache);
 
   /** Takes a cache hit at once and returns null; otherwise starts hashing and returns the job. */
   const take = (f: WalkedFile): Promise<void> | null => {
@@ -126,10 +139,20 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
     if (path.includes('.dman-') && (isTempName(path) || isConflictCopy(path))) return null;
     const mode = st.mode, type = mode & S_IFMT;
     if (type !== S_IFREG && type !== S_IFLNK) return null;
-    const cached = opts.cache.get(path);
     // A hit needs the same stat and a file whose mtime's clock tick had ended when it was read (racy
     // clean): Linux stamps files with a coarse clock (a tick of 1 to 10 ms), so a second write in the
     // same tick as the first leaves mtime and ctime as they were.
+    if (type === S_IFREG && probe !== null) {
+      // The test below, on the cache's own columns: no entry is built per hit.
+      const mtimeMs = st.mtimeMs, hash = probe.hashIfVouched(path, st.size, mtimeMs, st.ctimeMs, st.ino, mode & 0o177777, RACY_MS);
+      if (hash !== undefined) {
+        hits++;
+        files.set(path, { kind: 'file', hash, size: st.size, mode: mode & 0o7777, mtime: Math.floor(mtimeMs) });
+        if (onProgress !== undefined) onProgress(++done, path);
+        return null;
+      }
+    }
+    const cached = probe !== null && type === S_IFREG ? undefined : opts.cache.get(path);
     if (cached !== undefined) {
       const mtimeMs = st.mtimeMs;
       if (st.size === cached.size && mtimeMs === cached.mtimeMs && st.ctimeMs === cached.ctimeMs && st.ino === cached.ino

@@ -126,4 +126,40 @@ describe('PackedMap', () => {
       }
     }), { numRuns: 300 });
   });
+
+  it('answers StatProbe (hashIfVouched) as the stat-cache entry it holds says, without building one; symlink rows and the other maps never vouch', () => {
+    const RACY = 10;
+    let hits = 0;
+    const stat = fc.record({ key: fc.integer({ min: 0, max: 12 }), own: fc.boolean(), size: fc.integer({ min: 1, max: 60 }), mtimeMs: fc.constantFrom(1.25, 26.25, 45.25), ctimeMs: fc.constantFrom(2 ** 45 + 1, 2 ** 45 + 30), ino: fc.integer({ min: 1, max: 60 }), mode: fc.constantFrom(0o100644, 0o100600, 0o120777), tweak: fc.integer({ min: 0, max: 9 }) });
+    fc.assert(fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 12 }), fc.integer({ min: 1, max: 60 }), fc.boolean()), { maxLength: 40 }), fc.array(stat, { maxLength: 40 }), (ops, queries) => {
+      const m = packedMaps();
+      for (const [key, v, del] of ops) {
+        if (del) { m.statCache.delete(`p${key}`); continue; }
+        m.base.set(`p${key}`, base(v));
+        // Read long after its mtime (a hit), or within the racy window of it (never one).
+        m.statCache.set(`p${key}`, { ...cache(v), at: v % 3 === 0 ? v + 5 : v + 1000 });
+      }
+      const held = [...m.statCache.keys()];
+      for (const q of queries) {
+        // Mostly a path the cache holds, asked about with its own stat (a hit unless racy) or one field off (a miss); else anything.
+        const p = q.own && held.length > 0 ? held[q.key % held.length]! : `p${q.key}`, e = m.statCache.get(p);
+        let [size, mtimeMs, ctimeMs, ino, mode] = q.own && e ? [e.size, e.mtimeMs, e.ctimeMs, e.ino, e.mode] : [q.size, q.mtimeMs, q.ctimeMs, q.ino, q.mode];
+        if (q.own && e) {
+          if (q.tweak === 1) size++;
+          else if (q.tweak === 2) mtimeMs += 1;
+          else if (q.tweak === 3) ctimeMs += 1;
+          else if (q.tweak === 4) ino++;
+          else if (q.tweak === 5) mode ^= 0o22;
+        }
+        const model = e !== undefined && e.target === undefined && e.size === size && e.mtimeMs === mtimeMs && e.ctimeMs === ctimeMs && e.ino === ino
+          && e.mode === mode && mtimeMs < e.at - RACY ? e.hash : undefined;
+        expect(m.statCache.hashIfVouched(p, size, mtimeMs, ctimeMs, ino, mode, RACY)).toBe(model);
+        if (model !== undefined) hits++;
+        expect(m.base.hashIfVouched(p, size, mtimeMs, ctimeMs, ino, mode, RACY)).toBeUndefined();
+        expect(m.remote.hashIfVouched(p, size, mtimeMs, ctimeMs, ino, mode, RACY)).toBeUndefined();
+      }
+    }), { numRuns: 300 });
+    // It met hits, not only misses.
+    expect(hits).toBeGreaterThan(50);
+  });
 });

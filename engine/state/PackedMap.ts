@@ -9,7 +9,7 @@
 // maps (a path deleted from all three and stored again comes last), close to a Map's own.
 import type { Entry, EntryKind } from '../../shared/protocol.js';
 import { NO_ROW, OTHER_ROW, type BaseRecord, type RowKeys, type RowProbe } from '../plan/planSync.js';
-import type { StatCacheEntry } from '../scan/scan.js';
+import type { StatCacheEntry, StatProbe } from '../scan/scan.js';
 
 /** The bits of a row's flag byte (the snapshot file's flag columns use the same). */
 export const PRESENT = 1, SYMLINK = 2, DELETED = 4, TARGET = 8;
@@ -107,6 +107,8 @@ interface Codec<V> {
   hash(v: V): string | null;
   target(v: V): string | undefined;
   make(path: string, num: Float64Array, at: number, flags: number, hash: string | null, target: string | undefined, t: PathTable): V;
+  /** StatProbe (the stat cache only): whether the row at num[at..] vouches for a file with this lstat (see StatProbe). */
+  vouches?(num: Float64Array, at: number, size: number, mtimeMs: number, ctimeMs: number, ino: number, mode: number, racyMs: number): boolean;
 }
 
 const kindBits = (kind: string, deleted: boolean): number => (kind === 'symlink' ? SYMLINK : 0) | (deleted ? DELETED : 0);
@@ -138,6 +140,9 @@ const cacheCodec: Codec<StatCacheEntry> = {
       ? { size: num[at]!, mtimeMs: num[at + 1]!, ctimeMs: num[at + 2]!, ino: num[at + 3]!, mode: num[at + 4]!, hash: hash!, at: num[at + 5]!, target }
       : { size: num[at]!, mtimeMs: num[at + 1]!, ctimeMs: num[at + 2]!, ino: num[at + 3]!, mode: num[at + 4]!, hash: hash!, at: num[at + 5]! };
   },
+  vouches(num, at, size, mtimeMs, ctimeMs, ino, mode, racyMs) {
+    return num[at] === size && num[at + 1] === mtimeMs && num[at + 2] === ctimeMs && num[at + 3] === ino && num[at + 4] === mode && mtimeMs < num[at + 5]! - racyMs;
+  },
 };
 
 const remoteCodec: Codec<Entry> = {
@@ -163,7 +168,7 @@ const remoteCodec: Codec<Entry> = {
  * `untouch()` and whether it was cleared (like TrackedMap), for the state journal.
  * It extends Map only to be one to `instanceof` and to test matchers; Map's own storage stays empty.
  */
-export class PackedMap<V> extends Map<string, V> implements RowProbe, RowKeys {
+export class PackedMap<V> extends Map<string, V> implements RowProbe, RowKeys, StatProbe {
   /** Keys set or deleted since the last untouch(). */
   readonly touched = new Set<string>();
   /** True after clear(): the next save must write everything. */
@@ -283,6 +288,21 @@ export class PackedMap<V> extends Map<string, V> implements RowProbe, RowKeys {
     const at = id * c.k;
     if (kind !== 'symlink' && this.#num[at + c.modeAt] !== mode) return OTHER_ROW;
     return this.#num[at + c.revAt]!;
+  }
+
+  /**
+   * StatProbe (scan): the hash of `key`'s stat-cache row when it vouches for a regular file with
+   * this lstat; undefined otherwise, and for every row of a map that is not a stat cache or that
+   * holds a symlink (the scan reads its target from the record). No record is built.
+   */
+  hashIfVouched(key: string, size: number, mtimeMs: number, ctimeMs: number, ino: number, mode: number, racyMs: number): string | undefined {
+    const vouches = this.#c.vouches;
+    if (vouches === undefined) return undefined;
+    const id = this.#t.ids.get(key);
+    if (id === undefined) return undefined;
+    const f = this.#flag[id]!;
+    if ((f & (PRESENT | SYMLINK | TARGET)) !== PRESENT || !vouches(this.#num, id * this.#c.k, size, mtimeMs, ctimeMs, ino, mode, racyMs)) return undefined;
+    return this.#hash[id] ?? undefined;
   }
 
   /** RowKeys (planChanges): the maps of one state share this path table, and so their row ids. */

@@ -42,6 +42,8 @@ const REPS = smoke ? 1 : quick ? 3 : 5;
 const SAVES = Number(flag('saves') || (smoke ? 3 : 30));
 const LOAD_S = smoke ? 1 : quick ? 5 : 10;
 const CHANGES = smoke ? 10 : 100;
+/** Rounds of CHANGES changes each (dman, then unison, then the other machine): the figures are medians. */
+const CHANGE_ROUNDS = smoke ? 1 : 3;
 const DRIVERS = (flag('drivers') || (smoke ? 'disk' : 'disk,redis,mariadb')).split(',').map((d) => d.trim()) as Driver[];
 const JSON_FLAG = flag('json');
 /** The whole run stops after this (each step has its own smaller limit too). */
@@ -265,16 +267,21 @@ async function main(): Promise<void> {
           }
         }
 
-        log(`${driver}: sync after ${CHANGES} changes`);
-        gen(homeA, ['--mutate', String(CHANGES), '--seed', '2']);
-        const changed = dman(cfgA, 'sync', '--yes');
-        // Unison carries the very same changes from this home to its replica, right after.
-        const unisonChangesHere = unisonHere.sync();
+        // Rounds of fresh changes (another seed each), medians: one run of each was one sample of a noisy machine.
+        log(`${driver}: sync after ${CHANGES} changes (${CHANGE_ROUNDS} rounds)`);
+        const changed: number[] = [], unisonChangesHere: number[] = [], other: number[] = [];
+        for (let round = 0; round < CHANGE_ROUNDS; round++) {
+          gen(homeA, ['--mutate', String(CHANGES), '--seed', String(2 + round)]);
+          changed.push(dman(cfgA, 'sync', '--yes').ms);
+          // Unison carries the very same changes from this home to its replica, right after.
+          unisonChangesHere.push(unisonHere.sync());
+          other.push(dman(cfgB, 'sync', '--yes').ms);
+        }
+        facts[`${driver}Changes`] = { dman: changed, unison: unisonChangesHere, otherMachine: other };
         await rm(replica, { recursive: true, force: true });
         await rm(mirrorA, { recursive: true, force: true });
-        row({ figure: `sync after ${CHANGES} changes (+${Math.floor(CHANGES / 2)} added, -${Math.floor(CHANGES / 4)} deleted)`, value: changed.ms, unit: 'ms', peer: 'unison (same changes, right after)', peerValue: unisonChangesHere, goal: { kind: 'ratio', max: 1.5 } });
-        const other = dman(cfgB, 'sync', '--yes');
-        row({ figure: `other machine installs those changes (dman sync)`, value: other.ms, unit: 'ms' });
+        row({ figure: `sync after ${CHANGES} changes (+${Math.floor(CHANGES / 2)} added, -${Math.floor(CHANGES / 4)} deleted), median of ${CHANGE_ROUNDS}`, value: median(changed), unit: 'ms', peer: 'unison (same changes, right after)', peerValue: median(unisonChangesHere), goal: { kind: 'ratio', max: 1.5 } });
+        row({ figure: `other machine installs those changes (dman sync), median of ${CHANGE_ROUNDS}`, value: median(other), unit: 'ms' });
 
         let watchRss: number[] = [];
         if (WATCH) {

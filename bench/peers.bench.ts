@@ -38,7 +38,7 @@ function flag(name: string): string | undefined {
 const smoke = argv.includes('--smoke');
 const quick = argv.includes('--quick');
 const FILES = Number(flag('files') || (smoke ? 200 : quick ? 10_000 : 100_000));
-const REPS = smoke ? 1 : quick ? 3 : 5;
+const REPS = smoke ? 1 : 5;
 const SAVES = Number(flag('saves') || (smoke ? 3 : 30));
 const LOAD_S = smoke ? 1 : quick ? 5 : 10;
 const CHANGES = smoke ? 10 : 100;

@@ -4,6 +4,7 @@
 import { copyFile, mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Entry } from '../../shared/protocol.js';
@@ -108,6 +109,38 @@ describe('state journal', () => {
     await again.save(URL, 'garbled', s);
     expect((await stat(jfile)).size).toBe(0);
     expect(picture(await createFileStateStore({ stateDir: dir }).load(URL, 'garbled'))).toEqual(picture(s));
+  });
+
+  it('a line whose checksum holds but whose record is malformed ends the replay there too', async () => {
+    const store = createFileStateStore({ stateDir: dir });
+    const pictures = await history(store, 'shape', 3);
+    const jfile = join(dir, serverDirName(URL), 'shape.journal');
+    const good = await readFile(jfile, 'utf8');
+    const sum = (body: string): string => createHash('sha256').update(body).digest('hex').slice(0, 16);
+    const breakages: Array<(r: Record<string, unknown>) => unknown> = [
+      (r) => ({ ...r, b: 'rows' }),
+      (r) => ({ ...r, k: [...(r.k as unknown[]), 'not a row'] }),
+      (r) => ({ ...r, r: undefined }),
+      (r) => ({ ...r, c: -1 }),
+      (r) => ({ ...r, g: (r.g as number) + 0.5 }),
+      (r) => ({ ...r, l: 'yesterday' }),
+      (r) => ({ ...r, x: {} }),
+      (r) => [r],
+      () => null,
+    ];
+    for (const brk of breakages) {
+      const lines = good.split('\n');
+      const body = JSON.stringify(brk(JSON.parse(lines[1]!.slice(17)) as Record<string, unknown>));
+      lines[1] = `${sum(body)} ${body}`;
+      await writeFile(jfile, lines.join('\n'));
+      const warnings: string[] = [];
+      const s = await createFileStateStore({ stateDir: dir, onWarning: (m) => warnings.push(m) }).load(URL, 'shape');
+      expect(picture(s), body.slice(0, 60)).toEqual(pictures[1]);
+      expect(warnings.join('\n')).toMatch(/incomplete record/);
+    }
+    // The same line as written loads all three saves.
+    await writeFile(jfile, good);
+    expect(picture(await createFileStateStore({ stateDir: dir }).load(URL, 'shape'))).toEqual(pictures[3]);
   });
 
   it('compacts past the threshold and at close; lines of an older snapshot are never replayed', async () => {

@@ -101,7 +101,7 @@ async function runSync(command: 'sync' | 'publish' | 'install', o: RunOpts, cmd:
  */
 async function syncRun(engine: Engine, command: 'sync' | 'publish' | 'install', o: RunOpts, g: GlobalOptions, io: Out, isTTY?: boolean): Promise<number> {
   const direction: SyncDirection = command === 'sync' ? 'both' : command;
-  const progress = createProgress({ json: g.json, quiet: g.quiet, ...(isTTY === undefined ? {} : { isTTY }) });
+  const progress = await createProgress({ json: g.json, quiet: g.quiet, ...(isTTY === undefined ? {} : { isTTY }) });
   const off = engine.on((e) => progress.onEvent(e));
   try {
     let report: SyncReport;

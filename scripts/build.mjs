@@ -60,6 +60,22 @@ const lazyThreadStream = {
     }));
   },
 };
+/**
+ * sonic-boom (pino's destination) requires node:assert when it loads, for one assert() when a
+ * stream closes: loading assert cost every one-shot command ~0.5 ms. In dist/cli.cjs, sonic-boom
+ * gets a stand-in that calls the real assert, loaded on that first call.
+ */
+const lazyAssertForSonicBoom = {
+  name: 'lazy-assert-for-sonic-boom',
+  setup(b) {
+    b.onResolve({ filter: /^assert$/ }, (args) => (/[\\/]node_modules[\\/]sonic-boom[\\/]/.test(args.importer) ? { path: 'assert', namespace: 'lazy-assert' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-assert' }, () => ({
+      contents: "let real;\nmodule.exports = function assert(value, message) { real ??= require('node:assert'); return real(value, message); };\n",
+      loader: 'js',
+      resolveDir: root,
+    }));
+  },
+};
 const cliBundle = {
   packages: undefined,
   plugins: [startupDeps],
@@ -99,7 +115,7 @@ if (!only || only === 'cli') {
       // pino too (~25 files, ~15 ms to load from node_modules): its one transport we use (pino-pretty,
       // on a terminal) is found from the caller's file (this bundle) and runs in thread-stream's
       // worker, both of which stay external.
-      plugins: [lazyThreadStream, startupDepsPlugin(new Set(['pino']))],
+      plugins: [lazyThreadStream, lazyAssertForSonicBoom, startupDepsPlugin(new Set(['pino']))],
       define: { ...define, 'import.meta.url': '__dmanImportMetaUrl' },
       // 'use strict' first: a banner before esbuild's own directive would leave the file sloppy.
       banner: { js: "'use strict'; var __dmanImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },

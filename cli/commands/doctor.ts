@@ -143,7 +143,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<Finding[]> {
     const t0 = now();
     const res = await get(`${base}/health`, undefined, timeoutMs);
     const t1 = now();
-    const parsed = healthReplySchema.safeParse(await res.json().catch(() => undefined));
+    const parsed = healthReplySchema().safeParse(await res.json().catch(() => undefined));
     if (!parsed.success) {
       out.push({ check: 'server', level: 'error', message: `${base} answered ${res.status} but is not a dman server`, fix: 'check server_url (scheme, host and port of `dman serve`)' });
     } else {
@@ -182,7 +182,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<Finding[]> {
     skip('storage', 'skipped: no token');
   } else {
     const res = await get(`${base}/v1/whoami`, token, timeoutMs).catch(() => null);
-    const who = res?.ok ? whoamiSchema.safeParse(await res.json().catch(() => undefined)) : null;
+    const who = res?.ok ? whoamiSchema().safeParse(await res.json().catch(() => undefined)) : null;
     if (!res || !who?.success) {
       out.push({ check: 'token', level: 'error', message: res && (res.status === 401 || res.status === 403) ? `the server refuses this token (${res.status}): it is wrong or revoked` : `the server did not confirm the token (${res ? `HTTP ${res.status}` : 'no reply'})`, fix: 'create a new one (`dman token create --user USER --device NAME`) and run `dman login` with it' });
     } else {

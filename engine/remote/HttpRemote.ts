@@ -119,7 +119,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     let message = `the server at ${base} answered ${res.status} ${res.statusText}`;
     let hint: string | undefined;
     try {
-      const body = errorReplySchema.parse(JSON.parse(text));
+      const body = errorReplySchema().parse(JSON.parse(text));
       if ((errorCodes as readonly string[]).includes(body.error.code)) code = body.error.code as ErrorCode;
       message = `${body.error.message} (${res.status} from ${url})`;
       hint = body.error.hint;
@@ -162,10 +162,10 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     // Only a commit with an idempotency key is safe to send twice.
     const res = await send({ method: 'POST', path, body: JSON.stringify(payload), headers, retry: idempotencyKey !== undefined });
     if (res.status === 409) {
-      const body = await json(res, commitConflictReplySchema, base + path);
+      const body = await json(res, commitConflictReplySchema(), base + path);
       return { ok: false, conflicts: body.conflicts };
     }
-    const ok = await json(res, commitOkSchema, base + path, fastCommitOk);
+    const ok = await json(res, commitOkSchema(), base + path, fastCommitOk);
     return { ok: true, ...ok };
   }
 
@@ -203,9 +203,9 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
   const remote: Remote = {
     url: base,
     withOp: (id) => createHttpRemote({ ...opts, opId: id }),
-    health: () => getJson('/health', healthReplySchema),
-    whoami: () => getJson('/v1/whoami', whoamiSchema),
-    changes: (user, since, limit = 1000) => getJson(`${u(user)}/changes?since=${since}&limit=${limit}`, changesReplySchema, fastChanges),
+    health: () => getJson('/health', healthReplySchema()),
+    whoami: () => getJson('/v1/whoami', whoamiSchema()),
+    changes: (user, since, limit = 1000) => getJson(`${u(user)}/changes?since=${since}&limit=${limit}`, changesReplySchema(), fastChanges),
     async hasBlob(user, hash) {
       const res = await send({ method: 'HEAD', path: `${u(user)}/blobs/${hash}` });
       return res.status === 200;
@@ -239,7 +239,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
       }
       // Safe to resend: storing a blob twice is a no-op.
       const res = await send({ method: 'POST', path, body: parts, headers: { 'content-type': BULK_BLOBS_CONTENT_TYPE, 'content-length': String(length) } });
-      const reply = await json(res, bulkBlobsReplySchema, base + path, fastBulkBlobs);
+      const reply = await json(res, bulkBlobsReplySchema(), base + path, fastBulkBlobs);
       if (reply.blobs.length !== blobs.length) {
         throw new DmanError('PROTOCOL', `the server at ${base} stored ${reply.blobs.length} of ${blobs.length} blobs of a bulk upload without saying why (${base + path})`, { hint: 'update dman on this machine or on the server so both speak the same protocol', context: { url: base + path } });
       }
@@ -298,7 +298,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     },
     commit: (user, ops: CommitOpInput[], o) => commitLike(`${u(user)}/commit`, { ops, device: o.device, idempotencyKey: o.idempotencyKey }, o.idempotencyKey),
     async history(user, path) {
-      const r = await getJson(`${u(user)}/history?path=${encodeURIComponent(path)}`, historyReplySchema);
+      const r = await getJson(`${u(user)}/history?path=${encodeURIComponent(path)}`, historyReplySchema());
       return r.versions;
     },
     restore: (user, path, rev, baseRev, device) => commitLike(`${u(user)}/restore`, { path, rev, baseRev, device }),
@@ -329,7 +329,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
                 const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('\n');
                 if (!data) continue;
                 try {
-                  const ev = pushEventSchema.parse(JSON.parse(data));
+                  const ev = pushEventSchema().parse(JSON.parse(data));
                   onRev(ev.rev);
                 } catch (err) {
                   opts.log?.warn({ err: (err as Error).message }, 'bad push event ignored');

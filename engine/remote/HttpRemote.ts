@@ -135,8 +135,12 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     return new DmanError(code ?? (res.status >= 500 ? 'SERVER_ERROR' : 'PROTOCOL'), message, { hint, context: { url, status: res.status } });
   }
 
-  /** Parses a reply with `schema`; `fast`, when given, checks it first (fastReplies.ts) and the schema runs only when it declines. */
-  async function json<S extends z.ZodType>(res: Res, schema: S, url: string, fast?: (raw: unknown) => z.infer<S> | null): Promise<z.infer<S>> {
+  /**
+   * Parses a reply with `schema`; `fast`, when given, checks it first (fastReplies.ts) and the
+   * schema runs only when it declines. `schema` is the getter (shared/lazySchema.ts): a reply the
+   * fast check takes never builds it.
+   */
+  async function json<S extends z.ZodType>(res: Res, schema: () => S, url: string, fast?: (raw: unknown) => z.infer<S> | null): Promise<z.infer<S>> {
     let raw: unknown;
     try {
       raw = JSON.parse((res.data ?? await readAll(res.body)).toString('utf8'));
@@ -145,14 +149,14 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     }
     const quick = fast?.(raw);
     if (quick) return quick;
-    const parsed = schema.safeParse(raw);
+    const parsed = schema().safeParse(raw);
     if (!parsed.success) {
       throw new DmanError('PROTOCOL', `the server at ${base} sent a reply this client does not understand (${url}): ${parsed.error.issues[0]?.message ?? 'invalid'}`, { hint: 'update dman on this machine or on the server so both speak the same protocol', context: { url } });
     }
     return parsed.data;
   }
 
-  async function getJson<S extends z.ZodType>(path: string, schema: S, fast?: (raw: unknown) => z.infer<S> | null): Promise<z.infer<S>> {
+  async function getJson<S extends z.ZodType>(path: string, schema: () => S, fast?: (raw: unknown) => z.infer<S> | null): Promise<z.infer<S>> {
     return json(await send({ method: 'GET', path }), schema, base + path, fast);
   }
 
@@ -162,10 +166,10 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     // Only a commit with an idempotency key is safe to send twice.
     const res = await send({ method: 'POST', path, body: JSON.stringify(payload), headers, retry: idempotencyKey !== undefined });
     if (res.status === 409) {
-      const body = await json(res, commitConflictReplySchema(), base + path);
+      const body = await json(res, commitConflictReplySchema, base + path);
       return { ok: false, conflicts: body.conflicts };
     }
-    const ok = await json(res, commitOkSchema(), base + path, fastCommitOk);
+    const ok = await json(res, commitOkSchema, base + path, fastCommitOk);
     return { ok: true, ...ok };
   }
 
@@ -203,9 +207,9 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
   const remote: Remote = {
     url: base,
     withOp: (id) => createHttpRemote({ ...opts, opId: id }),
-    health: () => getJson('/health', healthReplySchema()),
-    whoami: () => getJson('/v1/whoami', whoamiSchema()),
-    changes: (user, since, limit = 1000) => getJson(`${u(user)}/changes?since=${since}&limit=${limit}`, changesReplySchema(), fastChanges),
+    health: () => getJson('/health', healthReplySchema),
+    whoami: () => getJson('/v1/whoami', whoamiSchema),
+    changes: (user, since, limit = 1000) => getJson(`${u(user)}/changes?since=${since}&limit=${limit}`, changesReplySchema, fastChanges),
     async hasBlob(user, hash) {
       const res = await send({ method: 'HEAD', path: `${u(user)}/blobs/${hash}` });
       return res.status === 200;
@@ -239,7 +243,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
       }
       // Safe to resend: storing a blob twice is a no-op.
       const res = await send({ method: 'POST', path, body: parts, headers: { 'content-type': BULK_BLOBS_CONTENT_TYPE, 'content-length': String(length) } });
-      const reply = await json(res, bulkBlobsReplySchema(), base + path, fastBulkBlobs);
+      const reply = await json(res, bulkBlobsReplySchema, base + path, fastBulkBlobs);
       if (reply.blobs.length !== blobs.length) {
         throw new DmanError('PROTOCOL', `the server at ${base} stored ${reply.blobs.length} of ${blobs.length} blobs of a bulk upload without saying why (${base + path})`, { hint: 'update dman on this machine or on the server so both speak the same protocol', context: { url: base + path } });
       }
@@ -298,7 +302,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     },
     commit: (user, ops: CommitOpInput[], o) => commitLike(`${u(user)}/commit`, { ops, device: o.device, idempotencyKey: o.idempotencyKey }, o.idempotencyKey),
     async history(user, path) {
-      const r = await getJson(`${u(user)}/history?path=${encodeURIComponent(path)}`, historyReplySchema());
+      const r = await getJson(`${u(user)}/history?path=${encodeURIComponent(path)}`, historyReplySchema);
       return r.versions;
     },
     restore: (user, path, rev, baseRev, device) => commitLike(`${u(user)}/restore`, { path, rev, baseRev, device }),

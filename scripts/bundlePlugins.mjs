@@ -72,3 +72,19 @@ export const lazyZodLocales = {
     });
   },
 };
+
+/**
+ * zod's fromJSONSchema (which dman does not call) builds its keyword tables when zod loads:
+ * ~1 ms of every start in dist/cli.cjs. A stand-in loads the real module on the first call.
+ */
+export const lazyZodFromJsonSchema = {
+  name: 'lazy-zod-from-json-schema',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/from-json-schema\.js$/ }, (args) => (/[\\/]node_modules[\\/]zod[\\/]v4[\\/]classic[\\/]/.test(args.importer) ? { path: join(dirname(args.importer), args.path), namespace: 'lazy-zod-from-json-schema' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-zod-from-json-schema' }, (args) => ({
+      contents: `let real;\nexport function fromJSONSchema(schema, params) { real ??= require(${JSON.stringify(args.path)}); return real.fromJSONSchema(schema, params); }\n`,
+      loader: 'js',
+      resolveDir: dirname(args.path),
+    }));
+  },
+};

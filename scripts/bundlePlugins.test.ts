@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs build script, without types
-import { lazyAssertForSonicBoom, lazyZodLocales } from './bundlePlugins.mjs';
+import { lazyAssertForSonicBoom, lazyZodFromJsonSchema, lazyZodLocales } from './bundlePlugins.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 let dir: string;
@@ -42,6 +42,18 @@ describe('bundle stand-ins', () => {
     const parsed = JSON.parse(lazy.out) as { keys: string[]; english: string };
     expect(parsed.keys.length).toBeGreaterThan(30);
     expect(parsed.english).toBe('Too small: expected string to have >=3 characters');
+    expect(lazy.out).toBe(real.out);
+  });
+
+  it('zod fromJSONSchema: converts as the real one does', async () => {
+    const source = `
+      import { z } from 'zod';
+      const s = z.fromJSONSchema({ type: 'object', properties: { a: { type: 'string', minLength: 2 }, n: { type: 'integer' } }, required: ['a'] });
+      console.log(JSON.stringify([s.safeParse({ a: 'xy', n: 3 }), s.safeParse({ a: 'x' }), z.toJSONSchema(s)]));`;
+    const real = await runBundled('fromjson', source, []);
+    const lazy = await runBundled('fromjson', source, [lazyZodFromJsonSchema]);
+    expect(lazy.code).toContain('lazy-zod-from-json-schema');
+    expect(JSON.parse(lazy.out)[0]).toMatchObject({ success: true });
     expect(lazy.out).toBe(real.out);
   });
 

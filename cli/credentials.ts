@@ -10,6 +10,7 @@ import envPaths from 'env-paths';
 import { z } from 'zod';
 import { DmanError } from '../shared/errors.js';
 import type { EffectiveConfig } from '../shared/config/schema.js';
+import { lazySchema } from '../shared/lazySchema.js';
 import { writeFileAtomic } from '../engine/fs/atomic.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -44,8 +45,9 @@ export function credentialKey(serverUrl: string): string {
   return serverUrl.trim().replace(/\/+$/, '');
 }
 
-const loginSchema = z.object({ token: z.string().min(1), user: z.string().nullable(), device: z.string().nullable(), savedAt: z.number() });
-const fileSchema = z.object({ version: z.literal(1), logins: z.record(z.string(), loginSchema) });
+// Built on first use (shared/lazySchema.ts): a run with its token in the config or the environment reads no login file.
+const loginSchema = lazySchema(() => z.object({ token: z.string().min(1), user: z.string().nullable(), device: z.string().nullable(), savedAt: z.number() }));
+const fileSchema = lazySchema(() => z.object({ version: z.literal(1), logins: z.record(z.string(), loginSchema()) }));
 
 /** Picks the credential store: $DMAN_CREDENTIAL_STORE (keychain|file) or the keychain when its tool is on PATH, else the file. */
 export async function createCredentialStore(opts: CredentialStoreOptions = {}): Promise<CredentialStore> {
@@ -118,7 +120,7 @@ async function onPath(tool: string, env: Env): Promise<string | null> {
 }
 
 function fileStore(file: string): CredentialStore {
-  async function read(): Promise<z.infer<typeof fileSchema>> {
+  async function read(): Promise<z.infer<ReturnType<typeof fileSchema>>> {
     let text: string;
     try {
       text = await readFile(file, 'utf8');
@@ -128,11 +130,11 @@ function fileStore(file: string): CredentialStore {
     }
     let json: unknown;
     try { json = JSON.parse(text); } catch { json = null; }
-    const parsed = fileSchema.safeParse(json);
+    const parsed = fileSchema().safeParse(json);
     if (!parsed.success) throw new DmanError('CONFIG_INVALID', `the stored logins in ${file} are damaged`, { hint: 'remove the file and run `dman login` again', context: { file } });
     return parsed.data;
   }
-  async function write(data: z.infer<typeof fileSchema>): Promise<void> {
+  async function write(data: z.infer<ReturnType<typeof fileSchema>>): Promise<void> {
     await mkdir(dirname(file), { recursive: true, mode: 0o700 });
     await writeFileAtomic(file, `${JSON.stringify(data, null, 2)}\n`, { mode: 0o600 });
   }
@@ -179,7 +181,7 @@ function run(cmd: string, args: string[], env: Env, stdin?: string): Promise<Run
 function decode(secret: string): StoredLogin | null {
   for (const text of [secret, /^[A-Za-z0-9+/]+=*$/.test(secret) ? Buffer.from(secret, 'base64').toString('utf8') : '']) {
     try {
-      const parsed = loginSchema.safeParse(JSON.parse(text));
+      const parsed = loginSchema().safeParse(JSON.parse(text));
       if (parsed.success) return parsed.data;
     } catch {
       // not this encoding
@@ -309,7 +311,7 @@ export function readStoredLoginSync(serverUrl: string, opts: CredentialStoreOpti
   }
   let json: unknown;
   try { json = JSON.parse(text); } catch { json = null; }
-  const parsed = fileSchema.safeParse(json);
+  const parsed = fileSchema().safeParse(json);
   if (!parsed.success) throw new DmanError('CONFIG_INVALID', `the stored logins in ${file} are damaged`, { hint: 'remove the file and run `dman login` again', context: { file } });
   return parsed.data.logins[key] ?? null;
 }

@@ -1,5 +1,5 @@
 // Progress bars for long runs on a terminal; silent for scripts (--json, --quiet, NO_COLOR, no TTY).
-import cliProgress from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import type { EngineEvent } from '../engine/Engine.js';
 
 /** Where and whether bars may be drawn. */
@@ -27,11 +27,16 @@ export function isProgressShown(o: ProgressOptions): boolean {
   return !o.json && !o.quiet && tty && env.NO_COLOR === undefined && env.CI === undefined && env.TERM !== 'dumb';
 }
 
-/** Creates the progress display (a no-op when isProgressShown is false). */
-export function createProgress(o: ProgressOptions = {}): Progress {
+/**
+ * Creates the progress display (a no-op when isProgressShown is false). cli-progress (and the
+ * `readline` it requires, ~1 ms of a start with its internals) is loaded only when bars may be
+ * drawn: a sync under --quiet, --json or a pipe never needs it.
+ */
+export async function createProgress(o: ProgressOptions = {}): Promise<Progress> {
   const enabled = isProgressShown(o);
+  const cliProgress = enabled ? (await import('cli-progress')).default : null;
   const minTotal = o.minTotal ?? 50;
-  let bar: cliProgress.SingleBar | null = null;
+  let bar: SingleBar | null = null;
   let phase = '';
   const stop = (): void => {
     bar?.stop();
@@ -41,7 +46,7 @@ export function createProgress(o: ProgressOptions = {}): Progress {
   return {
     enabled,
     onEvent(e) {
-      if (!enabled || e.type !== 'progress') return;
+      if (!cliProgress || e.type !== 'progress') return;
       const key = `${e.user}:${e.phase}`;
       if (e.phase === 'scan') {
         // The scan does not know its total up front: show a count only once it gets long.

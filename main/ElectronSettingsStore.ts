@@ -9,7 +9,7 @@ export interface StoreLike {
 
 /** Reads the autoUpdate setting synchronously (the updater asks on every check); default on. */
 export function isAutoUpdateEnabled(store: StoreLike): boolean {
-  const r = appSettingsSchema.safeParse(store.get('app') ?? {});
+  const r = appSettingsSchema().safeParse(store.get('app') ?? {});
   return r.success ? r.data.autoUpdate : true;
 }
 
@@ -17,9 +17,9 @@ export function isAutoUpdateEnabled(store: StoreLike): boolean {
 export function createElectronSettingsStore(store: StoreLike): SettingsStore {
   return {
     async load(): Promise<AppSettings> {
-      const r = appSettingsSchema.safeParse(store.get('app') ?? {});
-      return r.success ? r.data : appSettingsSchema.parse({});
+      const r = appSettingsSchema().safeParse(store.get('app') ?? {});
+      return r.success ? r.data : appSettingsSchema().parse({});
     },
-    async save(s: AppSettings) { store.set('app', appSettingsSchema.parse(s)); },
+    async save(s: AppSettings) { store.set('app', appSettingsSchema().parse(s)); },
   };
 }

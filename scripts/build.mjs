@@ -4,6 +4,7 @@
 import { build } from 'esbuild';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { lazyAssertForSonicBoom, lazyThreadStream, lazyZodFromJsonSchema, lazyZodLocales } from './bundlePlugins.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const common0 = { bundle: true, platform: 'node', target: 'node20', sourcemap: 'linked', packages: 'external', logLevel: 'warning', absWorkingDir: root };
@@ -43,23 +44,6 @@ const startupDepsPlugin = (also = new Set()) => ({
   },
 });
 const startupDeps = startupDepsPlugin();
-/**
- * pino requires thread-stream (external: its worker runs by file path) when it loads, though only
- * a transport (pino-pretty on a terminal) ever constructs one: loading it from node_modules cost
- * every one-shot command ~3 ms. In dist/cli.cjs, pino gets a stand-in that loads the real one on
- * first `new` (pino's only use of it).
- */
-const lazyThreadStream = {
-  name: 'lazy-thread-stream',
-  setup(b) {
-    b.onResolve({ filter: /^thread-stream$/ }, (args) => (args.namespace === 'lazy-thread-stream' ? { path: 'thread-stream', external: true } : { path: 'thread-stream', namespace: 'lazy-thread-stream' }));
-    b.onLoad({ filter: /.*/, namespace: 'lazy-thread-stream' }, () => ({
-      contents: "let real;\nmodule.exports = function ThreadStream(opts) { real ??= require('thread-stream'); return new real(opts); };\n",
-      loader: 'js',
-      resolveDir: root,
-    }));
-  },
-};
 const cliBundle = {
   packages: undefined,
   plugins: [startupDeps],
@@ -99,7 +83,7 @@ if (!only || only === 'cli') {
       // pino too (~25 files, ~15 ms to load from node_modules): its one transport we use (pino-pretty,
       // on a terminal) is found from the caller's file (this bundle) and runs in thread-stream's
       // worker, both of which stay external.
-      plugins: [lazyThreadStream, startupDepsPlugin(new Set(['pino']))],
+      plugins: [lazyThreadStream, lazyAssertForSonicBoom, lazyZodLocales, lazyZodFromJsonSchema, startupDepsPlugin(new Set(['pino']))],
       define: { ...define, 'import.meta.url': '__dmanImportMetaUrl' },
       // 'use strict' first: a banner before esbuild's own directive would leave the file sloppy.
       banner: { js: "'use strict'; var __dmanImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },

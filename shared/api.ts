@@ -99,7 +99,7 @@ export const planItemSchema = z.object({
   path: z.string(),
   action: z.enum(['publish', 'install', 'delete-local', 'delete-remote', 'conflict', 'same']),
 });
-export const versionSchema = entrySchema;
+export const versionSchema = entrySchema();
 export const versionContentSchema = z.object({ rev: z.number().int(), binary: z.boolean(), size: z.number().int(), text: z.string().nullable() });
 
 export const previewItemSchema = z.object({ path: z.string(), tracked: z.boolean(), pattern: z.string().nullable() });

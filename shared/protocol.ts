@@ -1,6 +1,8 @@
 // The server protocol (`/v1`): one zod schema per wire shape. The server validates requests
-// with these and the engine's HTTP client parses every response with them.
+// with these and the engine's HTTP client parses every response with them. The object schemas
+// are getters (lazySchema.ts), built on first use: `entrySchema().parse(x)`.
 import { z } from 'zod';
+import { lazySchema } from './lazySchema.js';
 
 /** Version of the /v1 protocol; bumped on incompatible changes. */
 export const PROTOCOL_VERSION = 1;
@@ -44,7 +46,7 @@ export const entryKind = z.enum(['file', 'symlink']);
 export type EntryKind = z.infer<typeof entryKind>;
 
 /** One path's current state on the server (a tombstone when deleted). */
-export const entrySchema = z.object({
+export const entrySchema = lazySchema(() => z.object({
   path: relPath,
   kind: entryKind,
   /** SHA-256 of the content (file) or of the target string (symlink); null for a tombstone. */
@@ -62,11 +64,11 @@ export const entrySchema = z.object({
   device: z.string(),
   /** Server time of the write, ms since the epoch. */
   updatedAt: z.number(),
-});
-export type Entry = z.infer<typeof entrySchema>;
+}));
+export type Entry = z.infer<ReturnType<typeof entrySchema>>;
 
 /** One change in a commit. */
-export const commitOpSchema = z.object({
+export const commitOpSchema = lazySchema(() => z.object({
   path: relPath,
   /**
    * The rev the change is based on: the entry's rev the client last saw, 0 when it saw no
@@ -80,30 +82,30 @@ export const commitOpSchema = z.object({
   mode: z.number().int().min(0).max(0o7777).default(0o644),
   mtime: z.number().default(0),
   target: z.string().optional(),
-});
-export type CommitOp = z.infer<typeof commitOpSchema>;
-export type CommitOpInput = z.input<typeof commitOpSchema>;
+}));
+export type CommitOp = z.infer<ReturnType<typeof commitOpSchema>>;
+export type CommitOpInput = z.input<ReturnType<typeof commitOpSchema>>;
 
 export const MAX_COMMIT_OPS = 20_000;
 
-export const commitRequestSchema = z.object({
-  ops: z.array(commitOpSchema).min(1).max(MAX_COMMIT_OPS),
+export const commitRequestSchema = lazySchema(() => z.object({
+  ops: z.array(commitOpSchema()).min(1).max(MAX_COMMIT_OPS),
   device: z.string().min(1).max(128).optional(),
   idempotencyKey: z.string().min(8).max(128).optional(),
-});
-export type CommitRequest = z.infer<typeof commitRequestSchema>;
+}));
+export type CommitRequest = z.infer<ReturnType<typeof commitRequestSchema>>;
 
-export const commitConflictSchema = z.object({
+export const commitConflictSchema = lazySchema(() => z.object({
   path: relPath,
   expected: z.number().int().nonnegative().nullable(),
-  current: entrySchema.nullable(),
-});
-export type CommitConflict = z.infer<typeof commitConflictSchema>;
+  current: entrySchema().nullable(),
+}));
+export type CommitConflict = z.infer<ReturnType<typeof commitConflictSchema>>;
 
 /** 200 reply to a commit. */
-export const commitOkSchema = z.object({ rev: z.number().int().nonnegative(), entries: z.array(entrySchema), replayed: z.boolean() });
+export const commitOkSchema = lazySchema(() => z.object({ rev: z.number().int().nonnegative(), entries: z.array(entrySchema()), replayed: z.boolean() }));
 /** 409 reply to a commit: nothing was written. */
-export const commitConflictReplySchema = z.object({ error: z.object({ code: z.literal('CONFLICT'), message: z.string() }), conflicts: z.array(commitConflictSchema) });
+export const commitConflictReplySchema = lazySchema(() => z.object({ error: z.object({ code: z.literal('CONFLICT'), message: z.string() }), conflicts: z.array(commitConflictSchema()) }));
 
 /**
  * POST /v1/users/:user/blobs: many blobs in one body of this content type. Each blob is a header
@@ -120,10 +122,10 @@ export function bulkBlobHeader(hash: string, size: number): string {
 }
 
 /** 200 reply to a bulk upload: one result per blob, in body order. */
-export const bulkBlobsReplySchema = z.object({
+export const bulkBlobsReplySchema = lazySchema(() => z.object({
   blobs: z.array(z.object({ hash: sha256Hex, size: z.number().int().nonnegative(), created: z.boolean() })),
-});
-export type BulkBlobsReply = z.infer<typeof bulkBlobsReplySchema>;
+}));
+export type BulkBlobsReply = z.infer<ReturnType<typeof bulkBlobsReplySchema>>;
 
 /**
  * POST /v1/users/:user/blobs/fetch: many blobs in one reply (an install of a new machine). The
@@ -136,10 +138,10 @@ export type BulkBlobsReply = z.infer<typeof bulkBlobsReplySchema>;
 export const BLOB_FETCH_MAX_COUNT = 5_000;
 /** Bytes after which a fetch reply stops (it always carries at least one blob). */
 export const BLOB_FETCH_MAX_BYTES = 64 * 1024 * 1024;
-export const blobFetchRequestSchema = z.object({
+export const blobFetchRequestSchema = lazySchema(() => z.object({
   hashes: z.array(sha256Hex).min(1, 'list at least one blob hash').max(BLOB_FETCH_MAX_COUNT, `at most ${BLOB_FETCH_MAX_COUNT} hashes per fetch; split the list`),
-}).strict();
-export type BlobFetchRequest = z.infer<typeof blobFetchRequestSchema>;
+}).strict());
+export type BlobFetchRequest = z.infer<ReturnType<typeof blobFetchRequestSchema>>;
 
 /** Returns the frame header of a blob the server does not have for the user, in a fetch reply. */
 export function missingBlobHeader(hash: string): string {
@@ -147,35 +149,35 @@ export function missingBlobHeader(hash: string): string {
 }
 
 /** GET /v1/users/:user/changes?since=REV&limit=N */
-export const changesQuerySchema = z.object({
+export const changesQuerySchema = lazySchema(() => z.object({
   since: z.coerce.number().int().nonnegative().default(0),
   limit: z.coerce.number().int().min(1).max(10_000).default(1000),
-});
-export const changesReplySchema = z.object({
-  entries: z.array(entrySchema),
+}));
+export const changesReplySchema = lazySchema(() => z.object({
+  entries: z.array(entrySchema()),
   headRev: z.number().int().nonnegative(),
   /** When true, ask again with since = the last entry's rev. */
   more: z.boolean(),
-});
-export type ChangesReply = z.infer<typeof changesReplySchema>;
+}));
+export type ChangesReply = z.infer<ReturnType<typeof changesReplySchema>>;
 
 /** A push-stream event (SSE `data:` of GET /v1/users/:user/events). */
-export const pushEventSchema = z.object({ user: z.string(), rev: z.number().int().nonnegative() });
-export type PushEvent = z.infer<typeof pushEventSchema>;
+export const pushEventSchema = lazySchema(() => z.object({ user: z.string(), rev: z.number().int().nonnegative() }));
+export type PushEvent = z.infer<ReturnType<typeof pushEventSchema>>;
 
 /** A past version of one path (GET /v1/users/:user/history?path=P). */
 export const versionSchema = entrySchema;
-export const historyReplySchema = z.object({ path: relPath, versions: z.array(versionSchema) });
+export const historyReplySchema = lazySchema(() => z.object({ path: relPath, versions: z.array(versionSchema()) }));
 
 /** POST /v1/users/:user/restore */
-export const restoreRequestSchema = z.object({ path: relPath, rev: z.number().int().positive(), baseRev: z.number().int().nonnegative().nullable().default(null), device: z.string().optional() });
+export const restoreRequestSchema = lazySchema(() => z.object({ path: relPath, rev: z.number().int().positive(), baseRev: z.number().int().nonnegative().nullable().default(null), device: z.string().optional() }));
 
 /** GET /v1/whoami */
-export const whoamiSchema = z.object({ user: z.string().nullable(), device: z.string().nullable(), admin: z.boolean(), tokenId: z.string().nullable(), serverVersion: z.string(), protocol: z.number().int() });
-export type Whoami = z.infer<typeof whoamiSchema>;
+export const whoamiSchema = lazySchema(() => z.object({ user: z.string().nullable(), device: z.string().nullable(), admin: z.boolean(), tokenId: z.string().nullable(), serverVersion: z.string(), protocol: z.number().int() }));
+export type Whoami = z.infer<ReturnType<typeof whoamiSchema>>;
 
 /** Token metadata (never the token itself, except once in the create reply). */
-export const tokenInfoSchema = z.object({
+export const tokenInfoSchema = lazySchema(() => z.object({
   id: z.string(),
   user: z.string().nullable(),
   device: z.string(),
@@ -183,21 +185,21 @@ export const tokenInfoSchema = z.object({
   createdAt: z.number(),
   lastUsedAt: z.number().nullable(),
   revokedAt: z.number().nullable(),
-});
-export type TokenInfo = z.infer<typeof tokenInfoSchema>;
-export const tokenCreateRequestSchema = z.object({ user: userName.nullable().default(null), device: z.string().min(1).max(128), admin: z.boolean().default(false) });
-export const tokenCreateReplySchema = z.object({ token: z.string(), info: tokenInfoSchema });
+}));
+export type TokenInfo = z.infer<ReturnType<typeof tokenInfoSchema>>;
+export const tokenCreateRequestSchema = lazySchema(() => z.object({ user: userName.nullable().default(null), device: z.string().min(1).max(128), admin: z.boolean().default(false) }));
+export const tokenCreateReplySchema = lazySchema(() => z.object({ token: z.string(), info: tokenInfoSchema() }));
 
 /** Every error reply of the server. */
-export const errorReplySchema = z.object({ error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional() }) });
-export type ErrorReply = z.infer<typeof errorReplySchema>;
+export const errorReplySchema = lazySchema(() => z.object({ error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional() }) }));
+export type ErrorReply = z.infer<ReturnType<typeof errorReplySchema>>;
 
 /** GET /health (no token). */
-export const healthReplySchema = z.object({
+export const healthReplySchema = lazySchema(() => z.object({
   ok: z.boolean(),
   version: z.string(),
   protocol: z.number().int(),
   driver: z.string(),
   storage: z.object({ ok: z.boolean(), latencyMs: z.number(), error: z.string().optional() }),
-});
-export type HealthReply = z.infer<typeof healthReplySchema>;
+}));
+export type HealthReply = z.infer<ReturnType<typeof healthReplySchema>>;

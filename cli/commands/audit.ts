@@ -3,18 +3,21 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { DmanError } from '../../shared/errors.js';
+import { lazySchema } from '../../shared/lazySchema.js';
 import { createLogger } from '../../engine/log.js';
 import type { AuditRecord } from '../../server/store/Store.js';
 import { action, globalsOf } from '../action.js';
 import { loadCliConfig } from '../config.js';
 import { openConfiguredStore } from './serve.js';
 
-const auditRecordSchema = z.object({
-  time: z.number(), action: z.string(), outcome: z.enum(['ok', 'denied', 'failed']),
-  source: z.string().nullable(), user: z.string().nullable(), tokenId: z.string().nullable(), opId: z.string().nullable(),
-  details: z.record(z.string(), z.unknown()).optional(),
-});
-const auditReplySchema = z.object({ records: z.array(auditRecordSchema) });
+// Built on first use (shared/lazySchema.ts): every dman start loads this module, few run `dman audit`.
+const auditReplySchema = lazySchema(() => z.object({
+  records: z.array(z.object({
+    time: z.number(), action: z.string(), outcome: z.enum(['ok', 'denied', 'failed']),
+    source: z.string().nullable(), user: z.string().nullable(), tokenId: z.string().nullable(), opId: z.string().nullable(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  })),
+}));
 
 interface AuditOptions { since?: string; user?: string; limit?: string; server?: string; token?: string; local?: boolean; dataDir?: string }
 
@@ -51,7 +54,7 @@ async function fromServer(url: string, token: string, q: { since?: number; user?
     const code = res.status === 401 ? 'AUTH_INVALID' : res.status === 403 ? 'FORBIDDEN' : 'SERVER_ERROR';
     throw new DmanError(code, `GET ${full.split('?')[0]} failed: ${e?.message ?? `HTTP ${res.status}`}`, { hint: res.status === 401 || res.status === 403 ? 'the audit trail needs an admin token: --token, $DMAN_TOKEN or auth_token in the config (`dman token create --admin --device ops`)' : e?.hint, context: { url } });
   }
-  const parsed = auditReplySchema.safeParse(json);
+  const parsed = auditReplySchema().safeParse(json);
   if (!parsed.success) throw new DmanError('PROTOCOL', `the server at ${url} sent an unexpected audit reply`, { hint: 'update dman on the server or this machine', context: { url } });
   return parsed.data.records;
 }

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import type { EffectiveConfig } from '../../shared/config/schema.js';
 import { isDmanError } from '../../shared/errors.js';
+import { lazySchema } from '../../shared/lazySchema.js';
 import { compileTrack } from '../../shared/patterns/index.js';
 import { PROTOCOL_VERSION, healthReplySchema, whoamiSchema } from '../../shared/protocol.js';
 import { lintConfigFile } from '../../engine/config/lint.js';
@@ -36,11 +37,12 @@ export interface DoctorOptions {
   version?: string;
 }
 
-const statusSchema = z.object({
+// Built on first use (shared/lazySchema.ts): every dman start loads this module, few run `dman doctor`.
+const statusSchema = lazySchema(() => z.object({
   ok: z.boolean(),
   storage: z.object({ ok: z.boolean(), error: z.string().optional(), warnings: z.array(z.string()).optional(), details: z.record(z.string(), z.unknown()).optional() }).passthrough(),
   schemaVersion: z.unknown().optional(),
-}).passthrough();
+}).passthrough());
 
 /** Skew bounds: seconds apart before a warning, and before an error. */
 export const SKEW_WARN_S = 30;
@@ -143,7 +145,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<Finding[]> {
     const t0 = now();
     const res = await get(`${base}/health`, undefined, timeoutMs);
     const t1 = now();
-    const parsed = healthReplySchema.safeParse(await res.json().catch(() => undefined));
+    const parsed = healthReplySchema().safeParse(await res.json().catch(() => undefined));
     if (!parsed.success) {
       out.push({ check: 'server', level: 'error', message: `${base} answered ${res.status} but is not a dman server`, fix: 'check server_url (scheme, host and port of `dman serve`)' });
     } else {
@@ -182,7 +184,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<Finding[]> {
     skip('storage', 'skipped: no token');
   } else {
     const res = await get(`${base}/v1/whoami`, token, timeoutMs).catch(() => null);
-    const who = res?.ok ? whoamiSchema.safeParse(await res.json().catch(() => undefined)) : null;
+    const who = res?.ok ? whoamiSchema().safeParse(await res.json().catch(() => undefined)) : null;
     if (!res || !who?.success) {
       out.push({ check: 'token', level: 'error', message: res && (res.status === 401 || res.status === 403) ? `the server refuses this token (${res.status}): it is wrong or revoked` : `the server did not confirm the token (${res ? `HTTP ${res.status}` : 'no reply'})`, fix: 'create a new one (`dman token create --user USER --device NAME`) and run `dman login` with it' });
     } else {
@@ -194,7 +196,7 @@ export async function runDoctor(opts: DoctorOptions = {}): Promise<Finding[]> {
       else out.push({ check: 'token', level: 'ok', message: `token ${w.tokenId} for ${w.user} on device ${w.device ?? '-'}` });
     }
     const sres = await get(`${base}/status`, token, timeoutMs).catch(() => null);
-    const st = sres?.ok ? statusSchema.safeParse(await sres.json().catch(() => undefined)) : null;
+    const st = sres?.ok ? statusSchema().safeParse(await sres.json().catch(() => undefined)) : null;
     if (!st?.success) skip('storage', 'skipped: /status not readable with this token');
     else {
       const s = st.data.storage;

@@ -16,10 +16,7 @@ import { loadCliConfig } from '../config.js';
 import { EXIT } from '../exit.js';
 import { toUserPath } from '../output/paths.js';
 import { formatCompare, formatConflicts, formatHistory, formatStatus, formatSyncReport } from '../output/printReport.js';
-import {
-  compareOutputSchema, conflictsOutputSchema, historyOutputSchema, resolveOutputSchema, restoreOutputSchema,
-  statusOutputSchema, syncOutputSchema, watchEventSchema,
-} from '../output/schemas.js';
+import { cliOutputSchemas, type CliOutputName, type CliOutputSchemas } from '../output/schemas.js';
 import { createProgress } from '../progress.js';
 
 /** Returns the token the engine sends: $DMAN_AUTH_TOKEN, then the `dman login` token for server_url, then config auth_token. */
@@ -66,7 +63,8 @@ interface Out { out(text: string): void; err(text: string): void }
 const processOut: Out = { out: (t) => { process.stdout.write(t); }, err: (t) => { process.stderr.write(t); } };
 
 /** Prints one --json document after checking it against its published schema (a mismatch is our bug, so it fails loudly). */
-function printJson<S extends z.ZodType>(schema: S, doc: z.input<S>, io: Out = processOut): void {
+function printJson<N extends CliOutputName>(name: N, doc: z.input<CliOutputSchemas[N]>, io: Out = processOut): void {
+  const schema: z.ZodType = cliOutputSchemas()[name];
   const parsed = schema.safeParse(doc);
   if (!parsed.success) throw new DmanError('INTERNAL', `the --json output does not match its schema: ${parsed.error.issues[0]?.message ?? ''} at ${parsed.error.issues[0]?.path.join('.') ?? ''}`, { hint: 'please report this bug' });
   io.out(`${JSON.stringify(parsed.data)}\n`);
@@ -101,7 +99,7 @@ async function runSync(command: 'sync' | 'publish' | 'install', o: RunOpts, cmd:
  */
 async function syncRun(engine: Engine, command: 'sync' | 'publish' | 'install', o: RunOpts, g: GlobalOptions, io: Out, isTTY?: boolean): Promise<number> {
   const direction: SyncDirection = command === 'sync' ? 'both' : command;
-  const progress = createProgress({ json: g.json, quiet: g.quiet, ...(isTTY === undefined ? {} : { isTTY }) });
+  const progress = await createProgress({ json: g.json, quiet: g.quiet, ...(isTTY === undefined ? {} : { isTTY }) });
   const off = engine.on((e) => progress.onEvent(e));
   try {
     let report: SyncReport;
@@ -115,7 +113,7 @@ async function syncRun(engine: Engine, command: 'sync' | 'publish' | 'install', 
     progress.stop();
     const code = exitCodeOf(report);
     if (g.json) {
-      printJson(syncOutputSchema, { ok: code === EXIT.OK, exitCode: code, command, ...report }, io);
+      printJson('sync', { ok: code === EXIT.OK, exitCode: code, command, ...report }, io);
     } else {
       const text = formatSyncReport(report, g.verbose);
       if (code === EXIT.OK) { if (!g.quiet) io.out(text); } else io.err(text);
@@ -213,7 +211,7 @@ export function register(program: Command): void {
       const { engine, config, g } = await openEngine(cmd);
       try {
         const lines = await engine.compare({ users: o.user.length ? o.user : undefined, only: o.only.length ? o.only : undefined, showSame: !!o.showSame });
-        if (g.json) printJson(compareOutputSchema, { ok: true, lines });
+        if (g.json) printJson('compare', { ok: true, lines });
         else process.stdout.write(formatCompare(lines, Object.keys(config.users).length > 1));
         return EXIT.OK;
       } finally {
@@ -228,8 +226,8 @@ export function register(program: Command): void {
       const rescan = Number(o.rescan);
       if (!Number.isFinite(rescan) || rescan < 0) throw new DmanError('USAGE', `--rescan ${o.rescan} is not a number of seconds`, { hint: 'e.g. --rescan 60 (0 turns the periodic rescan off)' });
       const { engine, config, loaded, g, file, warnings, log } = await openEngine(cmd, { watch: true, rescanMs: rescan * 1000 });
-      const line = (doc: z.input<typeof watchEventSchema>, text: string | null, isError = false) => {
-        if (g.json) printJson(watchEventSchema, doc);
+      const line = (doc: z.input<CliOutputSchemas['watch-event']>, text: string | null, isError = false) => {
+        if (g.json) printJson('watch-event', doc);
         else if (text !== null && (isError || !g.quiet)) (isError ? process.stderr : process.stdout).write(`${text}\n`);
       };
       const clock = () => new Date().toTimeString().slice(0, 8);
@@ -275,7 +273,7 @@ export function register(program: Command): void {
       const { engine, g } = await openEngine(cmd);
       try {
         const list = await engine.conflicts();
-        if (g.json) printJson(conflictsOutputSchema, { ok: true, conflicts: list });
+        if (g.json) printJson('conflicts', { ok: true, conflicts: list });
         else process.stdout.write(formatConflicts(list));
         return EXIT.OK;
       } finally {
@@ -295,7 +293,7 @@ export function register(program: Command): void {
         const { user, path } = toUserPath(config, input, o.user, open.map((c) => `${c.user}\0${c.path}`));
         await engine.resolve(user, path, o.keep);
         const remaining = (await engine.conflicts()).length;
-        if (g.json) printJson(resolveOutputSchema, { ok: true, user, path, kept: o.keep, remaining });
+        if (g.json) printJson('resolve', { ok: true, user, path, kept: o.keep, remaining });
         else if (!g.quiet) process.stdout.write(`resolved ${path}: kept ${o.keep === 'both' ? 'both versions' : o.keep === 'local' ? 'this machine\'s version' : 'the server\'s version'}${remaining ? `; ${remaining} conflict${remaining === 1 ? '' : 's'} left` : ''}\n`);
         return EXIT.OK;
       } finally {
@@ -312,7 +310,7 @@ export function register(program: Command): void {
       try {
         const { user, path } = toUserPath(config, input, o.user);
         const entries = await engine.history(user, path);
-        if (g.json) printJson(historyOutputSchema, { ok: true, user, path, entries });
+        if (g.json) printJson('history', { ok: true, user, path, entries });
         else process.stdout.write(formatHistory(entries));
         return EXIT.OK;
       } finally {
@@ -339,7 +337,7 @@ export function register(program: Command): void {
           rev = prev.rev;
         }
         const entry = await engine.restore(user, path, rev);
-        if (g.json) printJson(restoreOutputSchema, { ok: true, user, path, fromRev: rev, entry });
+        if (g.json) printJson('restore', { ok: true, user, path, fromRev: rev, entry });
         else if (!g.quiet) process.stdout.write(`restored ${path} to the version of rev ${rev} (now rev ${entry.rev})\n`);
         return EXIT.OK;
       } finally {
@@ -353,7 +351,7 @@ export function register(program: Command): void {
       const { engine, file, g } = await openEngine(cmd);
       try {
         const s = await engine.status();
-        if (g.json) printJson(statusOutputSchema, { ok: true, configFile: file, ...s });
+        if (g.json) printJson('status', { ok: true, configFile: file, ...s });
         else process.stdout.write(formatStatus(s, file));
         return s.online ? EXIT.OK : EXIT.FAILED;
       } finally {

@@ -79,7 +79,7 @@ export function register(program: Command): void {
       const t = await target(cmd, o);
       let out: { token: string; info: TokenInfo };
       if ('remote' in t) {
-        out = await adminCall(t.remote!, 'POST', '/v1/admin/tokens', tokenCreateReplySchema, { user: o.user ?? null, device: o.device, admin: !!o.admin });
+        out = await adminCall(t.remote!, 'POST', '/v1/admin/tokens', tokenCreateReplySchema(), { user: o.user ?? null, device: o.device, admin: !!o.admin });
       } else {
         const { token: secret, record } = mintToken({ user: o.user ?? null, device: o.device, admin: !!o.admin, now: Date.now() });
         try {
@@ -103,7 +103,7 @@ export function register(program: Command): void {
       const t = await target(cmd, o);
       let tokens: TokenInfo[];
       if ('remote' in t) {
-        tokens = (await adminCall(t.remote!, 'GET', '/v1/admin/tokens', z.object({ tokens: z.array(tokenInfoSchema) }))).tokens;
+        tokens = (await adminCall(t.remote!, 'GET', '/v1/admin/tokens', z.object({ tokens: z.array(tokenInfoSchema()) }))).tokens;
       } else {
         try {
           tokens = (await t.store.listTokens()).map(({ hash: _h, ...info }) => info);

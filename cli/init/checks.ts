@@ -31,7 +31,7 @@ export async function checkServer(url: string, timeoutMs = 5000): Promise<CheckR
   const body = await res.text();
   let json: unknown;
   try { json = JSON.parse(body); } catch { json = undefined; }
-  const parsed = healthReplySchema.safeParse(json);
+  const parsed = healthReplySchema().safeParse(json);
   if (!parsed.success) return { ok: false, error: `${target} answered HTTP ${res.status}, but not like a dman server` };
   if (!parsed.data.ok) return { ok: false, error: `the dman server at ${url} is up but unhealthy (its store is down)` };
   return { ok: true, detail: `dman server ${parsed.data.version} (protocol ${parsed.data.protocol})` };

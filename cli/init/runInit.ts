@@ -111,7 +111,7 @@ function flagError(flag: string, value: string, why: string, hint: string): Dman
 
 /** Returns true or the problem with a value, using the config schema's own rule for that key. */
 function schemaCheck(key: 'server_url' | 'listen' | 'data_dir', v: string): true | string {
-  const r = modernConfigSchema.shape[key].safeParse(v);
+  const r = modernConfigSchema().shape[key].safeParse(v);
   return r.success ? true : (r.error.issues[0]?.message ?? 'is not valid');
 }
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { buildOutputJsonSchema, cliOutputSchemas, schemaFileText, type CliOutputName } from './schemas.js';
 
 const dir = new URL('../../docs/schemas/', import.meta.url);
-const names = Object.keys(cliOutputSchemas) as CliOutputName[];
+const names = Object.keys(cliOutputSchemas()) as CliOutputName[];
 
 describe('docs/schemas (the --json outputs of the sync commands)', () => {
   it('match the zod schemas (regenerate with DMAN_UPDATE_SCHEMA=1 npx vitest run cli/output/schemas.test.ts)', async () => {

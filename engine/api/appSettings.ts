@@ -3,9 +3,11 @@
 // in electron-store. Both sit behind the SettingsStore port.
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { lazySchema } from '../../shared/lazySchema.js';
 import { writeFileAtomic } from '../fs/atomic.js';
 
-export const appSettingsSchema = z.object({
+/** The settings' schema, built on first use (shared/lazySchema.ts): the CLI loads this module on every start, only the agent and the app read settings. */
+export const appSettingsSchema = lazySchema(() => z.object({
   hostsServer: z.boolean().default(false),
   paused: z.boolean().default(false),
   /** Groups switched off on this machine (their files are left alone here). */
@@ -13,8 +15,8 @@ export const appSettingsSchema = z.object({
   startAtLogin: z.boolean().default(false),
   /** The tray app checks for, downloads and installs updates (main/updater.ts). */
   autoUpdate: z.boolean().default(true),
-});
-export type AppSettings = z.infer<typeof appSettingsSchema>;
+}));
+export type AppSettings = z.infer<ReturnType<typeof appSettingsSchema>>;
 
 /** Where the app settings live. */
 export interface SettingsStore {
@@ -26,7 +28,7 @@ export interface SettingsStore {
 export function createJsonSettingsStore(file: string): SettingsStore {
   return {
     async load() {
-      try { return appSettingsSchema.parse(JSON.parse(await readFile(file, 'utf8'))); } catch { return appSettingsSchema.parse({}); }
+      try { return appSettingsSchema().parse(JSON.parse(await readFile(file, 'utf8'))); } catch { return appSettingsSchema().parse({}); }
     },
     async save(s) { await writeFileAtomic(file, `${JSON.stringify(s, null, 2)}\n`, { mode: 0o600 }); },
   };
@@ -35,7 +37,7 @@ export function createJsonSettingsStore(file: string): SettingsStore {
 /** Keeps the settings in memory (tests). */
 export function createMemorySettingsStore(initial: Partial<AppSettings> = {}): SettingsStore & { current: AppSettings } {
   const store = {
-    current: appSettingsSchema.parse(initial),
+    current: appSettingsSchema().parse(initial),
     async load() { return store.current; },
     async save(s: AppSettings) { store.current = s; },
   };

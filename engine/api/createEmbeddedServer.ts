@@ -186,7 +186,7 @@ export function createEmbeddedServer(opts: EmbeddedServerOptions): EmbeddedServe
         const msg = (body as { error?: { message?: string } } | null)?.error?.message ?? `HTTP ${res.status}`;
         throw new DmanError(res.status === 400 ? 'BAD_REQUEST' : 'SERVER_ERROR', `the embedded server refused to create a token for ${user}: ${msg}`, { context: { url: running.url, user } });
       }
-      return tokenCreateReplySchema.parse(body).token;
+      return tokenCreateReplySchema().parse(body).token;
     },
     async stop() {
       stopping = true;

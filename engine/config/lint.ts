@@ -246,7 +246,7 @@ function applyEnvOverrides(c: EffectiveConfig, env: Readonly<Record<string, stri
   const out = { ...c };
   if (env.DMAN_AUTH_TOKEN) out.auth_token = env.DMAN_AUTH_TOKEN;
   if (env.DMAN_SERVER_URL) {
-    const r = modernConfigSchema.shape.server_url.safeParse(env.DMAN_SERVER_URL);
+    const r = modernConfigSchema().shape.server_url.safeParse(env.DMAN_SERVER_URL);
     if (r.success && r.data) out.server_url = r.data;
     else {
       const p = problem('error', [], 'DMAN_SERVER_URL is not an http(s) URL', 'set it like http://192.168.1.10:3626, or unset it to use server_url from the file', env.DMAN_SERVER_URL);

@@ -119,7 +119,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     let message = `the server at ${base} answered ${res.status} ${res.statusText}`;
     let hint: string | undefined;
     try {
-      const body = errorReplySchema.parse(JSON.parse(text));
+      const body = errorReplySchema().parse(JSON.parse(text));
       if ((errorCodes as readonly string[]).includes(body.error.code)) code = body.error.code as ErrorCode;
       message = `${body.error.message} (${res.status} from ${url})`;
       hint = body.error.hint;
@@ -135,8 +135,12 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     return new DmanError(code ?? (res.status >= 500 ? 'SERVER_ERROR' : 'PROTOCOL'), message, { hint, context: { url, status: res.status } });
   }
 
-  /** Parses a reply with `schema`; `fast`, when given, checks it first (fastReplies.ts) and the schema runs only when it declines. */
-  async function json<S extends z.ZodType>(res: Res, schema: S, url: string, fast?: (raw: unknown) => z.infer<S> | null): Promise<z.infer<S>> {
+  /**
+   * Parses a reply with `schema`; `fast`, when given, checks it first (fastReplies.ts) and the
+   * schema runs only when it declines. `schema` is the getter (shared/lazySchema.ts): a reply the
+   * fast check takes never builds it.
+   */
+  async function json<S extends z.ZodType>(res: Res, schema: () => S, url: string, fast?: (raw: unknown) => z.infer<S> | null): Promise<z.infer<S>> {
     let raw: unknown;
     try {
       raw = JSON.parse((res.data ?? await readAll(res.body)).toString('utf8'));
@@ -145,14 +149,14 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
     }
     const quick = fast?.(raw);
     if (quick) return quick;
-    const parsed = schema.safeParse(raw);
+    const parsed = schema().safeParse(raw);
     if (!parsed.success) {
       throw new DmanError('PROTOCOL', `the server at ${base} sent a reply this client does not understand (${url}): ${parsed.error.issues[0]?.message ?? 'invalid'}`, { hint: 'update dman on this machine or on the server so both speak the same protocol', context: { url } });
     }
     return parsed.data;
   }
 
-  async function getJson<S extends z.ZodType>(path: string, schema: S, fast?: (raw: unknown) => z.infer<S> | null): Promise<z.infer<S>> {
+  async function getJson<S extends z.ZodType>(path: string, schema: () => S, fast?: (raw: unknown) => z.infer<S> | null): Promise<z.infer<S>> {
     return json(await send({ method: 'GET', path }), schema, base + path, fast);
   }
 
@@ -329,7 +333,7 @@ export function createHttpRemote(opts: HttpRemoteOptions): Remote {
                 const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('\n');
                 if (!data) continue;
                 try {
-                  const ev = pushEventSchema.parse(JSON.parse(data));
+                  const ev = pushEventSchema().parse(JSON.parse(data));
                   onRev(ev.rev);
                 } catch (err) {
                   opts.log?.warn({ err: (err as Error).message }, 'bad push event ignored');

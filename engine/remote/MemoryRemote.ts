@@ -36,7 +36,7 @@ export function createMemoryRemote(opts: { url?: string; now?: () => number } = 
       const prev = d.idem.get(key)!;
       return prev.ok ? { ...prev, replayed: true } : prev;
     }
-    const ops = rawOps.map((o) => commitOpSchema.parse(o));
+    const ops = rawOps.map((o) => commitOpSchema().parse(o));
     const conflicts: CommitConflict[] = [];
     for (const op of ops) {
       const cur = d.entries.get(op.path) ?? null;

@@ -41,8 +41,8 @@ describe('fast reply checks', () => {
     let accepted = 0;
     for (const e of variants()) {
       for (const [fast, schema, wrap] of [
-        [fastCommitOk, commitOkSchema, (x: unknown) => ({ rev: 5, entries: [good, x], replayed: false })],
-        [fastChanges, changesReplySchema, (x: unknown) => ({ entries: [x], headRev: 9, more: true, other: 1 })],
+        [fastCommitOk, commitOkSchema(), (x: unknown) => ({ rev: 5, entries: [good, x], replayed: false })],
+        [fastChanges, changesReplySchema(), (x: unknown) => ({ entries: [x], headRev: 9, more: true, other: 1 })],
       ] as const) {
         const raw = wrap(e);
         const quick = fast(raw);
@@ -68,10 +68,10 @@ describe('fast reply checks', () => {
     expect(fastChanges({ entries: [], headRev: 1.5, more: false })).toBeNull();
     expect(fastChanges({ entries: [], headRev: 1 })).toBeNull();
     const blobs = { blobs: [{ hash: H, size: 3, created: true, x: 1 }, { hash: H, size: 0, created: false }] };
-    expect(JSON.stringify(fastBulkBlobs(blobs))).toBe(JSON.stringify(bulkBlobsReplySchema.parse(blobs)));
+    expect(JSON.stringify(fastBulkBlobs(blobs))).toBe(JSON.stringify(bulkBlobsReplySchema().parse(blobs)));
     for (const bad of [{}, { blobs: {} }, { blobs: [{ hash: 'x', size: 1, created: true }] }, { blobs: [{ hash: H, size: -1, created: true }] }, { blobs: [{ hash: H, size: 1 }] }, null]) {
       expect(fastBulkBlobs(bad)).toBeNull();
-      expect(bulkBlobsReplySchema.safeParse(bad).success).toBe(false);
+      expect(bulkBlobsReplySchema().safeParse(bad).success).toBe(false);
     }
   });
 

@@ -17,6 +17,7 @@ import { dirname } from 'node:path';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { DmanError } from '../../shared/errors.js';
+import { lazySchema } from '../../shared/lazySchema.js';
 import { entrySchema, type Entry } from '../../shared/protocol.js';
 import type { ConflictRecord } from '../Engine.js';
 import { fsyncDir, writeFileAtomic } from '../fs/atomic.js';
@@ -83,7 +84,7 @@ const FORMAT = 2;
 /** Stands for "the same hash as the base row of this path": most rows agree, and 64 hex chars per row add up. */
 const SAME = '=';
 /** The snapshot's header fields; the row arrays are checked by hand in decode (zod walking and copying 100,000 rows costs more than the rest of the load). */
-const envelopeHeader = z.object({
+const envelopeHeader = lazySchema(() => z.object({
   format: z.literal(FORMAT),
   serverUrl: z.string(),
   user: z.string(),
@@ -91,8 +92,8 @@ const envelopeHeader = z.object({
   lastSyncAt: z.number().nullable(),
   /** Which journal lines belong to this snapshot (older snapshots have none: 0). */
   gen: z.number().int().nonnegative().optional(),
-});
-interface Envelope extends z.infer<typeof envelopeHeader> {
+}));
+interface Envelope extends z.infer<ReturnType<typeof envelopeHeader>> {
   base: unknown[][];
   cache: unknown[][];
   remote: unknown[][];
@@ -103,7 +104,7 @@ interface Envelope extends z.infer<typeof envelopeHeader> {
 function parseEnvelope(raw: unknown): Envelope {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('it is not a JSON object');
   const doc = raw as Record<string, unknown>;
-  const header = envelopeHeader.parse({ format: doc.format, serverUrl: doc.serverUrl, user: doc.user, cursor: doc.cursor, lastSyncAt: doc.lastSyncAt, gen: doc.gen });
+  const header = envelopeHeader().parse({ format: doc.format, serverUrl: doc.serverUrl, user: doc.user, cursor: doc.cursor, lastSyncAt: doc.lastSyncAt, gen: doc.gen });
   const rows = (key: 'base' | 'cache' | 'remote'): unknown[][] => {
     const v = doc[key];
     if (!Array.isArray(v)) throw new Error(`its "${key}" is not a list`);
@@ -114,12 +115,13 @@ function parseEnvelope(raw: unknown): Envelope {
   return { ...header, base: rows('base'), cache: rows('cache'), remote: rows('remote'), conflicts: doc.conflicts };
 }
 
-const conflictSchema = z.object({
+// Built on first use (lazySchema.ts), as the other schemas here: a sync without conflicts parses none.
+const conflictSchema = lazySchema(() => z.object({
   user: z.string(), path: z.string(), since: z.number(), reason: z.string(),
   local: z.object({ kind: z.enum(['file', 'symlink']), hash: z.string(), size: z.number(), mode: z.number() }).nullable(),
-  remote: entrySchema.nullable(),
+  remote: entrySchema().nullable(),
   baseRev: z.number().nullable(),
-});
+}));
 
 /** Names the folder of one server inside the state dir (readable, and unique per URL). */
 export function serverDirName(serverUrl: string): string {
@@ -355,7 +357,7 @@ function replayJournal(buf: Buffer, gen: number, state: UserState): { bytes: num
       const base = rec.b.map((r) => (r.length === 1 && isStr(r[0]) ? r[0] : checkBaseRow(r)));
       const cache = rec.k.map((r) => (r.length === 1 && isStr(r[0]) ? r[0] : checkCacheRow(r)));
       const remote = rec.r.map((r) => (r.length === 1 && isStr(r[0]) ? r[0] : checkRemoteRow(r)));
-      const conflicts = rec.x?.map((c) => conflictSchema.parse(c) as ConflictRecord);
+      const conflicts = rec.x?.map((c) => conflictSchema().parse(c) as ConflictRecord);
       // Indexed reads, not destructuring (the iterator protocol per row in code that runs once; see decodeV2).
       for (const r of base) {
         if (typeof r === 'string') { state.base.delete(r); continue; }
@@ -416,7 +418,7 @@ function checkRemoteRow(r: unknown[]): RemoteRow {
 /** Reads a snapshot of either format (3: binary; 2: JSON, written before); `old` when a rewrite would make the next load cheaper. */
 function decodeAny(data: Buffer, serverUrl: string, user: string): { state: UserState; gen: number; old: boolean } {
   if (data[0] === 0x7b /* { */) return { ...decodeV2(JSON.parse(data.toString('utf8')), serverUrl, user), old: true };
-  const { state, header } = decodeSnapshot(data, (c) => conflictSchema.parse(c) as ConflictRecord);
+  const { state, header } = decodeSnapshot(data, (c) => conflictSchema().parse(c) as ConflictRecord);
   if (header.serverUrl !== serverUrl || header.user !== user) throw new Error(`it belongs to ${header.user} on ${header.serverUrl}`);
   untouchAll(state);
   return { state, gen: header.gen, old: header.pathBytes === undefined || header.hexes === undefined };
@@ -456,7 +458,7 @@ function decodeV2(raw: unknown, serverUrl: string, user: string): { state: UserS
   }
   const conflicts = new TrackedMap<string, ConflictRecord>();
   for (const c of doc.conflicts) {
-    const rec = conflictSchema.parse(c) as ConflictRecord;
+    const rec = conflictSchema().parse(c) as ConflictRecord;
     conflicts.set(rec.path, rec);
   }
   const state: UserState = { cursor: doc.cursor, lastSyncAt: doc.lastSyncAt, base, statCache, remote, conflicts };

@@ -4,8 +4,13 @@
 // and a watching engine is mostly idle, so that GC may not come for a long time: the process
 // then sits near its peak RSS. One full GC right after such a run returns those pages to the
 // system (about 0.1 s of CPU per 100 MB live); runs that grew the heap little cost nothing.
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import type * as V8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
+
+// node:v8 loads on first use (as transport.ts loads node:http): only a watching engine calls
+// these, and a one-shot `dman sync`, which imports the engine, need not load it.
+let v8: typeof V8 | undefined;
+const loadV8 = (): typeof V8 => (v8 ??= process.getBuiltinModule('node:v8'));
 
 let gc: (() => void) | null | undefined;
 /** The heap's committed size right after the last collection made here. */
@@ -18,7 +23,7 @@ export function releaseMemory(): boolean {
     if (!gc) {
       try {
         // --expose-gc set at run time only exposes `gc` to contexts made afterwards: take it from a fresh one.
-        setFlagsFromString('--expose-gc');
+        loadV8().setFlagsFromString('--expose-gc');
         gc = runInNewContext('gc') as () => void;
       } catch {
         gc = null;
@@ -27,13 +32,13 @@ export function releaseMemory(): boolean {
   }
   if (!gc) return false;
   gc();
-  after = getHeapStatistics().total_heap_size;
+  after = loadV8().getHeapStatistics().total_heap_size;
   return true;
 }
 
 /** Runs releaseMemory when the heap has grown by more than `bytes` (default 24 MB) since the last one; true when it ran. */
 export function releaseMemoryIfGrown(bytes = 24 << 20): boolean {
-  return getHeapStatistics().total_heap_size - after > bytes ? releaseMemory() : false;
+  return loadV8().getHeapStatistics().total_heap_size - after > bytes ? releaseMemory() : false;
 }
 
 /**
@@ -46,5 +51,5 @@ export function releaseMemoryIfGrown(bytes = 24 << 20): boolean {
  */
 export function keepYoungGenerationSmall(): void {
   if (/semi-space/.test(`${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`)) return;
-  try { setFlagsFromString('--semi-space-growth-factor=1'); } catch { /* a runtime without it: the default stays */ }
+  try { loadV8().setFlagsFromString('--semi-space-growth-factor=1'); } catch { /* a runtime without it: the default stays */ }
 }

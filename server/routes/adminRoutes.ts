@@ -27,7 +27,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RouteContext): vo
   app.post('/v1/admin/tokens', async (req, reply) => {
     const p = await ctx.authenticate(req, reply);
     ctx.requireAdmin(p);
-    const body = parseWith(tokenCreateRequestSchema, await jsonBody(req.body, ctx.limits.jsonBytes), 'body');
+    const body = parseWith(tokenCreateRequestSchema(), await jsonBody(req.body, ctx.limits.jsonBytes), 'body');
     if (!body.admin && body.user === null) throw new DmanError('BAD_REQUEST', 'a device token needs a user', { hint: 'pass "user" (CLI: --user NAME), or "admin": true for an admin token' });
     if (body.user !== null) ctx.authorizeUser(p, body.user);
     const { token, record } = mintToken({ user: body.user, device: body.device, admin: body.admin, now: ctx.now() });

@@ -4,13 +4,13 @@ import { z } from 'zod';
 import { entrySchema, tokenInfoSchema } from '../../shared/protocol.js';
 
 /** GET /v1/users/:user/manifest */
-export const manifestReplySchema = z.object({ user: z.string(), headRev: z.number().int().nonnegative(), entries: z.array(entrySchema) });
+export const manifestReplySchema = z.object({ user: z.string(), headRev: z.number().int().nonnegative(), entries: z.array(entrySchema()) });
 
 /** PUT /v1/users/:user/blobs/:hash (201 when new, 200 when it existed) */
 export const blobPutReplySchema = z.object({ hash: z.string(), size: z.number().int().nonnegative(), created: z.boolean() });
 
 /** GET /v1/admin/tokens */
-export const tokenListReplySchema = z.object({ tokens: z.array(tokenInfoSchema) });
+export const tokenListReplySchema = z.object({ tokens: z.array(tokenInfoSchema()) });
 
 /** DELETE /v1/admin/tokens/:id */
 export const tokenRevokeReplySchema = z.object({ id: z.string(), revoked: z.literal(true) });

@@ -47,7 +47,7 @@ export function registerV1Routes(app: FastifyInstance, ctx: RouteContext): void 
   app.get('/v1/users/:user/changes', async (req, reply) => {
     const p = await ctx.authenticate(req, reply);
     const user = ctx.authorizeUser(p, parseWith(userParams, req.params, 'params').user);
-    const q = parseWith(changesQuerySchema, req.query, 'query');
+    const q = parseWith(changesQuerySchema(), req.query, 'query');
     return store.changes(user, q.since, q.limit);
   });
 
@@ -127,7 +127,7 @@ export function registerV1Routes(app: FastifyInstance, ctx: RouteContext): void 
   app.post('/v1/users/:user/blobs/fetch', async (req, reply) => {
     const p = await ctx.authenticate(req, reply);
     const user = ctx.authorizeUser(p, parseWith(userParams, req.params, 'params').user);
-    const body = parseWith(blobFetchRequestSchema, await jsonBody(req.body, limits.jsonBytes), 'body');
+    const body = parseWith(blobFetchRequestSchema(), await jsonBody(req.body, limits.jsonBytes), 'body');
     const hashes = [...new Set(body.hashes)];
     const maxBytes = Math.min(limits.bodyBytes, BLOB_FETCH_MAX_BYTES);
     // The first lookup before the 200, so that a store that is down gets a clean error reply.
@@ -168,7 +168,7 @@ export function registerV1Routes(app: FastifyInstance, ctx: RouteContext): void 
     const p = await ctx.authenticate(req, reply);
     const user = ctx.authorizeUser(p, parseWith(userParams, req.params, 'params').user);
     const raw = await jsonBody(req.body, limits.jsonBytes);
-    const body = fastCommitRequest(raw) ?? parseWith(commitRequestSchema, raw, 'body');
+    const body = fastCommitRequest(raw) ?? parseWith(commitRequestSchema(), raw, 'body');
     const headerKey = parseWith(z.string().min(8).max(128).optional(), req.headers[IDEMPOTENCY_HEADER], `header.${IDEMPOTENCY_HEADER}`);
     const idempotencyKey = headerKey ?? body.idempotencyKey;
     const device = body.device ?? p.device ?? 'unknown';
@@ -192,7 +192,7 @@ export function registerV1Routes(app: FastifyInstance, ctx: RouteContext): void 
   app.post('/v1/users/:user/restore', async (req, reply) => {
     const p = await ctx.authenticate(req, reply);
     const user = ctx.authorizeUser(p, parseWith(userParams, req.params, 'params').user);
-    const body = parseWith(restoreRequestSchema, await jsonBody(req.body, limits.jsonBytes), 'body');
+    const body = parseWith(restoreRequestSchema(), await jsonBody(req.body, limits.jsonBytes), 'body');
     const versions = await store.history(user, body.path);
     const v = versions.find((e) => e.rev === body.rev);
     if (!v) throw new DmanError('NOT_FOUND', `no version ${body.rev} of "${body.path}" is kept`, { hint: 'list the kept versions with `dman history PATH`' });

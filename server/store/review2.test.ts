@@ -36,7 +36,7 @@ describe('review: batchDigest equals the generic canonical JSON digest', () => {
         ops.push(op);
       }
       const raw = { ops, ...(r() < 0.5 ? { device: pick(STRS) } : {}) };
-      const parsed = commitRequestSchema.parse(JSON.parse(JSON.stringify(raw)));
+      const parsed = commitRequestSchema().parse(JSON.parse(JSON.stringify(raw)));
       // The route fills the device from the token when the request names none.
       const input = { device: parsed.device ?? 'token-device', ops: parsed.ops };
       const generic = createHash('sha256').update(canonicalJson(input)).digest('hex');

@@ -1,6 +1,7 @@
 // The zod schema of dman.yaml: the modern nested form plus the legacy forms the seed wrote
 // (`include:` lists, flat `redis_*` / `maria_*` keys). Browser-safe: the setup wizard reuses it.
 import { z } from 'zod';
+import { lazySchema } from '../lazySchema.js';
 import { USER_RE } from '../protocol.js';
 
 /** Storage drivers the server supports, after aliases. */
@@ -132,13 +133,16 @@ export const configFileSchema = z.strictObject({
 /** A parsed dman.yaml, legacy keys and all. */
 export type ConfigFile = z.infer<typeof configFileSchema>;
 
-/** The modern form of dman.yaml (what `dman config migrate` writes): no legacy keys. */
-export const modernConfigSchema = z.strictObject({
+/**
+ * The modern form of dman.yaml (what `dman config migrate` writes): no legacy keys. A getter,
+ * built on first use (shared/lazySchema.ts): validation and a sync never parse with it.
+ */
+export const modernConfigSchema = lazySchema(() => z.strictObject({
   ...modernFields,
   users: z.record(userName, z.strictObject({ home: str.optional(), track: trackList.optional() }).nullable()).nullable().optional(),
-});
+}));
 /** The modern form of dman.yaml. */
-export type ModernConfig = z.infer<typeof modernConfigSchema>;
+export type ModernConfig = z.infer<ReturnType<typeof modernConfigSchema>>;
 
 /** TLS settings of a Redis or MariaDB connection after defaults. */
 export interface TlsSettings {

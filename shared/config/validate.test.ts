@@ -4,7 +4,7 @@ import { expandPath } from './expand.js';
 import { normalizeConfig } from './normalize.js';
 import { didYouMean, formatKeyPath, formatProblem } from './problem.js';
 import { configFileSchema } from './schema.js';
-import { validateConfig } from './validate.js';
+import { CONFIG_PARSE, validateConfig } from './validate.js';
 import { compileTrack } from '../patterns/compileTrack.js';
 
 const ctx = { homedir: '/home/me', hostname: 'box', env: { HOME: '/home/me', DOTS: '/srv/dots' } };
@@ -203,6 +203,33 @@ describe('validateConfig: legacy forms', () => {
     const second = normalizeConfig(configFileSchema.parse(first.config));
     expect(second.config).toEqual(first.config);
     expect(second.warnings).toEqual([]);
+  });
+});
+
+describe('validateConfig: the jitless parse', () => {
+  // validateConfig parses without zod's JIT (CONFIG_PARSE); the compiled parser is what every
+  // config went through before, so both must give the same data and the same issues.
+  const full = {
+    server_url: 'https://dots.lan:8443', auth_token: 't', storage_driver: 'mysql', listen: '127.0.0.1:3626', data_dir: '~/d', state_dir: '/s',
+    redis: { addr: 'r:1', db: 2, cluster: true, nodes: ['a:1', 'b:2'], tls: true, tls_ca: '/ca' }, db: { socket: '/sock', db: 'd', user: 'u', password: 'p' },
+    track: ['.a', '!.b'], users: { alice: { home: '/home/alice', track: null, include: ['.c'] }, bob: null }, conflict_policy: 'merge',
+    groups: { g: ['.x'], h: null }, retention: { versions: 3, days: 0 }, device: 'box', mass_change: { ratio: 0.5, min_files: 10 }, secrets: { allow: ['.netrc'] },
+    include: ['.d'], redis_password: 'x', maria_tls_server_name: 'm.lan',
+  };
+  it.each([
+    ['every key', full],
+    ['an empty file', {}],
+    ['null blocks', { redis: null, db: null, retention: null, mass_change: null, secrets: null, groups: null, track: null, users: null }],
+    ['unknown keys at every level', { trak: [], redis: { adress: 'x' }, users: { a: { hme: 'x' } }, retention: { version: 1 } }],
+    ['wrong types', { track: '.a', redis: { db: '0', tls: 'yes' }, users: { a: { home: 1, track: ['.a', 3] } }, listen: 1, secrets: { allow: 'x' } }],
+    ['bad values', { server_url: 'ftp://x', storage_driver: 'sqlite', conflict_policy: 'newest', redis: { addr: 'redis://h:1', db: 99 }, listen: '0.0.0.0', mass_change: { ratio: 2 }, users: { 'bad/name': {} } }],
+    ['a list at the top', ['a']],
+  ])('gives what the compiled parser gives: %s', (_name, raw) => {
+    const outcome = (r: ReturnType<typeof configFileSchema.safeParse>) => (r.success ? { data: r.data } : { issues: r.error.issues });
+    const compiled = outcome(configFileSchema.safeParse(raw));
+    expect(outcome(configFileSchema.safeParse(raw, CONFIG_PARSE))).toEqual(compiled);
+    // Twice: the first parse of a shape compiles its parser, the later ones run it.
+    expect(outcome(configFileSchema.safeParse(raw))).toEqual(compiled);
   });
 });
 

@@ -19,17 +19,25 @@ export interface ValidationResult {
   problems: ConfigProblem[];
 }
 
+/**
+ * Parse options for the config schema. A config is parsed once per process (twice when it has
+ * errors), so zod v4's JIT (on an object schema's first parse it compiles a parser for the shape
+ * with `new Function`, which pays off only over many parses) was pure cost here: ~3 ms of every
+ * `dman sync`. Same result and issues either way (validate.test.ts checks both paths).
+ */
+export const CONFIG_PARSE = { jitless: true } as const;
+
 /** Validates a parsed dman.yaml value (null for an empty file) and resolves it against the machine. */
 export function validateConfig(raw: unknown, ctx: ResolveContext): ValidationResult {
   const value = raw === null || raw === undefined ? {} : raw;
   if (typeof value !== 'object' || Array.isArray(value)) {
     return { problems: [problem('error', [], `the file must be a mapping of keys (server_url: …, track: …), not ${Array.isArray(value) ? 'a list' : typeof value}`, 'see docs/config.yaml for the format', value)] };
   }
-  const parsed = configFileSchema.safeParse(value);
+  const parsed = configFileSchema.safeParse(value, CONFIG_PARSE);
   if (!parsed.success) {
     const problems = parsed.error.issues.flatMap((i) => issueToProblems(i, value));
     // Check the rest too, so one run lists every problem: drop what the schema refused and resolve what is left.
-    const retry = configFileSchema.safeParse(prune(value, parsed.error.issues));
+    const retry = configFileSchema.safeParse(prune(value, parsed.error.issues), CONFIG_PARSE);
     if (retry.success) {
       const partial = normalizeConfig(retry.data).config;
       const seen = new Set(problems.map((p) => p.key));

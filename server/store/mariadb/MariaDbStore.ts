@@ -561,7 +561,7 @@ export class MariaDbStore implements Store {
   // ---- manifest
 
   private parseEntry(json: string): Entry {
-    return entrySchema.parse(JSON.parse(json));
+    return entrySchema().parse(JSON.parse(json));
   }
 
   async headRev(user: string): Promise<number> {
@@ -668,7 +668,7 @@ export class MariaDbStore implements Store {
             const r = JSON.parse(String(prev[0].result)) as { rev: number; entries: unknown[]; digest?: string };
             assertSameBatch(input, r.digest);
             await conn.query('COMMIT');
-            return { ok: true, rev: r.rev, entries: r.entries.map((e) => entrySchema.parse(e)), replayed: true };
+            return { ok: true, rev: r.rev, entries: r.entries.map((e) => entrySchema().parse(e)), replayed: true };
           }
         }
         const missing = missingFrom(named, reads.slice(at, at + blobStmts.length));
@@ -949,7 +949,7 @@ export class MariaDbStore implements Store {
 
   private parseToken(json: string): TokenRecord {
     const raw = JSON.parse(json) as TokenRecord;
-    return { ...tokenInfoSchema.parse(raw), hash: raw.hash };
+    return { ...tokenInfoSchema().parse(raw), hash: raw.hash };
   }
 
   async putToken(rec: TokenRecord): Promise<void> {

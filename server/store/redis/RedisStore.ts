@@ -660,7 +660,7 @@ export class RedisStore implements Store {
   // ---- manifest
 
   private parseEntry(json: string): Entry {
-    return entrySchema.parse(JSON.parse(json));
+    return entrySchema().parse(JSON.parse(json));
   }
 
   async headRev(user: string): Promise<number> {
@@ -719,7 +719,7 @@ export class RedisStore implements Store {
     if (hashMark > 0) result = result.slice(hashMark + 1);
     const bar = result.indexOf('|');
     const rev = Number(result.slice(0, bar));
-    const entries = (JSON.parse(result.slice(bar + 1)) as unknown[]).map((e) => entrySchema.parse(e));
+    const entries = (JSON.parse(result.slice(bar + 1)) as unknown[]).map((e) => entrySchema().parse(e));
     if (!replayed) {
       await this.run('commit', () => c.sadd(this.g('users'), user));
       this.notify(user, rev);

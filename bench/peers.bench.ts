@@ -19,7 +19,7 @@ import { buildCli, cliEnv, startDmanServer, writeClientConfig, type Driver } fro
 import { ensurePeerTools, createUnison, sha256sumCommand, startSyncthingPair } from './lib/peers.js';
 import { createChildSet, runMeasured, treePeakRssMb } from './lib/procs.js';
 import { formatTable, isMet, writeJson, type Row } from './lib/report.js';
-import { median, medianOf, percentile, timedRun, until } from './lib/stats.js';
+import { median, medianOf, percentile, settle, timedRun, until } from './lib/stats.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'bin/dman.js');
@@ -65,6 +65,11 @@ function readFileSyncSafe(path: string): string {
 }
 
 const log = (m: string) => process.stderr.write(`[peers ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+/** Waits for the machine to be quiet (stats.ts settle) and logs how long that took. */
+const quiet = async (what: string): Promise<void> => {
+  const s = await settle();
+  log(`${what}: waited ${(s.waitedMs / 1000).toFixed(1)} s for a quiet machine (CPU ${(s.busy * 100).toFixed(0)}% busy in its last look)`);
+};
 
 function gen(dir: string, args: string[]): { bytes?: number; after?: number } {
   const r = spawnSync(process.execPath, [join(root, 'bench/gen-home.mjs'), dir, ...args], { encoding: 'utf8', timeout: 1_800_000 });
@@ -199,6 +204,7 @@ async function main(): Promise<void> {
 
         // The peers are measured again beside each dman figure (bracketing or interleaved), so that a
         // load change between the peer phase and this driver's phase does not move the ratio.
+        await quiet(`${driver}: before the first publish`);
         log(`${driver}: first publish, first install (sha256sum and rsync beside them)`);
         const [hashCmd, ...hashArgs] = sha256sumCommand(homeA);
         const shaBefore = timedRun(hashCmd!, hashArgs);
@@ -219,6 +225,8 @@ async function main(): Promise<void> {
         mkdirSync(replica);
         const unisonHere = createUnison(homeA, replica, ddir);
         unisonHere.sync();
+        // The publish, install and unison's first copy wrote ~3 x 123 MB: measure the no-ops once that is done.
+        await quiet(`${driver}: before the no-ops`);
         const noopRuns: Array<{ ms: number; rssMb: number }> = [];
         const rsyncHere: number[] = [];
         const unisonNoopHere: number[] = [];
@@ -268,6 +276,7 @@ async function main(): Promise<void> {
         }
 
         // Rounds of fresh changes (another seed each), medians: one run of each was one sample of a noisy machine.
+        await quiet(`${driver}: before the changes`);
         log(`${driver}: sync after ${CHANGES} changes (${CHANGE_ROUNDS} rounds)`);
         const changed: number[] = [], unisonChangesHere: number[] = [], other: number[] = [];
         for (let round = 0; round < CHANGE_ROUNDS; round++) {

@@ -1,5 +1,6 @@
 // Timing helpers for the benches: wall time of a child command, waits with a deadline, medians.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /** Returns the median of `xs` (NaN for none). */
 export function median(xs: number[]): number {
@@ -44,4 +45,42 @@ export async function until(cond: () => boolean | Promise<boolean>, ms: number, 
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+/** Busy and total CPU time of all cores so far (jiffies, /proc/stat); null where there is none. */
+function cpuTimes(): { busy: number; total: number } | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is inside user already)
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+    const busy = user + nice + system + irq + softirq + steal;
+    return { busy, total: busy + idle + iowait };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Waits until the machine is quiet: busy CPU (all cores) under `maxBusy` of the time in two
+ * windows of `windowMs` in a row, or until `timeoutMs`. After a bulk write (a first publish, an
+ * install, unison's first copy) a database flushes and purges and the kernel writes back for
+ * seconds: a no-op measured then measures their housekeeping. Returns how long it waited and the
+ * busy share of the last window (NaN and at once where /proc/stat is missing).
+ */
+export async function settle(opts: { maxBusy?: number; windowMs?: number; timeoutMs?: number } = {}): Promise<{ waitedMs: number; busy: number }> {
+  const maxBusy = opts.maxBusy ?? 0.1, windowMs = opts.windowMs ?? 300, timeoutMs = opts.timeoutMs ?? 20_000;
+  const t0 = performance.now();
+  let prev = cpuTimes();
+  if (prev === null) return { waitedMs: 0, busy: NaN };
+  let quiet = 0, busy = NaN;
+  while (performance.now() - t0 < timeoutMs) {
+    await new Promise((r) => setTimeout(r, windowMs));
+    const now = cpuTimes();
+    if (now === null) break;
+    busy = (now.busy - prev.busy) / Math.max(1, now.total - prev.total);
+    prev = now;
+    quiet = busy < maxBusy ? quiet + 1 : 0;
+    if (quiet >= 2) break;
+  }
+  return { waitedMs: performance.now() - t0, busy };
 }

@@ -1,7 +1,7 @@
 // Where `dman login` keeps device tokens: the OS keychain when one is reachable without native
 // modules (`secret-tool` from libsecret on Linux, `security` on macOS), otherwise a 0600 JSON
 // file in the user's config dir. Tokens never go into dman.yaml, so the config can be shared.
-import { spawn, spawnSync } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
 import { access, mkdir, readFile, rm } from 'node:fs/promises';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -161,9 +161,13 @@ function fileStore(file: string): CredentialStore {
 
 interface RunResult { code: number; stdout: string; stderr: string }
 
+/** node:child_process, loaded when a keychain tool first runs: most commands (a `dman sync` with a token in dman.yaml) never run one. */
+let childProcess: typeof ChildProcess | undefined;
+const cp = (): typeof ChildProcess => (childProcess ??= process.getBuiltinModule('node:child_process'));
+
 function run(cmd: string, args: string[], env: Env, stdin?: string): Promise<RunResult> {
   return new Promise((done, fail) => {
-    const child = spawn(cmd, args, { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = cp().spawn(cmd, args, { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -295,7 +299,7 @@ export function readStoredLoginSync(serverUrl: string, opts: CredentialStoreOpti
       if (wanted === 'keychain') return null;
     } else if (found) {
       const args = tool === 'security' ? ['find-generic-password', '-s', SERVICE, '-a', key, '-w'] : ['lookup', 'service', SERVICE, 'server', key];
-      const r = spawnSync(found, args, { env: env as NodeJS.ProcessEnv, encoding: 'utf8', timeout: 10_000 });
+      const r = cp().spawnSync(found, args, { env: env as NodeJS.ProcessEnv, encoding: 'utf8', timeout: 10_000 });
       const login = r.status === 0 && r.stdout ? decode(r.stdout.trim()) : null;
       // In auto mode a login the keychain could not take lives in the file (see withFileFallback).
       if (login || wanted === 'keychain') return login;

@@ -4,7 +4,7 @@
 import { build } from 'esbuild';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { lazyAssertForSonicBoom, lazyThreadStream, lazyZodFromJsonSchema, lazyZodLocales } from './bundlePlugins.mjs';
+import { lazyAssertForSonicBoom, lazyChildProcessForCommander, lazyThreadStream, lazyZodFromJsonSchema, lazyZodLocales } from './bundlePlugins.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const common0 = { bundle: true, platform: 'node', target: 'node20', sourcemap: 'linked', packages: 'external', logLevel: 'warning', absWorkingDir: root };
@@ -83,7 +83,7 @@ if (!only || only === 'cli') {
       // pino too (~25 files, ~15 ms to load from node_modules): its one transport we use (pino-pretty,
       // on a terminal) is found from the caller's file (this bundle) and runs in thread-stream's
       // worker, both of which stay external.
-      plugins: [lazyThreadStream, lazyAssertForSonicBoom, lazyZodLocales, lazyZodFromJsonSchema, startupDepsPlugin(new Set(['pino']))],
+      plugins: [lazyThreadStream, lazyAssertForSonicBoom, lazyChildProcessForCommander, lazyZodLocales, lazyZodFromJsonSchema, startupDepsPlugin(new Set(['pino']))],
       define: { ...define, 'import.meta.url': '__dmanImportMetaUrl' },
       // 'use strict' first: a banner before esbuild's own directive would leave the file sloppy.
       banner: { js: "'use strict'; var __dmanImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },

@@ -42,6 +42,34 @@ export const lazyAssertForSonicBoom = {
 };
 
 /**
+ * commander requires node:child_process when it loads, for the one spawn() of an executable
+ * subcommand (`dman` has none): loading child_process (and dgram, which it loads) cost every
+ * one-shot command ~0.6 ms. In dist/cli.cjs, commander gets a stand-in whose spawn loads the real one.
+ */
+export const lazyChildProcessForCommander = {
+  name: 'lazy-child-process-for-commander',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (/[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: 'child_process', namespace: 'lazy-child-process' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-child-process' }, () => ({
+      // Only spawn: the one member commander uses (a build check below fails when that changes).
+      contents: "let real;\nexports.spawn = function spawn(...args) { real ??= require('node:child_process'); return real.spawn(...args); };\n",
+      loader: 'js',
+      resolveDir: root,
+    }));
+    // The stand-in has spawn only: fail the build if commander starts to use anything else of child_process.
+    b.onLoad({ filter: /[\\/]node_modules[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      const used = new Set([...text.matchAll(/childProcess\.(\w+)/g)].map((m) => m[1]));
+      const requires = text.match(/require\(['"](node:)?child_process['"]\)/g) ?? [];
+      if (!text.includes("const childProcess = require('node:child_process');") || requires.length !== 1 || used.size !== 1 || !used.has('spawn')) {
+        throw new Error(`commander uses child_process otherwise than childProcess.spawn (${[...used].join(', ') || 'no childProcess.x'}): update lazyChildProcessForCommander in scripts/bundlePlugins.mjs`);
+      }
+      return undefined;
+    });
+  },
+};
+
+/**
  * zod exports every locale of its error messages from its index (z.locales: ~60 modules), and
  * dist/cli.cjs evaluated all of them at start, ~5 ms (zod is wrapped for lazy init there, so
  * esbuild cannot drop the unused namespace). dman uses only the English messages, which zod

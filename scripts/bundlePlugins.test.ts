@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs build script, without types
-import { lazyAssertForSonicBoom, lazyZodFromJsonSchema, lazyZodLocales } from './bundlePlugins.mjs';
+import { lazyAssertForSonicBoom, lazyChildProcessForCommander, lazyZodFromJsonSchema, lazyZodLocales } from './bundlePlugins.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 let dir: string;
@@ -71,5 +71,23 @@ describe('bundle stand-ins', () => {
     expect(lazy.code).not.toMatch(/require\("assert"\)/);
     expect(JSON.parse(lazy.out)).toEqual({ atStart: false, afterClose: true });
     expect(await readFile(out, 'utf8')).toBe('x\n');
+  });
+  it('commander child_process: loads when an executable subcommand spawns, not with commander; the subcommand runs', async () => {
+    const sub = join(dir, 'prog-hello.cjs');
+    await writeFile(sub, "process.stdout.write('hello from ' + process.argv.slice(2).join(' ') + '\\n');\n");
+    const source = `
+      import { Command } from 'commander';
+      const loaded = () => process.moduleLoadList.includes('NativeModule child_process');
+      const atStart = loaded();
+      const program = new Command('prog');
+      program.command('hello', 'a subcommand in its own file', { executableFile: ${JSON.stringify(sub)} });
+      process.on('exit', () => console.log(JSON.stringify({ atStart, afterSpawn: loaded() })));
+      program.parse(['node', 'prog', 'hello', 'there']);`;
+    const real = await runBundled('commander', source, []);
+    const lazy = await runBundled('commander', source, [lazyChildProcessForCommander]);
+    expect(real.code).toMatch(/require\("node:child_process"\)/);
+    expect(lazy.code).toContain('lazy-child-process');
+    expect(lazy.out).toContain('hello from there');
+    expect(lazy.out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))).toEqual([{ atStart: false, afterSpawn: true }]);
   });
 });

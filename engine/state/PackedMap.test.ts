@@ -42,6 +42,8 @@ describe('PackedMap', () => {
           expect(maps[i]!.size).toBe(models[i]!.size);
           expect(maps[i]!.cleared).toBe(cleared[i]);
         }
+        // maxOf(0) is remembered between changes: asked after each one, it must follow them.
+        expect(packed.remote.maxOf(0)).toBe(Math.max(-Infinity, ...[...models[2]!.values()].map((e) => (e as Entry).rev)));
       }
       for (let i = 0; i < 3; i++) {
         const sorted = <V>(x: Iterable<[string, V]>): Array<[string, V]> => [...x].sort(([a], [b]) => (a < b ? -1 : 1));

@@ -180,6 +180,8 @@ export class PackedMap<V> extends Map<string, V> implements RowProbe, RowKeys, S
   #hash: Array<string | null> = [];
   #target = new Map<number, string>();
   #size = 0;
+  /** maxOf(0) as last computed (or as a snapshot load found it); undefined once a row changed since. */
+  #max0: number | undefined;
 
   constructor(table: PathTable, codec: Codec<V>) {
     super();
@@ -204,6 +206,7 @@ export class PackedMap<V> extends Map<string, V> implements RowProbe, RowKeys, S
 
   #put(key: string, value: V): number {
     const t = this.#t, c = this.#c;
+    this.#max0 = undefined;
     const id = t.intern(key);
     if (id >= this.#flag.length) this.reserve(Math.max(64, Math.ceil(this.#flag.length * 1.5), id + 1));
     const was = this.#flag[id]! & PRESENT;
@@ -239,7 +242,9 @@ export class PackedMap<V> extends Map<string, V> implements RowProbe, RowKeys, S
    * the caller passes `size` (its count of present rows): then it vouches that `flag` holds
    * ROW_BITS only and `hash` is as long as `flag`, and no pass over the rows is made.
    */
-  adopt(flag: Uint8Array, num: Float64Array, hash: Array<string | null>, target: Map<number, string>, size?: number): void {
+  adopt(flag: Uint8Array, num: Float64Array, hash: Array<string | null>, target: Map<number, string>, size?: number, max0?: number): void {
+    // The largest number 0 of the present rows, if the caller found it while reading them (it vouches for it).
+    this.#max0 = size !== undefined ? max0 : undefined;
     if (size === undefined) {
       size = 0;
       for (let i = 0; i < flag.length; i++) if ((flag[i]! &= ROW_BITS) & PRESENT) size++;
@@ -333,6 +338,7 @@ export class PackedMap<V> extends Map<string, V> implements RowProbe, RowKeys, S
   }
 
   #drop(id: number): void {
+    this.#max0 = undefined;
     if (this.#flag[id]! & TARGET) this.#target.delete(id);
     this.#flag[id] = 0;
     this.#hash[id] = null;
@@ -370,9 +376,11 @@ export class PackedMap<V> extends Map<string, V> implements RowProbe, RowKeys, S
 
   /** The largest of the rows' number `j` (-Infinity when there are none): one column scan, no records built. */
   maxOf(j: number): number {
+    if (j === 0 && this.#max0 !== undefined) return this.#max0;
     const flag = this.#flag, num = this.#num, k = this.#c.k;
     let max = -Infinity;
     for (let id = 0; id < flag.length; id++) if (flag[id]! & PRESENT && num[id * k + j]! > max) max = num[id * k + j]!;
+    if (j === 0) this.#max0 = max;
     return max;
   }
 
@@ -396,6 +404,7 @@ export class PackedMap<V> extends Map<string, V> implements RowProbe, RowKeys, S
 
   /** Moves the rows to ids 0..order.length-1, row i from id order[i] (the path table's compaction). */
   remap(order: Int32Array): void {
+    this.#max0 = undefined;
     const k = this.#c.k, n = order.length;
     const num = new Float64Array(Math.max(n, 64) * k), flag = new Uint8Array(Math.max(n, 64));
     const hash: Array<string | null> = new Array<string | null>(flag.length).fill(null);

@@ -104,6 +104,22 @@ describe('state snapshot: fast ways', () => {
     for (const [p, e] of s.remote) expect(back.remote.get(p)?.hash).toBe(e.hash);
   });
 
+  it('knows the mirror\'s largest rev from the load, and again after the rows change', () => {
+    const s = sample(300);
+    s.remote.set('newest', { path: 'newest', kind: 'file', hash: h('a'), size: 1, mode: 0o644, mtime: 1, rev: 9000, deleted: true, device: 'dev1', updatedAt: 1 });
+    const back = decodeSnapshot(encodeSnapshot(s, URL, 'alice', 4), parseConflict).state;
+    const remote = back.remote as unknown as { maxOf(j: number): number };
+    const maxRev = (): number => Math.max(-Infinity, ...[...back.remote.values()].map((e) => e.rev));
+    expect(remote.maxOf(0)).toBe(9000);
+    back.remote.delete('newest');
+    expect(remote.maxOf(0)).toBe(maxRev());
+    expect(remote.maxOf(0)).toBe(300);
+    back.remote.set('later', { ...back.remote.get('d1/f1')!, path: 'later', rev: 12_345 });
+    expect(remote.maxOf(0)).toBe(12_345);
+    back.remote.clear();
+    expect(remote.maxOf(0)).toBe(-Infinity);
+  });
+
   it('writes dense rows after paths were dropped (dead ids), lists only the devices rows still use, and keeps odd hashes exactly', () => {
     const s = sample(200);
     for (const p of [...s.base.keys()].filter((_, i) => i % 4 === 1)) { s.base.delete(p); s.statCache.delete(p); s.remote.delete(p); }

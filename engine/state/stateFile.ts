@@ -374,7 +374,7 @@ function decodeFormat3(buf: Buffer, parseConflict: (c: unknown) => ConflictRecor
     let hx = 0;
     const hash = new Array<string | null>(room).fill(null);
     const target = new Map<number, string>();
-    let size = 0;
+    let size = 0, max0 = -Infinity;
     // The usual rows first, on one comparison each (this loop runs mostly before it is optimized).
     for (let i = 0; i < n; i++) {
       const f = flag[i]!;
@@ -405,12 +405,14 @@ function decodeFormat3(buf: Buffer, parseConflict: (c: unknown) => ConflictRecor
       if (which === 2) {
         const d = num[i * k + 5]!;
         if (!(d >= 0 && d < nDevices && Number.isInteger(d))) throw new Error(`the server-mirror row of ${paths[i]} names an unknown device`);
+        if (num[i * k]! > max0) max0 = num[i * k]!;
       }
     }
     if (hx !== hexText.length) throw new Error('its hash column does not match its rows');
     align();
     if (which === 0) { baseFlag = flag; baseHash = hash; } else if (which === 1) cacheFlag = flag;
-    m.adopt(flag, num, hash, target, size);
+    // The mirror's largest rev (maxRemoteRev, asked once per run) found on the way, not by another pass.
+    m.adopt(flag, num, hash, target, size, which === 2 ? max0 : undefined);
   };
   load(base, 0);
   load(statCache, 1);

@@ -48,7 +48,7 @@ export async function until(cond: () => boolean | Promise<boolean>, ms: number, 
 }
 
 /** Busy and total CPU time of all cores so far (jiffies, /proc/stat); null where there is none. */
-function cpuTimes(): { busy: number; total: number } | null {
+export function cpuTimes(): { busy: number; total: number } | null {
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
     // user nice system idle iowait irq softirq steal (guest time is inside user already)
@@ -67,15 +67,15 @@ function cpuTimes(): { busy: number; total: number } | null {
  * seconds: a no-op measured then measures their housekeeping. Returns how long it waited and the
  * busy share of the last window (NaN and at once where /proc/stat is missing).
  */
-export async function settle(opts: { maxBusy?: number; windowMs?: number; timeoutMs?: number } = {}): Promise<{ waitedMs: number; busy: number }> {
-  const maxBusy = opts.maxBusy ?? 0.1, windowMs = opts.windowMs ?? 300, timeoutMs = opts.timeoutMs ?? 20_000;
+export async function settle(opts: { maxBusy?: number; windowMs?: number; timeoutMs?: number; read?: typeof cpuTimes } = {}): Promise<{ waitedMs: number; busy: number }> {
+  const maxBusy = opts.maxBusy ?? 0.1, windowMs = opts.windowMs ?? 300, timeoutMs = opts.timeoutMs ?? 20_000, read = opts.read ?? cpuTimes;
   const t0 = performance.now();
-  let prev = cpuTimes();
+  let prev = read();
   if (prev === null) return { waitedMs: 0, busy: NaN };
   let quiet = 0, busy = NaN;
   while (performance.now() - t0 < timeoutMs) {
     await new Promise((r) => setTimeout(r, windowMs));
-    const now = cpuTimes();
+    const now = read();
     if (now === null) break;
     busy = (now.busy - prev.busy) / Math.max(1, now.total - prev.total);
     prev = now;

@@ -329,7 +329,7 @@ const isRows = (v: unknown): v is unknown[][] => Array.isArray(v) && v.every((r)
 function checkJournalRecord(v: unknown): JournalRecord {
   const r = v as Partial<Record<keyof JournalRecord, unknown>> | null;
   if (typeof r !== 'object' || r === null || Array.isArray(r) || !Number.isSafeInteger(r.g) || !Number.isSafeInteger(r.c) || (r.c as number) < 0
-    || !(r.l === null || typeof r.l === 'number') || !isRows(r.b) || !isRows(r.k) || !isRows(r.r) || (r.x !== undefined && !Array.isArray(r.x))) {
+    || !(r.l === null || Number.isFinite(r.l)) || !isRows(r.b) || !isRows(r.k) || !isRows(r.r) || (r.x !== undefined && !Array.isArray(r.x))) {
     throw new Error('a journal record is malformed');
   }
   return r as JournalRecord;

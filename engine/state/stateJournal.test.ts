@@ -124,13 +124,16 @@ describe('state journal', () => {
       (r) => ({ ...r, c: -1 }),
       (r) => ({ ...r, g: (r.g as number) + 0.5 }),
       (r) => ({ ...r, l: 'yesterday' }),
+      (r) => ({ ...r, l: Infinity }),
       (r) => ({ ...r, x: {} }),
       (r) => [r],
       () => null,
     ];
     for (const brk of breakages) {
       const lines = good.split('\n');
-      const body = JSON.stringify(brk(JSON.parse(lines[1]!.slice(17)) as Record<string, unknown>));
+      const broken = brk(JSON.parse(lines[1]!.slice(17)) as Record<string, unknown>);
+      // An infinite lastSyncAt can only come from the text 1e999 (JSON.parse reads it as Infinity).
+      const body = JSON.stringify(broken, (k, v: unknown) => (k === 'l' && v === Infinity ? '__INF__' : v)).replace('"__INF__"', '1e999');
       lines[1] = `${sum(body)} ${body}`;
       await writeFile(jfile, lines.join('\n'));
       const warnings: string[] = [];

@@ -7,67 +7,63 @@ import { dirname, join } from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 
 /**
+ * A plugin that hands the modules `importer` matches (all when null) a stand-in for the module
+ * `spec` matches: `contents`, CommonJS, which loads the real module when first called. With
+ * `external`, the real one stays outside the bundle (the stand-in's own require of it).
+ */
+function standIn(name, spec, importer, contents, { external = false, also } = {}) {
+  return {
+    name,
+    setup(b) {
+      b.onResolve({ filter: spec }, (args) => {
+        if (args.namespace === name) return external ? { path: args.path, external: true } : undefined;
+        return importer === null || importer.test(args.importer) ? { path: args.path, namespace: name } : undefined;
+      });
+      b.onLoad({ filter: /.*/, namespace: name }, () => ({ contents, loader: 'js', resolveDir: root }));
+      also?.(b);
+    },
+  };
+}
+
+/**
  * pino requires thread-stream (external: its worker runs by file path) when it loads, though only
  * a transport (pino-pretty on a terminal) ever constructs one: loading it from node_modules cost
  * every one-shot command ~3 ms. In dist/cli.cjs, pino gets a stand-in that loads the real one on
  * first `new` (pino's only use of it).
  */
-export const lazyThreadStream = {
-  name: 'lazy-thread-stream',
-  setup(b) {
-    b.onResolve({ filter: /^thread-stream$/ }, (args) => (args.namespace === 'lazy-thread-stream' ? { path: 'thread-stream', external: true } : { path: 'thread-stream', namespace: 'lazy-thread-stream' }));
-    b.onLoad({ filter: /.*/, namespace: 'lazy-thread-stream' }, () => ({
-      contents: "let real;\nmodule.exports = function ThreadStream(opts) { real ??= require('thread-stream'); return new real(opts); };\n",
-      loader: 'js',
-      resolveDir: root,
-    }));
-  },
-};
+export const lazyThreadStream = standIn('lazy-thread-stream', /^thread-stream$/, null,
+  "let real;\nmodule.exports = function ThreadStream(opts) { real ??= require('thread-stream'); return new real(opts); };\n",
+  { external: true });
 
 /**
  * sonic-boom (pino's destination) requires node:assert when it loads, for one assert() when a
  * stream closes: loading assert cost every one-shot command ~0.5 ms. In dist/cli.cjs, sonic-boom
  * gets a stand-in that calls the real assert, loaded on that first call.
  */
-export const lazyAssertForSonicBoom = {
-  name: 'lazy-assert-for-sonic-boom',
-  setup(b) {
-    b.onResolve({ filter: /^assert$/ }, (args) => (/[\\/]node_modules[\\/]sonic-boom[\\/]/.test(args.importer) ? { path: 'assert', namespace: 'lazy-assert' } : undefined));
-    b.onLoad({ filter: /.*/, namespace: 'lazy-assert' }, () => ({
-      contents: "let real;\nmodule.exports = function assert(value, message) { real ??= require('node:assert'); return real(value, message); };\n",
-      loader: 'js',
-      resolveDir: root,
-    }));
-  },
-};
+export const lazyAssertForSonicBoom = standIn('lazy-assert', /^assert$/, /[\\/]node_modules[\\/]sonic-boom[\\/]/,
+  "let real;\nmodule.exports = function assert(value, message) { real ??= require('node:assert'); return real(value, message); };\n");
 
 /**
  * commander requires node:child_process when it loads, for the one spawn() of an executable
  * subcommand (`dman` has none): loading child_process (and dgram, which it loads) cost every
- * one-shot command ~0.6 ms. In dist/cli.cjs, commander gets a stand-in whose spawn loads the real one.
+ * one-shot command ~0.6 ms. In dist/cli.cjs, commander gets a stand-in whose spawn loads the real
+ * one: spawn only, the one member commander uses; the build fails when that changes.
  */
-export const lazyChildProcessForCommander = {
-  name: 'lazy-child-process-for-commander',
-  setup(b) {
-    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (/[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: 'child_process', namespace: 'lazy-child-process' } : undefined));
-    b.onLoad({ filter: /.*/, namespace: 'lazy-child-process' }, () => ({
-      // Only spawn: the one member commander uses (a build check below fails when that changes).
-      contents: "let real;\nexports.spawn = function spawn(...args) { real ??= require('node:child_process'); return real.spawn(...args); };\n",
-      loader: 'js',
-      resolveDir: root,
-    }));
-    // The stand-in has spawn only: fail the build if commander starts to use anything else of child_process.
-    b.onLoad({ filter: /[\\/]node_modules[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
-      const text = readFileSync(args.path, 'utf8');
-      const used = new Set([...text.matchAll(/childProcess\.(\w+)/g)].map((m) => m[1]));
-      const requires = text.match(/require\(['"](node:)?child_process['"]\)/g) ?? [];
-      if (!text.includes("const childProcess = require('node:child_process');") || requires.length !== 1 || used.size !== 1 || !used.has('spawn')) {
-        throw new Error(`commander uses child_process otherwise than childProcess.spawn (${[...used].join(', ') || 'no childProcess.x'}): update lazyChildProcessForCommander in scripts/bundlePlugins.mjs`);
-      }
-      return undefined;
-    });
-  },
-};
+export const lazyChildProcessForCommander = standIn('lazy-child-process', /^(node:)?child_process$/, /[\\/]node_modules[\\/]commander[\\/]/,
+  "let real;\nexports.spawn = function spawn(...args) { real ??= require('node:child_process'); return real.spawn(...args); };\n",
+  {
+    also(b) {
+      b.onLoad({ filter: /[\\/]node_modules[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+        const text = readFileSync(args.path, 'utf8');
+        const used = new Set([...text.matchAll(/childProcess\.(\w+)/g)].map((m) => m[1]));
+        const requires = text.match(/require\(['"](node:)?child_process['"]\)/g) ?? [];
+        if (!text.includes("const childProcess = require('node:child_process');") || requires.length !== 1 || used.size !== 1 || !used.has('spawn')) {
+          throw new Error(`commander uses child_process otherwise than childProcess.spawn (${[...used].join(', ') || 'no childProcess.x'}): update lazyChildProcessForCommander in scripts/bundlePlugins.mjs`);
+        }
+        return undefined;
+      });
+    },
+  });
 
 /**
  * zod exports every locale of its error messages from its index (z.locales: ~60 modules), and

@@ -3,7 +3,7 @@
 // in-memory file system with injected faults (engine/testing/memoryFileSystem.ts). The default,
 // nodeFileSystem, is a plain pass-through to node:fs: the same calls with the same arguments.
 // The state store and the run lock keep their own node:fs calls (they have ports of their own).
-import { closeSync, createReadStream, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { lstat, mkdir, open, readFile, readdir, readlink, realpath, rename, rm, rmdir, stat, symlink, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 
@@ -46,6 +46,8 @@ export interface FileSystem {
   readlinkSync(path: string): string;
   openSync(path: string, flags: string): number;
   readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null): number;
+  /** The stat of an open file (the scan's check after a read, on the descriptor it read). */
+  fstatSync(fd: number): Stats;
   closeSync(fd: number): void;
 }
 
@@ -73,5 +75,6 @@ export const nodeFileSystem: FileSystem = {
   readlinkSync: (p) => readlinkSync(p),
   openSync: (p, flags) => openSync(p, flags),
   readSync: (fd, buf, offset, length, position) => readSync(fd, buf, offset, length, position),
+  fstatSync: (fd) => fstatSync(fd),
   closeSync: (fd) => closeSync(fd),
 };

@@ -1,9 +1,10 @@
-import { lstat, lutimes, mkdir, mkdtemp, readdir, rm, symlink, unlink, utimes, writeFile, chmod } from 'node:fs/promises';
+import { lstat, lutimes, mkdir, mkdtemp, readdir, rename, rm, symlink, unlink, utimes, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative, sep } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { packedMaps } from '../state/PackedMap.js';
+import { nodeFileSystem, type FileSystem } from '../ports/FileSystem.js';
 import { scan, WHOLE_FILE, type StatCache, type WalkedFile } from './scan.js';
 
 // A plain walker for these tests (the real one, walkTracked, applies track patterns).
@@ -107,6 +108,35 @@ describe.each([false, true])('scan (blocking: %s)', (blocking) => {
     expect(r.hashed).toBe(2);
   });
 
+  it('hashes what the path holds when an editor-style save (a temp renamed over it) lands between the walk and the read, even with the same size and mtime', async () => {
+    await writeFile(join(home, 'f'), 'old!\n');
+    await utimes(join(home, 'f'), past, past);
+    const files: WalkedFile[] = [];
+    for await (const f of walkAll(home)) files.push(f);
+    // Only the inode tells the new file from the old one.
+    await writeFile(join(home, 'f.tmp'), 'new!\n');
+    await utimes(join(home, 'f.tmp'), past, past);
+    await rename(join(home, 'f.tmp'), join(home, 'f'));
+    const cache: StatCache = new Map();
+    const r = await scan({ home, blocking, files, cache });
+    expect(r.files.get('f')).toMatchObject({ kind: 'file', hash: sha('new!\n'), size: 5 });
+    expect(cache.get('f')!.ino).toBe((await lstat(join(home, 'f'))).ino);
+    expect(r.hashed).toBe(2);
+  });
+
+  it('records a symlink when the file the walk saw became one before the read (the read follows it; the path is what counts)', async () => {
+    await writeFile(join(home, 'f'), 'file\n');
+    await writeFile(join(home, 'other'), 'elsewhere\n');
+    const files: WalkedFile[] = [];
+    for await (const f of walkAll(home)) if (f.path === 'f') files.push(f);
+    await unlink(join(home, 'f'));
+    await symlink('other', join(home, 'f'));
+    const cache: StatCache = new Map();
+    const r = await scan({ home, blocking, files, cache });
+    expect(r.files.get('f')).toMatchObject({ kind: 'symlink', target: 'other', hash: sha('other') });
+    expect(cache.get('f')!.target).toBe('other');
+  });
+
   it('ignores conflict copies and our own temp files', async () => {
     await writeFile(join(home, 'f'), 'x');
     await writeFile(join(home, 'f.dman-conflict-laptop-20260101T000000Z'), 'y');
@@ -138,6 +168,27 @@ describe.each([false, true])('scan (blocking: %s)', (blocking) => {
 
 // A state's stat cache (PackedMap) answers hits through StatProbe, without building entries: the same answers as a Map's.
 const cacheKinds: Array<[string, () => StatCache]> = [['Map', () => new Map()], ['PackedMap', () => packedMaps().statCache]];
+
+describe('a blocking scan', () => {
+  it('checks each file it read on the descriptor it read it through: one open and one fstat per file, no lstat of the path after', async () => {
+    for (let i = 0; i < 5; i++) await writeFile(join(home, `f${i}`), `content ${i}\n`);
+    const files: WalkedFile[] = [];
+    for await (const f of walkAll(home)) files.push(f);
+    const calls = new Map<string, number>();
+    const count = (op: string): void => { calls.set(op, (calls.get(op) ?? 0) + 1); };
+    const fs: FileSystem = {
+      ...nodeFileSystem,
+      openSync: (p, f) => { count('open'); return nodeFileSystem.openSync(p, f); },
+      fstatSync: (fd) => { count('fstat'); return nodeFileSystem.fstatSync(fd); },
+      lstatSync: (p) => { count('lstat'); return nodeFileSystem.lstatSync(p); },
+      readFileSync: (p) => { count('readFile'); return nodeFileSystem.readFileSync(p); },
+    };
+    const cache: StatCache = new Map();
+    const r = await scan({ home, blocking: true, files, cache, fs });
+    expect(Object.fromEntries(calls)).toEqual({ open: 5, fstat: 5 });
+    for (let i = 0; i < 5; i++) expect(r.files.get(`f${i}`)).toMatchObject({ hash: sha(`content ${i}\n`) });
+  });
+});
 
 describe.each(cacheKinds)('scan cache hits (%s)', (_kind, newCache) => {
   it('give the same LocalFile as hashing (permission bits, symlink size in bytes), and leave out what is neither a file nor a symlink', async () => {

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
+import { sha256Hex } from '../util/sha256.js';
 import { isTempName } from '../fs/atomic.js';
 import { nodeFileSystem, type FileSystem } from '../ports/FileSystem.js';
 import { isConflictCopy, type LocalFile } from '../plan/planSync.js';
@@ -95,7 +96,7 @@ const RACY_MS = 10;
 export async function hashFile(abs: string, sizeHint = Infinity, fs: FileSystem = nodeFileSystem): Promise<{ hash: string; size: number }> {
   if (sizeHint <= SMALL_FILE) {
     const data = await fs.readFile(abs);
-    return { hash: createHash('sha256').update(data).digest('hex'), size: data.length };
+    return { hash: sha256Hex(data), size: data.length };
   }
   const h = createHash('sha256');
   let size = 0;
@@ -104,6 +105,25 @@ export async function hashFile(abs: string, sizeHint = Infinity, fs: FileSystem 
     size += (chunk as Buffer).length;
   }
   return { hash: h.digest('hex'), size };
+}
+
+/**
+ * Reads a regular file the walk saw at `size` bytes through one descriptor, then takes that
+ * descriptor's fstat: it stands in for an lstat of the path after the read (it shows a write
+ * during the read by size and mtime, and a file replaced before the open by its inode) at the
+ * cost of neither a path lookup nor the fstat readFileSync makes before reading.
+ */
+function readWholeSync(fs: FileSystem, abs: string, size: number): { data: Buffer; after: Stats } {
+  const fd = fs.openSync(abs, 'r');
+  try {
+    const data = Buffer.allocUnsafe(size);
+    let got = 0;
+    for (let n = -1; got < size && n !== 0; got += n) n = fs.readSync(fd, data, got, size - got, got);
+    // Shorter than the walk saw: the fstat shows the new size, and the caller reads it again.
+    return { data: got === size ? data : data.subarray(0, got), after: fs.fstatSync(fd) };
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Records what the engine itself wrote, so the next scan does not see it as a local change. */
@@ -213,22 +233,25 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
         let hash: string;
         let target: string | undefined;
         let data: Buffer | undefined;
+        // The stat after the read: of the descriptor read (a blocking read of a regular file), else of the path.
+        let after: Stats | undefined;
         const whole = opts.onContent !== undefined && stats.size <= WHOLE_FILE;
         const blocking = opts.blocking === true && (stats.size <= SMALL_FILE || whole);
         if (stats.isSymbolicLink()) {
           target = blocking ? fs.readlinkSync(abs) : await fs.readlink(abs);
           hash = hashTarget(target);
         } else if (blocking) {
-          data = fs.readFileSync(abs);
-          hash = createHash('sha256').update(data).digest('hex');
+          ({ data, after } = readWholeSync(fs, abs, stats.size));
+          hash = sha256Hex(data);
         } else if (whole) {
           data = await fs.readFile(abs);
-          hash = createHash('sha256').update(data).digest('hex');
+          hash = sha256Hex(data);
         } else {
           hash = (await hashFile(abs, stats.size, fs)).hash;
         }
         result.hashed++;
-        const after = blocking ? fs.lstatSync(abs) : await fs.lstat(abs);
+        const fromFd = after !== undefined;
+        after ??= blocking ? fs.lstatSync(abs) : await fs.lstat(abs);
         if (after.size === stats.size && after.mtimeMs === stats.mtimeMs && after.ino === stats.ino && after.isSymbolicLink() === stats.isSymbolicLink()) {
           const entry = cacheEntryFor(after, hash, readAt, target);
           opts.cache.set(f.path, entry);
@@ -242,7 +265,9 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
           opts.onProgress?.(++done, f.path);
           return;
         }
-        stats = after; // changed while hashed: try again with the new stat
+        // Changed while hashed: try again with the new stat (the path's own: what was read may be a
+        // file since renamed away, or the path a symlink or folder now).
+        stats = fromFd ? fs.lstatSync(abs) : after;
         if (!stats.isFile() && !stats.isSymbolicLink()) break;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;

@@ -17,7 +17,7 @@ import type { Clock } from '../ports/Clock.js';
 
 /** The kinds of call the hook sees. `write` kinds change the file system; the rest only read. */
 export type FsOp =
-  | 'lstat' | 'stat' | 'readdir' | 'readFile' | 'readlink' | 'realpath' | 'open' | 'read' | 'createReadStream'
+  | 'lstat' | 'stat' | 'fstat' | 'readdir' | 'readFile' | 'readlink' | 'realpath' | 'open' | 'read' | 'createReadStream'
   | 'openWrite' | 'write' | 'chmod' | 'sync' | 'close' | 'mkdir' | 'rename' | 'rm' | 'rmdir' | 'unlink' | 'symlink';
 
 const WRITE_OPS = new Set<FsOp>(['openWrite', 'write', 'chmod', 'sync', 'mkdir', 'rename', 'rm', 'rmdir', 'unlink', 'symlink']);
@@ -136,6 +136,7 @@ export function createMemoryFileSystem(opts: { clock?: Clock; files?: Record<str
       readlinkSync: (p) => { check('readlink', p); return run(() => String(vol.readlinkSync(p))); },
       openSync: (p, flags) => { check(WRITE_FLAGS.test(flags) ? 'openWrite' : 'open', p); return run(() => vol.openSync(p, flags)); },
       readSync: (fd, buf, offset, length, position) => { check('read', `fd ${fd}`); return run(() => vol.readSync(fd, buf, offset, length, position)); },
+      fstatSync: (fd) => { check('fstat', `fd ${fd}`); return run(() => vol.fstatSync(fd) as unknown as Stats); },
       closeSync: (fd) => vol.closeSync(fd),
     };
   };

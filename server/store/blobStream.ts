@@ -1,13 +1,10 @@
 // Streams a blob through SHA-256 and a size limit, handing each chunk to the driver as it
 // arrives, so no driver holds a large blob whole in memory or stores unverified bytes.
-import nodeCrypto, { createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { DmanError } from '../../shared/errors.js';
+import { sha256Hex } from '../../engine/util/sha256.js';
 import type { BlobUpload, PutBlobResult, Store } from './Store.js';
-
-/** crypto.hash where this Node has it (20.12 and later; package.json allows 20.11): a one-shot SHA-256 in hex. */
-const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: Buffer, encoding: 'hex') => string }).hash;
-const sha256Hex = (data: Buffer): string => (oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex'));
 
 /**
  * A blob whose bytes already arrived whole (most blobs of a bulk upload sit inside one socket

@@ -493,5 +493,5 @@ function truncatingRenames(fs: FileSystem): FileSystem {
 /** Canary: lstat reports a frozen mtime and ctime, so an edit that keeps the size goes unseen. */
 function frozenMtimes(fs: FileSystem): FileSystem {
   const freeze = <T extends { mtimeMs: number; ctimeMs: number; ino: number }>(st: T): T => Object.assign(Object.create(Object.getPrototypeOf(st)), st, { mtimeMs: 0, ctimeMs: 0 });
-  return { ...fs, lstat: async (p) => freeze(await fs.lstat(p)), lstatSync: (p) => freeze(fs.lstatSync(p)) };
+  return { ...fs, lstat: async (p) => freeze(await fs.lstat(p)), lstatSync: (p) => freeze(fs.lstatSync(p)), fstatSync: (fd) => freeze(fs.fstatSync(fd)) };
 }

@@ -18,6 +18,15 @@ describe('canonicalList', () => {
     }), { numRuns: 2000 });
   });
 
+  it('writes what canonicalJson writes for runs of ops that list the same keys (in one order, another, or with one left undefined)', () => {
+    // Real commits: most ops list the very keys of the op before them; a few differ in order or in what they hold.
+    const orders = [['path', 'baseRev', 'kind', 'hash', 'size', 'mode', 'mtime'], ['baseRev', 'path', 'kind', 'hash', 'size', 'mode', 'mtime'], ['path', 'baseRev', 'deleted'], ['path', 'baseRev', 'kind', 'hash', 'size', 'mode', 'mtime', 'target']];
+    const op = fc.tuple(fc.nat(orders.length - 1), fc.array(value, { minLength: 8, maxLength: 8 })).map(([o, vs]) => Object.fromEntries(orders[o]!.map((k, i) => [k, vs[i]])));
+    fc.assert(fc.property(fc.array(fc.oneof({ weight: 1, arbitrary: op }, { weight: 1, arbitrary: fc.constant(null) }).chain((x) => fc.array(fc.constant(x), { minLength: 1, maxLength: 4 })), { maxLength: 12 }).map((runs) => runs.flat()), (list) => {
+      expect(canonicalList(list)).toBe(canonicalJson(list));
+    }), { numRuns: 1000 });
+  });
+
   it('sorts keys per object, even when objects of one key set come in other orders', () => {
     expect(canonicalList([{ b: 1, a: 2 }, { a: 3, b: 4 }, { b: undefined, a: 5 }])).toBe('[{"a":2,"b":1},{"a":3,"b":4},{"a":5}]');
   });

@@ -111,7 +111,11 @@ export function batchDigest(input: Pick<CommitInput, 'device' | 'ops'>): string 
  * generic recursion cost a 10,000-op commit ~100 ms of server CPU).
  */
 export function canonicalList(list: readonly unknown[]): string {
-  const orders = new Map<string, string[]>();
+  const orders = new Map<string, Array<[key: string, quoted: string]>>();
+  // The ops of a commit mostly list the same keys in the same order: an op whose keys are the
+  // last op's (compared name by name) takes its order without a signature to build and look up.
+  let lastKeys: string[] | null = null;
+  let order: Array<[key: string, quoted: string]> = [];
   const parts = new Array<string>(list.length);
   for (let i = 0; i < list.length; i++) {
     const o = list[i];
@@ -121,19 +125,30 @@ export function canonicalList(list: readonly unknown[]): string {
     }
     const rec = o as Record<string, unknown>;
     const keys = Object.keys(rec);
-    // JSON of the key list: unambiguous (keys joined by any separator are not: ['a', 'b'] and ['a\0b']).
-    const sig = JSON.stringify(keys);
-    let order = orders.get(sig);
-    if (!order) orders.set(sig, (order = keys.slice().sort()));
-    let s = '';
-    for (const k of order) {
+    if (lastKeys === null || !sameNames(keys, lastKeys)) {
+      // JSON of the key list: unambiguous (keys joined by any separator are not: ['a', 'b'] and ['a\0b']).
+      const sig = JSON.stringify(keys);
+      let found = orders.get(sig);
+      if (!found) orders.set(sig, (found = keys.slice().sort().map((k): [string, string] => [k, `${JSON.stringify(k)}:`])));
+      order = found;
+      lastKeys = keys;
+    }
+    let s = '{';
+    for (let j = 0; j < order.length; j++) {
+      const [k, quoted] = order[j]!;
       const v = rec[k];
       if (v === undefined) continue;
-      s += `${s === '' ? '' : ','}${JSON.stringify(k)}:${v !== null && typeof v === 'object' ? canonicalJson(v) : JSON.stringify(v)}`;
+      s += (s.length === 1 ? quoted : `,${quoted}`) + (v !== null && typeof v === 'object' ? canonicalJson(v) : JSON.stringify(v));
     }
-    parts[i] = `{${s}}`;
+    parts[i] = `${s}}`;
   }
   return `[${parts.join(',')}]`;
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**

@@ -3,6 +3,7 @@
 // again; and the real `dman` (bin/dman.js) runs the same with a missing, a corrupt or a fresh cache.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -35,7 +36,10 @@ describe('readCodeCache / writeCodeCache', () => {
     const key = cacheKey(Buffer.from('bundle one'));
     const file = cacheFileFor(dir, key);
     expect(writeCodeCache(file, key, Buffer.from('v8 data'))).toBe(true);
-    expect(readCodeCache(file, key)?.toString()).toBe('v8 data');
+    expect(readCodeCache(file, key)?.data.toString()).toBe('v8 data');
+    expect(readCodeCache(file, key)?.commands).toEqual([]);
+    expect(writeCodeCache(file, key, Buffer.from('more v8 data'), ['version', 'token create'])).toBe(true);
+    expect(readCodeCache(file, key)).toEqual({ data: Buffer.from('more v8 data'), commands: ['version', 'token create'] });
     expect(readCodeCache(file, cacheKey(Buffer.from('bundle two')))).toBeUndefined();
   });
 
@@ -50,7 +54,17 @@ describe('readCodeCache / writeCodeCache', () => {
     const key = cacheKey(Buffer.from('bundle'));
     const file = cacheFileFor(dir, key);
     expect(readCodeCache(file, key)).toBeUndefined();
-    writeFileSync(file, 'DMANV8C1');
+    writeFileSync(file, 'DMANV8C2');
+    expect(readCodeCache(file, key)).toBeUndefined();
+    // A cache of the first format (no command list) is not read as one of this format.
+    const v1 = Buffer.from('some cached code');
+    writeFileSync(file, Buffer.concat([Buffer.from('DMANV8C1', 'latin1'), key, createHash('sha256').update(v1).digest(), v1]));
+    expect(readCodeCache(file, key)).toBeUndefined();
+    // A command list longer than the file.
+    writeCodeCache(file, key, Buffer.from('some cached code'), ['sync']);
+    const long = readFileSync(file);
+    long.writeUInt16LE(60_000, 72);
+    writeFileSync(file, Buffer.concat([long.subarray(0, 40), createHash('sha256').update(long.subarray(72)).digest(), long.subarray(72)]));
     expect(readCodeCache(file, key)).toBeUndefined();
     writeFileSync(file, Buffer.alloc(200, 7));
     expect(readCodeCache(file, key)).toBeUndefined();
@@ -68,13 +82,13 @@ describe('readCodeCache / writeCodeCache', () => {
     const key = cacheKey(Buffer.from('bundle'));
     const file = cacheFileFor(dir, key);
     writeCodeCache(file, key, Buffer.from('some cached code'));
-    expect(readCodeCache(file, key)?.toString()).toBe('some cached code');
+    expect(readCodeCache(file, key)?.data.toString()).toBe('some cached code');
     chmodSync(file, 0o646);
     expect(readCodeCache(file, key)).toBeUndefined();
     chmodSync(file, 0o620);
     expect(readCodeCache(file, key)).toBeUndefined();
     chmodSync(file, 0o600);
-    expect(readCodeCache(file, key)?.toString()).toBe('some cached code');
+    expect(readCodeCache(file, key)?.data.toString()).toBe('some cached code');
     if (process.getuid?.() === 0) {
       chownSync(file, 4321, 4321);
       expect(readCodeCache(file, key)).toBeUndefined();
@@ -112,6 +126,43 @@ describe('prepareCjsBundle', () => {
     (globalThis as Record<string, unknown>).__dmanCodeCacheTest = undefined;
     second.run();
     expect(seen()).toEqual({ dir, file: bundle, fn: 'function', n: '2,4,6' });
+  });
+
+  it.runIf(canRunCjsBundle())('adds what a command new to the cache compiled (once per command), so the first command after an install does not leave the others compiling', () => {
+    // Two "commands" of one bundle: each compiles its own functions when it runs.
+    const body = `globalThis.__dmanCodeCacheTest = (cmd) => cmd === 'a'
+      ? [1, 2, 3].map(function a1(x) { return x + 1; }).map(function a2(x) { return x * 10; }).join(',')
+      : [4, 5].map(function b1(x) { return String(x).repeat(2); }).map(function b2(s) { return s + '!'; }).join(',');`;
+    const bundle = writeBundle('b5.cjs', body);
+    const cacheDir = join(dir, 'cache');
+    const file = (): string => join(cacheDir, only(cacheDir)[0]!);
+    const key = cacheKey(readFileSync(bundle));
+    const runAs = (cmd: string, expectCached: boolean): { wrote: boolean; out: unknown } => {
+      const p = prepareCjsBundle(bundle, { cacheDir, saveAtExit: false })!;
+      expect(p.cached).toBe(expectCached);
+      (globalThis as Record<string, unknown>).__dmanCodeCacheTest = undefined;
+      p.run();
+      const out = (seen() as (c: string) => string)(cmd);
+      return { wrote: p.finish(cmd), out };
+    };
+    expect(runAs('a', false)).toEqual({ wrote: true, out: '20,30,40' });
+    const afterA = readCodeCache(file(), key)!;
+    expect(afterA.commands).toEqual(['a']);
+    // The same command again: the cache serves it and is left as it is.
+    const stat = readFileSync(file());
+    expect(runAs('a', true)).toEqual({ wrote: false, out: '20,30,40' });
+    expect(readFileSync(file()).equals(stat)).toBe(true);
+    // Another command: its functions are added once.
+    expect(runAs('b', true)).toEqual({ wrote: true, out: '44!,55!' });
+    const afterB = readCodeCache(file(), key)!;
+    expect(afterB.commands).toEqual(['a', 'b']);
+    expect(afterB.data.length).toBeGreaterThan(afterA.data.length);
+    expect(runAs('b', true)).toEqual({ wrote: false, out: '44!,55!' });
+    expect(runAs('a', true)).toEqual({ wrote: false, out: '20,30,40' });
+    // A run that noted no command (e.g. --help) adds nothing to a cache it could use.
+    const p = prepareCjsBundle(bundle, { cacheDir, saveAtExit: false })!;
+    p.run();
+    expect(p.finish(undefined)).toBe(false);
   });
 
   it.runIf(canRunCjsBundle())('ignores a corrupt cache (runs the bundle compiled afresh) and writes a good one again', () => {
@@ -190,7 +241,15 @@ describe('bin/dman.js with the code cache', () => {
     const file = join(v8dir, only(v8dir)[0]!);
     const good = readFileSync(file);
     const key = cacheKey(readFileSync(join(root, 'dist/cli.cjs')));
-    expect(readCodeCache(file, key)).toBeDefined();
+    expect(readCodeCache(file, key)?.commands).toEqual(['version']);
+    // The same command again leaves the cache as it is; another command adds what it compiled, once.
+    expect(dman(env, 'version').status).toBe(0);
+    expect(readFileSync(file).equals(good)).toBe(true);
+    expect(dman(env, 'completion', 'bash').status).toBe(0);
+    expect(readCodeCache(file, key)?.commands).toEqual(['version', 'completion']);
+    const both = readFileSync(file);
+    expect(dman(env, 'completion', 'bash').status).toBe(0);
+    expect(readFileSync(file).equals(both)).toBe(true);
 
     // Corrupt: ignored, the command runs as before, and a good cache is written again.
     const bad = Buffer.from(good);

@@ -5,9 +5,15 @@
 // The cache is one file per bundle and Node build under the user's cache dir
 // (`$XDG_CACHE_HOME/dman/v8/`, `~/Library/Caches/dman/v8/`, `%LOCALAPPDATA%\dman\Cache\v8\`):
 // a header (magic, the key: sha256 of the bundle, node version, arch and V8 version; sha256 of the
-// payload) and V8's cached data. A missing, short, corrupt, foreign or rejected cache is ignored
-// and written again when the process exits (temp file + rename, so a reader never sees half of
-// one). V8 checks only the source's length, so the key must name the bundle's bytes.
+// rest), the commands whose runs made it, and V8's cached data. A missing, short, corrupt, foreign
+// or rejected cache is ignored and written again when the process exits (temp file + rename, so a
+// reader never sees half of one). V8 checks only the source's length, so the key must name the
+// bundle's bytes.
+//
+// V8's data holds the functions compiled when it was made: the first command after an install
+// (often `dman init` or `dman status`) would leave every later `dman sync` compiling the engine
+// again (~30 ms of CPU per run). So a run of a command the cache has not seen writes it again at
+// exit, with what that command compiled added; after each command ran once, no run writes.
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, renameSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,9 +21,13 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import vm from 'node:vm';
 import { readOwnedFile } from '../engine/fs/readOwned.js';
+import { notedCommand } from './codeCacheCommand.js';
 
-const MAGIC = Buffer.from('DMANV8C1', 'latin1');
-const HEADER = MAGIC.length + 32 + 32;
+const MAGIC = Buffer.from('DMANV8C2', 'latin1');
+/** Magic, key, checksum, and the byte length of the command list. */
+const HEADER = MAGIC.length + 32 + 32 + 2;
+/** Commands a cache lists at most (dman has fewer): past that, no run writes it again. */
+const MAX_COMMANDS = 64;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -52,27 +62,41 @@ export function cacheFileFor(dir: string, key: Buffer): string {
   return join(dir, `cli-${key.toString('hex').slice(0, 24)}.bin`);
 }
 
-/** The cached data in `file` when it is whole and made for `key`; undefined otherwise (never throws). */
-export function readCodeCache(file: string, key: Buffer): Buffer | undefined {
+/** A cache read back: V8's data and the commands whose runs compiled what it holds. */
+export interface CodeCache {
+  data: Buffer;
+  commands: string[];
+}
+
+/** The cache in `file` when it is whole and made for `key`; undefined otherwise (never throws). */
+export function readCodeCache(file: string, key: Buffer): CodeCache | undefined {
   // V8 runs cached data as it is: only a file no other user could have written is trusted
   // (root under sudo with the user's HOME must not run bytecode the user put there).
   const buf = readOwnedFile(file);
   if (buf === undefined) return undefined;
   if (buf.length <= HEADER || !buf.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
   if (!buf.subarray(MAGIC.length, MAGIC.length + 32).equals(key)) return undefined;
-  const data = buf.subarray(HEADER);
-  const sum = createHash('sha256').update(data).digest();
-  return sum.equals(buf.subarray(MAGIC.length + 32, HEADER)) ? data : undefined;
+  const rest = buf.subarray(MAGIC.length + 64);
+  const sum = createHash('sha256').update(rest).digest();
+  if (!sum.equals(buf.subarray(MAGIC.length + 32, MAGIC.length + 64))) return undefined;
+  const listed = rest.readUInt16LE(0);
+  if (HEADER + listed >= buf.length) return undefined;
+  const text = rest.subarray(2, 2 + listed).toString('latin1');
+  return { data: buf.subarray(HEADER + listed), commands: text === '' ? [] : text.split('\n') };
 }
 
-/** Writes `data` as the cache for `key` (temp file + rename) and drops the dir's other caches; false when it could not. */
-export function writeCodeCache(file: string, key: Buffer, data: Buffer): boolean {
+/** Writes `data` as the cache for `key`, made by runs of `commands` (temp file + rename), and drops the dir's other caches; false when it could not. */
+export function writeCodeCache(file: string, key: Buffer, data: Buffer, commands: readonly string[] = []): boolean {
   const dir = dirname(file);
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const sum = createHash('sha256').update(data).digest();
-    writeFileSync(tmp, Buffer.concat([MAGIC, key, sum, data]), { mode: 0o600 });
+    const list = Buffer.from(commands.join('\n'), 'latin1');
+    const length = Buffer.alloc(2);
+    length.writeUInt16LE(list.length);
+    const rest = Buffer.concat([length, list, data]);
+    const sum = createHash('sha256').update(rest).digest();
+    writeFileSync(tmp, Buffer.concat([MAGIC, key, sum, rest]), { mode: 0o600 });
     renameSync(tmp, file);
   } catch {
     try { rmSync(tmp, { force: true }); } catch { /* the folder is not there either */ }
@@ -91,51 +115,64 @@ export interface PreparedBundle {
   /** Whether V8 took a cached compile. */
   cached: boolean;
   run(): void;
-  /** Writes the cache from what V8 compiled so far (when it was not cached); at exit by default. */
-  saveCache(): boolean;
+  /** Writes the cache from what V8 compiled so far, listing `command` (noted by the CLI) too. */
+  saveCache(command?: string): boolean;
+  /**
+   * What runs at exit (unless saveAtExit is false): writes the cache when there was none to use, or
+   * when `command` is not among those it lists; false when it wrote nothing.
+   */
+  finish(command?: string): boolean;
 }
 
 /** Options of prepareCjsBundle. */
 export interface PrepareOptions {
   /** Where the caches live (default codeCacheDir()). */
   cacheDir?: string;
-  /** Write a missing or refused cache when the process exits (default true; tests call saveCache). */
+  /** Call finish() with the noted command when the process exits (default true; tests call it themselves). */
   saveAtExit?: boolean;
 }
 
 /**
  * Compiles `bundleFile` (a CommonJS bundle, ASCII as esbuild writes it) with the code cache of
- * `cacheDir`, and arranges for a fresh cache to be written at exit when there was none (or V8
- * rejected it), after the run, so it holds the functions the command compiled. Returns null when
- * the bundle cannot be read or compiled: the caller then loads the ESM build.
+ * `cacheDir`, and arranges for the cache to be written at exit when there was none (or V8
+ * rejected it) or when the command the CLI noted is not among those it lists, after the run, so
+ * it holds the functions the command compiled. Returns null when the bundle cannot be read or
+ * compiled: the caller then loads the ESM build.
  */
 export function prepareCjsBundle(bundleFile: string, opts: PrepareOptions = {}): PreparedBundle | null {
   let script: vm.Script;
   let file: string;
   let key: Buffer;
-  let cachedData: Buffer | undefined;
+  let got: CodeCache | undefined;
   try {
     const bytes = readFileSync(bundleFile);
     key = cacheKey(bytes);
     file = cacheFileFor(opts.cacheDir ?? codeCacheDir(), key);
-    cachedData = readCodeCache(file, key);
+    got = readCodeCache(file, key);
     const wrapped = `(function (exports, require, module, __filename, __dirname, __dimp) {${bytes.toString('latin1')}\n})`;
-    script = new vm.Script(wrapped, { filename: bundleFile, ...(cachedData ? { cachedData } : {}) });
+    script = new vm.Script(wrapped, { filename: bundleFile, ...(got ? { cachedData: got.data } : {}) });
   } catch {
     return null;
   }
-  const cached = cachedData !== undefined && script.cachedDataRejected !== true;
-  const saveCache = (): boolean => {
+  const cached = got !== undefined && script.cachedDataRejected !== true;
+  const known = cached ? got!.commands : [];
+  const saveCache = (command?: string): boolean => {
     try {
-      return writeCodeCache(file, key, script.createCachedData());
+      // V8's data covers every function compiled so far: those the cache held and this run's.
+      return writeCodeCache(file, key, script.createCachedData(), command === undefined || known.includes(command) ? known : [...known, command]);
     } catch {
       return false; // a cache is never worth a failed exit
     }
   };
-  if (!cached && opts.saveAtExit !== false) process.once('exit', saveCache);
+  const finish = (command?: string): boolean => {
+    if (cached && (command === undefined || known.includes(command) || known.length >= MAX_COMMANDS)) return false;
+    return saveCache(command);
+  };
+  if (opts.saveAtExit !== false) process.once('exit', () => { finish(notedCommand()); });
   return {
     cached,
     saveCache,
+    finish,
     run() {
       const fn = script.runInThisContext() as (e: object, r: NodeJS.Require, m: object, f: string, d: string, i: typeof dynamicImport) => void;
       const module = { exports: {} };

@@ -1,5 +1,6 @@
 // The `dman` command: the composition root of the CLI (and of `dman serve` / `dman agent`).
 import { Command, CommanderError, Option } from 'commander';
+import { noteCommand } from './codeCacheCommand.js';
 import { registerAll } from './commands/index.js';
 import { EXIT } from './exit.js';
 import { buildInfo } from './version.js';
@@ -18,7 +19,11 @@ export function createProgram(): Command {
     .addOption(new Option('--log-format <format>', 'log format (pretty only on a terminal; JSON lines otherwise)').choices(['json', 'pretty']).default('pretty'))
     .option('--log-keep-homes', 'log home paths as they are (by default this user\'s and the config\'s homes show as ~name)')
     // Before any command builds its logger: the config's homes (or --log-keep-homes) reach every logger through the environment.
-    .hook('preAction', async (root) => {
+    .hook('preAction', async (root, action) => {
+      // For the code cache (cli/codeCache.ts): what this command compiles is added to it once.
+      const names: string[] = [];
+      for (let c: Command | null = action; c !== null && c !== root; c = c.parent) names.unshift(c.name());
+      noteCommand(names.join(' '));
       const o = root.opts<{ config?: string; logKeepHomes?: boolean }>();
       const { exportLogHomes } = await import('../engine/log/exportLogHomes.js');
       await exportLogHomes({ keepHomes: Boolean(o.logKeepHomes), configPath: o.config, env: process.env });

@@ -165,6 +165,27 @@ describe('prepareCjsBundle', () => {
     expect(p.finish(undefined)).toBe(false);
   });
 
+  it.runIf(canRunCjsBundle())('writes a cache the next start takes even when the run changed V8 flags (GC tuning): it puts their defaults back first', () => {
+    // V8 checks its flag hash when a process takes cached data: only two processes show it.
+    const bundle = writeBundle('b6.cjs');
+    const cacheDir = join(dir, 'cache');
+    const here = new URL('.', import.meta.url).pathname;
+    const node = (code: string): string => {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8', cwd: here });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout.trim();
+    };
+    const prepare = `const { prepareCjsBundle } = await import(${JSON.stringify(join(here, 'codeCache.ts'))}); const p = prepareCjsBundle(${JSON.stringify(bundle)}, { cacheDir: ${JSON.stringify(cacheDir)}, saveAtExit: false }); p.run();`;
+    const flags = `const { setV8Flag } = await import(${JSON.stringify(join(here, '../engine/util/v8Flags.ts'))});`;
+    // What a large home's run and a watcher set, through setV8Flag: the next start takes the cache.
+    expect(node(`${prepare} ${flags} setV8Flag('--no-allocation-site-pretenuring', '--allocation-site-pretenuring'); setV8Flag('--semi-space-growth-factor=1', '--semi-space-growth-factor=2'); console.log(p.cached, p.finish('sync'));`)).toBe('false true');
+    expect(node(`${prepare} console.log(p.cached);`)).toBe('true');
+    // The same flag set behind setV8Flag's back stays in the hash the cache carries: refused.
+    rmSync(cacheDir, { recursive: true, force: true });
+    expect(node(`${prepare} (await import('node:v8')).default.setFlagsFromString('--no-allocation-site-pretenuring'); console.log(p.cached, p.finish('sync'));`)).toBe('false true');
+    expect(node(`${prepare} console.log(p.cached);`)).toBe('false');
+  }, 60_000);
+
   it.runIf(canRunCjsBundle())('ignores a corrupt cache (runs the bundle compiled afresh) and writes a good one again', () => {
     const bundle = writeBundle('b2.cjs');
     const cacheDir = join(dir, 'cache');

@@ -1,6 +1,6 @@
 // dist/boot.cjs: runs the CommonJS build of the CLI (dist/cli.cjs) with a V8 code cache, so a
 // one-shot `dman` does not parse and compile ~2 MB of JavaScript on every start (Node 20 has no
-// module.enableCompileCache, and ESM modules take no cached data). node: imports only (and engine/fs/readOwned.ts, which has only those).
+// module.enableCompileCache, and ESM modules take no cached data). node: imports only (and engine/fs/readOwned.ts and engine/util/v8Flags.ts, which have only those).
 //
 // The cache is one file per bundle and Node build under the user's cache dir
 // (`$XDG_CACHE_HOME/dman/v8/`, `~/Library/Caches/dman/v8/`, `%LOCALAPPDATA%\dman\Cache\v8\`):
@@ -21,6 +21,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import vm from 'node:vm';
 import { readOwnedFile } from '../engine/fs/readOwned.js';
+import { restoreV8Flags } from '../engine/util/v8Flags.js';
 import { notedCommand } from './codeCacheCommand.js';
 
 const MAGIC = Buffer.from('DMANV8C2', 'latin1');
@@ -158,6 +159,9 @@ export function prepareCjsBundle(bundleFile: string, opts: PrepareOptions = {}):
   const known = cached ? got!.commands : [];
   const saveCache = (command?: string): boolean => {
     try {
+      // V8's data carries its flag hash, which a start must match: flags the engine set (GC
+      // tuning, engine/util/v8Flags.ts) go back to their defaults first.
+      restoreV8Flags();
       // V8's data covers every function compiled so far: those the cache held and this run's.
       return writeCodeCache(file, key, script.createCachedData(), command === undefined || known.includes(command) ? known : [...known, command]);
     } catch {

@@ -29,7 +29,7 @@ import { listingFileOf, loadListingFile, saveListingFile } from './scan/listingF
 import { compileSecretAllow, secretReason } from './secrets.js';
 import { mapLimit } from './util/mapLimit.js';
 import { createFileStateStore, liveRemoteCount, maxRemoteRev, type StateStore, type UserState } from './state/StateStore.js';
-import { keepYoungGenerationSmall, releaseMemoryIfGrown } from './watch/releaseMemory.js';
+import { avoidPretenuring, keepYoungGenerationSmall, LARGE_HOME_FILES, releaseMemoryIfGrown } from './watch/releaseMemory.js';
 import type { Watcher } from './watch/Watcher.js';
 
 /** Walks a home, yielding tracked files with their lstat and reporting what it could not read (injected in tests). */
@@ -220,6 +220,8 @@ export function createEngine(deps: EngineDeps): Engine {
   async function scanUser(user: string, state: UserState, onProgress?: (n: number) => void, onContent?: (path: string, data: Buffer | null, entry: StatCacheEntry) => void): Promise<ScanResult> {
     const home = config.users[user]!.home;
     const walkSkips: ScanResult['skipped'] = [];
+    // Before the walk: switched off once its first fs.Stats were seen to survive, pretenuring stays on for them.
+    if (state.statCache.size >= LARGE_HOME_FILES) avoidPretenuring();
     const result = await scan({ home, fs, files: walk(home, matcherOf(user), (sk) => walkSkips.push(sk)), cache: state.statCache, now: () => clock.now(), onProgress: (n) => onProgress?.(n), blocking: deps.blockingWalk, onContent });
     // What the walk could not read (a folder without permission, a socket) is not a delete. A home
     // that cannot be listed at all stops the run: an empty listing would read as "every file deleted".

@@ -1,6 +1,6 @@
 // The engine's composition root: scan → fetch the change feed → plan → guards → apply → save
 // the base. Each step is a small named function; planning is the pure planSync.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -28,6 +28,7 @@ import { createListingCache, walkTracked, walkTrackedSliced, walkTrackedSync, ty
 import { listingFileOf, loadListingFile, saveListingFile } from './scan/listingFile.js';
 import { compileSecretAllow, secretReason } from './secrets.js';
 import { mapLimit } from './util/mapLimit.js';
+import { sha256Hex } from './util/sha256.js';
 import { createFileStateStore, liveRemoteCount, maxRemoteRev, type StateStore, type UserState } from './state/StateStore.js';
 import { avoidPretenuring, keepYoungGenerationSmall, LARGE_HOME_FILES, releaseMemoryIfGrown } from './watch/releaseMemory.js';
 import type { Watcher } from './watch/Watcher.js';
@@ -852,7 +853,7 @@ export function createEngine(deps: EngineDeps): Engine {
     // The mode merges three ways too: a side that kept the base's mode takes the other side's change.
     const mode = a.local.mode === a.base.mode ? a.remote.mode : a.local.mode;
     const st = await writeLocal(ctx.home, a.path, data, mode, fs);
-    const hash = createHash('sha256').update(data).digest('hex');
+    const hash = sha256Hex(data);
     ctx.state.statCache.set(a.path, cacheEntryFor(st, hash, clock.now()));
     return { kind: 'file', hash, size: data.length, mode, mtime: Math.floor(st.mtimeMs) };
   }

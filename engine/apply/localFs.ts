@@ -2,6 +2,7 @@
 // fsync + rename) with the stored mode, symlinks are swapped in with a rename, deletes and
 // conflict copies never follow a symlinked parent out of the home.
 import { createHash } from 'node:crypto';
+import { sha256Hex } from '../util/sha256.js';
 import type { Stats } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -227,7 +228,7 @@ export async function installFiles(home: string, files: readonly FileToInstall[]
       const list = byHash.get(b.hash);
       if (!list) continue;
       byHash.delete(b.hash);
-      const got = b.data === null ? null : createHash('sha256').update(b.data).digest('hex');
+      const got = b.data === null ? null : sha256Hex(b.data);
       for (const l of list) {
         if (b.data === null) fail(l.f.rel, new DmanError('NOT_FOUND', `the server has no blob ${b.hash} for "${l.f.rel}"`, { hint: 'run again; if it persists, publish the file again from a machine that has it', context: { path: l.f.rel } }));
         else if (got !== b.hash) fail(l.f.rel, new DmanError('HASH_MISMATCH', `the download of "${l.f.rel}" hashed to ${got}, not ${b.hash}`, { hint: 'run again; if it persists the server copy is damaged', context: { path: l.f.rel } }));

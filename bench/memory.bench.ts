@@ -4,9 +4,9 @@
 // is done and the watcher has settled, then one file is saved and must reach the server.
 // With --heap, the child also writes a heap snapshot (SIGUSR2) that `--heap-summary` sums by
 // constructor, to tell chokidar/fs.watch objects from state maps and strings.
-// The engine keeps V8's young generation at its starting size while it watches
-// (engine/watch/releaseMemory.ts keepYoungGenerationSmall) unless node gets a semi-space flag: the
-// variant dirs:max-semi-space-size=16 runs it with V8's default young generation, for comparison.
+// The engine caps V8's young generation at 8 MB while it watches (engine/util/youngGeneration.ts
+// capYoungGeneration) unless node gets a semi-space flag: the variant dirs:max-semi-space-size=16
+// runs it with V8's default young generation, for comparison.
 // Run: node --import tsx bench/memory.bench.ts [--files N] [--home DIR] [--settle S] [--watchers LIST] [--heap] [--json] [--keep]
 //      (npm run bench -- memory --quick: 2,000 files)
 import { spawnSync, type ChildProcess } from 'node:child_process';

@@ -30,7 +30,8 @@ import { compileSecretAllow, secretReason } from './secrets.js';
 import { mapLimit } from './util/mapLimit.js';
 import { sha256Hex } from './util/sha256.js';
 import { createFileStateStore, liveRemoteCount, maxRemoteRev, type StateStore, type UserState } from './state/StateStore.js';
-import { avoidPretenuring, keepYoungGenerationSmall, LARGE_HOME_FILES, releaseMemoryIfGrown } from './watch/releaseMemory.js';
+import { avoidPretenuring, LARGE_HOME_FILES, releaseMemoryIfGrown } from './watch/releaseMemory.js';
+import { capYoungGeneration, youngGenerationCheck } from './util/youngGeneration.js';
 import type { Watcher } from './watch/Watcher.js';
 
 /** Walks a home, yielding tracked files with their lstat and reporting what it could not read (injected in tests). */
@@ -222,8 +223,14 @@ export function createEngine(deps: EngineDeps): Engine {
     const home = config.users[user]!.home;
     const walkSkips: ScanResult['skipped'] = [];
     // Before the walk: switched off once its first fs.Stats were seen to survive, pretenuring stays on for them.
-    if (state.statCache.size >= LARGE_HOME_FILES) avoidPretenuring();
-    const result = await scan({ home, fs, files: walk(home, matcherOf(user), (sk) => walkSkips.push(sk)), cache: state.statCache, now: () => clock.now(), onProgress: (n) => onProgress?.(n), blocking: deps.blockingWalk, onContent });
+    const large = state.statCache.size >= LARGE_HOME_FILES;
+    if (large) {
+      avoidPretenuring();
+      capYoungGeneration();
+    }
+    // A blocking walk holds the event loop: the young generation's cap is checked from here.
+    const progress = large ? (n: number) => { if ((n & 2047) === 0) youngGenerationCheck(); onProgress?.(n); } : (n: number) => onProgress?.(n);
+    const result = await scan({ home, fs, files: walk(home, matcherOf(user), (sk) => walkSkips.push(sk)), cache: state.statCache, now: () => clock.now(), onProgress: progress, blocking: deps.blockingWalk, onContent });
     // What the walk could not read (a folder without permission, a socket) is not a delete. A home
     // that cannot be listed at all stops the run: an empty listing would read as "every file deleted".
     const homeSkip = walkSkips.find((sk) => sk.path === '');
@@ -1241,7 +1248,7 @@ export function createEngine(deps: EngineDeps): Engine {
 
     async watch() {
       if (closed) throw new DmanError('USAGE', 'the engine is closed');
-      keepYoungGenerationSmall();
+      capYoungGeneration();
       const users = userNames();
       /** The queued run per user: the paths it looks at, or 'all' for a full run. */
       const queued = new Map<string, Set<string> | 'all'>();

@@ -414,7 +414,7 @@ export const WALK_SLICE_MS = 8;
  * How many entries make a slice of walkTrackedSliced full, by default (it may hold up to one
  * step's lstats more). A slice's entries (their lstat, paths) live until the scan has taken them:
  * an 8 ms slice of cache hits is a few thousand entries, megabytes, which outlive the engine's small
- * young generation (keepYoungGenerationSmall) and are promoted to the old one as garbage. At
+ * young generation (then kept at 2 MB; now capped at 8, util/youngGeneration.ts) and are promoted to the old one as garbage. At
  * 100,000 files that garbage set the watcher's peak RSS in its first full run (about 225 MB; 150
  * with slices of 256 entries, which die young). The extra turns of the event loop cost nothing measurable.
  */

@@ -18,3 +18,13 @@ it('sets a flag once and puts back its default with the undoing flag', () => {
   restoreV8Flags();
   expect(runInNewContext('typeof gc')).toBe('undefined');
 });
+
+it('sets a flag to another value and still puts back the default the first setting named', () => {
+  setV8Flag('--expose-gc', '--no-expose-gc');
+  setV8Flag('--no-expose-gc', '--expose-gc');
+  expect(runInNewContext('typeof gc')).toBe('undefined');
+  setV8Flag('--expose-gc', '--no-expose-gc');
+  expect(runInNewContext('typeof gc')).toBe('function');
+  restoreV8Flags();
+  expect(runInNewContext('typeof gc')).toBe('undefined');
+});

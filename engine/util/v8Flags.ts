@@ -10,29 +10,36 @@ let v8: typeof V8 | undefined;
 /** node:v8, loaded on first use. */
 export const loadV8 = (): typeof V8 => (v8 ??= process.getBuiltinModule('node:v8'));
 
-/** The undoing flag of each flag set here, newest last; shared by every copy of this module (boot.cjs and the CLI bundle each have one). */
+/** Per flag name: the value set last and the flag that puts V8's default back; shared by every copy of this module (boot.cjs and the CLI bundle each have one). */
 const UNDO = Symbol.for('dman.v8FlagUndo');
-const undos = (): Map<string, string> => {
-  const slot = process as unknown as Record<symbol, Map<string, string> | undefined>;
+interface Setting { flag: string; undo: string }
+const settings = (): Map<string, Setting> => {
+  const slot = process as unknown as Record<symbol, Map<string, Setting> | undefined>;
   return (slot[UNDO] ??= new Map());
 };
 
+/** A flag's name: `--no-x`, `--x` and `--x=5` all set x. */
+const nameOf = (flag: string): string => flag.replace(/^--(no-)?/, '').replace(/=.*$/, '').replace(/_/g, '-');
+
 /**
- * Sets a V8 flag (once) and remembers `undo`, the flag that puts V8's default back. V8 takes any
- * text here: a flag it does not know is reported on stderr and changes nothing.
+ * Sets a V8 flag and remembers `undo`, the flag that puts V8's default back. Setting a flag to
+ * the value it has from here costs nothing; setting it to another value keeps the first undo
+ * (the default). V8 takes any text here: a flag it does not know is reported on stderr and
+ * changes nothing.
  */
 export function setV8Flag(flag: string, undo: string): void {
-  const set = undos();
-  if (set.has(flag)) return;
+  const set = settings(), name = nameOf(flag);
+  const had = set.get(name);
+  if (had?.flag === flag) return;
   loadV8().setFlagsFromString(flag);
-  set.set(flag, undo);
+  set.set(name, { flag, undo: had?.undo ?? undo });
 }
 
 /** Puts back V8's defaults of the flags setV8Flag set (for a code cache written at exit); the flags' effects end there. */
 export function restoreV8Flags(): void {
-  const set = (process as unknown as Record<symbol, Map<string, string> | undefined>)[UNDO];
+  const set = (process as unknown as Record<symbol, Map<string, Setting> | undefined>)[UNDO];
   if (!set || set.size === 0) return;
-  for (const undo of [...set.values()].reverse()) {
+  for (const { undo } of [...set.values()].reverse()) {
     try { loadV8().setFlagsFromString(undo); } catch { /* nothing to put back */ }
   }
   set.clear();

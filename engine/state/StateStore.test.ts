@@ -50,6 +50,22 @@ describe('file state store', () => {
     expect(ms).toBeLessThan(6000); // about 1 s on a quiet machine; generous for a shared one
   });
 
+  it('round-trips a state large enough that its buffers are let go of after the write and the decode', async () => {
+    // Over 4 MB of snapshot (LARGE_STATE_BYTES): the store frees the encoded and the read bytes
+    // itself (util/releaseBuffer.ts), so nothing may read them after.
+    const store = createFileStateStore({ stateDir: dir, noSync: true });
+    const s = sample(30_000);
+    await store.save(URL, 'alice', s);
+    const file = join(dir, serverDirName(URL), 'alice.json');
+    expect((await readFile(file)).length).toBeGreaterThan(4 << 20);
+    const back = await store.load(URL, 'alice');
+    expect(picture(back)).toEqual(picture(s));
+    // A second store reads what the first wrote after its load (the size it noted, the same rows).
+    back.lastSyncAt = 456;
+    await store.save(URL, 'alice', back);
+    expect(picture(await createFileStateStore({ stateDir: dir, noSync: true }).load(URL, 'alice'))).toEqual(picture(back));
+  });
+
   it('sets a damaged state aside and starts fresh, with a warning', async () => {
     const warnings: string[] = [];
     const store = createFileStateStore({ stateDir: dir, onWarning: (m) => warnings.push(m) });

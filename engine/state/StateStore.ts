@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { DmanError } from '../../shared/errors.js';
@@ -23,9 +24,11 @@ import type { ConflictRecord } from '../Engine.js';
 import { fsyncDir, writeFileAtomic } from '../fs/atomic.js';
 import type { BaseRecord } from '../plan/planSync.js';
 import type { StatCache, StatCacheEntry } from '../scan/scan.js';
+import { releaseBuffer } from '../util/releaseBuffer.js';
+import { capYoungGeneration, holdYoungGeneration } from '../util/youngGeneration.js';
 import { acquireRunLock } from './runLock.js';
 import { DELETED, packedMaps, PackedMap } from './PackedMap.js';
-import { decodeSnapshot, encodeSnapshot } from './stateFile.js';
+import { decodeSnapshot, encodeSnapshot, snapshotPieces } from './stateFile.js';
 import { TrackedMap } from './TrackedMap.js';
 
 /** Everything the engine remembers about one user on one server. */
@@ -146,6 +149,13 @@ interface FileMeta { gen: number; snapshotBytes: number; journalBytes: number; t
 /** The token `stamp` gives for a snapshot's and a journal's stats. */
 const stampOf = (st: { mtimeMs: number }, jst: { mtimeMs: number; size: number } | null): number => st.mtimeMs * 2 + (jst ? jst.mtimeMs + jst.size : 0);
 
+/**
+ * A snapshot from this size on (about 20,000 files) decodes with V8's young generation held
+ * where it is (what the decode makes lives as long as the state), which is then capped: a run
+ * would keep the semi-spaces V8 grew into as RSS (util/youngGeneration.ts).
+ */
+const LARGE_STATE_BYTES = 4 << 20;
+
 /** Reads a whole file and its stat from one open (the stat then describes exactly what was read, and costs no second lookup). */
 function readWithStat(file: string): { data: Buffer; st: Stats } {
   const fd = openSync(file, 'r');
@@ -172,9 +182,10 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
     const prev = metas.get(file);
     // Time-based, so a journal left from a snapshot that was lost or set aside never matches.
     const gen = Math.max((prev?.gen ?? 0) + 1, Date.now());
-    const data = encodeSnapshot(state, serverUrl, user, gen);
+    // In pieces: no buffer of the snapshot's size on top of the state (23 MB at 100,000 files).
+    const { size: snapshotBytes, pieces } = snapshotPieces(state, serverUrl, user, gen);
     try {
-      await writeFileAtomic(file, data, { mode: 0o600, noSync: opts.noSync });
+      await writeFileAtomic(file, Readable.from(pieces, { objectMode: true }), { mode: 0o600, noSync: opts.noSync });
     } catch (err) {
       throw ioError(err, file, user, 'write');
     }
@@ -191,7 +202,7 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
       try { await fh.truncate(0); if (!opts.noSync) await fh.datasync(); } catch { truncated = false; } finally { await fh.close(); }
     }
     if (!truncated) opts.onWarning?.(`could not empty the sync state journal ${journalOf(file)}; the next save writes the whole state again`);
-    metas.set(file, { gen, snapshotBytes: data.length, journalBytes: 0, torn: !truncated });
+    metas.set(file, { gen, snapshotBytes, journalBytes: 0, torn: !truncated });
     untouchAll(state);
   }
 
@@ -242,8 +253,15 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
       let gen: number;
       let old: boolean;
       try {
-        ({ state, gen, old } = decodeAny(data, serverUrl, user));
+        const large = data.length >= LARGE_STATE_BYTES;
+        if (large) holdYoungGeneration();
+        try {
+          ({ state, gen, old } = decodeAny(data, serverUrl, user));
+        } finally {
+          if (large) capYoungGeneration();
+        }
       } catch (err) {
+        if (data.length >= LARGE_STATE_BYTES) releaseBuffer(data);
         // A damaged state is set aside, never trusted: starting empty only makes the next run
         // compare everything again (equal files converge, different ones become conflicts).
         const aside = `${file}.corrupt-${Date.now()}`;
@@ -252,12 +270,15 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
         opts.onWarning?.(`the sync state ${file} was unreadable (${(err as Error).message}); moved it to ${aside} and starting fresh`);
         return emptyUserState();
       }
+      const snapshotBytes = data.length;
+      // The decode copied what it keeps: the file's bytes can go now rather than at V8's next full GC.
+      if (snapshotBytes >= LARGE_STATE_BYTES) releaseBuffer(data);
       let journal: { data: Buffer; st: Stats } | null = null;
       try { journal = readWithStat(journalOf(file)); } catch { /* no journal: the snapshot is all there is */ }
       const replayed = journal ? replayJournal(journal.data, gen, state) : { bytes: 0, torn: false };
       if (replayed.torn) opts.onWarning?.(`the sync state journal ${journalOf(file)} ends in an incomplete record (an interrupted save); the state is what was saved before it`);
       untouchAll(state);
-      metas.set(file, { gen, snapshotBytes: data.length, journalBytes: replayed.bytes, torn: replayed.torn, old, loadStamp: stampOf(st, journal?.st ?? null) });
+      metas.set(file, { gen, snapshotBytes, journalBytes: replayed.bytes, torn: replayed.torn, old, loadStamp: stampOf(st, journal?.st ?? null) });
       return state;
     },
     lock: (serverUrl, user) => acquireRunLock(fileOf(serverUrl, user).replace(/\.json$/, '.lock'), { what: user }),

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Entry } from '../../shared/protocol.js';
 import type { ConflictRecord } from '../Engine.js';
 import { createFileStateStore, emptyUserState, serverDirName, type UserState } from './StateStore.js';
-import { decodeSnapshot, encodeSnapshot } from './stateFile.js';
+import { decodeSnapshot, encodeSnapshot, snapshotPieces } from './stateFile.js';
 import { TrackedMap } from './TrackedMap.js';
 
 const URL = 'http://127.0.0.1:3626';
@@ -102,6 +102,24 @@ describe('state snapshot: fast ways', () => {
     for (const [p, b] of s.base) expect(back.base.get(p)?.hash).toBe(b.hash);
     for (const [p, c] of s.statCache) expect(back.statCache.get(p)?.hash).toBe(c.hash);
     for (const [p, e] of s.remote) expect(back.remote.get(p)?.hash).toBe(e.hash);
+  });
+
+  it('lays a large state out in pieces (a save never holds the whole file in one buffer) that read back exactly, an unpaired surrogate in a later piece too', () => {
+    const s = sample(20_000);
+    s.base.set('odd\uD800path', { rev: 1, kind: 'file', hash: h('a'), size: 1, mode: 0o644, deleted: false }); // the last row, past the first piece
+    const { size, pieces } = snapshotPieces(s, URL, 'alice', 4);
+    const all = [...pieces];
+    const buf = Buffer.concat(all);
+    expect(buf.length).toBe(size);
+    expect(all.length).toBeGreaterThan(10);
+    // The largest pieces are the number columns (views, not copies); the path list and the hex columns go in pieces of 8,192 rows.
+    expect(Math.max(...all.map((p) => p.length))).toBeLessThan(size / 4);
+    const { state, header } = decodeSnapshot(buf, parseConflict);
+    expect(picture(state)).toEqual(picture(s));
+    // Written exactly in the header, at its row in the file (past the first piece of 8,192 paths).
+    expect(header.paths).toHaveLength(1);
+    expect(header.paths![0]![1]).toBe('odd\uD800path');
+    expect(header.paths![0]![0]).toBeGreaterThan(8192);
   });
 
   it('knows the mirror\'s largest rev from the load, and again after the rows change', () => {

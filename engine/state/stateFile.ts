@@ -25,7 +25,8 @@
 // Symlink targets are the next of `strings` too (after the row's hash, if that is a string).
 // Numbers are little-endian.
 // The engine's maps are written straight from their columns (fromColumns), rows in the path
-// table's order; other Maps a record per row (fromRecords). Both lay the file out in one buffer.
+// table's order; other Maps a record per row (fromRecords). A save writes the file in pieces
+// (snapshotPieces), never as one more buffer of its size.
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import type { Entry } from '../../shared/protocol.js';
@@ -65,47 +66,95 @@ export interface Header {
 /** False for a string with an unpaired surrogate (ES2024's String.prototype.isWellFormed; Node 20 has it). */
 const wellFormed = (s: string): boolean => (s as string & { isWellFormed(): boolean }).isWellFormed();
 
-/** One map's rows in the file's shape: flag bytes (with the hash bits), n × k numbers, its hex hashes joined. */
-interface Part { flag: Uint8Array; num: Float64Array; hex: string }
+/** One map's rows in the file's shape: flag bytes (with the hash bits), n × k numbers, its hex hashes in row order (64 ASCII characters each). */
+interface Part { flag: Uint8Array; num: Float64Array; hex: string[] }
 
 /** What a snapshot holds, ready to be laid out. */
-interface Rows { paths: string[]; joined: string; devices: string[]; strings: string[]; parts: Part[] }
+interface Rows { paths: string[]; devices: string[]; strings: string[]; parts: Part[] }
 
 /** The general way puts only 64-digit lowercase hex hashes in the hex columns (any other string goes to `strings`). */
 const HEX64 = /^[0-9a-f]{64}$/;
 
-export function encodeSnapshot(s: UserState, serverUrl: string, user: string, gen: number): Buffer {
+/** Rows written per piece of the path list or of a hex column: pieces of ~0.5 MB. */
+const PIECE_ROWS = 8192;
+
+/** A snapshot laid out as pieces to write in turn: `size` bytes in all, the checksum last. */
+export interface SnapshotPieces {
+  size: number;
+  pieces: Iterable<Uint8Array>;
+}
+
+/**
+ * The snapshot as pieces of at most ~0.5 MB besides the flag and number columns (views of the
+ * columns, no copy), so that a save never holds the whole file in one more buffer: at 100,000
+ * files that buffer was 23 MB on top of the columns, and a watcher's or a sync's peak RSS rose by
+ * it whenever a save rewrote the snapshot. The pieces must be taken in order, and only once.
+ */
+export function snapshotPieces(s: UserState, serverUrl: string, user: string, gen: number): SnapshotPieces {
   const rows = fromColumns(s) ?? fromRecords(s);
-  const { paths, joined, devices, strings, parts } = rows;
+  const { paths, devices, strings, parts } = rows;
   const n = paths.length;
   // The protocol and the file system allow no NUL in a path; one here would shift every later row.
   // UTF-8 has no bytes for an unpaired surrogate (the protocol allows one in a path): such a path is
   // also written exactly in the header, whose JSON escapes it.
   const odd: Array<[number, string]> = [];
-  if (!wellFormed(joined)) for (let i = 0; i < n; i++) if (!wellFormed(paths[i]!)) odd.push([i, paths[i]!]);
-  const pathBytes = n > 0 ? Buffer.byteLength(joined, 'utf8') + 1 : 0;
-  const header = JSON.stringify({ format: FORMAT, serverUrl, user, cursor: s.cursor, lastSyncAt: s.lastSyncAt, gen, rows: n, devices, conflicts: [...s.conflicts.values()], strings, ...(odd.length > 0 ? { paths: odd } : {}), pathBytes, hexes: parts.map((p) => p.hex.length / 64) });
+  // The path list's pieces, joined once here (they are written as they are): ~5 MB at 100,000 files.
+  const pathText: string[] = [];
+  let pathBytes = 0;
+  for (let i = 0; i < n; i += PIECE_ROWS) {
+    const last = Math.min(n, i + PIECE_ROWS);
+    const text = `${paths.slice(i, last).join('\0')}\0`;
+    pathText.push(text);
+    pathBytes += Buffer.byteLength(text, 'utf8');
+    if (!wellFormed(text)) for (let j = i; j < last; j++) if (!wellFormed(paths[j]!)) odd.push([j, paths[j]!]);
+  }
+  const header = JSON.stringify({ format: FORMAT, serverUrl, user, cursor: s.cursor, lastSyncAt: s.lastSyncAt, gen, rows: n, devices, conflicts: [...s.conflicts.values()], strings, ...(odd.length > 0 ? { paths: odd } : {}), pathBytes, hexes: parts.map((p) => p.hex.length) });
   const up = (x: number): number => (x + 7) & ~7;
   const hlen = Buffer.byteLength(header, 'utf8');
   let size = up(up(MAGIC.length + 4 + hlen) + pathBytes);
-  for (const p of parts) size = up(up(size + n) + p.num.byteLength + p.hex.length);
-  // One buffer, laid out in place (zeroed: the padding is zero bytes); the checksum is the last 32 bytes.
-  const out = Buffer.alloc(size + 32);
-  let at = MAGIC.copy(out, 0);
-  at = out.writeUInt32LE(hlen, at);
-  at = up(at + out.write(header, at, 'utf8'));
-  if (n > 0) at = up(at + out.write(joined, at, 'utf8') + 1);
-  for (const p of parts) {
-    out.set(p.flag, at);
-    at = up(at + n);
-    if (LE) out.set(new Uint8Array(p.num.buffer, p.num.byteOffset, p.num.byteLength), at);
-    else for (let i = 0; i < p.num.length; i++) out.writeDoubleLE(p.num[i]!, at + i * 8);
-    at += p.num.byteLength;
-    at = up(at + out.write(p.hex, at, 'latin1'));
+  for (const p of parts) size = up(up(size + n) + p.num.byteLength + p.hex.length * 64);
+  return { size: size + 32, pieces: pieces() };
+
+  function* pieces(): Generator<Uint8Array> {
+    const sum = createHash('sha256');
+    let at = 0;
+    /** Hands on `bytes` (adding them to the checksum), then the zero bytes up to the next multiple of 8 if `pad`. */
+    function* put(bytes: Uint8Array, pad: boolean): Generator<Uint8Array> {
+      sum.update(bytes);
+      at += bytes.length;
+      yield bytes;
+      if (pad && up(at) !== at) {
+        const zeros = new Uint8Array(up(at) - at);
+        at += zeros.length;
+        sum.update(zeros);
+        yield zeros;
+      }
+    }
+    const head = Buffer.alloc(MAGIC.length + 4 + hlen);
+    head.writeUInt32LE(hlen, MAGIC.copy(head, 0));
+    head.write(header, MAGIC.length + 4, 'utf8');
+    yield* put(head, true);
+    for (let i = 0; i < pathText.length; i++) yield* put(Buffer.from(pathText[i]!, 'utf8'), i === pathText.length - 1);
+    for (const p of parts) {
+      yield* put(p.flag, true);
+      let num: Uint8Array;
+      if (LE) num = new Uint8Array(p.num.buffer, p.num.byteOffset, p.num.byteLength);
+      else { const b = Buffer.alloc(p.num.byteLength); for (let i = 0; i < p.num.length; i++) b.writeDoubleLE(p.num[i]!, i * 8); num = b; }
+      yield* put(num, p.hex.length === 0);
+      for (let i = 0; i < p.hex.length; i += PIECE_ROWS) {
+        const last = Math.min(p.hex.length, i + PIECE_ROWS);
+        yield* put(Buffer.from(p.hex.slice(i, last).join(''), 'latin1'), last === p.hex.length);
+      }
+    }
+    if (at !== size) throw new Error(`the state snapshot's layout is off (${at} bytes written, ${size} planned)`);
+    yield sum.digest();
   }
-  if (at !== size) throw new Error(`the state snapshot's layout is off (${at} bytes written, ${size} planned)`);
-  createHash('sha256').update(out.subarray(0, size)).digest().copy(out, size);
-  return out;
+}
+
+/** The snapshot in one buffer (the memory store, tests); a save writes snapshotPieces instead. */
+export function encodeSnapshot(s: UserState, serverUrl: string, user: string, gen: number): Buffer {
+  const { size, pieces } = snapshotPieces(s, serverUrl, user, gen);
+  return Buffer.concat([...pieces], size);
 }
 
 const nulError = (p: string): Error => new Error(`cannot store the path ${JSON.stringify(p)} in the sync state: it contains a NUL byte`);
@@ -136,7 +185,7 @@ function fromColumns(s: UserState): Rows | null {
   // Per map, one pass: the flag byte with how the hash is kept. Mostly the base's hashes are hex
   // and the other maps' rows have the base's hash (the very string: one pointer comparison).
   const cols = [b, c, r];
-  const flags: Uint8Array[] = [], hexText: string[] = [], strs: string[][] = [], absent: number[][] = [];
+  const flags: Uint8Array[] = [], hexText: string[][] = [], strs: string[][] = [], absent: number[][] = [];
   for (let m = 0; m < 3; m++) {
     const { flag, hash, target } = cols[m]!;
     const out = new Uint8Array(n), hex: string[] = [], str: string[] = [], none: number[] = [];
@@ -154,11 +203,13 @@ function fromColumns(s: UserState): Rows | null {
       out[j] = o;
     }
     flags.push(out); strs.push(str); absent.push(none);
-    const text = hex.join('');
     // Latin-1 keeps an ASCII text exactly; a hash with other characters goes the general way.
     // (Not a regular expression: V8 interprets one on its first runs, 2+ ms over 10,000 hashes.)
-    if (Buffer.byteLength(text, 'utf8') !== text.length) return null;
-    hexText.push(text);
+    for (let i = 0; i < hex.length; i += PIECE_ROWS) {
+      const text = hex.slice(i, i + PIECE_ROWS).join('');
+      if (Buffer.byteLength(text, 'utf8') !== text.length) return null;
+    }
+    hexText.push(hex);
   }
   // The numbers: a copy of each column, a run of consecutive live ids at a time (one run when no id
   // is dead); an absent row's zeroed.
@@ -190,7 +241,7 @@ function fromColumns(s: UserState): Rows | null {
     for (let j = 0; j < n; j++) if (rflag[j]! & PRESENT) rnum[j * 6 + 5] = used[rnum[j * 6 + 5]!]!;
   }
   return {
-    paths, joined: paths.join('\0'), devices, strings: [...strs[0]!, ...strs[1]!, ...strs[2]!],
+    paths, devices, strings: [...strs[0]!, ...strs[1]!, ...strs[2]!],
     parts: [0, 1, 2].map((m) => ({ flag: flags[m]!, num: nums[m]!, hex: hexText[m]! })),
   };
 }
@@ -222,7 +273,7 @@ function fromRecords(s: UserState): Rows {
       if (target !== undefined) { f |= TARGET; strings.push(target); }
       flag[i] = f;
     }
-    return { flag, num, hex: hex.join('') };
+    return { flag, num, hex };
   };
   const kind = (k: string, deleted: boolean): number => (k === 'symlink' ? SYMLINK : 0) | (deleted ? DELETED : 0);
   const parts = [
@@ -238,7 +289,7 @@ function fromRecords(s: UserState): Rows {
       return kind(v.kind, v.deleted);
     }, (v) => v.hash, (v) => v.target, false),
   ];
-  return { paths, joined: paths.join('\0'), devices, strings, parts };
+  return { paths, devices, strings, parts };
 }
 
 /** Reads a format-3 snapshot (the journal is replayed after); throws on any damage, and says so for a newer dman's snapshot. */

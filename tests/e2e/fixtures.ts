@@ -1,7 +1,7 @@
 // e2e fixtures: a real `dman agent` (built CLI, embedded server on disk) in temp dirs, a page
 // object for the setup wizard, and a second engine (another "machine") driven in-process.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { test as base, expect, type Page, type TestInfo } from '@playwright/test';
@@ -66,12 +66,20 @@ export async function startAgent(dir: string): Promise<AgentHandle> {
 }
 
 /** Writes files (path → text) under a home. */
+/**
+ * Writes each file the way an editor saves: whole, to a temp file beside the home, then renamed
+ * into place. An in-place write (truncate, then write) can be caught empty by the agent's watcher
+ * on a loaded machine, and that empty state is a real version the server would then record.
+ */
 export async function writeFiles(home: string, files: Record<string, string>): Promise<void> {
   for (const [p, text] of Object.entries(files)) {
     await mkdir(dirname(join(home, p)), { recursive: true });
-    await writeFile(join(home, p), text);
+    const tmp = `${home}.write-${process.pid}-${++writes}`;
+    await writeFile(tmp, text);
+    await rename(tmp, join(home, p));
   }
 }
+let writes = 0;
 
 export const read = (home: string, p: string) => readFile(join(home, p), 'utf8');
 

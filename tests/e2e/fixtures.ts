@@ -32,7 +32,7 @@ export async function startAgent(dir: string): Promise<AgentHandle> {
   await mkdir(home, { recursive: true });
   const child: ChildProcess = spawn(process.execPath, ['bin/dman.js', '--config', configFile, '--json', 'agent', '--port', '0', '--data-dir', dataDir], {
     cwd: root,
-    env: { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config-xdg'), DMAN_LOG_LEVEL: 'warn' },
+    env: { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config-xdg'), DMAN_LOG_LEVEL: process.env.E2E_LOG ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -154,7 +154,7 @@ export const test = base.extend<{ tmp: string; agent: AgentHandle }>({
     const agent = await startAgent(tmp);
     await use(agent);
     await agent.stop();
-    if (info.status !== info.expectedStatus) await info.attach('agent-stderr', { body: agent.stderr(), contentType: 'text/plain' });
+    if (info.status !== info.expectedStatus) { await info.attach('agent-stderr', { body: agent.stderr(), contentType: 'text/plain' }); await writeFile(info.outputPath('agent-stderr.txt'), agent.stderr()); }
   },
 });
 

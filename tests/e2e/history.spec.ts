@@ -5,17 +5,22 @@ test('an old version can be viewed and restored from the history page', async ({
   await writeFiles(agent.home, { '.bashrc': 'v1: first\n' });
   await completeWizard(page, agent);
   const cfg = await agentConfig(agent);
-  const versions = async () => {
+  /** The sizes of .bashrc's versions on the server, newest first. */
+  const sizes = async (): Promise<number[]> => {
     const r = await fetch(`${cfg.server_url}/v1/users/alice/history?path=.bashrc`, { headers: { authorization: `Bearer ${cfg.auth_token}` } });
-    return ((await r.json()) as { versions: unknown[] }).versions.length;
+    if (r.status === 404) return [];
+    return ((await r.json()) as { versions: Array<{ size: number }> }).versions.map((v) => v.size);
   };
+  // The wizard's first sync published v1 (10 bytes) before it showed the status page.
+  expect(await sizes()).toEqual([10]);
 
-  for (const v of ['v2: second\n', 'v3: third\n']) {
+  // Each save is published once, whichever comes first: the agent's watcher or "Sync now".
+  for (const [i, v] of ['v2: second\n', 'v3: third\n'].entries()) {
     await writeFiles(agent.home, { '.bashrc': v });
-    const before = await versions();
     await page.getByRole('button', { name: 'Sync now' }).click();
-    await expect.poll(versions).toBeGreaterThan(before);
+    await expect.poll(async () => (await sizes()).length).toBe(i + 2);
   }
+  expect(await sizes()).toEqual([10, 11, 10]);
 
   await page.getByRole('link', { name: 'History' }).click();
   await page.getByRole('link', { name: '.bashrc' }).click();

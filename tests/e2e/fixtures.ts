@@ -65,10 +65,11 @@ export async function startAgent(dir: string): Promise<AgentHandle> {
   };
 }
 
-/** Writes files (path → text) under a home. */
+let writes = 0;
+
 /**
- * Writes each file the way an editor saves: whole, to a temp file beside the home, then renamed
- * into place. An in-place write (truncate, then write) can be caught empty by the agent's watcher
+ * Writes files (path → text) under a home, each the way an editor saves: whole, to a temp file
+ * beside the home, then renamed into place. An in-place write (truncate, then write) can be caught empty by the agent's watcher
  * on a loaded machine, and that empty state is a real version the server would then record.
  */
 export async function writeFiles(home: string, files: Record<string, string>): Promise<void> {
@@ -79,7 +80,6 @@ export async function writeFiles(home: string, files: Record<string, string>): P
     await rename(tmp, join(home, p));
   }
 }
-let writes = 0;
 
 export const read = (home: string, p: string) => readFile(join(home, p), 'utf8');
 

@@ -142,4 +142,44 @@ describe('createScanContents', () => {
     expect(large).toEqual([]);
     expect(contents.stored.size).toBe(2);
   });
+
+  it('makes the scan wait past pauseBytes while a batch is in flight, until it is answered, and never when nothing would free bytes', async () => {
+    const { contents, calls } = setup({ pauseBytes: 40, maxBytes: 1000, batchFiles: 10, batchBytes: 1000, concurrency: 2 });
+    const offer = (p: string): void => { const data = Buffer.alloc(15, p); contents.offer(p, data, entryOf(data)); };
+    offer('a');
+    offer('b');
+    expect(contents.wait()).toBeNull(); // 30 bytes held: under pauseBytes
+    offer('c');
+    const w = contents.wait(); // 45 bytes: the batch being filled goes up, and the scan waits for its answer
+    expect(w).not.toBeNull();
+    expect(calls.map((c) => c.blobs.length)).toEqual([3]);
+    let resumed = false;
+    void w!.then(() => { resumed = true; });
+    await tick();
+    expect(resumed).toBe(false);
+    expect(contents.wait()).toBe(w); // asked again meanwhile: the same answer to wait for
+    calls[0]!.resolve();
+    await tick();
+    expect(resumed).toBe(true);
+    expect(contents.heldBytes).toBe(0);
+    expect(contents.wait()).toBeNull();
+
+    // Bytes kept for a secret (never sent) past pauseBytes, nothing in flight: the scan goes on.
+    const kept = setup({ pauseBytes: 40, maxBytes: 1000 }, () => 'keep');
+    for (const p of ['x', 'y', 'z']) { const data = Buffer.alloc(15, p); kept.contents.offer(p, data, entryOf(data)); }
+    expect(kept.contents.heldBytes).toBe(45);
+    expect(kept.contents.wait()).toBeNull();
+    expect(kept.calls).toEqual([]);
+  });
+
+  it('does not make the scan wait once stopped', async () => {
+    const { contents, calls } = setup({ pauseBytes: 10, maxBytes: 1000, batchFiles: 1 });
+    const data = Buffer.alloc(20, 'q');
+    contents.offer('q', data, entryOf(data));
+    expect(calls.length).toBe(1);
+    const stopping = contents.stop();
+    expect(contents.wait()).toBeNull();
+    calls[0]!.resolve();
+    await stopping;
+  });
 });

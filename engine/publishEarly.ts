@@ -17,6 +17,12 @@ export type ContentUse =
 export interface ScanContents {
   /** Takes the bytes the scan read of `path` (they hash to `entry.hash`), or (null) learns of a larger file the scan streamed. */
   offer(path: string, data: Buffer | null, entry: StatCacheEntry): void;
+  /**
+   * Asked by the scan between its slices: while the bytes held are past `pauseBytes` and uploads
+   * are in flight, a promise that resolves when the next one is answered (the scan waits for it,
+   * and asks again), so the bytes read ahead of the server stay bounded; null: go on.
+   */
+  wait(): Promise<void> | null;
   /** Sends the batch still being filled (the scan is over). */
   flush(): void;
   /** Resolves once every early upload was answered (never rejects: a refused batch goes up again the usual way). */
@@ -53,6 +59,8 @@ export interface ScanContentsOptions {
   putLarge?: (path: string, entry: StatCacheEntry) => Promise<boolean>;
   /** Bytes held at most (kept and in flight); past it the run reads a file again when it needs it. */
   maxBytes: number;
+  /** Bytes held past which the scan waits for an upload in flight to be answered (see wait; default maxBytes). */
+  pauseBytes?: number;
   batchFiles: number;
   /**
    * Files in the first batch (default batchFiles); each next batch holds twice as many, up to
@@ -87,12 +95,17 @@ export function createScanContents(opts: ScanContentsOptions): ScanContents {
   let inFlight = 0;
   let idle: Promise<void> = Promise.resolve();
   let wake: (() => void) | null = null;
+  /** What wait() hands out: resolved when the next job in flight is answered. */
+  let answered: Promise<void> | null = null;
+  let answer: (() => void) | null = null;
+  const pauseBytes = opts.pauseBytes ?? opts.maxBytes;
 
   const start = (job: Job): void => {
     inFlight++;
     if (!wake) idle = new Promise<void>((r) => { wake = r; });
     (Array.isArray(job) ? sendBatch(job) : sendLarge(job)).finally(() => {
       inFlight--;
+      if (answer) { const a = answer; answer = null; answered = null; a(); }
       const next = queue.shift();
       if (next) start(next);
       else if (inFlight === 0) { const w = wake; wake = null; w?.(); }
@@ -145,6 +158,15 @@ export function createScanContents(opts: ScanContentsOptions): ScanContents {
       batch.push({ path, hash: entry.hash, data });
       batchBytes += data.length;
       if (batch.length >= batchFiles || batchBytes >= opts.batchBytes) send();
+    },
+    wait: () => {
+      if (stopped || held < pauseBytes) return null;
+      // The batch being filled goes up now: its bytes are what the answer frees.
+      send();
+      // Nothing in flight or queued would free any (bytes kept for a secret, or a run that does
+      // not upload early): go on; past maxBytes offer keeps no more.
+      if (inFlight === 0) return null;
+      return (answered ??= new Promise<void>((r) => { answer = r; }));
     },
     flush: () => {
       if (stopped) return;

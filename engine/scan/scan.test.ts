@@ -48,6 +48,27 @@ describe.each([false, true])('scan (blocking: %s)', (blocking) => {
     expect(r.files.get('moving')).toMatchObject({ hash: sha('second, longer\n'), size: 15 });
   });
 
+  it('waits for what pause hands it before it finishes, and asks again until pause says go on', async () => {
+    for (let i = 0; i < 40; i++) await writeFile(join(home, `f${i}`), `file ${i}\n`);
+    const files: WalkedFile[] = [];
+    for await (const f of walkAll(home)) files.push(f);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let asked = 0;
+    let open = false;
+    const pause = (): Promise<void> | null => { asked++; return open ? null : gate; };
+    let finished = false;
+    const run = scan({ home, blocking, files, cache: new Map(), pause }).then((r) => { finished = true; return r; });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(asked).toBeGreaterThan(0);
+    expect(finished).toBe(false);
+    open = true;
+    release();
+    const r = await run;
+    expect(r.files.size).toBe(40);
+    expect(r.hashed).toBe(40);
+  });
+
   it('hashes files and symlinks, keeps modes, and hashes nothing on a no-op rescan', async () => {
     await mkdir(join(home, '.config/nvim'), { recursive: true });
     await writeFile(join(home, '.zshrc'), 'export A=1\n');

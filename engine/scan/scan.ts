@@ -70,6 +70,12 @@ export interface ScanOptions {
    * larger ones (streamed) with null.
    */
   onContent?: (path: string, data: Buffer | null, entry: StatCacheEntry) => void;
+  /**
+   * Asked between slices of the scan (after each slice of a sliced walk, and every SLICE_MS of a
+   * blocking scan's hashing): a promise to wait for before going on (a publish holding as many
+   * read bytes as it may until the server took some; ScanContents.wait), or null.
+   */
+  pause?: () => Promise<void> | null;
 }
 
 export interface ScanResult {
@@ -194,14 +200,20 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
   // A blocking scan lets the event loop run every SLICE_MS of hashing too, not only between the
   // walk's slices: a publish's early uploads (onContent) go out meanwhile.
   let yieldAt = performance.now() + SLICE_MS;
+  const pause = opts.pause;
+  const paused = async (): Promise<void> => {
+    for (let p = pause!(); p !== null; p = pause!()) await p;
+  };
   const takeAll = async (list: readonly WalkedFile[]): Promise<void> => {
     for (let i = 0; i < list.length; i++) {
       if (take(list[i]!) && running.size >= limit) await Promise.race(running);
       if (opts.blocking && (i & 15) === 15 && performance.now() > yieldAt) {
         await new Promise<void>((resume) => setImmediate(resume));
+        if (pause !== undefined) await paused();
         yieldAt = performance.now() + SLICE_MS;
       }
     }
+    if (pause !== undefined) await paused();
   };
   if (Array.isArray(opts.files)) {
     await takeAll(opts.files as WalkedFile[]);

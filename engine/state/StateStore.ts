@@ -13,9 +13,8 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { open, rename, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { DmanError } from '../../shared/errors.js';
 import { lazySchema } from '../../shared/lazySchema.js';
@@ -252,8 +251,9 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
       let state: UserState;
       let gen: number;
       let old: boolean;
+      const snapshotBytes = data.length;
+      const large = snapshotBytes >= LARGE_STATE_BYTES;
       try {
-        const large = data.length >= LARGE_STATE_BYTES;
         if (large) holdYoungGeneration();
         try {
           ({ state, gen, old } = decodeAny(data, serverUrl, user));
@@ -261,7 +261,7 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
           if (large) capYoungGeneration();
         }
       } catch (err) {
-        if (data.length >= LARGE_STATE_BYTES) releaseBuffer(data);
+        if (large) releaseBuffer(data);
         // A damaged state is set aside, never trusted: starting empty only makes the next run
         // compare everything again (equal files converge, different ones become conflicts).
         const aside = `${file}.corrupt-${Date.now()}`;
@@ -270,9 +270,8 @@ export function createFileStateStore(opts: { stateDir: string; onWarning?: (msg:
         opts.onWarning?.(`the sync state ${file} was unreadable (${(err as Error).message}); moved it to ${aside} and starting fresh`);
         return emptyUserState();
       }
-      const snapshotBytes = data.length;
       // The decode copied what it keeps: the file's bytes can go now rather than at V8's next full GC.
-      if (snapshotBytes >= LARGE_STATE_BYTES) releaseBuffer(data);
+      if (large) releaseBuffer(data);
       let journal: { data: Buffer; st: Stats } | null = null;
       try { journal = readWithStat(journalOf(file)); } catch { /* no journal: the snapshot is all there is */ }
       const replayed = journal ? replayJournal(journal.data, gen, state) : { bytes: 0, torn: false };

@@ -15,6 +15,7 @@ import type { Engine } from '../engine/Engine.js';
 import { silentLogger } from '../engine/log.js';
 import { testConfig } from '../engine/testing/engineFixture.js';
 import { createChokidarWatcher } from '../engine/watch/ChokidarWatcher.js';
+import { withoutMachineNodeVars } from './lib/dman.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const quick = process.argv.includes('--quick');
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'dman-bench-engine-'));
   const children: ChildProcess[] = [];
   const engines: Engine[] = [];
-  const env = { ...process.env, HOME: dir, XDG_CONFIG_HOME: join(dir, 'cfg'), XDG_DATA_HOME: join(dir, 'share'), DMAN_CONFIG: '', DMAN_AUTH_TOKEN: '', NO_COLOR: '1' };
+  const env = { ...withoutMachineNodeVars(process.env), HOME: dir, XDG_CONFIG_HOME: join(dir, 'cfg'), XDG_DATA_HOME: join(dir, 'share'), DMAN_CONFIG: '', DMAN_AUTH_TOKEN: '', NO_COLOR: '1' };
   const rows: Row[] = [];
   let noopBreakdown: Record<string, number> | undefined;
   const loadBefore = loadavg()[0]!;

@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { loadConfig } from '../engine/config/load.js';
 import { createEngine } from '../engine/createEngine.js';
 import { silentLogger } from '../engine/log.js';
-import { buildCli, cliEnv, startDmanServer, writeClientConfig, type Driver } from './lib/dman.js';
+import { buildCli, cliEnv, nodeStartupMs, startDmanServer, writeClientConfig, type Driver } from './lib/dman.js';
 import { ensurePeerTools, createUnison, sha256sumCommand, startSyncthingPair } from './lib/peers.js';
 import { createChildSet, runMeasured, treePeakRssMb } from './lib/procs.js';
 import { formatTable, isMet, writeJson, type Row } from './lib/report.js';
@@ -155,6 +155,13 @@ async function main(): Promise<void> {
     const WATCH = !argv.includes('--no-watch') && watches <= 0.4 * MAX_WATCHES;
     const mb = `${(bytes / 1e6).toFixed(0)} MB`;
     const copyOf = (to: string) => { timedRun('cp', ['-a', pristine, to]); return to; };
+
+    // ---- Node's own start-up: what the machine's settings that dman runs without cost here (lib/dman.ts, MACHINE_NODE_VARS)
+    const startup = nodeStartupMs();
+    facts.nodeStartupMs = startup;
+    if (startup.dropped.length > 0) {
+      record({ section: 'peers', figure: `node start-up (node -e 0) as dman runs, without ${startup.dropped.join(', ')}`, value: startup.dman, unit: 'ms', peer: 'with it (this machine\'s setting)', peerValue: startup.inherited });
+    } else log(`node start-up (node -e 0): ${startup.dman.toFixed(0)} ms`);
 
     // ---- peers
     log('sha256sum and rsync');

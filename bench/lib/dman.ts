@@ -27,9 +27,45 @@ export function buildCli(root: string): void {
   if (b.status !== 0) throw new Error(`npm run build (cli) failed: ${b.stderr || b.stdout}`);
 }
 
-/** Returns the environment the CLI runs in: a private HOME and XDG dirs under `dir`, no inherited dman settings. */
-export function cliEnv(dir: string): NodeJS.ProcessEnv {
-  return { ...process.env, HOME: dir, XDG_CONFIG_HOME: join(dir, 'cfg'), XDG_DATA_HOME: join(dir, 'share'), XDG_STATE_HOME: join(dir, 'state'), DMAN_CONFIG: '', DMAN_AUTH_TOKEN: '', NO_COLOR: '1' };
+/**
+ * Settings of the machine the bench runs on that slow every Node process down before its first
+ * line runs, which a user's shell does not have and dman does not need against the bench's
+ * loopback server (plain HTTP). NODE_EXTRA_CA_CERTS makes Node 20 read and parse the CA bundle it
+ * names at start-up: with the system bundle (as on the build machines, for their npm proxy) a bare
+ * `node -e 0` took 51 ms instead of 19 ms, 30 ms more on every one-shot `dman` than on a machine
+ * without it. The bench prints what it costs here (nodeStartupMs) and runs dman without it.
+ */
+export const MACHINE_NODE_VARS = ['NODE_EXTRA_CA_CERTS'] as const;
+
+/** `env` without MACHINE_NODE_VARS. */
+export function withoutMachineNodeVars(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const k of MACHINE_NODE_VARS) delete out[k];
+  return out;
+}
+
+/** Returns the environment the CLI runs in: a private HOME and XDG dirs under `dir`, no inherited dman settings, none of MACHINE_NODE_VARS. */
+export function cliEnv(dir: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...withoutMachineNodeVars(base), HOME: dir, XDG_CONFIG_HOME: join(dir, 'cfg'), XDG_DATA_HOME: join(dir, 'share'), XDG_STATE_HOME: join(dir, 'state'), DMAN_CONFIG: '', DMAN_AUTH_TOKEN: '', NO_COLOR: '1' };
+}
+
+/**
+ * A bare Node start (`node -e 0`, median of `runs` after one warm-up) with the bench's own
+ * environment and with the one dman runs in: what MACHINE_NODE_VARS cost on this machine.
+ */
+export function nodeStartupMs(runs = 7): { inherited: number; dman: number; dropped: string[] } {
+  const time = (env: NodeJS.ProcessEnv): number => {
+    const xs: number[] = [];
+    for (let i = 0; i <= runs; i++) {
+      const t = performance.now();
+      const r = spawnSync(process.execPath, ['-e', '0'], { env, stdio: 'ignore' });
+      if (r.status !== 0) throw new Error(`node -e 0 exited with ${r.status}`);
+      xs.push(performance.now() - t);
+    }
+    const s = xs.slice(1).sort((a, b) => a - b);
+    return s[s.length >> 1]!;
+  };
+  return { inherited: time(process.env), dman: time(withoutMachineNodeVars(process.env)), dropped: MACHINE_NODE_VARS.filter((k) => process.env[k] !== undefined) };
 }
 
 function writePrivate(path: string, text: string): void {

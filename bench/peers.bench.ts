@@ -272,7 +272,7 @@ async function main(): Promise<void> {
         // The same one-shot command with a `dman watch` for this config running: the CLI hands the
         // run to the watching engine over its control socket (cli/control/) and prints its answer.
         if (watches / 2 <= 0.4 * MAX_WATCHES) {
-          log(`${driver}: no-op dman sync through a running dman watch, interleaved with rsync`);
+          log(`${driver}: no-op dman sync through a running dman watch, interleaved with rsync and unison`);
           const runDir = join(ddir, 'run');
           mkdirSync(runDir, { mode: 0o700 });
           const hostEnv = { ...env, DMAN_NO_DAEMON: '', XDG_RUNTIME_DIR: runDir };
@@ -280,16 +280,19 @@ async function main(): Promise<void> {
           try {
             await watching(host, 'a (control socket host)');
             const rsyncBeside: number[] = [];
+            const unisonBeside: number[] = [];
             const viaHost = await medianOf(Math.max(REPS, 7), () => {
               const t = performance.now();
               const r = spawnSync(process.execPath, [cli, '--config', cfgA, '--quiet', 'sync', '--yes'], { env: { ...hostEnv, DMAN_DEBUG: '1' }, encoding: 'utf8', timeout: 600_000 });
               const ms = performance.now() - t;
               if (r.status !== 0 || !/sync runs in dman watch/.test(r.stderr)) throw new Error(`dman sync through dman watch: exit ${r.status}, not delegated? ${r.stderr.slice(0, 2000)}`);
               rsyncBeside.push(timedRun('rsync', ['-a', `${homeA}/`, `${mirrorA}/`]));
+              unisonBeside.push(unisonHere.sync());
               return ms;
             });
             row({ figure: 'no-op dman sync (one-shot CLI, engine running)', value: viaHost.median, unit: 'ms', peer: 'rsync -a (no-op, interleaved)', peerValue: median(rsyncBeside.slice(1)), goal: { kind: 'ratio', max: 2 } });
-            facts[`${driver}NoopViaWatch`] = { dman: viaHost.all, rsync: rsyncBeside };
+            row({ figure: 'no-op dman sync (one-shot CLI, engine running)', value: viaHost.median, unit: 'ms', peer: 'unison (no-op, interleaved)', peerValue: median(unisonBeside.slice(1)), goal: { kind: 'lessThanPeer' } });
+            facts[`${driver}NoopViaWatch`] = { dman: viaHost.all, rsync: rsyncBeside, unison: unisonBeside };
           } finally {
             await children.stop(host);
           }

@@ -19,7 +19,7 @@ describe('bench/peers.bench.ts --smoke', () => {
     expect(r.status, r.stderr.slice(-3000)).toBe(0);
     expect(r.stdout).toMatch(/goals: \d+ met, \d+ missed/);
 
-    const doc = JSON.parse(readFileSync(file, 'utf8')) as { mode: string; scratch: string; files: number; machine: { cpus: number }; peers: Record<string, string>; rows: JsonRow[] };
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as { mode: string; scratch: string; files: number; machine: { cpus: number }; peers: Record<string, string>; rows: JsonRow[]; nodeStartupMs: { inherited: number; dman: number; dropped: string[] } };
     expect(doc).toMatchObject({ mode: 'smoke', files: 200 });
     expect(doc.machine.cpus).toBeGreaterThan(0);
     expect(Object.keys(doc.peers).sort()).toEqual(['rsync', 'sha256sum', 'syncthing', 'unison']);
@@ -43,9 +43,15 @@ describe('bench/peers.bench.ts --smoke', () => {
     expect(typeof figure('no-op dman sync', 'rsync').met).toBe('boolean');
     expect(typeof figure('no-op dman sync', 'unison').met).toBe('boolean');
     figure('no-op sync cycle', 'rsync');
+    expect(typeof figure('no-op dman sync (one-shot CLI, engine running)', 'rsync').met).toBe('boolean');
+    expect(typeof figure('no-op dman sync (one-shot CLI, engine running)', 'unison').met).toBe('boolean');
     expect(typeof figure('sync after', 'unison').met).toBe('boolean');
     expect(typeof figure('save→other machine, median', 'syncthing').met).toBe('boolean');
     figure('save→other machine, p95', 'syncthing');
+    // Node's bare start with the machine's settings dman runs without, and without them (a row when any was set).
+    expect(doc.nodeStartupMs.dropped).toEqual(process.env.NODE_EXTRA_CA_CERTS === undefined ? [] : ['NODE_EXTRA_CA_CERTS']);
+    expect(doc.nodeStartupMs.dman).toBeGreaterThan(0);
+    expect(doc.rows.some((x) => x.section === 'peers' && x.figure.startsWith('node start-up'))).toBe(doc.nodeStartupMs.dropped.length > 0);
     figure('server commits/s');
     figure('server no-op compares/s');
     figure('server peak RSS', 'syncthing');

@@ -19,7 +19,7 @@ import { buildCli, cliEnv, nodeStartupMs, startDmanServer, writeClientConfig, ty
 import { ensurePeerTools, createUnison, sha256sumCommand, startSyncthingPair } from './lib/peers.js';
 import { createChildSet, runMeasured, treePeakRssMb } from './lib/procs.js';
 import { formatTable, isMet, writeJson, type Row } from './lib/report.js';
-import { median, medianOf, percentile, settle, timedRun, until } from './lib/stats.js';
+import { flushWrites, median, medianOf, percentile, settle, timedRun, until } from './lib/stats.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const cli = join(root, 'bin/dman.js');
@@ -78,8 +78,9 @@ function readFileSyncSafe(path: string): string {
 const log = (m: string) => process.stderr.write(`[peers ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 /** Waits for the machine to be quiet (stats.ts settle) and logs how long that took. */
 const quiet = async (what: string): Promise<void> => {
+  const f = flushWrites();
   const s = await settle();
-  log(`${what}: waited ${(s.waitedMs / 1000).toFixed(1)} s for a quiet machine (CPU ${(s.busy * 100).toFixed(0)}% busy in its last look)`);
+  log(`${what}: ${f.unwrittenMb === null ? '' : `wrote out ${f.unwrittenMb.toFixed(0)} MB of dirty pages in ${(f.ms / 1000).toFixed(1)} s, `}waited ${(s.waitedMs / 1000).toFixed(1)} s for a quiet machine (CPU ${(s.busy * 100).toFixed(0)}% busy in its last look)`);
 };
 
 function gen(dir: string, args: string[]): { bytes?: number; after?: number } {

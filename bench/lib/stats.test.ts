@@ -1,7 +1,7 @@
 // settle: waits for a quiet machine (two quiet windows in a row), and keeps waiting, up to its
 // limit, while the CPU is busy. The CPU counters are faked: the real machine's load is not the test's.
 import { describe, expect, it } from 'vitest';
-import { cpuTimes, median, percentile, settle } from './stats.js';
+import { cpuTimes, flushWrites, median, percentile, settle, unwrittenMb } from './stats.js';
 
 /** A fake /proc/stat reader whose busy share in each window is the next of `shares` (then the last one forever). */
 function counters(shares: number[]): () => { busy: number; total: number } {
@@ -35,6 +35,24 @@ describe('settle', () => {
     const t = cpuTimes()!;
     expect(t.total).toBeGreaterThan(0);
     expect(t.busy).toBeLessThanOrEqual(t.total);
+  });
+});
+
+describe('flushWrites', () => {
+  it('counts dirty and under-writeback pages of /proc/meminfo in MB', () => {
+    expect(unwrittenMb('MemTotal:       25165824 kB\nDirty:             20480 kB\nWriteback:          1024 kB\nWritebackTmp:       4096 kB\n')).toBe(21);
+    expect(unwrittenMb('MemTotal: 1 kB\n')).toBeNull();
+  });
+
+  it('says how much was waiting, or null without /proc/meminfo', () => {
+    expect(flushWrites(() => 'Dirty: 2048 kB\nWriteback: 0 kB\n').unwrittenMb).toBe(2);
+    expect(flushWrites(() => null)).toMatchObject({ unwrittenMb: null });
+  });
+
+  it.runIf(process.platform === 'linux')('reads the real /proc/meminfo and runs sync', () => {
+    const f = flushWrites();
+    expect(f.unwrittenMb).not.toBeNull();
+    expect(f.ms).toBeGreaterThanOrEqual(0);
   });
 });
 

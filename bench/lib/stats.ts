@@ -84,3 +84,23 @@ export async function settle(opts: { maxBusy?: number; windowMs?: number; timeou
   }
   return { waitedMs: performance.now() - t0, busy };
 }
+
+/** Dirty and under-writeback page cache in MB from the text of /proc/meminfo; null when it names neither. */
+export function unwrittenMb(meminfo: string): number | null {
+  let kb = 0, seen = false;
+  for (const m of meminfo.matchAll(/^(Dirty|Writeback):\s+(\d+) kB$/gm)) { kb += Number(m[2]); seen = true; }
+  return seen ? kb / 1024 : null;
+}
+
+/**
+ * Writes the page cache's dirty data out (`sync`) before a measured step, so that the bench's own
+ * earlier writes (a 100,000-file home is 1.4 GB, and a publish, an install and unison's copy write
+ * it again) are not flushed in the middle of a no-op and of its peer's run. Returns how many MB
+ * were waiting (null where /proc/meminfo is not there) and how long the flush took.
+ */
+export function flushWrites(read: () => string | null = () => { try { return readFileSync('/proc/meminfo', 'utf8'); } catch { return null; } }): { unwrittenMb: number | null; ms: number } {
+  const text = read();
+  const t = performance.now();
+  if (text !== null) spawnSync('sync', [], { stdio: 'ignore', timeout: 300_000 });
+  return { unwrittenMb: text === null ? null : unwrittenMb(text), ms: performance.now() - t };
+}

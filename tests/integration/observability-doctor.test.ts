@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runDoctor, type Finding } from '../../cli/commands/doctor.js';
+import { runDoctor, startupFinding, type Finding } from '../../cli/commands/doctor.js';
 import { buildInfo } from '../../cli/version.js';
 import { tempDirs } from '../../engine/testing/engineFixture.js';
 import { startHarness, type Harness } from './serverHarness.js';
@@ -29,7 +29,9 @@ async function setup(url: string, token: string, extra: { users?: string[]; stat
 
 function cli(cfg: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    execFile(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), '--config', cfg, ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, DMAN_AUTH_TOKEN: '' } }, (err, stdout, stderr) => {
+    // Without the machine's NODE_EXTRA_CA_CERTS, as a user's shell has it (the startup check would warn of it: its own test is below).
+    const { NODE_EXTRA_CA_CERTS: _certs, ...base } = process.env;
+    execFile(process.execPath, ['--import', 'tsx', join(root, 'cli/main.ts'), '--config', cfg, ...args], { cwd: root, encoding: 'utf8', env: { ...base, DMAN_AUTH_TOKEN: '' } }, (err, stdout, stderr) => {
       done({ status: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
     });
   });
@@ -48,7 +50,7 @@ describe('dman doctor', () => {
     expect(out.findings.filter((f) => f.level === 'error' || f.level === 'warn')).toEqual([]);
     expect(r.status).toBe(0);
     expect(out.ok).toBe(true);
-    for (const c of ['config', 'server', 'version', 'token', 'clock', 'storage', 'state'] as const) expect(level(out.findings, c)).toEqual(['ok']);
+    for (const c of ['config', 'server', 'version', 'token', 'clock', 'storage', 'state', 'startup'] as const) expect(level(out.findings, c)).toEqual(['ok']);
     expect(byCheck(out.findings, 'token')[0]!.message).toContain('for alice on device laptop');
   });
 
@@ -120,6 +122,21 @@ describe('dman doctor', () => {
     await writeFile(inside.cfg, (await readFile(inside.cfg, 'utf8')).replace(/state_dir: .*/, `state_dir: ${join(inside.home, '.local/state/dman')}`), { mode: 0o600 });
     const bad = await runDoctor({ configPath: inside.cfg, env, watchLimitFile: null });
     expect(byCheck(bad, 'state')[0]).toMatchObject({ level: 'error', message: expect.stringContaining("inside alice's tracked files"), fix: expect.stringContaining('!.local/state/dman/') });
+  });
+
+  it('warns of NODE_EXTRA_CA_CERTS, which every start parses, when the server is plain HTTP', async () => {
+    h = await startHarness({ driver: 'disk' });
+    const s = await setup(h.url, h.tokens.alice);
+    const withCerts = await runDoctor({ configPath: s.cfg, env: { ...env, NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' }, watchLimitFile: null });
+    expect(byCheck(withCerts, 'startup')).toEqual([expect.objectContaining({
+      level: 'warn', message: expect.stringMatching(/NODE_EXTRA_CA_CERTS is set \(\/etc\/ssl\/certs\/ca-certificates\.crt\).*plain HTTP/), fix: expect.stringContaining('env -u NODE_EXTRA_CA_CERTS'),
+    })]);
+    // A warning, not an error: the exit code stays 0 for it.
+    expect(withCerts.some((f) => f.level === 'error')).toBe(false);
+    const without = await runDoctor({ configPath: s.cfg, env: { ...env, NODE_EXTRA_CA_CERTS: undefined }, watchLimitFile: null });
+    expect(byCheck(without, 'startup')).toEqual([expect.objectContaining({ level: 'ok', message: expect.stringContaining('is not set') })]);
+    // Over HTTPS it may be what makes the server trusted: said, not flagged.
+    expect(startupFinding({ NODE_EXTRA_CA_CERTS: '/etc/corp-ca.pem' }, 'https://sync.example.com')).toMatchObject({ level: 'ok', message: expect.stringContaining('keep it if the server') });
   });
 
   it('reports the storage warning of a Redis without persistence (admin token)', async () => {

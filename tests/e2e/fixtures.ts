@@ -122,6 +122,9 @@ export async function completeWizard(page: Page, agent: AgentHandle, info?: Test
   await shot('wizard-5-plan');
   await page.getByRole('button', { name: 'Start syncing' }).click();
   await expect(page.getByRole('heading', { name: 'Status', exact: true })).toBeVisible({ timeout: 30_000 });
+  // The app leaves the wizard as soon as the setup is saved (state.configured), and "Start syncing"
+  // saves it before it syncs: the first sync may still run. Its end sets the last sync time.
+  await expect(page.getByText(/Last sync (?!never)/).first()).toBeVisible({ timeout: 30_000 });
 }
 
 /** The agent's config as written by the wizard (server URL and token). */

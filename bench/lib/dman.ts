@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startMariaDb, startRedis, type Instance } from '../../tests/setup/services.js';
 import type { ChildSet } from './procs.js';
+import { median } from './stats.js';
 
 /** The storage drivers a bench can run dman on. */
 export type Driver = 'disk' | 'redis' | 'mariadb';
@@ -62,8 +63,7 @@ export function nodeStartupMs(runs = 7): { inherited: number; dman: number; drop
       if (r.status !== 0) throw new Error(`node -e 0 exited with ${r.status}`);
       xs.push(performance.now() - t);
     }
-    const s = xs.slice(1).sort((a, b) => a - b);
-    return s[s.length >> 1]!;
+    return median(xs.slice(1));
   };
   return { inherited: time(process.env), dman: time(withoutMachineNodeVars(process.env)), dropped: MACHINE_NODE_VARS.filter((k) => process.env[k] !== undefined) };
 }

@@ -29,6 +29,7 @@ import { listingFileOf, loadListingFile, saveListingFile } from './scan/listingF
 import { compileSecretAllow, secretReason } from './secrets.js';
 import { mapLimit } from './util/mapLimit.js';
 import { sha256Hex } from './util/sha256.js';
+import { releaseBuffers } from './util/releaseBuffer.js';
 import { createFileStateStore, liveRemoteCount, maxRemoteRev, type StateStore, type UserState } from './state/StateStore.js';
 import { avoidPretenuring, LARGE_HOME_FILES, releaseMemoryIfGrown } from './watch/releaseMemory.js';
 import { capYoungGeneration, youngGenerationCheck } from './util/youngGeneration.js';
@@ -571,7 +572,7 @@ export function createEngine(deps: EngineDeps): Engine {
     plan.forEach((a, i) => {
       const l = fileOf(a);
       if (!l) return;
-      if (early && early.seen.get(a.path)?.hash === l.hash) {
+      if (early && early.seen.get(a.path) === l.hash) {
         if (early.cleared.get(a.path) === l.hash) return; // these bytes passed the check on their way up
         const data = early.peek(a.path);
         if (data && data.length === l.size) { check(i, data.length > SECRET_HEAD_BYTES ? data.subarray(0, SECRET_HEAD_BYTES) : data, false); return; }
@@ -707,7 +708,8 @@ export function createEngine(deps: EngineDeps): Engine {
     for (const a of plan) {
       switch (a.type) {
         case 'publish':
-          publishes.push({ path: a.path, local: a.local, baseRev: a.baseRev, ...(a.conflict ? { conflict: a.conflict } : {}) });
+          // The action itself (it has the item's fields): no second object per file of a first publish.
+          publishes.push(a);
           break;
         case 'merge':
           await guarded(ctx, a, async () => {
@@ -895,12 +897,9 @@ export function createEngine(deps: EngineDeps): Engine {
   async function publishAll(ctx: RunCtx, items: Array<{ path: string; local: LocalFile | null; baseRev: number; conflict?: ConflictPolicy }>, local: Map<string, LocalFile>): Promise<void> {
     const { user, remote, state, report } = ctx;
     // Blobs first (deduplicated by hash; small ones in bulk batches, in parallel), then one atomic commit.
-    const uploaded = new Set<string>();
     // What went up while the scan ran: only blobs the server acknowledged count as uploaded.
-    if (ctx.early) {
-      await ctx.early.settle();
-      for (const h of ctx.early.stored) uploaded.add(h);
-    }
+    if (ctx.early) await ctx.early.settle();
+    const uploaded = ctx.early?.stored ?? new Set<string>();
     const byHash = new Map<string, (typeof items)[number]>();
     for (const it of items) if (it.local?.kind === 'file' && !uploaded.has(it.local.hash) && !byHash.has(it.local.hash)) byHash.set(it.local.hash, it);
     const failedHashes = new Set<string>();
@@ -991,16 +990,17 @@ export function createEngine(deps: EngineDeps): Engine {
    */
   function changedSinceScan(ctx: RunCtx, path: string, l: LocalFile | null): boolean {
     const scanned = l?.kind === 'file' ? ctx.early?.seen.get(path) : undefined;
-    if (!scanned || scanned.hash !== l!.hash) return false;
-    // What the engine wrote there since (a merge) is in the stat cache: compare with that.
-    const seen = ctx.state.statCache.get(path) ?? scanned;
+    if (scanned === undefined || scanned !== l!.hash) return false;
+    // The scan put what it saw in the stat cache, and what the engine wrote there since (a merge)
+    // replaced it: compare with that. No entry (the engine removed the file since): not published.
+    const seen = ctx.state.statCache.get(path);
     let st: Stats | null;
     try {
       st = fs.lstatSync(join(ctx.home, path));
     } catch {
       st = null;
     }
-    if (st && st.isFile() && seen.hash === l!.hash && st.size === seen.size && st.mtimeMs === seen.mtimeMs && st.ctimeMs === seen.ctimeMs && st.ino === seen.ino) return false;
+    if (st && seen && st.isFile() && seen.hash === l!.hash && st.size === seen.size && st.mtimeMs === seen.mtimeMs && st.ctimeMs === seen.ctimeMs && st.ino === seen.ino) return false;
     ctx.report.skipped.push({ path, reason: 'changed on disk during the run; it will be published on the next run' });
     return true;
   }
@@ -1033,7 +1033,7 @@ export function createEngine(deps: EngineDeps): Engine {
       const singly: Array<{ path: string; local: LocalFile }> = [];
       // The secret check read most small files whole already: one read per file serves both.
       const kept = (it: { path: string; local: LocalFile }): Buffer | undefined => {
-        if (ctx.early?.seen.get(it.path)?.hash === it.local.hash) {
+        if (ctx.early?.seen.get(it.path) === it.local.hash) {
           const bytes = ctx.early.take(it.path);
           if (bytes) return bytes;
         }
@@ -1054,6 +1054,8 @@ export function createEngine(deps: EngineDeps): Engine {
         try {
           await ctx.remote.putBlobs(ctx.user, blobs);
           for (const b of blobs) uploaded.add(b.hash);
+          // Read for this batch only (kept bytes were taken, not shared): free them now (see releaseBuffers).
+          releaseBuffers(blobs.map((b) => b.data));
         } catch (err) {
           if (isRetryable(err)) throw err;
           // A file changed since the scan (HASH_MISMATCH) or an older server: one by one finds out which.

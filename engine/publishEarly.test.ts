@@ -70,6 +70,28 @@ describe('createScanContents', () => {
     expect(contents.stored.size).toBe(31);
   });
 
+  it('frees the memory of bytes the server acknowledged, and leaves kept and refused bytes whole', async () => {
+    const { contents, calls } = setup({ maxBytes: 1 << 20, batchBytes: 1 << 20 }, (p) => (p.startsWith('secret') ? 'keep' : 'upload'));
+    // Buffers of their own, as the scan reads files of 4 KiB and more (smaller ones share Node's pool and are left to the GC).
+    const own = (c: number): Buffer => Buffer.allocUnsafeSlow(8192).fill(c);
+    const a = own(1), b = own(2), secret = own(3), c = own(4), d = own(5);
+    contents.offer('a', a, entryOf(a));
+    contents.offer('secret', secret, entryOf(secret));
+    contents.offer('b', b, entryOf(b));
+    calls[0]!.resolve();
+    await tick();
+    expect([a.length, b.length]).toEqual([0, 0]); // detached: their memory is gone
+    expect(contents.peek('secret')).toBe(secret);
+    expect(secret.length).toBe(8192);
+    contents.offer('c', c, entryOf(c));
+    contents.offer('d', d, entryOf(d));
+    calls[1]!.reject(new Error('refused'));
+    await contents.settle();
+    expect(contents.take('c')).toBe(c);
+    expect(c.equals(own(4))).toBe(true);
+    expect(d.length).toBe(8192);
+  });
+
   it('keeps the bytes of a refused batch for the publish and does not count them stored', async () => {
     const refused: number[] = [];
     const { contents, calls } = setup({ onRefused: (_e, n) => refused.push(n) });

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Entry, EntryKind } from '../../shared/protocol.js';
 import { NO_ROW, OTHER_ROW, type BaseRecord } from '../plan/planSync.js';
 import type { StatCacheEntry } from '../scan/scan.js';
-import { DELETED, packedMaps } from './PackedMap.js';
+import { DELETED, packedMaps, TOUCHED_MAX } from './PackedMap.js';
 
 const base = (v: number): BaseRecord => (v % 3 === 0
   ? { rev: v, kind: 'symlink', hash: String(v % 5).repeat(64), size: v, mode: 0, deleted: false, target: `t${v}` }
@@ -56,6 +56,33 @@ describe('PackedMap', () => {
       expect(packed.remote.countWithout(DELETED)).toBe([...models[2]!.values()].filter((e) => !(e as Entry).deleted).length);
       expect(packed.remote.maxOf(0)).toBe(Math.max(-Infinity, ...[...models[2]!.values()].map((e) => (e as Entry).rev)));
     }), { numRuns: 300 });
+  });
+
+  it('stops listing changed keys once more than a quarter of its rows (and TOUCHED_MAX) changed, and asks for a full save instead', () => {
+    const { base: b, statCache: c } = packedMaps();
+    const n = TOUCHED_MAX * 8;
+    for (let i = 0; i < n; i++) b.set(`f${i}`, base(i + 1));
+    // A first publish: every row is new. The set of changed keys stopped at TOUCHED_MAX + 1.
+    expect(b.cleared).toBe(true);
+    expect(b.touched.size).toBe(0);
+    expect(b.size).toBe(n);
+    expect(b.get(`f${n - 1}`)).toEqual(base(n));
+    b.untouch();
+    expect(b.cleared).toBe(false);
+    // A few changes in a large map are listed one by one (a journal line), deletes included.
+    for (let i = 0; i < TOUCHED_MAX; i++) b.set(`f${i}`, base(i + 2));
+    b.delete('f1');
+    expect(b.cleared).toBe(false);
+    expect(b.touched.size).toBe(TOUCHED_MAX);
+    expect(b.touched.has('f1')).toBe(true);
+    // Past a quarter of the rows: a full save, whatever was listed so far.
+    for (let i = TOUCHED_MAX; i < n / 4 + 2; i++) b.delete(`f${i}`);
+    expect(b.cleared).toBe(true);
+    expect(b.touched.size).toBe(0);
+    // Each map counts its own rows: the stat cache's few changes are still listed.
+    c.set('f0', cache(1));
+    expect(c.cleared).toBe(false);
+    expect([...c.touched]).toEqual(['f0']);
   });
 
   it('keeps insertion order, lets a loop delete what it visits, and reclaims the ids of paths no map holds', () => {

@@ -16,6 +16,9 @@ export const PRESENT = 1, SYMLINK = 2, DELETED = 4, TARGET = 8;
 /** The flag bits a map keeps. */
 export const ROW_BITS = PRESENT | SYMLINK | DELETED | TARGET;
 
+/** From how many changed rows a map stops listing them and has the next save write everything (see PackedMap.cleared). */
+export const TOUCHED_MAX = 4096;
+
 /** One id per path, shared by the maps of one state; ids of paths no map holds are reclaimed at `untouch`. */
 export class PathTable {
   readonly ids = new Map<string, number>();
@@ -169,10 +172,17 @@ const remoteCodec: Codec<Entry> = {
  * It extends Map only to be one to `instanceof` and to test matchers; Map's own storage stays empty.
  */
 export class PackedMap<V> extends Map<string, V> implements RowProbe, RowKeys, StatProbe {
-  /** Keys set or deleted since the last untouch(). */
+  /** Keys set or deleted since the last untouch() (none once `cleared`). */
   readonly touched = new Set<string>();
-  /** True after clear(): the next save must write everything. */
+  /**
+   * True after clear(), or once more than a quarter of the rows changed (at least TOUCHED_MAX):
+   * the next save must write everything. A journal line of that many rows would be folded into a
+   * snapshot by the save after anyway, and a run that sets every row (a first publish or install
+   * of 100,000 files) need not hold a set of 100,000 paths per map meanwhile (~2.5 MB each).
+   */
   cleared = false;
+  /** Too many rows changed to list them (see cleared): none are listed until untouch(). */
+  #overflowed = false;
   #t: PathTable;
   #c: Codec<V>;
   #num: Float64Array = new Float64Array(0);
@@ -222,8 +232,19 @@ export class PackedMap<V> extends Map<string, V> implements RowProbe, RowKeys, S
 
   override set(key: string, value: V): this {
     const id = this.#put(key, value);
-    this.touched.add(this.#t.paths[id]!);
+    this.#touch(this.#t.paths[id]!);
     return this;
+  }
+
+  #touch(p: string): void {
+    if (this.#overflowed) return;
+    const touched = this.touched;
+    touched.add(p);
+    if (touched.size > TOUCHED_MAX && touched.size * 4 > this.#size) {
+      touched.clear();
+      this.cleared = true;
+      this.#overflowed = true;
+    }
   }
 
   /** Numbers per row in `columns().num`. */
@@ -350,7 +371,7 @@ export class PackedMap<V> extends Map<string, V> implements RowProbe, RowKeys, S
     if (id < 0) return false;
     const p = this.#t.paths[id]!;
     this.#drop(id);
-    this.touched.add(p);
+    this.#touch(p);
     this.#t.release(id);
     return true;
   }
@@ -367,6 +388,7 @@ export class PackedMap<V> extends Map<string, V> implements RowProbe, RowKeys, S
   untouch(): void {
     this.touched.clear();
     this.cleared = false;
+    this.#overflowed = false;
     this.#t.compact();
   }
 

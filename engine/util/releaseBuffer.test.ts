@@ -2,7 +2,7 @@
 // loop, where V8 alone frees it only at a mark-compact; and it leaves buffers that share memory alone.
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { releaseBuffer } from './releaseBuffer.js';
+import { releaseBuffer, releaseBuffers } from './releaseBuffer.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -25,6 +25,20 @@ describe('releaseBuffer', () => {
   it('frees an old buffer\'s bytes once the event loop turns, without a GC', () => {
     expect(arrayBuffersAfterScavenge(false)).toBeGreaterThan(30);
     expect(arrayBuffersAfterScavenge(true)).toBeLessThan(4);
+  });
+
+  it('frees many buffers through one channel, skipping those that share memory and a buffer given twice', () => {
+    const a = Buffer.allocUnsafeSlow(64 << 10).fill(1), b = Buffer.allocUnsafeSlow(16 << 10).fill(2);
+    const pooled = Buffer.from('small');
+    const whole = Buffer.alloc(100, 3);
+    const slice = whole.subarray(10, 20);
+    releaseBuffers([a, b, a, pooled, slice]);
+    expect(a.length).toBe(0);
+    expect(b.length).toBe(0);
+    expect(pooled.toString()).toBe('small');
+    expect(slice.length).toBe(10);
+    expect(whole[0]).toBe(3);
+    releaseBuffers([]); // nothing to do
   });
 
   it('leaves a slice and a pooled buffer as they are', () => {

@@ -14,13 +14,26 @@
  * or cannot be transferred is left as it is.
  */
 export function releaseBuffer(buf: Uint8Array): void {
-  const ab = buf.buffer;
-  if (!(ab instanceof ArrayBuffer) || buf.byteOffset !== 0 || buf.byteLength !== ab.byteLength) return;
+  releaseBuffers([buf]);
+}
+
+/**
+ * releaseBuffer for many buffers through one channel (a batch of uploaded file contents: one
+ * channel per batch, not per file). Buffers that share memory are left as they are; so is every
+ * buffer of the batch when one cannot be transferred (V8 then frees them in its own time).
+ */
+export function releaseBuffers(bufs: Iterable<Uint8Array>): void {
+  const whole = new Set<ArrayBuffer>();
+  for (const buf of bufs) {
+    const ab = buf.buffer;
+    if (ab instanceof ArrayBuffer && buf.byteOffset === 0 && buf.byteLength === ab.byteLength && ab.byteLength > 0) whole.add(ab);
+  }
+  if (whole.size === 0) return;
   const { port1, port2 } = new MessageChannel();
   try {
-    port1.postMessage(null, [ab]);
+    port1.postMessage(null, [...whole]);
   } catch {
-    // Not transferable (Node marks some): V8 frees it in its own time.
+    // Not transferable (Node marks some): V8 frees them in its own time.
   } finally {
     port1.close();
     port2.close();

@@ -110,6 +110,8 @@ const INSTALL_CONCURRENCY = 8;
 
 /** Ops per commit request: well under the server's MAX_COMMIT_OPS and its JSON body limit. */
 export const COMMIT_CHUNK_OPS = 5_000;
+/** Heap growth between a large publish's commit chunks past which it runs a full GC (see publishAll). */
+const COMMIT_GARBAGE_BYTES = 16 << 20;
 
 export function createEngine(deps: EngineDeps): Engine {
   const { config } = deps;
@@ -980,7 +982,14 @@ export function createEngine(deps: EngineDeps): Engine {
         batch = next;
       }
     };
-    for (let i = 0; i < ready.length; i += COMMIT_CHUNK_OPS) await commitChunk(ready.slice(i, i + COMMIT_CHUNK_OPS));
+    for (let i = 0; i < ready.length; i += COMMIT_CHUNK_OPS) {
+      await commitChunk(ready.slice(i, i + COMMIT_CHUNK_OPS));
+      // A chunk's reply (5,000 entries, parsed, checked, folded into the state) lives through a
+      // few scavenges and ends as old-generation garbage: collect it once it adds up, instead of
+      // letting V8 grow the heap by half again. First publish of 100,000 files: peak RSS 247-257
+      // MB with this (at most a few full GCs of ~30 ms), 284-291 at 32 MB, 306-315 without.
+      if (ready.length > COMMIT_CHUNK_OPS) releaseMemoryIfGrown(COMMIT_GARBAGE_BYTES);
+    }
   }
 
   /**

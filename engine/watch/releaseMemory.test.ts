@@ -1,7 +1,7 @@
 // releaseMemory really collects: garbage a run left behind is gone from the heap right after.
 import { getHeapStatistics } from 'node:v8';
 import { describe, expect, it } from 'vitest';
-import { releaseMemory, releaseMemoryIfGrown } from './releaseMemory.js';
+import { growthCollector, releaseMemory, releaseMemoryIfGrown } from './releaseMemory.js';
 
 /** Allocates `n` small objects and drops them (garbage, as a run leaves behind); returns the heap growth it caused. */
 function litter(n: number): number {
@@ -41,5 +41,21 @@ describe('releaseMemoryIfGrown, default threshold', () => {
     expect(litter(300_000)).toBeGreaterThan(10 << 20);
     expect(releaseMemoryIfGrown()).toBe(true);
     expect(keep).toHaveLength(1);
+  });
+});
+
+describe('growthCollector', () => {
+  it('collects once the heap grew by more than its threshold since it was made or last collected, whatever the heap held before', () => {
+    const keep: unknown[] = [];
+    // Held before the collector is made: growth before it does not count (releaseMemoryIfGrown's would).
+    keep.push(Array.from({ length: 400_000 }, (_, i) => ({ p: `held/${i}`, n: i * 1.5 })));
+    const collect = growthCollector(16 << 20);
+    expect(collect()).toBe(false);
+    keep.push(Array.from({ length: 20_000 }, (_, i) => ({ p: `small/${i}` })));
+    expect(collect()).toBe(false);
+    expect(litter(1_000_000)).toBeGreaterThan(16 << 20);
+    expect(collect()).toBe(true);
+    expect(collect()).toBe(false);
+    expect(keep).toHaveLength(2);
   });
 });

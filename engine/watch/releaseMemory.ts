@@ -43,6 +43,23 @@ export function releaseMemoryIfGrown(bytes = 8 << 20): boolean {
   return loadV8().getHeapStatistics().total_heap_size - after > bytes ? releaseMemory() : false;
 }
 
+/**
+ * For a loop that leaves old-generation garbage behind (a large publish's commit chunks): each
+ * call runs releaseMemory once the heap grew by more than `bytes` since the collector was made or
+ * since its last collection; true when it ran. Its baseline is its own, so the first call of a
+ * one-shot process (whose heap grew from nothing to what it holds) does not collect for nothing.
+ */
+export function growthCollector(bytes: number): () => boolean {
+  const size = (): number => loadV8().getHeapStatistics().total_heap_size;
+  let mark = size();
+  return () => {
+    if (size() - mark <= bytes) return false;
+    const ran = releaseMemory();
+    mark = size();
+    return ran;
+  };
+}
+
 /** From how many files a walk counts as a large home's: avoidPretenuring pays off there. */
 export const LARGE_HOME_FILES = 20_000;
 

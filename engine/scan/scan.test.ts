@@ -209,6 +209,23 @@ describe('a blocking scan', () => {
     expect(Object.fromEntries(calls)).toEqual({ open: 5, fstat: 5 });
     for (let i = 0; i < 5; i++) expect(r.files.get(`f${i}`)).toMatchObject({ hash: sha(`content ${i}\n`) });
   });
+
+  it('hashes again by streaming a small file that grew past what it reads whole while the scan ran, and hands on no bytes of it', async () => {
+    await writeFile(join(home, 'grows'), 'small\n');
+    await writeFile(join(home, 'same'), 'same\n');
+    const files: WalkedFile[] = [];
+    for await (const f of walkAll(home)) files.push(f);
+    const big = 'x'.repeat(WHOLE_FILE + 10);
+    await writeFile(join(home, 'grows'), big); // after the walk, before the read
+    const handed: Array<[string, number | null]> = [];
+    const cache: StatCache = new Map();
+    const r = await scan({ home, blocking: true, files, cache, onContent: (p, data) => handed.push([p, data ? data.length : null]) });
+    expect(r.skipped).toEqual([]);
+    expect(r.files.get('grows')).toMatchObject({ hash: sha(big), size: big.length });
+    expect(cache.get('grows')).toMatchObject({ hash: sha(big), size: big.length });
+    expect(r.files.get('same')).toMatchObject({ hash: sha('same\n') });
+    expect(handed.sort()).toEqual([['grows', null], ['same', 5]]);
+  });
 });
 
 describe.each(cacheKinds)('scan cache hits (%s)', (_kind, newCache) => {

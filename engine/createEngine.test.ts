@@ -1,10 +1,12 @@
-import { chmod, lstat, mkdir, readFile, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { chmod, lstat, mkdir, readFile, readdir, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DmanError, isDmanError } from '../shared/errors.js';
 import { COMMIT_CHUNK_OPS, createEngine, type WalkFn } from './createEngine.js';
 import { MAX_COMMIT_OPS } from '../shared/protocol.js';
 import { walkTracked } from './scan/walk.js';
+import { STALE_TEMP_MS } from './fs/staleTemps.js';
 import type { Engine, EngineEvent } from './Engine.js';
 import { silentLogger } from './log.js';
 import type { ConflictPolicy } from './plan/planSync.js';
@@ -229,6 +231,24 @@ describe('createEngine with an in-process remote', () => {
     await b.write('key.pem', '-----BEGIN RSA PRIVATE KEY-----\nMIIE\n');
     await b.engine.sync(both);
     expect(remote.entries('alice').some((e) => e.path === 'key.pem')).toBe(true);
+  });
+
+  it.each([false, true])('removes temp files a crashed dman left, once their process is gone and they sat untouched; a dry run removes nothing (blocking walk: %s)', async (blockingWalk) => {
+    const remote = createMemoryRemote();
+    const a = await machine(remote, 'a', { blockingWalk });
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    const old = new Date(Date.now() - STALE_TEMP_MS - 60_000);
+    const stale = `.config/.x.toml.dman-tmp-${dead}-0000abcd`, recent = `.y.dman-tmp-${dead}-0000abce`, live = `.z.dman-tmp-${process.ppid}-0000abcf`;
+    await a.write('.config/x.toml', 'x = 1\n');
+    for (const p of [stale, recent, live]) await a.write(p, 'half-written');
+    for (const p of [stale, live]) await utimes(join(a.home, p), old, old);
+    await a.engine.sync({ ...both, dryRun: true });
+    expect(await readdir(join(a.home, '.config'))).toContain(stale.split('/')[1]);
+    const r = await a.engine.sync(both);
+    expect(r.users[0]!.counts.published).toBe(1); // x.toml; no temp file is ever published
+    expect(await readdir(join(a.home, '.config'))).toEqual(['x.toml']);
+    expect((await readdir(a.home)).sort()).toEqual(['.config', live, recent].sort());
+    expect(remote.entries('alice').map((e) => e.path)).toEqual(['.config/x.toml']);
   });
 
   it('keeps local changes pending while offline and catches up', async () => {

@@ -30,13 +30,15 @@ import { compileSecretAllow, secretReason } from './secrets.js';
 import { mapLimit } from './util/mapLimit.js';
 import { sha256Hex } from './util/sha256.js';
 import { releaseBuffers } from './util/releaseBuffer.js';
+import { removeStaleTemps } from './fs/staleTemps.js';
 import { createFileStateStore, liveRemoteCount, maxRemoteRev, type StateStore, type UserState } from './state/StateStore.js';
 import { avoidPretenuring, growthCollector, LARGE_HOME_FILES, releaseMemoryIfGrown } from './watch/releaseMemory.js';
 import { capYoungGeneration, youngGenerationCheck } from './util/youngGeneration.js';
 import type { Watcher } from './watch/Watcher.js';
 
 /** Walks a home, yielding tracked files with their lstat and reporting what it could not read (injected in tests). */
-export type WalkFn = (home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void) => WalkedFiles;
+/** Walks a home: its tracked files, what it skipped (onSkip), and our own temp files it passed over (onTemp; see WalkOptions.onTemp). */
+export type WalkFn = (home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void, onTemp?: (path: string) => void) => WalkedFiles;
 
 export interface EngineDeps {
   config: EffectiveConfig;
@@ -87,17 +89,18 @@ const BULK_BATCH_BYTES = 16 * 1024 * 1024;
 /** A run that changed nothing still records its time this often. */
 const STATE_REFRESH_MS = 5 * 60_000;
 
-async function* adaptWalk(home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void, fs?: FileSystem): AsyncGenerator<WalkedFile> {
+type OnSkip = (skip: { path: string; reason: string }) => void;
+async function* adaptWalk(home: string, matcher: TrackMatcher, onSkip: OnSkip, onTemp?: (path: string) => void, fs?: FileSystem): AsyncGenerator<WalkedFile> {
   const walkFs = fs ? { readdir: (p: string) => fs.readdirTypes(p), lstat: (p: string) => fs.lstat(p), stat: (p: string) => fs.stat(p) } : undefined;
-  for await (const e of walkTracked(home, matcher, { onSkip: (s) => onSkip({ path: s.path, reason: s.message }), fs: walkFs })) yield { path: e.path, stats: e.stat };
+  for await (const e of walkTracked(home, matcher, { onSkip: (s) => onSkip({ path: s.path, reason: s.message }), onTemp, fs: walkFs })) yield { path: e.path, stats: e.stat };
 }
-async function* adaptWalkSliced(home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void, listings?: ListingCache): AsyncGenerator<WalkedFile[]> {
+async function* adaptWalkSliced(home: string, matcher: TrackMatcher, onSkip: OnSkip, onTemp?: (path: string) => void, listings?: ListingCache): AsyncGenerator<WalkedFile[]> {
   // A walk entry is a WalkedFile as it is (path, stats).
-  yield* walkTrackedSliced(home, matcher, { onSkip: (s) => onSkip({ path: s.path, reason: s.message }), listings });
+  yield* walkTrackedSliced(home, matcher, { onSkip: (s) => onSkip({ path: s.path, reason: s.message }), onTemp, listings });
 }
-function adaptWalkSync(home: string, matcher: TrackMatcher, onSkip: (skip: { path: string; reason: string }) => void, fs?: FileSystem): WalkedFile[] {
+function adaptWalkSync(home: string, matcher: TrackMatcher, onSkip: OnSkip, onTemp?: (path: string) => void, fs?: FileSystem): WalkedFile[] {
   const walkFs = fs ? { readdirSync: (p: string) => fs.readdirTypesSync(p), lstatSync: (p: string) => fs.lstatSync(p), statSync: (p: string) => fs.statSync(p) } : undefined;
-  return walkTrackedSync(home, matcher, { onSkip: (s) => onSkip({ path: s.path, reason: s.message }), fs: walkFs }).map((e) => ({ path: e.path, stats: e.stat }));
+  return walkTrackedSync(home, matcher, { onSkip: (s) => onSkip({ path: s.path, reason: s.message }), onTemp, fs: walkFs }).map((e) => ({ path: e.path, stats: e.stat }));
 }
 
 function emptyCounts(): UserSyncReport['counts'] {
@@ -149,7 +152,7 @@ export function createEngine(deps: EngineDeps): Engine {
     const file = listingFiles.get(c);
     if (file !== undefined) saveListingFile(file, c);
   }
-  const walk: WalkFn = deps.walk ?? (walkFs ? (deps.blockingWalk ? (h, m, s) => adaptWalkSync(h, m, s, walkFs) : (h, m, s) => adaptWalk(h, m, s, walkFs)) : (h, m, s) => { const c = listingsOf(h, m); return savingListings(adaptWalkSliced(h, m, s, c), c); });
+  const walk: WalkFn = deps.walk ?? (walkFs ? (deps.blockingWalk ? (h, m, s, t) => adaptWalkSync(h, m, s, t, walkFs) : (h, m, s, t) => adaptWalk(h, m, s, t, walkFs)) : (h, m, s, t) => { const c = listingsOf(h, m); return savingListings(adaptWalkSliced(h, m, s, t, c), c); });
   const isSecretAllowed = compileSecretAllow(config.secrets.allow);
   const listeners = new Set<(e: EngineEvent) => void>();
   const states = new Map<string, UserState>();
@@ -229,7 +232,7 @@ export function createEngine(deps: EngineDeps): Engine {
     early?: ScanContents;
   }
 
-  async function scanUser(user: string, state: UserState, onProgress?: (n: number) => void, early?: ScanContents): Promise<ScanResult> {
+  async function scanUser(user: string, state: UserState, onProgress?: (n: number) => void, early?: ScanContents, temps?: string[]): Promise<ScanResult> {
     const home = config.users[user]!.home;
     const walkSkips: ScanResult['skipped'] = [];
     // Before the walk: switched off once its first fs.Stats were seen to survive, pretenuring stays on for them.
@@ -243,7 +246,7 @@ export function createEngine(deps: EngineDeps): Engine {
     if (capped) capYoungGeneration();
     // A blocking walk holds the event loop: the young generation's cap is checked from here.
     const progress = capped ? (n: number) => { if ((n & 2047) === 0) youngGenerationCheck(); onProgress?.(n); } : (n: number) => onProgress?.(n);
-    const result = await scan({ home, fs, files: walk(home, matcherOf(user), (sk) => walkSkips.push(sk)), cache: state.statCache, now: () => clock.now(), onProgress: progress, blocking: deps.blockingWalk,
+    const result = await scan({ home, fs, files: walk(home, matcherOf(user), (sk) => walkSkips.push(sk), temps ? (p) => temps.push(p) : undefined), cache: state.statCache, now: () => clock.now(), onProgress: progress, blocking: deps.blockingWalk,
       ...(early ? { onContent: (p: string, data: Buffer | null, entry: StatCacheEntry) => early.offer(p, data, entry), pause: () => early.wait() } : {}) });
     // What the walk could not read (a folder without permission, a socket) is not a delete. A home
     // that cannot be listed at all stops the run: an empty listing would read as "every file deleted".
@@ -380,6 +383,8 @@ export function createEngine(deps: EngineDeps): Engine {
     }
     /** A full run asks for the feed before it walks: the server answers while the home is walked (the walk lets the event loop run between slices). */
     let feed: ReturnType<typeof fetchRemote> | undefined;
+    /** Our own temp files the walk passed over (a crashed dman's leftovers among them). */
+    const temps: string[] = [];
     if (!scanned) {
       const ts = performance.now();
       feed = fetchRemote(user, state, remote);
@@ -387,7 +392,7 @@ export function createEngine(deps: EngineDeps): Engine {
       ctx.early = scanContentsFor(ctx);
       try {
         // Every 100th file: an event per file costs more than the cache hit it reports.
-        scanned = await scanUser(user, state, (n) => { if (n % 100 === 0) emit({ type: 'progress', user, phase: 'scan', done: n, total: 0 }); }, ctx.early);
+        scanned = await scanUser(user, state, (n) => { if (n % 100 === 0) emit({ type: 'progress', user, phase: 'scan', done: n, total: 0 }); }, ctx.early, temps);
         ctx.early.flush();
       } catch (err) {
         // The fetch writes into the state: let it finish before the next run may start its own.
@@ -500,6 +505,11 @@ export function createEngine(deps: EngineDeps): Engine {
       } finally {
         // A run without publishes (or one that failed before them) leaves no early upload running.
         await haltEarly('the run is over');
+      }
+      if (temps.length > 0) {
+        for (const p of await removeStaleTemps(home, temps, { onError: (path, err) => log.warn({ user, path, err: (err as Error).message }, 'cannot remove a temp file a dman process that is gone left behind') })) {
+          log.info({ user, path: p }, 'removed a temp file a dman process that is gone left behind');
+        }
       }
       if (plan.some((a) => a.type !== 'skip') || JSON.stringify([...state.conflicts.keys()]) !== conflictsBefore) dirty = true;
       const last = state.lastSyncAt;

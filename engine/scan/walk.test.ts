@@ -26,11 +26,12 @@ type Mode = 'async' | 'sync' | 'sliced';
 async function collect(matcher: TrackMatcher, opts: Omit<WalkOptions, 'fs'> & { fs?: TestFs } = {}, mode: Mode = 'async'): Promise<{ entries: WalkEntry[]; skips: WalkSkip[] }> {
   const skips: WalkSkip[] = [];
   const onSkip = (s: WalkSkip) => { skips.push(s); opts.onSkip?.(s); };
-  if (mode === 'sync') return { entries: walkTrackedSync(home, matcher, { onSkip, ...(opts.fs ? { fs: opts.fs } : {}) }), skips };
+  const onTemp = opts.onTemp;
+  if (mode === 'sync') return { entries: walkTrackedSync(home, matcher, { onSkip, onTemp, ...(opts.fs ? { fs: opts.fs } : {}) }), skips };
   if (mode === 'sliced') {
     const entries: WalkEntry[] = [];
     // Slices of 0 ms: one step each, so every step boundary is exercised.
-    for await (const slice of walkTrackedSliced(home, matcher, { onSkip, sliceMs: 0, ...(opts.fs ? { fs: opts.fs } : {}) })) entries.push(...slice);
+    for await (const slice of walkTrackedSliced(home, matcher, { onSkip, onTemp, sliceMs: 0, ...(opts.fs ? { fs: opts.fs } : {}) })) entries.push(...slice);
     return { entries, skips };
   }
   const entries: WalkEntry[] = [];
@@ -142,11 +143,15 @@ describe.each<Mode>(['async', 'sync', 'sliced'])('walkTracked (%s)', (mode) => {
     expect(skips.map((s) => [s.path, s.reason, s.code]).sort()).toEqual([['.config/locked', 'permission', 'EACCES'], ['.config/open/z', 'permission', 'EACCES']]);
   });
 
-  it('leaves out our own temp files', async () => {
+  it('leaves out our own temp files, and reports them to onTemp', async () => {
     await put('.bashrc');
     await put('..bashrc.dman-tmp-123-deadbeef');
-    const { entries } = await collect(compileTrack(['**']), {}, mode);
-    expect(paths(entries)).toEqual(['.bashrc']);
+    await put('.config/.x.toml.dman-tmp-9-0000abcd');
+    await put('.config/x.toml');
+    const temps: string[] = [];
+    const { entries } = await collect(compileTrack(['**']), { onTemp: (p) => temps.push(p) }, mode);
+    expect(paths(entries)).toEqual(['.bashrc', '.config/x.toml']);
+    expect(temps.sort()).toEqual(['..bashrc.dman-tmp-123-deadbeef', '.config/.x.toml.dman-tmp-9-0000abcd']);
   });
 
   it('fails with a clear IO error when home is missing or not a directory', async () => {
@@ -338,7 +343,8 @@ describe('walkTrackedSliced with a listing cache', () => {
     await put(`.u/${nfd}`);
     await put('.u/a');
     await put('.u/b');
-    await put('.u/x.dman-tmp-123-0123abcd'); // our own temp name: never yielded
+    await put('.t/x.dman-tmp-123-0123abcd'); // our own temp name: never yielded
+    await put('.t/kept');
     await mkdir(join(home, '.u/dir'));
     await put('.u/dir/z');
     await mkdir(join(home, '.empty'));
@@ -369,14 +375,39 @@ describe('walkTrackedSliced with a listing cache', () => {
     expect(full(first.entries)).toEqual(full(plain.entries));
     expect(full(second.entries)).toEqual(full(plain.entries));
     expect(second.skips).toEqual(plain.skips);
-    expect(second.entries.map((e) => e.path)).toEqual(['.u/a', '.u/b', `.u/${nfd.normalize('NFC')}`, '.u/dir/z']);
+    expect(second.entries.map((e) => e.path)).toEqual(['.t/kept', '.u/a', '.u/b', `.u/${nfd.normalize('NFC')}`, '.u/dir/z']);
     expect(second.entries.find((e) => e.path.startsWith('.u/caf'))!.abs).toBe(join(home, '.u', nfd));
     // One string of names per folder, in walk order; the DT_UNKNOWN ones also listed apart.
     const u = cache.folders.get('.u')!;
-    expect(u.names).toBe(['a', 'b', nfd, 'dir'].join('/')); // x.dman-tmp-…: a temp name, not remembered
+    expect(u.names).toBe(['a', 'b', nfd, 'dir'].join('/'));
+    // A folder holding a temp file is not remembered: each walk reads it (and reports the file) until it is gone.
+    expect(cache.folders.has('.t')).toBe(false);
     expect([...u.unknown!]).toEqual(['b', 'dir']);
     expect(cache.folders.get('.empty')!.names).toBe('');
     expect(cache.folders.get('.v')!.names).toBe('');
+  });
+
+  it('reads a folder holding a temp file on every walk, reporting the file each time, and remembers it once the file is gone', async () => {
+    await put('.c/a');
+    await put('.c/.a.dman-tmp-5-0000abcd');
+    await put('.d/b');
+    await sleep(30);
+    const m = compileTrack(['**']);
+    const cache = createListingCache({ racyMs: 10 });
+    const walkTemps = async (): Promise<{ read: string[]; temps: string[] }> => {
+      const read: string[] = [];
+      const temps: string[] = [];
+      const fs = { readdirSync: (abs: string) => { read.push(abs.slice(home.length)); return readdirSync(abs, { withFileTypes: true }); }, lstatSync: (abs: string) => lstatSync(abs) };
+      for await (const slice of walkTrackedSliced(home, m, { fs, listings: cache, sliceMs: 0, onTemp: (p) => temps.push(p) })) void slice;
+      return { read, temps };
+    };
+    expect(await walkTemps()).toEqual({ read: ['', '/.c', '/.d'], temps: ['.c/.a.dman-tmp-5-0000abcd'] });
+    expect(await walkTemps()).toEqual({ read: ['/.c'], temps: ['.c/.a.dman-tmp-5-0000abcd'] });
+    await rm(join(home, '.c/.a.dman-tmp-5-0000abcd'));
+    await sleep(30);
+    expect(await walkTemps()).toEqual({ read: ['/.c'], temps: [] });
+    await sleep(30);
+    expect(await walkTemps()).toEqual({ read: [], temps: [] });
   });
 
   it('says it changed only when a walk read a folder anew or forgot one (what the listing file saves)', async () => {

@@ -47,6 +47,12 @@ export interface WalkOptions {
   concurrency?: number;
   /** Called for every tracked entry skipped (special files, vanished, unreadable), and for unreadable directories. */
   onSkip?: (skip: WalkSkip) => void;
+  /**
+   * Called for each of our own temp files (tempPathFor's names) in a folder the walk read, which
+   * it never yields: a crashed dman may have left them (the engine removes those whose process is
+   * gone). A folder a listing cache remembers is not read, so its temp files are not seen again.
+   */
+  onTemp?: (path: string) => void;
   /** Stops the walk between batches; the iterator then throws the signal's reason. */
   signal?: AbortSignal;
   /** File-system calls (default node:fs/promises). */
@@ -73,9 +79,11 @@ const nfc = (p: string): string => (/[\u0080-\uffff]/.test(p) ? p.normalize('NFC
 /**
  * Sorts each listing, queues the folders to descend into, and appends the entries that need an
  * lstat to `out`; with `memo`, also their names (and the DT_UNKNOWN ones) to remember the folder by.
+ * Returns whether a listing held one of our temp files (reported to `onTemp`).
  */
-function classify(root: string, listings: Listing[], matcher: TrackMatcher, subdirs: string[], skip: (s: WalkSkip) => void, out: Candidates, memo: FolderMemo | null = null): void {
+function classify(root: string, listings: Listing[], matcher: TrackMatcher, subdirs: string[], skip: (s: WalkSkip) => void, out: Candidates, memo: FolderMemo | null = null, onTemp?: (path: string) => void): boolean {
   const names: string[] | null = memo ? [] : null;
+  let temps = false;
   for (const { dir, entries } of listings) {
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (let i = 0; i < entries.length; i++) {
@@ -84,7 +92,10 @@ function classify(root: string, listings: Listing[], matcher: TrackMatcher, subd
       if (d.isDirectory()) {
         if (matcher.shouldDescend(path)) subdirs.push(path);
       } else if (d.isFile() || d.isSymbolicLink()) {
-        if (!isTempName(d.name) && matcher.isTracked(path)) {
+        if (isTempName(d.name)) {
+          temps = true;
+          onTemp?.(path);
+        } else if (matcher.isTracked(path)) {
           out.paths.push(path);
           names?.push(d.name);
         }
@@ -102,6 +113,7 @@ function classify(root: string, listings: Listing[], matcher: TrackMatcher, subd
     }
   }
   if (memo) memo.names = names!.join('/');
+  return temps;
 }
 
 
@@ -145,7 +157,7 @@ export async function* walkTracked(home: string, matcher: TrackMatcher, opts: Wa
 
     const subdirs: string[] = [];
     const candidates = noCandidates();
-    classify(root, listings, matcher, subdirs, skip, candidates);
+    classify(root, listings, matcher, subdirs, skip, candidates, null, opts.onTemp);
     for (let i = 0; i < candidates.paths.length; i += limit) {
       const chunk = candidates.paths.slice(i, i + limit);
       const stats = await Promise.all(chunk.map(async (p) => {
@@ -179,7 +191,7 @@ export interface WalkFsSync {
 const nodeFsSync: WalkFsSync = { readdirSync: (abs) => readdirSync(abs, { withFileTypes: true }), lstatSync: (abs) => lstatSync(abs) };
 
 /** Options of the blocking walks. */
-export type WalkSyncOptions = Pick<WalkOptions, 'onSkip' | 'signal'> & {
+export type WalkSyncOptions = Pick<WalkOptions, 'onSkip' | 'onTemp' | 'signal'> & {
   fs?: WalkFsSync;
   /** What earlier walks of the same home with the same matcher found in each folder (long-running processes; see createListingCache). */
   listings?: ListingCache;
@@ -374,10 +386,12 @@ function syncWalker(home: string, matcher: TrackMatcher, opts: WalkSyncOptions):
           continue;
         }
         const memo = r.memo;
-        classify(root, [r.listing], matcher, memo ? memo.subdirs : subdirs, memo ? (s) => { memo.skips.push(s); skip(s); } : skip, candidates, memo);
+        const temps = classify(root, [r.listing], matcher, memo ? memo.subdirs : subdirs, memo ? (s) => { memo.skips.push(s); skip(s); } : skip, candidates, memo, opts.onTemp);
         if (memo) {
           for (const d of memo.subdirs) subdirs.push(d);
-          if (cache!.gen === gen) {
+          // A folder holding a temp file is read again by each walk (not remembered) until the file
+          // is gone: the engine may keep one a while (its writer alive, or too recent) and look again.
+          if (cache!.gen === gen && !temps) {
             cache!.folders.set(r.listing.dir, memo);
             cache!.changed = true;
           }

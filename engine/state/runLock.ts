@@ -3,6 +3,7 @@
 import { link, mkdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DmanError } from '../../shared/errors.js';
+import { processAlive as alive } from '../util/processAlive.js';
 
 /** How old a lock without a pid must be before it counts as left behind by a crash. */
 const STALE_EMPTY_LOCK_MS = 5_000;
@@ -10,14 +11,6 @@ const STALE_EMPTY_LOCK_MS = 5_000;
 /** Releases a held lock. */
 export type Release = () => Promise<void>;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Removes a file; one syscall where rm({ force }) makes three (it is called on every run). */
 async function unlinkIfThere(file: string): Promise<void> {

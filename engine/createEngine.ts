@@ -507,7 +507,7 @@ export function createEngine(deps: EngineDeps): Engine {
         await haltEarly('the run is over');
       }
       if (temps.length > 0) {
-        for (const p of await removeStaleTemps(home, temps, { onError: (path, err) => log.warn({ user, path, err: (err as Error).message }, 'cannot remove a temp file a dman process that is gone left behind') })) {
+        for (const p of await removeStaleTemps(home, temps, { fs, onError: (path, err) => log.warn({ user, path, err: (err as Error).message }, 'cannot remove a temp file a dman process that is gone left behind') })) {
           log.info({ user, path: p }, 'removed a temp file a dman process that is gone left behind');
         }
       }

@@ -28,9 +28,18 @@ export function tempPathFor(target: string): string {
   return join(dirname(target), `.${basename(target)}.dman-tmp-${process.pid}-${tempSeq.toString(16).padStart(8, '0')}`);
 }
 
+/** The end of every name tempPathFor gives: the writer's pid (captured) and a sequence number. */
+const TEMP_NAME = /\.dman-tmp-(\d+)-[0-9a-f]{8}$/;
+
 /** Returns true when `name` is one of our temp files (left behind by a crash). */
 export function isTempName(name: string): boolean {
-  return /\.dman-tmp-\d+-[0-9a-f]{8}$/.test(name);
+  return TEMP_NAME.test(name);
+}
+
+/** The pid of the process that wrote one of our temp files (from its name), or null for any other name. */
+export function tempOwner(name: string): number | null {
+  const m = TEMP_NAME.exec(name);
+  return m ? Number(m[1]) : null;
 }
 
 /** Fsyncs a directory so a rename inside it survives a power cut. */

@@ -5,9 +5,9 @@ import { mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { tempPathFor } from './atomic.js';
+import { tempOwner, tempPathFor } from './atomic.js';
 import { processAlive } from '../util/processAlive.js';
-import { removeStaleTemps, STALE_TEMP_MS, tempOwner } from './staleTemps.js';
+import { removeStaleTemps, STALE_TEMP_MS } from './staleTemps.js';
 
 let home: string;
 beforeEach(async () => { home = await mkdtemp(join(tmpdir(), 'dman-temps-')); });

@@ -1,11 +1,10 @@
 // Temp files a crashed dman left in a home. tempPathFor names each one after its writer's pid, so
 // a temp file whose process is gone (and which nothing has touched for a while) can only be the
 // leftover of a write that never reached its rename: the engine removes it after a full run.
-import { lstat, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { nodeFileSystem, type FileSystem } from '../ports/FileSystem.js';
 import { processAlive } from '../util/processAlive.js';
-
-const OWNER = /\.dman-tmp-(\d+)-[0-9a-f]{8}$/;
+import { tempOwner } from './atomic.js';
 
 /**
  * How long a temp file must have been left untouched before it is removed, its writer gone. A
@@ -14,17 +13,13 @@ const OWNER = /\.dman-tmp-(\d+)-[0-9a-f]{8}$/;
  */
 export const STALE_TEMP_MS = 2 * 60_000;
 
-/** The pid in one of our temp files' names (tempPathFor), or null for any other name. */
-export function tempOwner(name: string): number | null {
-  const m = OWNER.exec(name);
-  return m ? Number(m[1]) : null;
-}
-
 
 export interface StaleTempOptions {
   /** Whether a pid is a running process (default processAlive). */
   alive?: (pid: number) => boolean;
   now?: () => number;
+  /** File-system calls on the home (default node:fs), as the engine's other calls there. */
+  fs?: FileSystem;
   /** Called for a stale temp file that could not be removed (it stays; the next full run tries again). */
   onError?: (path: string, err: unknown) => void;
 }
@@ -37,15 +32,16 @@ export interface StaleTempOptions {
 export async function removeStaleTemps(home: string, paths: readonly string[], opts: StaleTempOptions = {}): Promise<string[]> {
   const alive = opts.alive ?? processAlive;
   const now = opts.now ?? Date.now;
+  const fs = opts.fs ?? nodeFileSystem;
   const removed: string[] = [];
   for (const path of paths) {
     const pid = tempOwner(basename(path));
     if (pid === null || pid === process.pid || alive(pid)) continue;
     const abs = join(home, path);
     try {
-      const st = await lstat(abs);
+      const st = await fs.lstat(abs);
       if (!(st.isFile() || st.isSymbolicLink()) || now() - st.mtimeMs < STALE_TEMP_MS) continue;
-      await unlink(abs);
+      await fs.unlink(abs);
       removed.push(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') opts.onError?.(path, err);

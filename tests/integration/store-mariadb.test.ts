@@ -181,6 +181,34 @@ describe('MariaDbStore specifics', () => {
     } finally { await b.close(); await cleanup(); }
   });
 
+  it('a commit of more paths than one statement holds (a first publish) counts them all, so its retention pass asks nothing', async () => {
+    const { store: a, cleanup, reopen } = await openStore('tcp');
+    const b = await reopen();
+    try {
+      const data = Buffer.from('v');
+      for (const s of [a, b]) await s.putBlob('alice', sha256(data), Readable.from([data]), 100);
+      const op = (path: string, baseRev: number) => ({ path, baseRev, deleted: false, kind: 'file' as const, hash: sha256(data), size: 1, mode: 0o644, mtime: 1 });
+      const paths = Array.from({ length: 1200 }, (_, i) => `d/f${i}`);
+      const first = await a.commit({ user: 'alice', device: 'a', ops: paths.map((p) => op(p, 0)), now: T0 });
+      if (!first.ok) throw new Error('the first commit conflicted');
+      // b adds two versions of a path far past the first 500 of a's commit: a counted it at 1
+      const late = first.entries[1100]!;
+      const o2 = await b.commit({ user: 'alice', device: 'b', ops: [op(late.path, late.rev)], now: T0 });
+      await b.commit({ user: 'alice', device: 'b', ops: [op(late.path, o2.ok ? o2.rev : -1)], now: T0 });
+      const none = { versions: 0, days: 0 };
+      expect((await a.applyRetention('alice', none, T0 + 1, { paths })).versionsRemoved).toBe(0);
+      expect((await b.applyRetention('alice', none, T0 + 1, { paths: [late.path] })).versionsRemoved).toBe(2);
+      expect(await a.history('alice', late.path)).toHaveLength(1);
+      // once its counts are used, a scoped pass asks the database and trims only the named paths
+      const again = await a.commit({ user: 'alice', device: 'a', ops: [op('d/f7', first.entries[7]!.rev)], now: T0 });
+      expect(again.ok).toBe(true);
+      expect((await a.applyRetention('alice', none, T0 + 1, { paths: ['d/f3'] })).versionsRemoved).toBe(0);
+      expect(await a.history('alice', 'd/f7')).toHaveLength(2);
+      expect((await b.applyRetention('alice', none, T0 + 1, { paths: ['d/f3', 'd/f7'] })).versionsRemoved).toBe(1);
+      expect(await a.history('alice', 'd/f7')).toHaveLength(1);
+    } finally { await b.close(); await cleanup(); }
+  });
+
   it('upgrades a version-1 database to the current schema, keeping its data', async () => {
     const { store, cleanup } = await openStore('tcp');
     const facts = await getService('mariadb');

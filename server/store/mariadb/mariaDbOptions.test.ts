@@ -15,6 +15,6 @@ describe('formatQuery (the pool\'s queryFormat)', () => {
   });
 
   it('is what every pooled connection formats with', () => {
-    expect(mariaDbPoolOptions({ addr: '127.0.0.1:3306' }, { connectTimeoutMs: 1000, connectionLimit: 2, queueLimit: 0 }, 'x').queryFormat).toBe(formatQuery);
+    expect(mariaDbPoolOptions({ addr: '127.0.0.1:3306', tls: false, tls_insecure_skip_verify: false }, { connectTimeoutMs: 1000, connectionLimit: 2, queueLimit: 0 }, 'x').queryFormat).toBe(formatQuery);
   });
 });

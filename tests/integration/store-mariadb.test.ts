@@ -181,6 +181,28 @@ describe('MariaDbStore specifics', () => {
     } finally { await b.close(); await cleanup(); }
   });
 
+  it('keys the chunks of blobs uploaded one after another in upload order (ids in time order append to the chunk index)', async () => {
+    const { store, cleanup } = await openStore('tcp');
+    const facts = await getService('mariadb');
+    const db = (store as unknown as { database: string }).database;
+    const conn = await createConnection({ host: facts.host, port: facts.port, user: facts.user, password: facts.password, database: db });
+    try {
+      const blobs = Array.from({ length: 40 }, (_, i) => Buffer.from(`blob ${i}`));
+      // one at a time, then a batch (putBlobs), then one more large one (its own upload row)
+      for (const b of blobs.slice(0, 10)) await store.putBlob('alice', sha256(b), Readable.from([b]), 1e6);
+      await store.putBlobs('alice', (async function* () { for (const b of blobs.slice(10)) yield { hash: sha256(b), data: Readable.from([b]) }; })(), 1e6);
+      const [rows] = await conn.query('SELECT hash, upload_id FROM dman_blobs');
+      const idOf = new Map((rows as Array<{ hash: string; upload_id: string }>).map((r) => [r.hash, r.upload_id]));
+      const ids = blobs.map((b) => idOf.get(sha256(b))!);
+      expect(new Set(ids).size).toBe(blobs.length);
+      for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      // the chunk table's key order is the upload order
+      const [chunks] = await conn.query('SELECT upload_id FROM dman_blob_chunks ORDER BY upload_id, seq');
+      expect((chunks as Array<{ upload_id: string }>).map((c) => c.upload_id)).toEqual(ids);
+      for (const b of blobs) expect(Buffer.concat(await (await store.getBlob('alice', sha256(b)))!.stream.toArray() as Buffer[])).toEqual(b);
+    } finally { await conn.end(); await cleanup(); }
+  });
+
   it('a commit of more paths than one statement holds (a first publish) counts them all, so its retention pass asks nothing', async () => {
     const { store: a, cleanup, reopen } = await openStore('tcp');
     const b = await reopen();

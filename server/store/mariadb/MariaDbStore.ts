@@ -4,7 +4,8 @@
 // multi-statement packets (reads, then writes and COMMIT) whose values are hex literals; blobs are rows of
 // chunks below max_allowed_packet, published only once their hash verifies; other servers'
 // commits are noticed by polling the head revs while anyone listens.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { v7 as timeOrderedId } from 'uuid';
 import { Readable } from 'node:stream';
 import { createPool, type Pool, type PoolConnection, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import type { Logger } from '../../../engine/log.js';
@@ -305,7 +306,7 @@ export class MariaDbStore implements Store {
     assertHash(hash);
     const [existing] = await this.rows<RowDataPacket>(null, 'SELECT size FROM dman_blobs WHERE hash = ?', [hash]);
     const exists = existing.length > 0;
-    const uploadId = randomUUID();
+    const uploadId = newUploadId();
     if (!exists) await this.write('INSERT INTO dman_uploads (upload_id, started_at) VALUES (?, ?)', [uploadId, Date.now()]);
     const chunker = this.uploadChunker(uploadId);
     let size: number;
@@ -393,7 +394,7 @@ export class MariaDbStore implements Store {
 
   /** Receives one verified blob: whole into memory up to one chunk, else into chunk rows of a pending upload. */
   private async receive(user: string, hash: string, data: Readable | AsyncIterable<Buffer>, maxBytes: number): Promise<MariaReceived> {
-    const uploadId = randomUUID();
+    const uploadId = newUploadId();
     const chunker = this.uploadChunker(uploadId);
     const state: ReceiveState = { large: false, exists: false };
     try {
@@ -1037,6 +1038,17 @@ function describeCause(err: unknown): string {
   const code = errCode(err);
   const msg = err instanceof Error ? err.message : String(err);
   return code && !msg.includes(code) ? `${code}: ${msg}` : msg || code || 'unknown error';
+}
+
+/**
+ * A new upload's id: a time-ordered UUID (v7), not a random one. Chunk rows are keyed by it, and
+ * InnoDB keeps rows in key order with the bytes of small chunks inside the index pages: random ids
+ * put each new chunk on a random page of the whole table, which a buffer pool smaller than the
+ * stored blobs has to read back from disk first (a 100,000-file first publish read ~440,000 pages,
+ * 7 GB); ids in time order append to the end of the index.
+ */
+function newUploadId(): string {
+  return timeOrderedId();
 }
 
 /**

@@ -61,7 +61,11 @@ export interface DiskStoreOptions {
   log?: Logger;
   /** fsync journal, blobs and snapshots (default true; false only for speed tests). */
   fsync?: boolean;
-  /** Journal size that triggers a snapshot (default 16 MiB). */
+  /**
+   * Journal size that triggers a snapshot (default 16 MiB), or the last snapshot's size when that
+   * is larger: each snapshot rewrites the whole state, so a fixed threshold made a growing store
+   * (a first publish of 100,000 files) write one every 16 MiB of journal, each larger than the last.
+   */
   compactBytes?: number;
 }
 
@@ -123,6 +127,8 @@ export class DiskStore implements Store {
   private readonly log: Logger;
   private readonly sync: boolean;
   private readonly compactBytes: number;
+  /** Bytes of the snapshot last written or loaded (0: none): the journal may grow as large before the next. */
+  private snapshotBytes = 0;
   /** A compaction is queued (compactSoon). */
   private compactQueued = false;
   private readonly notifier;
@@ -929,7 +935,7 @@ export class DiskStore implements Store {
    * snapshot of the whole store (~100 ms at 10,000 files); the next write waits behind it.
    */
   private compactSoon(): void {
-    if (this.compactQueued || this.journal!.bytes < this.compactBytes) return;
+    if (this.compactQueued || this.journal!.bytes < this.compactAt()) return;
     this.compactQueued = true;
     this.exclusive(async () => {
       this.compactQueued = false;
@@ -937,8 +943,17 @@ export class DiskStore implements Store {
     }).catch(() => { this.compactQueued = false; /* closed meanwhile: close() snapshots */ });
   }
 
+  /**
+   * The journal size at which to snapshot: compactBytes, or the last snapshot's size when larger.
+   * Snapshots then cost O(1) per journaled byte however large the store grows, and an open replays
+   * at most a snapshot's worth of journal.
+   */
+  private compactAt(): number {
+    return Math.max(this.compactBytes, this.snapshotBytes);
+  }
+
   private async maybeCompact(): Promise<void> {
-    if (this.journal!.bytes < this.compactBytes) return;
+    if (this.journal!.bytes < this.compactAt()) return;
     await this.snapshot().catch((err) => this.log.warn({ err }, 'snapshot failed; the journal keeps growing until the next try'));
   }
 
@@ -983,6 +998,7 @@ export class DiskStore implements Store {
       }
       yield { t: 'end', count: n };
     }
+    let written = 0;
     async function* chunks(): AsyncGenerator<Buffer> {
       let buf: Buffer[] = [];
       let size = 0;
@@ -990,6 +1006,7 @@ export class DiskStore implements Store {
         const line = encodeRecord(r);
         buf.push(line);
         size += line.length;
+        written += line.length;
         if (size >= 256 * 1024) {
           yield Buffer.concat(buf);
           buf = [];
@@ -999,6 +1016,7 @@ export class DiskStore implements Store {
       if (buf.length) yield Buffer.concat(buf);
     }
     await writeFileAtomic(this.snapshotPath, Readable.from(chunks()), { noSync: !this.sync, mode: 0o600 });
+    this.snapshotBytes = written;
     await this.journal!.reset();
     this.dirty = false;
     this.log.debug({ seq }, 'snapshot written');
@@ -1085,6 +1103,7 @@ export class DiskStore implements Store {
     });
     const scan = scanJournal(buf, this.snapshotPath);
     if (scan.tornBytes > 0) throw corrupt(`a bad record at byte ${scan.validBytes}`);
+    this.snapshotBytes = buf.length;
     const recs = scan.records as Array<Record<string, unknown> & { t: string }>;
     const head = recs[0] as { t: string; seq?: number; format?: number } | undefined;
     const end = recs[recs.length - 1] as { t: string; count?: number } | undefined;

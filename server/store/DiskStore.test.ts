@@ -181,6 +181,45 @@ describe('DiskStore on disk', () => {
     });
   });
 
+  it('lets the journal grow as large as the last snapshot before the next one (a growing store does not rewrite itself every compactBytes)', async () => {
+    await withDir(async (dir) => {
+      const snap = join(dir, 'snapshot.jsonl'), journal = join(dir, 'journal.log');
+      let s = await opened(dir, { fsync: false, compactBytes: 4096 });
+      const h = await put(s, 'alice', 'content');
+      // one big commit: its journal record passes compactBytes, and the snapshot taken after it is larger still
+      const big = await s.commit({ user: 'alice', device: 'd', ops: Array.from({ length: 200 }, (_, i) => fileOp(`dir/file-${i}`, 0, h, 7)), now: T0 });
+      expect(big.ok).toBe(true);
+      await put(s, 'alice', 'waits for the snapshot');
+      const first = statSync(snap).size;
+      expect(first).toBeGreaterThan(4096 * 4);
+      expect(statSync(journal).size).toBeLessThan(4096);
+      // small commits past compactBytes but short of the snapshot's size: no new snapshot
+      let i = 0;
+      const small = async (): Promise<void> => {
+        const cur = await s.getEntry('alice', 'log');
+        expect((await s.commit({ user: 'alice', device: 'd', ops: [fileOp('log', cur?.rev ?? 0, h, 7)], now: T0 + ++i })).ok).toBe(true);
+        await put(s, 'alice', `after ${i}`);
+      };
+      while (statSync(journal).size < 4096 * 2 && i < 2000) await small();
+      expect(statSync(snap).size).toBe(first);
+      // the snapshot comes once the journal has grown to the snapshot's size, and empties it
+      let before = 0;
+      while (statSync(snap).size === first && i < 5000) { before = statSync(journal).size; await small(); }
+      expect(before).toBeGreaterThan(first - 2048);
+      expect(before).toBeLessThan(first);
+      expect(statSync(journal).size).toBeLessThan(4096);
+      expect(statSync(snap).size).toBeGreaterThan(first);
+      // after a reopen the loaded snapshot's size counts the same way
+      await s.close();
+      s = await opened(dir, { fsync: false, compactBytes: 4096 });
+      const loaded = statSync(snap).size;
+      while (statSync(journal).size < 4096 * 2 && i < 2000) await small();
+      expect(statSync(snap).size).toBe(loaded);
+      expect((await s.getEntry('alice', 'dir/file-199'))?.hash).toBe(h);
+      await s.close();
+    });
+  });
+
   it('persists entries, history, blobs, ownership, tokens, audit and idempotency keys across reopen (journal and snapshot)', async () => {
     await withDir(async (dir) => {
       // a tiny compaction threshold makes some of this state come from snapshots, the rest from the journal

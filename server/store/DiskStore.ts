@@ -16,7 +16,8 @@
 //   journal.log        write-ahead journal: one checksummed line per commit / upload / retention /
 //                      gc / token change, fsynced before the change is applied or acknowledged
 //   snapshot.jsonl     the whole metadata state as of journal seq N (written atomically when the
-//                      journal grows past `compactBytes` and at close; then the journal is emptied)
+//                      journal grows past `compactBytes` or the last snapshot's size, whichever is
+//                      larger, and at close; then the journal is emptied)
 //   audit.jsonl        append-only audit trail (checksummed lines)
 //   tmp/               uploads in flight; emptied at open
 //

@@ -48,9 +48,12 @@ describe('MariaDB faults', () => {
       const ops = Array.from({ length: 3000 }, (_, i) => fileOp(`.config/p${i}`, 0, blob));
       const input = { user: 'alice', device: 'laptop', ops, now: T0, idempotencyKey: 'batch-0001' };
       const watcher = await admin();
-      // Hold the commit mid-transaction: it writes its dman_entries rows, then waits for this lock
-      // at its first dman_versions insert. Polling for an INSERT in flight instead raced a fast commit.
-      await watcher.query(`LOCK TABLES \`${db}\`.dman_versions WRITE`);
+      // Hold the commit mid-transaction: it reads (its version counts are plain reads, which no row
+      // lock holds up), writes its dman_entries rows, then waits at its dman_versions insert for the
+      // row this uncommitted transaction holds (alice's rev 1). Polling for an INSERT in flight
+      // instead raced a fast commit; a table lock also held up the reads before any write.
+      await watcher.query('START TRANSACTION');
+      await watcher.query(`INSERT INTO \`${db}\`.dman_versions (user, rev, path_key, hash, updated_at, entry) VALUES ('alice', 1, REPEAT('x', 32), NULL, 0, '{}')`);
       const first = settle(store.commit(input));
       await waitUntil(async () => {
         const [rows] = await watcher.query(`SELECT COUNT(*) AS n FROM information_schema.processlist WHERE db = ? AND info LIKE 'INSERT INTO dman_versions%'`, [db]);

@@ -820,7 +820,11 @@ export class MariaDbStore implements Store {
     // The scope filters the outer rows too: with it only in the derived table, MariaDB joined it
     // against every version of the user (a 100,000-file first publish examined 19 million rows in
     // its 146 retention passes, 6.6 s of the database's time).
-    const select = (scope: string): string => `SELECT v.path_key, v.rev, v.updated_at FROM dman_versions v JOIN (SELECT path_key FROM dman_versions WHERE user = ?${scope} GROUP BY path_key HAVING COUNT(*) > ${keep} AND MIN(updated_at) <= ?) p ON p.path_key = v.path_key WHERE v.user = ?${scope.replace('path_key', 'v.path_key')} ORDER BY v.path_key, v.rev DESC`;
+    /** `places`: the `?` list of the paths a scoped pass names (none: every path of the user). */
+    const select = (places?: string): string => {
+      const inner = places ? ` AND path_key IN (${places})` : '', outer = places ? ` AND v.path_key IN (${places})` : '';
+      return `SELECT v.path_key, v.rev, v.updated_at FROM dman_versions v JOIN (SELECT path_key FROM dman_versions WHERE user = ?${inner} GROUP BY path_key HAVING COUNT(*) > ${keep} AND MIN(updated_at) <= ?) p ON p.path_key = v.path_key WHERE v.user = ?${outer} ORDER BY v.path_key, v.rev DESC`;
+    };
     if (opts.paths) {
       // Only the named paths, through the same index: no scan of the user's whole history. Paths
       // this process just committed and counted too short to trim are not asked about at all.
@@ -832,11 +836,11 @@ export class MariaDbStore implements Store {
       }).map(([, k]) => k);
       for (let i = 0; i < keys.length; i += ROWS_PER_STATEMENT) {
         const part = keys.slice(i, i + ROWS_PER_STATEMENT);
-        const [got] = await this.rows<RowDataPacket>(null, select(` AND path_key IN (${part.map(() => '?').join(',')})`), [user, ...part, cutoff, user, ...part]);
+        const [got] = await this.rows<RowDataPacket>(null, select(part.map(() => '?').join(',')), [user, ...part, cutoff, user, ...part]);
         rows.push(...got);
       }
     } else {
-      const [got] = await this.rows<RowDataPacket>(null, select(''), [user, cutoff, user]);
+      const [got] = await this.rows<RowDataPacket>(null, select(), [user, cutoff, user]);
       rows.push(...got);
     }
     const byPath = new Map<string, Array<{ rev: number; updatedAt: number }>>();

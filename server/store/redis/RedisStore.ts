@@ -580,10 +580,13 @@ export class RedisStore implements Store {
       : q.dmanFinishBlob(b.tmp, this.b(b.hash, 'data'), this.b(b.hash, 'meta'), this.b(b.hash, 'holders'), b.size, b.chunks, b.exists ? 'known' : 'new', user, holds[i]!);
     // Per blob its script's reply or error: a script that failed (the rest may have run) must not
     // leave the blobs before it stored and held but unindexed, so those are indexed below.
-    let replies: Array<{ err: unknown; v: unknown }>;
+    type Reply = { err: unknown; v: unknown };
+    /** A call's reply or its error, never a rejection: the blobs before a failure still get indexed. */
+    const settle = (p: Promise<unknown>): Promise<Reply> => p.then((v) => ({ err: null, v }), (err: unknown) => ({ err: err ?? new Error('script failed'), v: null }));
+    let replies: Reply[];
     if (this.clustered) {
       // A cluster pipeline cannot span nodes; concurrent commands still go out without waiting for each other.
-      replies = await Promise.all(list.map((b, i) => writeOne(r, b, i).then((v) => ({ err: null, v }), (err: unknown) => ({ err: err ?? new Error('script failed'), v: null }))));
+      replies = await Promise.all(list.map((b, i) => settle(writeOne(r, b, i))));
     } else {
       // The group's small blobs in one script call, then each large blob's, sent one after another
       // on the blob connection without waiting for replies (one round trip, as a pipeline), each as
@@ -602,19 +605,20 @@ export class RedisStore implements Store {
         calls.push(r.dmanPutSmall(keys.length, ...keys, ...args));
       }
       for (const i of large) calls.push(writeOne(r, list[i]!, i));
-      const res = await Promise.all(calls.map((p) => p.then((v): [Error | null, unknown] => [null, v], (err: unknown): [Error | null, unknown] => [err instanceof Error ? err : new Error(String(err ?? 'script failed')), null])));
-      const noReply: [Error, null] = [new Error('no reply'), null];
-      replies = new Array<{ err: unknown; v: unknown }>(list.length);
+      const res = await Promise.all(calls.map(settle));
+      replies = new Array<Reply>(list.length);
       // The group script answers per blob up to the first that failed (that one's error in its
       // place); a blob it did not reach, or a failed call, gets the call's error.
-      const [smallErr, smallOut] = small.length > 0 ? res[0] ?? noReply : [null, null];
-      const perBlob = Array.isArray(smallOut) ? smallOut as unknown[] : [];
-      small.forEach((i, k) => {
-        const v = perBlob[k];
-        replies[i] = v instanceof Error ? { err: v, v: null } : v === undefined ? { err: smallErr ?? perBlob.find((x) => x instanceof Error) ?? new Error('no reply'), v: null } : { err: null, v };
-      });
+      if (small.length > 0) {
+        const { err: callErr, v: out } = res[0]!;
+        const perBlob = Array.isArray(out) ? out as unknown[] : [];
+        small.forEach((i, k) => {
+          const v = perBlob[k];
+          replies[i] = v instanceof Error ? { err: v, v: null } : v === undefined ? { err: callErr ?? perBlob.find((x) => x instanceof Error) ?? new Error('no reply'), v: null } : { err: null, v };
+        });
+      }
       const first = small.length > 0 ? 1 : 0;
-      large.forEach((i, k) => { const [err, v] = res[first + k] ?? noReply; replies[i] = { err, v }; });
+      large.forEach((i, k) => { replies[i] = res[first + k]!; });
     }
     await r.sadd(this.g('blobs'), ...hashes);
     // Only blobs before the first one that failed or gc took away meanwhile (see putBlob's -1) are indexed.

@@ -2,6 +2,7 @@
 // the base. Each step is a small named function; planning is the pure planSync.
 import { randomUUID } from 'node:crypto';
 import type { Stats } from 'node:fs';
+import type { StatLike } from './fs/lstatLight.js';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import picomatch from 'picomatch';
@@ -1014,7 +1015,7 @@ export function createEngine(deps: EngineDeps): Engine {
     // The scan put what it saw in the stat cache, and what the engine wrote there since (a merge)
     // replaced it: compare with that. No entry (the engine removed the file since): not published.
     const seen = ctx.state.statCache.get(path);
-    let st: Stats | null;
+    let st: StatLike | null;
     try {
       st = fs.lstatSync(join(ctx.home, path));
     } catch {

@@ -37,7 +37,7 @@ export function register(program: Command): void {
         let error: { code: string; message: string } | undefined;
         try {
           for await (const e of walkTracked(u.home, matcher, { onSkip: (s) => skipped.push(s) })) {
-            files.push({ path: e.path, type: e.stat.isSymbolicLink() ? 'symlink' : 'file', size: e.stat.size, mtime: e.stat.mtime.toISOString() });
+            files.push({ path: e.path, type: e.stat.isSymbolicLink() ? 'symlink' : 'file', size: e.stat.size, mtime: new Date(Math.round(e.stat.mtimeMs)).toISOString() });
           }
         } catch (e) {
           if (opts.user || !(e instanceof DmanError)) throw e;

@@ -1,11 +1,13 @@
 // The FileSystem port: every file-system call the engine makes on a home (scan, walk, statPaths,
 // apply, the atomic writes), so a test or the simulation can run the real engine on an
 // in-memory file system with injected faults (engine/testing/memoryFileSystem.ts). The default,
-// nodeFileSystem, is a plain pass-through to node:fs: the same calls with the same arguments.
+// nodeFileSystem, is a plain pass-through to node:fs: the same calls with the same arguments, but
+// for lstatSync, which answers through lstatLight (the same numbers without building an fs.Stats).
 // The state store and the run lock keep their own node:fs calls (they have ports of their own).
-import { closeSync, createReadStream, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { lstat, mkdir, open, readFile, readdir, readlink, realpath, rename, rm, rmdir, stat, symlink, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { lstatLight, type StatLike } from '../fs/lstatLight.js';
 
 /** An open file: the calls the engine makes on one (a secret probe reads its head; atomic writes fill, chmod and fsync a temp). */
 export interface FileHandle {
@@ -40,7 +42,8 @@ export interface FileSystem {
   createReadStream(path: string, opts?: { highWaterMark?: number }): Readable;
   /** The blocking calls of one-shot commands (the blocking walk, small-file hashes, secret probes). */
   readdirTypesSync(path: string): Dirent[];
-  lstatSync(path: string): Stats;
+  /** What the walk and the scan read of an lstat (node:fs gives an fs.Stats, the default lstatLight's numbers). */
+  lstatSync(path: string): StatLike;
   statSync(path: string): Stats;
   readFileSync(path: string): Buffer;
   readlinkSync(path: string): string;
@@ -69,7 +72,7 @@ export const nodeFileSystem: FileSystem = {
   symlink: (target, p) => symlink(target, p),
   createReadStream: (p, opts) => createReadStream(p, opts),
   readdirTypesSync: (p) => readdirSync(p, { withFileTypes: true }),
-  lstatSync: (p) => lstatSync(p),
+  lstatSync: lstatLight,
   statSync: (p) => statSync(p),
   readFileSync: (p) => readFileSync(p),
   readlinkSync: (p) => readlinkSync(p),

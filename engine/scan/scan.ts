@@ -2,7 +2,7 @@
 // stat cache cannot vouch for. A file that vanishes or keeps changing while being hashed is
 // reported as skipped, never fatal.
 import { createHash } from 'node:crypto';
-import type { Stats } from 'node:fs';
+import type { StatLike } from '../fs/lstatLight.js';
 import { join } from 'node:path';
 import { sha256Hex } from '../util/sha256.js';
 import { isTempName } from '../fs/atomic.js';
@@ -10,7 +10,7 @@ import { nodeFileSystem, type FileSystem } from '../ports/FileSystem.js';
 import { isConflictCopy, type LocalFile } from '../plan/planSync.js';
 
 /** One tracked file as the walker found it: a `/`-separated path relative to home, and its lstat. */
-export interface WalkedFile { path: string; stats: Stats }
+export interface WalkedFile { path: string; stats: StatLike }
 
 /** What the stat cache remembers about a path so an unchanged file is not hashed again. */
 export interface StatCacheEntry {
@@ -119,7 +119,7 @@ export async function hashFile(abs: string, sizeHint = Infinity, fs: FileSystem 
  * during the read by size and mtime, and a file replaced before the open by its inode) at the
  * cost of neither a path lookup nor the fstat readFileSync makes before reading.
  */
-function readWholeSync(fs: FileSystem, abs: string, size: number): { data: Buffer; after: Stats } {
+function readWholeSync(fs: FileSystem, abs: string, size: number): { data: Buffer; after: StatLike } {
   const fd = fs.openSync(abs, 'r');
   try {
     // Memory of its own, also for a small file (allocUnsafe would slice Node's shared 8 KiB pool):
@@ -137,14 +137,14 @@ function readWholeSync(fs: FileSystem, abs: string, size: number): { data: Buffe
 }
 
 /** Records what the engine itself wrote, so the next scan does not see it as a local change. */
-export function cacheEntryFor(stats: Stats, hash: string, at: number, target?: string): StatCacheEntry {
+export function cacheEntryFor(stats: StatLike, hash: string, at: number, target?: string): StatCacheEntry {
   return { size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, ino: stats.ino, mode: stats.mode & 0o177777, hash, at, ...(target !== undefined ? { target } : {}) };
 }
 
-/** The file-type bits of st_mode, and the two types a scan takes (what Stats' isFile and isSymbolicLink test, without two calls per file). */
+/** The file-type bits of st_mode, and the two types a scan takes (what fs.Stats' isFile and isSymbolicLink test, without two calls per file). */
 const S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFLNK = 0o120000;
 
-function toLocal(stats: Stats, hash: string, target?: string): LocalFile {
+function toLocal(stats: StatLike, hash: string, target?: string): LocalFile {
   if ((stats.mode & S_IFMT) === S_IFLNK) return { kind: 'symlink', hash, size: Buffer.byteLength(target ?? ''), mode: 0, mtime: Math.floor(stats.mtimeMs), target };
   return { kind: 'file', hash, size: stats.size, mode: stats.mode & 0o7777, mtime: Math.floor(stats.mtimeMs) };
 }
@@ -250,7 +250,7 @@ export async function scan(opts: ScanOptions): Promise<ScanResult> {
         let target: string | undefined;
         let data: Buffer | undefined;
         // The stat after the read: of the descriptor read (a blocking read of a regular file), else of the path.
-        let after: Stats | undefined;
+        let after: StatLike | undefined;
         const whole = opts.onContent !== undefined && stats.size <= WHOLE_FILE;
         const blocking = opts.blocking === true && (stats.size <= SMALL_FILE || whole);
         if (stats.isSymbolicLink()) {

@@ -1,12 +1,13 @@
 // Walks a home directory and yields the files the track patterns select. The scanner, `dman ls`
 // and the wizard preview call it; it never follows a link, prunes directories no pattern can
 // reach, and treats a file that vanishes or cannot be read as a reported skip, never a failure.
-import { lstatSync, readdirSync, statfsSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { readdirSync, statfsSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { DmanError } from '../../shared/errors.js';
 import type { TrackMatcher } from '../../shared/patterns/compileTrack.js';
 import { isTempName } from '../fs/atomic.js';
+import { lstatLight, type StatLike } from '../fs/lstatLight.js';
 
 /** A tracked regular file or symlink found by walkTracked. */
 export interface WalkEntry {
@@ -14,10 +15,10 @@ export interface WalkEntry {
   path: string;
   /** Absolute path on this machine, spelled as the file system spells it. */
   abs: string;
-  /** lstat of the entry (a symlink is described, never followed). */
-  stat: Stats;
+  /** lstat of the entry (a symlink is described, never followed): an fs.Stats, or lstatLight's numbers from the blocking walk. */
+  stat: StatLike;
   /** The same lstat under the name scan's WalkedFile gives it: a walk's entries go to scan as they are. */
-  stats: Stats;
+  stats: StatLike;
 }
 
 /** Why walkTracked passed over something. */
@@ -118,7 +119,7 @@ function classify(root: string, listings: Listing[], matcher: TrackMatcher, subd
 
 
 /** Decides what an lstat'ed candidate is: an entry to yield, a folder to descend into, or a skip. */
-function settle(path: string, known: boolean, abs: string, st: Stats, matcher: TrackMatcher, subdirs: string[], skip: (s: WalkSkip) => void): WalkEntry | null {
+function settle(path: string, known: boolean, abs: string, st: StatLike, matcher: TrackMatcher, subdirs: string[], skip: (s: WalkSkip) => void): WalkEntry | null {
   if (st.isFile() || st.isSymbolicLink()) {
     if (known || (!isTempName(abs) && matcher.isTracked(path))) return { path: nfc(path), abs, stat: st, stats: st };
   } else if (st.isDirectory()) {
@@ -183,12 +184,12 @@ export async function* walkTracked(home: string, matcher: TrackMatcher, opts: Wa
 /** The synchronous file-system calls of walkTrackedSync; tests inject faults through it. */
 export interface WalkFsSync {
   readdirSync(abs: string): Dirent[];
-  lstatSync(abs: string): Stats;
+  lstatSync(abs: string): StatLike;
   /** Checks the home itself (default node:fs statSync). */
   statSync?(abs: string): Stats;
 }
 
-const nodeFsSync: WalkFsSync = { readdirSync: (abs) => readdirSync(abs, { withFileTypes: true }), lstatSync: (abs) => lstatSync(abs) };
+const nodeFsSync: WalkFsSync = { readdirSync: (abs) => readdirSync(abs, { withFileTypes: true }), lstatSync: lstatLight };
 
 /** Options of the blocking walks. */
 export type WalkSyncOptions = Pick<WalkOptions, 'onSkip' | 'onTemp' | 'signal'> & {
@@ -263,7 +264,7 @@ export function createListingCache(opts: { racyMs?: number } = {}): ListingCache
   return { root: null, matcher: null, folders: new Map(), devices: new Map(), gen: 0, racyMs: opts.racyMs ?? LISTING_RACY_MS, changed: false };
 }
 
-function keepsFolderTimes(cache: ListingCache, st: Stats, abs: string): boolean {
+function keepsFolderTimes(cache: ListingCache, st: StatLike, abs: string): boolean {
   let ok = cache.devices.get(st.dev);
   if (ok === undefined) {
     try { ok = process.platform === 'linux' && LISTING_FS_TYPES.has(statfsSync(abs).type); } catch { ok = false; }
@@ -318,7 +319,7 @@ function syncWalker(home: string, matcher: TrackMatcher, opts: WalkSyncOptions):
     // Only while this is the newest walk on the cache: another walk (other patterns) may have taken it over meanwhile.
     if (cache && cache.gen === gen) {
       const at = dir === '' ? rootAt : Date.now();
-      let st: Stats | null = rootStat;
+      let st: StatLike | null = rootStat;
       if (dir !== '') {
         try { st = fs.lstatSync(abs); } catch { st = null; }
       }
@@ -360,7 +361,7 @@ function syncWalker(home: string, matcher: TrackMatcher, opts: WalkSyncOptions):
       for (; next < end; next++) {
         const p = paths[next]!;
         const abs = absOf(root, p);
-        let st: Stats;
+        let st: StatLike;
         try {
           st = fs.lstatSync(abs);
         } catch (err) {

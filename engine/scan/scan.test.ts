@@ -168,7 +168,7 @@ describe.each([false, true])('scan (blocking: %s)', (blocking) => {
     expect([...r.files.keys()]).toEqual(['f']);
   });
 
-  it('rescans 10,000 unchanged files without hashing, fast', async () => {
+  it('rescans 10,000 unchanged files without hashing any', async () => {
     for (let d = 0; d < 100; d++) {
       await mkdir(join(home, `d${d}`));
       await Promise.all(Array.from({ length: 100 }, (_, i) => writeFile(join(home, `d${d}`, `f${i}`), `content ${d} ${i}\n`)));
@@ -179,13 +179,12 @@ describe.each([false, true])('scan (blocking: %s)', (blocking) => {
     const later = (): number => Date.now() + 10_000;
     const first = await scan({ home, blocking, files: (async function* () { yield* files; })(), cache, now: later });
     expect(first.hashed).toBe(10_000);
-    const t0 = performance.now();
     const again = await scan({ home, blocking, files: (async function* () { yield* files; })(), cache, now: later });
-    const ms = performance.now() - t0;
+    // How fast is the bench's question (bench/engine.bench.ts, the peers bench's no-op), not a test's.
     expect(again.hashed).toBe(0);
+    expect(again.cacheHits).toBe(10_000);
     expect(again.files.size).toBe(10_000);
-    // Generous: this machine is shared; the bench measures the real figure. Without the cache it takes seconds.
-    expect(ms).toBeLessThan(1000);
+    expect(again.files.get('d7/f42')).toEqual(first.files.get('d7/f42'));
   });
 });
 

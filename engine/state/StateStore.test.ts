@@ -40,14 +40,14 @@ describe('file state store', () => {
     expect(await readdir(join(dir, serverDirName(URL)))).toEqual(['alice.json']);
   });
 
-  it('loads 100,000 entries quickly', async () => {
+  it('round-trips 100,000 entries', async () => {
+    // How fast a large state loads is the bench's question (the peers bench's 100,000-file no-op), not a test's.
     const store = createFileStateStore({ stateDir: dir, noSync: true });
-    await store.save(URL, 'alice', sample(100_000));
-    const t0 = performance.now();
+    const s = sample(100_000);
+    await store.save(URL, 'alice', s);
     const back = await store.load(URL, 'alice');
-    const ms = performance.now() - t0;
     expect(back.base.size).toBe(100_001);
-    expect(ms).toBeLessThan(6000); // about 1 s on a quiet machine; generous for a shared one
+    expect(back).toEqual(s);
   });
 
   it('round-trips a state large enough that its buffers are let go of after the write and the decode', async () => {

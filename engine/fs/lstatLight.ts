@@ -26,7 +26,7 @@ export type StatLike = Pick<Stats, 'dev' | 'ino' | 'mode' | 'size' | 'mtimeMs' |
 /** The binding call lstatSync makes, as (path, false, undefined, true): the stat numbers in uv_stat_t's order. */
 type BindingLstat = (path: string) => Float64Array;
 
-/** How lstatSync calls the binding in the Nodes lstatLight knows (20.x since the sync-error rework, 22, 24). */
+/** How lstatSync calls the binding in Node 20.20 (checked here); a Node whose lstatSync reads otherwise gets plain lstatSync. */
 const CALLS_BINDING_AS_WE_DO = /binding\.lstat\(\s*[^,]+,\s*options\.bigint,\s*undefined,\s*options\.throwIfNoEntry,?\s*\)/;
 
 const S_IFMT = 0o170000;

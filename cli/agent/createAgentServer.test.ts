@@ -136,6 +136,19 @@ describe('agent server', () => {
     await expect(connect(agent, { origin: agent.origin, cookie: `${agent.cookieName}=nope` })).rejects.toThrow('HTTP 401');
     expect(fake.calls).toEqual([]);
   });
+  it('says which port is taken and how to pick another when it cannot listen, and stops sending it events', async () => {
+    const taken = agent.port;
+    const other = fakeApi();
+    let subscribed = 0;
+    const onEvent = other.api.onEvent;
+    other.api.onEvent = (l) => { subscribed++; const off = onEvent(l); return () => { subscribed--; off(); }; };
+    await expect(createAgentServer({ api: other.api, staticDir: dir, token: TOKEN, port: taken })).rejects.toMatchObject({
+      code: 'USAGE',
+      message: `the agent cannot listen: port ${taken} on 127.0.0.1 is already in use`,
+      hint: expect.stringContaining('--port 0'),
+    });
+    expect(subscribed).toBe(0);
+  });
 });
 
 describe('readCookie', () => {

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { extname, join, normalize, sep } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { DmanError } from '../../shared/errors.js';
 import { AGENT_WS_PATH, agentRequestSchema, parseCall, type AgentMessage, type DmanApi } from '../../shared/api.js';
 
 export interface AgentLog {
@@ -192,8 +193,15 @@ export async function createAgentServer(opts: AgentServerOptions): Promise<Agent
   const offEvents = opts.api.onEvent((event) => { for (const ws of clients) send(ws, { event }); });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, '127.0.0.1', () => { server.off('error', reject); resolve(); });
+    const failed = (err: NodeJS.ErrnoException): void => {
+      offEvents();
+      const where = `port ${opts.port ?? 0} on 127.0.0.1`;
+      if (err.code === 'EADDRINUSE') reject(new DmanError('USAGE', `the agent cannot listen: ${where} is already in use`, { hint: 'pick another with --port N, or --port 0 for any free port (is another dman agent running?)', cause: err }));
+      else if (err.code === 'EACCES') reject(new DmanError('USAGE', `the agent cannot listen: ${where} needs privileges`, { hint: 'use a port from 1024 up, or --port 0 for any free port', cause: err }));
+      else reject(err);
+    };
+    server.once('error', failed);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => { server.off('error', failed); resolve(); });
   });
   const port = (server.address() as AddressInfo).port;
   cookieName = `dman_agent_${port}`;

@@ -9,6 +9,7 @@ import type { Engine } from '../../engine/Engine.js';
 import { createJsonSettingsStore } from '../../engine/api/appSettings.js';
 import { loadConfig } from '../../engine/config/load.js';
 import { createEngine, type EngineDeps } from '../../engine/createEngine.js';
+import type { EmbeddedServer } from '../../engine/api/createEmbeddedServer.js';
 import { createLogger } from '../../engine/log.js';
 import { DmanError } from '../../shared/errors.js';
 import { action, globalsOf } from '../action.js';
@@ -57,12 +58,29 @@ export function register(program: Command): void {
       if (!staticDir) throw new DmanError('USAGE', 'the app UI is not built (dist/renderer/index.html is missing)', { hint: 'run `npm run build` in the dman folder' });
       const cli = findUp('bin/dman.js');
       const log = createLogger({ level: g.logLevel ?? 'warn', format: g.logFormat ?? 'pretty', base: { proc: 'agent' } });
+      // Ctrl-C and SIGTERM count from here (the first wait), not only once the agent is up: the
+      // embedded server can take seconds to answer its first /health, and a signal then used to
+      // end this process at once and leave that `dman serve` running with its data dir locked.
+      // A stop while starting stops what was started and ends as quietly as a stop afterwards.
+      let stopRequested = false;
+      let server: EmbeddedServer | undefined = undefined;
+      let onStop = (): void => {};
+      const stop = (): void => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        stopRequested = true;
+        onStop();
+        // A server still starting gives up at once (its start then fails, which is not reported).
+        void server?.stop();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
       // Loaded here, not at the top: every other command starts faster without ws, chokidar and prom-client.
       const [{ createDmanApi }, { createEmbeddedServer }, { createWatcher }, { createClientMetrics }, { createAgentServer }] = await Promise.all([
         import('../../engine/api/createDmanApi.js'), import('../../engine/api/createEmbeddedServer.js'), import('../../engine/watch/createWatcher.js'),
         import('../../engine/metrics/createClientMetrics.js'), import('../agent/createAgentServer.js'),
       ]);
-      const server = cli ? createEmbeddedServer({ dataDir, command: [process.execPath, cli], log }) : undefined;
+      server = cli ? createEmbeddedServer({ dataDir, command: [process.execPath, cli], log }) : undefined;
       // The engine the api runs now (it makes a new one when the settings change): `dman sync`
       // for the same config can run in it (cli/control/) when it is what a cold run would build.
       let hosted: { engine: Engine; deps: EngineDeps } | null = null;
@@ -80,27 +98,38 @@ export function register(program: Command): void {
         server,
         engineDeps: { watcher: createWatcher({ log }) },
       });
-      await api.start();
-      if (opts.serve && server && !server.url()) {
-        const r = await api.startHostedServer({ driver: 'disk', dataDir: join(dataDir, 'server', 'data') });
-        if (!r.ok) throw new DmanError(r.error.code as DmanError['code'], r.error.message, { hint: r.error.hint });
-        if (!g.json && !g.quiet) process.stdout.write(`dman sync server running at ${r.value.url} (disk storage in ${r.value.dataDir})\n`);
+      // Whatever started is stopped on the way out, also when a later step fails (a port in use):
+      // the embedded server is a child process and would outlive this one.
+      let agent: { url: string; port: number; close(): Promise<void> } | undefined;
+      let clientMetrics: { close(): void } | undefined;
+      let control: { close(): Promise<void> } | null = null;
+      try {
+        if (!stopRequested) await api.start();
+        if (!stopRequested && opts.serve && server && !server.url()) {
+          const r = await api.startHostedServer({ driver: 'disk', dataDir: join(dataDir, 'server', 'data') });
+          if (!r.ok && !stopRequested) throw new DmanError(r.error.code as DmanError['code'], r.error.message, { hint: r.error.hint });
+          if (r.ok && !g.json && !g.quiet) process.stdout.write(`dman sync server running at ${r.value.url} (disk storage in ${r.value.dataDir})\n`);
+        }
+        if (!stopRequested) {
+          const metrics = createClientMetrics({ engine: api.engineView });
+          clientMetrics = metrics;
+          agent = await createAgentServer({ api, staticDir, port, log, metrics });
+        }
+        if (!stopRequested) control = process.env.DMAN_NO_DAEMON === '1' ? null : await hostForCli(g.config, () => hosted, log);
+        if (!stopRequested && agent) {
+          if (g.json) process.stdout.write(`${JSON.stringify({ url: agent.url, port: agent.port, dataDir })}\n`);
+          else process.stdout.write(`dman agent running. Open this URL in a browser on this machine:\n\n  ${agent.url}\n\nPress Ctrl-C to stop.\n`);
+          await new Promise<void>((done) => { onStop = done; });
+        }
+        if (!g.quiet && !g.json) process.stdout.write('dman agent: stopping…\n');
+      } finally {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        await control?.close();
+        await agent?.close();
+        clientMetrics?.close();
+        await api.close();
       }
-      const clientMetrics = createClientMetrics({ engine: api.engineView });
-      const agent = await createAgentServer({ api, staticDir, port, log, metrics: clientMetrics });
-      const control = process.env.DMAN_NO_DAEMON === '1' ? null : await hostForCli(g.config, () => hosted, log);
-      if (g.json) process.stdout.write(`${JSON.stringify({ url: agent.url, port: agent.port, dataDir })}\n`);
-      else process.stdout.write(`dman agent running. Open this URL in a browser on this machine:\n\n  ${agent.url}\n\nPress Ctrl-C to stop.\n`);
-      await new Promise<void>((done) => {
-        const stop = () => { process.off('SIGINT', stop); process.off('SIGTERM', stop); done(); };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
-      if (!g.quiet && !g.json) process.stdout.write('dman agent: stopping…\n');
-      await control?.close();
-      await agent.close();
-      clientMetrics.close();
-      await api.close();
     }));
 }
 

@@ -82,6 +82,8 @@ export function createEmbeddedServer(opts: EmbeddedServerOptions): EmbeddedServe
   let child: ChildProcess | null = null;
   let running: { url: string; port: number; adminToken: string; key: string } | null = null;
   let stopping = false;
+  /** Counts stop() calls: a start that sees it change while it awaits gives up and leaves no server running. */
+  let stops = 0;
   let restarts = 0;
   let restartTimer: NodeJS.Timeout | null = null;
   let lastStderr = '';
@@ -132,7 +134,12 @@ export function createEmbeddedServer(opts: EmbeddedServerOptions): EmbeddedServe
     });
   };
 
-  const startWith = async (storage: StorageFields, port: number, adminToken: string) => {
+  /** Thrown by a start that stop() overtook (the app is quitting): nothing is left running. */
+  const stoppedWhileStarting = () => new DmanError('STORE_UNAVAILABLE', 'the embedded server was stopped while it started', { hint: 'the app is shutting down; start it again', context: { file: cfgFile } });
+
+  /** Starts the server; `stopsAtStart` is what `stops` was when start() or resume() was called. */
+  const startWith = async (storage: StorageFields, port: number, adminToken: string, stopsAtStart: number) => {
+    if (stops !== stopsAtStart) throw stoppedWhileStarting();
     const key = JSON.stringify(storage);
     if (running && running.key === key && child) return { url: running.url, dataDir: storage.driver === 'disk' ? storage.dataDir ?? join(dir, 'data') : null };
     stopping = true;
@@ -142,6 +149,8 @@ export function createEmbeddedServer(opts: EmbeddedServerOptions): EmbeddedServe
     const p = await freePort(port);
     await writeFileAtomic(cfgFile, serverConfigYaml(storage, dir, adminToken, p), { mode: 0o600 });
     await writeFileAtomic(stateFile, JSON.stringify({ storage, port: p, adminToken }), { mode: 0o600 });
+    // stop() ran during the awaits above: launching now would leave a server nobody stops.
+    if (stops !== stopsAtStart) throw stoppedWhileStarting();
     const url = `http://127.0.0.1:${p}`;
     running = { url, port: p, adminToken, key };
     restarts = 0;
@@ -151,8 +160,10 @@ export function createEmbeddedServer(opts: EmbeddedServerOptions): EmbeddedServe
     } catch (err) {
       running = null;
       await stopChild();
-      throw err;
+      throw stops !== stopsAtStart ? stoppedWhileStarting() : err;
     }
+    // Healthy, but stop() came meanwhile and stopped it.
+    if (stops !== stopsAtStart) throw stoppedWhileStarting();
     log.info({ url, driver: storage.driver }, 'embedded server up');
     return { url, dataDir: storage.driver === 'disk' ? storage.dataDir ?? join(dir, 'data') : null };
   };
@@ -163,13 +174,15 @@ export function createEmbeddedServer(opts: EmbeddedServerOptions): EmbeddedServe
 
   return {
     async start(storage) {
+      const stopsAtStart = stops;
       const saved = await readSaved();
-      return startWith(storage, saved?.port ?? opts.port ?? 3626, saved?.adminToken ?? randomBytes(32).toString('base64url'));
+      return startWith(storage, saved?.port ?? opts.port ?? 3626, saved?.adminToken ?? randomBytes(32).toString('base64url'), stopsAtStart);
     },
     async resume() {
+      const stopsAtStart = stops;
       const saved = await readSaved();
       if (!saved) return null;
-      const r = await startWith(saved.storage as StorageFields, saved.port, saved.adminToken);
+      const r = await startWith(saved.storage as StorageFields, saved.port, saved.adminToken, stopsAtStart);
       return { url: r.url };
     },
     url: () => (running && child ? running.url : null),
@@ -189,6 +202,7 @@ export function createEmbeddedServer(opts: EmbeddedServerOptions): EmbeddedServe
       return tokenCreateReplySchema().parse(body).token;
     },
     async stop() {
+      stops++;
       stopping = true;
       running = null;
       await stopChild();

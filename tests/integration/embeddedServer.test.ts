@@ -1,6 +1,6 @@
 // The embedded server supervisor with the real CLI: starts `dman serve` on disk, mints a device
 // token with its private admin token, restarts the server after a kill -9, stops it for good.
-import { spawnSync } from 'node:child_process';
+import { spawn as nodeSpawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -63,6 +63,35 @@ describe('embedded server', () => {
     server = createEmbeddedServer({ dataDir: dir, command: [process.execPath, join(root, 'bin/dman.js')], log: silentLogger(), port: 0, startTimeoutMs: 10_000 });
     await expect(server.start({ driver: 'redis', addr: '127.0.0.1:1' })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', message: expect.stringContaining('the embedded server did not start') });
     expect(server.url()).toBeNull();
+  });
+
+  // The app quits while its server starts (Ctrl-C on `dman agent --serve`, quitting the tray app):
+  // the start gives up and no `dman serve` is left running without a parent to stop it.
+  it('gives up a start that stop() overtakes, before the launch or while waiting for /health, leaving nothing running', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dman-embedded-'));
+    const spawned: ChildProcess[] = [];
+    const spawn = (cmd: string, args: string[], opts: SpawnOptions): ChildProcess => { const c = nodeSpawn(cmd, args, opts); spawned.push(c); return c; };
+    server = createEmbeddedServer({ dataDir: dir, command: [process.execPath, join(root, 'bin/dman.js')], log: silentLogger(), port: 0, spawn });
+
+    // Before the launch: stop() lands while the start writes its config.
+    const early = server.start({ driver: 'disk' });
+    await server.stop();
+    await expect(early).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', message: 'the embedded server was stopped while it started' });
+    expect(spawned).toHaveLength(0);
+
+    // While it waits for /health: the child it launched is stopped.
+    const late = server.start({ driver: 'disk' });
+    await until(() => spawned.length === 1);
+    await server.stop();
+    await expect(late).rejects.toMatchObject({ message: 'the embedded server was stopped while it started' });
+    const c = spawned[0]!;
+    await until(() => c.exitCode !== null || c.signalCode !== null, 10_000);
+    expect(server.url()).toBeNull();
+    expect(server.pid()).toBeNull();
+
+    // A start after those works as before.
+    const { url } = await server.start({ driver: 'disk' });
+    expect(await healthy(url)).toBe(true);
   });
 });
 

@@ -169,6 +169,18 @@ async function run(): Promise<void> {
   tray = new Tray(nativeImage.createFromPath(join(iconDir, process.platform === 'darwin' ? 'setupTemplate.png' : 'setup.png')));
   tray.on('click', () => openWindow());
 
+  // Before api.start(), which may wait seconds for the embedded server: a quit (or the OS's
+  // SIGTERM) meanwhile must still stop it, or its `dman serve` outlives the app.
+  app.on('before-quit', (e) => {
+    if (quitting === true && (globalThis as Record<string, unknown>).dmanClosed) return;
+    quitting = true;
+    e.preventDefault();
+    updater?.stop();
+    batcher.dispose();
+    clientMetrics.close();
+    void (metricsEndpoint?.close() ?? Promise.resolve()).then(() => api.close()).finally(() => { (globalThis as Record<string, unknown>).dmanClosed = true; app.quit(); });
+  });
+
   await api.start();
   try {
     const addr = parseMetricsAddr(process.env.DMAN_METRICS_ADDR);
@@ -196,13 +208,4 @@ async function run(): Promise<void> {
 
   app.on('second-instance', () => openWindow());
   app.on('window-all-closed', () => { /* a tray app keeps running */ });
-  app.on('before-quit', (e) => {
-    if (quitting === true && (globalThis as Record<string, unknown>).dmanClosed) return;
-    quitting = true;
-    e.preventDefault();
-    updater?.stop();
-    batcher.dispose();
-    clientMetrics.close();
-    void (metricsEndpoint?.close() ?? Promise.resolve()).then(() => api.close()).finally(() => { (globalThis as Record<string, unknown>).dmanClosed = true; app.quit(); });
-  });
 }

@@ -10,6 +10,8 @@ import { silentLogger } from '../log.js';
 import { createMemoryRemote, type MemoryRemote } from '../remote/MemoryRemote.js';
 import { createMemorySettingsStore } from './appSettings.js';
 import { createDmanApi, markedMerge, type DmanApiHost } from './createDmanApi.js';
+import type { EmbeddedServer } from './createEmbeddedServer.js';
+import { DmanError } from '../../shared/errors.js';
 
 const SERVER = 'http://127.0.0.1:3999';
 
@@ -251,5 +253,38 @@ describe('createDmanApi without an injected remote', () => {
       await api.close();
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('createDmanApi hosting the embedded server', () => {
+  // A fake supervisor whose resume fails as told: the API reports a real failure, not a start
+  // that its own close() (the app quitting) overtook.
+  const fakeServer = (fail: DmanError): EmbeddedServer => ({
+    start: () => Promise.reject(fail), resume: () => Promise.reject(fail), url: () => null, pid: () => null,
+    createDeviceToken: () => Promise.reject(fail), stop: () => Promise.resolve(),
+  });
+  const startWith = async (fail: DmanError): Promise<{ errors: string[]; lastError: unknown }> => {
+    const dir = await mkdtemp(join(tmpdir(), 'dman-api-'));
+    const api = createDmanApi({ log: silentLogger(), configPath: join(dir, 'dman.yaml'), dataDir: dir, settings: createMemorySettingsStore({ hostsServer: true }), env: {}, homedir: dir, server: fakeServer(fail) });
+    const errors: string[] = [];
+    api.onEvent((e) => { if (e.type === 'activity' && e.activity.level === 'error') errors.push(e.activity.message); });
+    try {
+      await api.start();
+      const s = await api.getState();
+      return { errors, lastError: s.ok ? s.value.lastError : 'no state' };
+    } finally {
+      await api.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('reports a server that did not start, and not one stopped while it started', async () => {
+    const failed = await startWith(new DmanError('STORE_UNAVAILABLE', 'the embedded server did not start: boom'));
+    expect(failed.errors).toEqual(['The embedded server did not start: boom']);
+    const other = await startWith(new DmanError('IO', 'EACCES: permission denied, mkdir \'/data/server\''));
+    expect(other.errors).toEqual(['The embedded server did not start: EACCES: permission denied, mkdir \'/data/server\'']);
+    expect(failed.lastError).toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    const stopped = await startWith(new DmanError('STORE_UNAVAILABLE', 'the embedded server was stopped while it started', { context: { stopped: true } }));
+    expect(stopped).toEqual({ errors: [], lastError: null });
   });
 });

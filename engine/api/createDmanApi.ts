@@ -684,7 +684,14 @@ export function createDmanApi(opts: DmanApiOptions): DmanApiHost {
     async start() {
       const s = await opts.settings.load();
       if (s.hostsServer && opts.server) {
-        await opts.server.resume().catch((err: unknown) => { lastError = toErrorValue(err); note('error', `The embedded server did not start: ${lastError.message}`); });
+        await opts.server.resume().catch((err: unknown) => {
+          // The app is quitting (close() overtook the start): nothing went wrong.
+          if (err instanceof DmanError && err.context.stopped === true) return;
+          lastError = toErrorValue(err);
+          // The supervisor's own errors name the embedded server already ("the embedded server did not start: …").
+          const m = lastError.message;
+          note('error', /^the embedded server /i.test(m) ? `${m[0]!.toUpperCase()}${m.slice(1)}` : `The embedded server did not start: ${m}`);
+        });
       }
       await loadAndStart();
     },

@@ -134,8 +134,8 @@ export function createEmbeddedServer(opts: EmbeddedServerOptions): EmbeddedServe
     });
   };
 
-  /** Thrown by a start that stop() overtook (the app is quitting): nothing is left running. */
-  const stoppedWhileStarting = () => new DmanError('STORE_UNAVAILABLE', 'the embedded server was stopped while it started', { hint: 'the app is shutting down; start it again', context: { file: cfgFile } });
+  /** Thrown by a start that stop() overtook (the app is quitting): nothing is left running. Its context says `stopped: true`. */
+  const stoppedWhileStarting = () => new DmanError('STORE_UNAVAILABLE', 'the embedded server was stopped while it started', { hint: 'the app is shutting down; start it again', context: { file: cfgFile, stopped: true } });
 
   /** Starts the server; `stopsAtStart` is what `stops` was when start() or resume() was called. */
   const startWith = async (storage: StorageFields, port: number, adminToken: string, stopsAtStart: number) => {

@@ -27,6 +27,9 @@ export async function openConfiguredStore(config: EffectiveConfig, dataDirFlag: 
 
 interface ServeOptions { addr?: string; dataDir?: string; trustProxy?: string }
 
+/** Set to 1 by an app that runs `dman serve` as its embedded server with a pipe as stdin (engine/api/createEmbeddedServer.ts): the server stops when that pipe ends. */
+const WITH_PARENT_ENV = 'DMAN_SERVE_WITH_PARENT';
+
 /** Registers `dman serve`. */
 export function register(program: Command): void {
   program
@@ -61,6 +64,14 @@ export function register(program: Command): void {
       const stopped = new Promise<void>((done) => {
         process.once('SIGINT', () => done());
         process.once('SIGTERM', () => done());
+        // An app's embedded server (engine/api/createEmbeddedServer.ts) gets a pipe from the app
+        // as stdin: its end means the app is gone, however it ended (kill -9, a crash), and the
+        // server goes too instead of holding the port and the data dir's lock for nobody.
+        if (process.env[WITH_PARENT_ENV] === '1') {
+          process.stdin.once('end', () => { log.warn('the app that started this server is gone; shutting down'); done(); });
+          process.stdin.once('error', () => done());
+          process.stdin.resume();
+        }
       });
       let url: string;
       try {
@@ -78,6 +89,7 @@ export function register(program: Command): void {
       log.info('shutting down');
       await server.close();
       await store.close();
+      process.stdin.destroy();
       return 0;
     }));
 }

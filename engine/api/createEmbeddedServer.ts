@@ -91,7 +91,10 @@ export function createEmbeddedServer(opts: EmbeddedServerOptions): EmbeddedServe
   const launch = (port: number) => {
     const [cmd, ...pre] = opts.command;
     const args = [...pre, '--config', cfgFile, 'serve', '--addr', `127.0.0.1:${port}`];
-    const c = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    // stdin is a pipe from this process, which the server reads until it ends (DMAN_SERVE_WITH_PARENT,
+    // cli/commands/serve.ts): if this process dies without stopping it (kill -9, a crash), the
+    // kernel closes the pipe and the server shuts down instead of holding the port and the data dir.
+    const c = spawn(cmd, args, { env: { ...process.env, ...opts.env, DMAN_SERVE_WITH_PARENT: '1' }, stdio: ['pipe', 'ignore', 'pipe'] });
     child = c;
     lastStderr = '';
     c.stderr?.on('data', (d: Buffer) => { lastStderr = (lastStderr + d.toString()).slice(-2000); });

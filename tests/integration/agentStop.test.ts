@@ -78,3 +78,43 @@ describe('dman agent --serve stopped while it starts', () => {
     await until(`the second embedded server (PID ${server2}) to stop`, 10_000, () => (alive(server2) ? null : true));
   }, 150_000);
 });
+
+describe('dman agent --serve killed with kill -9', () => {
+  let dir: string;
+  const children = new Set<ChildProcess>();
+  beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'dman-agent-kill-')); });
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('takes its embedded server with it: the server sees its stdin end and shuts down, freeing the data dir', async () => {
+    const env = { ...process.env, HOME: dir, XDG_CONFIG_HOME: join(dir, 'cfg'), XDG_DATA_HOME: join(dir, 'share'), XDG_STATE_HOME: join(dir, 'state'), DMAN_CONFIG: '', DMAN_NO_DAEMON: '1', NO_COLOR: '1' };
+    const start = () => {
+      const child = spawn(process.execPath, [join(root, 'bin/dman.js'), 'agent', '--serve', '--port', '0', '--data-dir', join(dir, 'data')], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      children.add(child);
+      let out = '';
+      child.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+      child.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
+      const up = until('the agent to print its URL', 60_000, () => {
+        if (child.exitCode !== null) throw new Error(`the agent exited with ${child.exitCode}:\n${out}`);
+        return out.includes('dman agent running') ? true : null;
+      });
+      return { child, up, out: () => out };
+    };
+    const first = start();
+    await first.up;
+    const server = await until('the embedded server', 10_000, async () => {
+      for (const pid of descendants(first.child.pid!)) if ((await cmdline(pid)).includes(' serve ')) return pid;
+      return null;
+    });
+    first.child.kill('SIGKILL');
+    await until(`the embedded server (PID ${server}) to shut down after its app was killed`, 15_000, () => (alive(server) ? null : true));
+
+    const second = start();
+    await second.up;
+    expect(second.out()).toMatch(/dman sync server running at/);
+    second.child.kill('SIGTERM');
+    await new Promise((r) => (second.child.exitCode !== null ? r(null) : second.child.once('exit', r)));
+  }, 150_000);
+});

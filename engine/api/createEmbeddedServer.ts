@@ -142,7 +142,7 @@ export function createEmbeddedServer(opts: EmbeddedServerOptions): EmbeddedServe
 
   /** Starts the server; `stopsAtStart` is what `stops` was when start() or resume() was called. */
   const startWith = async (storage: StorageFields, port: number, adminToken: string, stopsAtStart: number) => {
-    if (stops !== stopsAtStart) throw stoppedWhileStarting();
+    const overtaken = () => stops !== stopsAtStart;
     const key = JSON.stringify(storage);
     if (running && running.key === key && child) return { url: running.url, dataDir: storage.driver === 'disk' ? storage.dataDir ?? join(dir, 'data') : null };
     stopping = true;
@@ -153,7 +153,7 @@ export function createEmbeddedServer(opts: EmbeddedServerOptions): EmbeddedServe
     await writeFileAtomic(cfgFile, serverConfigYaml(storage, dir, adminToken, p), { mode: 0o600 });
     await writeFileAtomic(stateFile, JSON.stringify({ storage, port: p, adminToken }), { mode: 0o600 });
     // stop() ran during the awaits above: launching now would leave a server nobody stops.
-    if (stops !== stopsAtStart) throw stoppedWhileStarting();
+    if (overtaken()) throw stoppedWhileStarting();
     const url = `http://127.0.0.1:${p}`;
     running = { url, port: p, adminToken, key };
     restarts = 0;
@@ -163,10 +163,10 @@ export function createEmbeddedServer(opts: EmbeddedServerOptions): EmbeddedServe
     } catch (err) {
       running = null;
       await stopChild();
-      throw stops !== stopsAtStart ? stoppedWhileStarting() : err;
+      throw overtaken() ? stoppedWhileStarting() : err;
     }
     // Healthy, but stop() came meanwhile and stopped it.
-    if (stops !== stopsAtStart) throw stoppedWhileStarting();
+    if (overtaken()) throw stoppedWhileStarting();
     log.info({ url, driver: storage.driver }, 'embedded server up');
     return { url, dataDir: storage.driver === 'disk' ? storage.dataDir ?? join(dir, 'data') : null };
   };
